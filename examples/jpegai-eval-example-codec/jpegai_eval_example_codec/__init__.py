@@ -1,0 +1,1 @@
+"""An example third-party jpegai-eval plugin: the ``downsample-png`` codec."""

@@ -1,0 +1,1 @@
+"""The framework: hook specs, base types, registries, plugin manager, evaluator."""

@@ -1,0 +1,51 @@
+"""Errors a user can cause, and how they reach the terminal.
+
+Every :class:`UserError` carries a message that names what was wrong (with the
+offending value) and what to do instead. The CLI prints it as one paragraph and
+exits with :attr:`UserError.exit_code` -- never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A problem the user can fix: bad input, missing data or weights, unknown names."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(UserError):
+    """A command-line value that names nothing known (unknown codec, quality, ...)."""
+
+    exit_code = 2
+
+
+class UnknownNameError(UsageError):
+    """A lookup for an id that no plugin registered."""
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        listing = ", ".join(known) if known else "(none registered)"
+        super().__init__(f"Unknown {kind}: {name!r}. Known {kind}s: {listing}.")
+        self.kind = kind
+        self.name = name
+        self.known = known
+
+
+class DuplicateIdError(Exception):
+    """Two plugins registered the same id. A programming error, not a user one."""
+
+
+class BitstreamError(UserError):
+    """A ``.jai`` file that is truncated, corrupt, foreign or for other weights."""
+
+
+class WeightsError(UserError):
+    """Weights that cannot be found or do not fit the codec."""
+
+
+class DatasetError(UserError):
+    """A dataset root that is missing or malformed."""

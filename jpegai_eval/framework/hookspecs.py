@@ -1,0 +1,53 @@
+"""Hook specifications: the whole plugin API of jpegai-eval.
+
+A plugin is a module (or object) with functions decorated by ``@hookimpl`` whose
+names are the specs below. Built-in behaviour is itself a set of plugins
+(:data:`jpegai_eval.framework.plugins.DEFAULT_PLUGINS`); third-party plugins are found
+through the entry-point group ``jpegai_eval``.
+
+Every ``register_*`` hook receives a ``register`` callback and calls it once per
+object it adds. The framework owns the registries: a duplicate id is an error that
+names both plugins. An implementation may accept fewer arguments than its spec;
+specs only ever gain arguments, never rename them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import pluggy
+
+PROJECT_NAME = "jpegai_eval"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+if TYPE_CHECKING:  # heavy or circular types only for the type checker
+    import click
+
+    from jpegai_eval.framework.types import Anchor, Codec, ReportWriter, Task
+
+
+@hookspec
+def register_codecs(register: Callable[[Codec], None]) -> None:
+    """Called once when the plugins load: pass each Codec instance to ``register``."""
+
+
+@hookspec
+def register_tasks(register: Callable[[Task], None]) -> None:
+    """Called once when the plugins load: pass each Task instance to ``register``."""
+
+
+@hookspec
+def register_anchors(register: Callable[[Anchor], None]) -> None:
+    """Called once when the plugins load: pass each Anchor instance to ``register``."""
+
+
+@hookspec
+def register_report_writers(register: Callable[[ReportWriter], None]) -> None:
+    """Called once when the plugins load: pass each ReportWriter instance to ``register``."""
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Called when the CLI starts: add click commands or groups with ``cli.add_command``."""

@@ -1,0 +1,159 @@
+"""What a run will do, resolved and checked before any heavy work starts.
+
+:func:`make_plan` turns the user's options into codecs, qualities, a task and anchors,
+and raises a :class:`UserError` for anything that names nothing known: an unknown codec,
+backend, task, anchor or quality, or an anchor that needs a compressed domain on a codec
+without one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jpegai_eval.framework.errors import UsageError
+from jpegai_eval.framework.plugins import Plugins
+from jpegai_eval.framework.types import Anchor, Codec, Task
+
+PAPER_QUALITIES = (1, 4, 8)
+
+
+@dataclass
+class RunConfig:
+    """Everything that determines a run's results (and so its output folder)."""
+
+    codecs: list[str]
+    task: str
+    backend: str | None = None
+    qualities: list[int] | None = None
+    anchors: list[str] | None = None
+    dataset: str = "minc"
+    data_root: str | None = None
+    split: int = 1
+    weights: str | None = None
+    preset: str = "paper"
+    seed: int = 0
+    imagenet_weights: str | None = None
+    # Settings that change speed, not results: kept out of the fingerprint.
+    device: str = "auto"
+    workers: int = 2
+
+    RESULT_KEYS = (
+        "codecs",
+        "task",
+        "backend",
+        "qualities",
+        "anchors",
+        "dataset",
+        "data_root",
+        "split",
+        "weights",
+        "preset",
+        "seed",
+        "imagenet_weights",
+    )
+
+    def fingerprint(self) -> str:
+        """A hash of the settings that determine results: a rerun with another one
+        in the same output folder is refused (unless forced)."""
+        values = {k: getattr(self, k) for k in self.RESULT_KEYS}
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CodecPlan:
+    codec: Codec
+    qualities: list[int]
+
+    @property
+    def label(self) -> str:
+        return self.codec.key
+
+
+@dataclass
+class Plan:
+    config: RunConfig
+    task: Task
+    codecs: list[CodecPlan]
+    anchors: list[Anchor]
+    notes: list[str] = field(default_factory=list)
+
+    def anchors_for(self, codec: Codec) -> list[Anchor]:
+        """Per-quality anchors that this codec can run."""
+        return [
+            a
+            for a in self.anchors
+            if a.per_quality and (codec.has_compressed_domain or not a.needs_compressed_domain)
+        ]
+
+    @property
+    def global_anchors(self) -> list[Anchor]:
+        """Anchors that run once per task (anchor 3)."""
+        return [a for a in self.anchors if not a.per_quality]
+
+
+def _parse_codec(text: str, default_backend: str | None) -> tuple[str, str | None]:
+    if "/" in text:
+        codec_id, backend = text.split("/", 1)
+        return codec_id, backend
+    return text, default_backend
+
+
+def make_plan(config: RunConfig, plugins: Plugins) -> Plan:
+    """Resolve and check every name in ``config``; raise a UserError on the first problem."""
+    if not config.codecs:
+        raise UsageError("No codec given: pass --codec ID (see `jpegai-eval plugins`).")
+    codecs: list[Codec] = []
+    for text in config.codecs:
+        codec = plugins.codecs.resolve(*_parse_codec(text, config.backend))
+        if codec.key in [c.key for c in codecs]:
+            raise UsageError(f"Codec {codec.key} is given twice; give each codec once.")
+        codecs.append(codec)
+    task = plugins.tasks.get(config.task)
+    if task.presets and config.preset not in task.presets:
+        raise UsageError(
+            f"Task {task.id!r} has no preset {config.preset!r}; its presets are "
+            f"{', '.join(task.presets)}."
+        )
+    explicit_anchors = config.anchors is not None
+    anchor_ids = config.anchors if explicit_anchors else [a.id for a in plugins.anchors]
+    anchors = [plugins.anchors.get(a) for a in anchor_ids]  # type: ignore[union-attr]
+    if any(a.reuses_classifier_of for a in anchors):
+        for anchor in anchors:
+            if anchor.reuses_classifier_of:
+                plugins.anchors.get(anchor.reuses_classifier_of)
+
+    plans: list[CodecPlan] = []
+    notes: list[str] = []
+    for codec in codecs:
+        if config.qualities is None:
+            qualities = [q for q in PAPER_QUALITIES if q in codec.qualities] or list(
+                codec.qualities
+            )
+        else:
+            qualities = [codec.check_quality(q) for q in config.qualities]
+        plans.append(CodecPlan(codec, qualities))
+        needs_latents = [a.id for a in anchors if a.per_quality and a.needs_compressed_domain]
+        if needs_latents and not codec.has_compressed_domain:
+            if explicit_anchors and len(codecs) == 1:
+                raise UsageError(
+                    f"Anchor {', '.join(needs_latents)} needs a compressed domain, but codec "
+                    f"{codec.key} only decodes to pixels. Drop it from --anchors, or choose "
+                    "a learned codec such as hyperprior-msssim."
+                )
+            notes.append(
+                f"Codec {codec.key} has no compressed domain: skipping anchor "
+                f"{', '.join(needs_latents)} for it."
+            )
+    return Plan(config, task, plans, anchors, notes)
+
+
+def config_from_json(path: Path) -> RunConfig:
+    data = json.loads(Path(path).read_text())["config"]
+    return RunConfig(**{k: v for k, v in data.items() if k in RunConfig.__dataclass_fields__})

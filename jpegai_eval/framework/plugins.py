@@ -1,0 +1,138 @@
+"""The plugin manager: built-in plugins first, then installed ones by entry point.
+
+Built-in behaviour is a set of ordinary plugin modules (:data:`DEFAULT_PLUGINS`),
+registered exactly like third-party ones. Installed plugins come from the entry-point
+group ``jpegai_eval``. The environment variable ``JPEGAI_EVAL_LOAD_PLUGINS`` limits
+which of those load: a comma-separated list of entry-point or distribution names, and
+empty for none. Under pytest, installed plugins load only when a test sets that
+variable, so a developer's environment never leaks into the test suite.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import pluggy
+
+from jpegai_eval.framework import hookspecs
+from jpegai_eval.framework.registry import CodecRegistry, Registry, make_registries
+from jpegai_eval.framework.types import Anchor, ReportWriter, Task
+
+ENTRY_POINT_GROUP = "jpegai_eval"
+LOAD_PLUGINS_ENV = "JPEGAI_EVAL_LOAD_PLUGINS"
+
+DEFAULT_PLUGINS = (
+    "jpegai_eval.plugins.anchors",
+)
+
+REGISTER_HOOKS = ("codecs", "tasks", "anchors", "report_writers")
+
+
+def _self_distribution() -> dict[str, str]:
+    from jpegai_eval import __version__
+
+    return {"name": "jpegai-eval", "version": __version__}
+
+
+def _wanted_external() -> set[str] | None:
+    """Names allowed by JPEGAI_EVAL_LOAD_PLUGINS; None means all."""
+    value = os.environ.get(LOAD_PLUGINS_ENV)
+    if value is None:
+        return set() if getattr(sys, "_called_from_test", False) else None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+@dataclass
+class Plugins:
+    """A loaded plugin manager and the registries its plugins filled."""
+
+    pm: pluggy.PluginManager
+    distributions: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @cached_property
+    def registries(self) -> dict[str, Registry[Any]]:
+        registries = make_registries()
+        for hook_name in REGISTER_HOOKS:
+            registry = registries[hook_name]
+            hook = getattr(self.pm.hook, f"register_{hook_name}")
+            # Call each implementation on its own, in registration order (built-ins
+            # first), so every object is attributed to the plugin that registered it.
+            for impl in hook.get_hookimpls():
+                dist = self.distributions.get(impl.plugin_name, {})
+
+                def register(obj: Any, _p: str = impl.plugin_name, _d: dict = dist) -> None:
+                    registry.add(obj, _p, _d)
+
+                impl.function(**{a: register for a in impl.argnames if a == "register"})
+        return registries
+
+    @property
+    def codecs(self) -> CodecRegistry:
+        return self.registries["codecs"]  # type: ignore[return-value]
+
+    @property
+    def tasks(self) -> Registry[Task]:
+        return self.registries["tasks"]
+
+    @property
+    def anchors(self) -> Registry[Anchor]:
+        return self.registries["anchors"]
+
+    @property
+    def report_writers(self) -> Registry[ReportWriter]:
+        return self.registries["report_writers"]
+
+
+def make_plugin_manager(load_external: bool = True) -> Plugins:
+    """A fresh plugin manager with the built-in plugins and, if allowed, installed ones."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    plugins = Plugins(pm)
+    for name in DEFAULT_PLUGINS:
+        module = importlib.import_module(name)
+        pm.register(module, name=name)
+        plugins.distributions[name] = _self_distribution()
+    if load_external:
+        _load_entry_points(plugins)
+    return plugins
+
+
+def _load_entry_points(plugins: Plugins) -> None:
+    wanted = _wanted_external()
+    if wanted is not None and not wanted:
+        return
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist
+        dist_name = dist.metadata["Name"] if dist is not None else ""
+        if wanted is not None and ep.name not in wanted and dist_name not in wanted:
+            continue
+        if plugins.pm.get_plugin(ep.name) is not None:
+            continue
+        plugins.pm.register(ep.load(), name=ep.name)
+        plugins.distributions[ep.name] = {
+            "name": dist_name,
+            "version": dist.version if dist is not None else "",
+        }
+
+
+_default: Plugins | None = None
+
+
+def get_plugins() -> Plugins:
+    """The process-wide plugin manager, created on first use."""
+    global _default
+    if _default is None:
+        _default = make_plugin_manager()
+    return _default
+
+
+def reset_plugins() -> None:
+    """Forget the process-wide plugin manager (tests use this after changing plugins)."""
+    global _default
+    _default = None

@@ -1,0 +1,292 @@
+"""Base types that plugins implement: Codec, CodecModel, Task, Anchor, ReportWriter.
+
+Nothing here imports torch, TensorFlow or onnxruntime: the CLI lists plugins in well
+under a second. Implementations import their heavy backends where they use them.
+
+Images cross every boundary as ``numpy.ndarray`` of shape ``(H, W, 3)`` and dtype
+``uint8`` (RGB), so a codec plugin needs no knowledge of torch or PIL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from jpegai_eval.framework.errors import UsageError, UserError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from jpegai_eval.codecs.bitstream import Header
+
+DOMAINS = ("pixel", "latent")
+
+
+# --------------------------------------------------------------------------- codecs
+
+
+@dataclass(frozen=True)
+class LatentSpec:
+    """What a codec's compressed domain looks like, for building a classifier on it.
+
+    ``channels`` is M, the channel count of y_hat; ``sigma_channels`` that of the
+    hyperprior scale map sigma_hat (equal to M for a scale hyperprior). A latent of
+    an H x W image is ``ceil(H / stride) x ceil(W / stride)``.
+    """
+
+    channels: int
+    stride: int
+    sigma_channels: int
+    dtype: str = "float32"
+
+    def shape_for(self, height: int, width: int) -> tuple[int, int, int]:
+        """The (C, h, w) shape of y_hat for an image of ``height`` x ``width``."""
+        return (
+            self.channels,
+            -(-height // self.stride),
+            -(-width // self.stride),
+        )
+
+
+class Codec(ABC):
+    """A codec family: one id, one backend, a ladder of qualities.
+
+    A Codec instance is cheap to create and holds no weights; :meth:`load` returns a
+    :class:`CodecModel` bound to one quality and one set of weights. One class can be
+    registered many times with different settings (the hyperprior registers once per
+    metric), the way CompressAI's zoo maps (architecture, metric, quality) to a model.
+    """
+
+    #: Registry id, e.g. ``"hyperprior-msssim"``. Several backends may share an id.
+    id: str = ""
+    #: Implementation, e.g. ``"compressai"``, ``"tfc"``, ``"pillow"``.
+    backend: str = ""
+    #: Qualities from lowest to highest rate.
+    qualities: tuple[int, ...] = ()
+    #: One line for ``jpegai-eval plugins``.
+    description: str = ""
+    #: True when :meth:`CodecModel.latents` exists (y_hat and sigma_hat).
+    has_compressed_domain: bool = False
+    #: Set when the backend cannot run here (e.g. a missing optional package); the
+    #: codec is still listed, and using it raises a UserError with this reason.
+    unavailable_reason: str | None = None
+
+    def check_quality(self, quality: int) -> int:
+        """Return ``quality`` if this codec has it, else raise a UsageError listing them."""
+        if quality not in self.qualities:
+            known = ", ".join(str(q) for q in self.qualities)
+            raise UsageError(
+                f"Codec {self.key} has no quality {quality!r}; its qualities are {known}."
+            )
+        return quality
+
+    def check_available(self) -> None:
+        """Raise a UserError saying why this backend cannot run here, if it cannot."""
+        if self.unavailable_reason:
+            raise UserError(f"Codec {self.key} is unavailable: {self.unavailable_reason}")
+
+    @property
+    def key(self) -> str:
+        """``id/backend``, unique in the registry."""
+        return f"{self.id}/{self.backend}"
+
+    def latent_spec(self, quality: int) -> LatentSpec | None:
+        """The compressed domain at ``quality``, or None for pixel-only codecs."""
+        return None
+
+    @abstractmethod
+    def load(self, quality: int, weights: str | None = None, device: str = "cpu") -> CodecModel:
+        """A model for ``quality``. ``weights`` is backend-specific (``"demo"``,
+        ``"pretrained"``, a file or folder path); None means the backend's default."""
+
+
+class CodecModel(ABC):
+    """One codec at one quality with one set of weights: encode, decode, latents.
+
+    A template method: the public methods wrap the payload in the self-describing
+    ``.jai`` container (:mod:`jpegai_eval.codecs.bitstream`) and check it; subclasses
+    implement the ``_encode_payload`` / ``_decode_payload`` / ``_latents_payload`` steps.
+    """
+
+    def __init__(self, codec: Codec, quality: int, weights_id: bytes = b"") -> None:
+        self.codec = codec
+        self.quality = quality
+        #: A short digest of the weights, written into every bitstream so that a file
+        #: is never decoded with weights other than those that encoded it.
+        self.weights_id = weights_id
+
+    # -- public API ----------------------------------------------------------------
+    def encode(self, image: np.ndarray) -> bytes:
+        """Encode an (H, W, 3) uint8 RGB image into a complete ``.jai`` file."""
+        from jpegai_eval.codecs.bitstream import Header, pack
+
+        check_image(image)
+        payload, latent_shape = self._encode_payload(image)
+        header = Header(
+            codec=self.codec.id,
+            backend=self.codec.backend,
+            quality=self.quality,
+            height=int(image.shape[0]),
+            width=int(image.shape[1]),
+            latent_shape=tuple(int(s) for s in latent_shape),
+            weights_id=self.weights_id,
+        )
+        return pack(header, payload)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """Reconstruct the (H, W, 3) uint8 image of a ``.jai`` file made by this model."""
+        header, payload = self._open(data)
+        return self._decode_payload(payload, header)
+
+    def latents(self, data: bytes) -> dict[str, np.ndarray]:
+        """``{"y_hat", "sigma_hat"}`` as float32 (C, h, w) arrays, from the bitstream only."""
+        if not self.codec.has_compressed_domain:
+            raise UserError(
+                f"Codec {self.codec.key} has no compressed domain: it only decodes to pixels."
+            )
+        header, payload = self._open(data)
+        return self._latents_payload(payload, header)
+
+    def _open(self, data: bytes) -> tuple[Header, bytes]:
+        from jpegai_eval.codecs.bitstream import check_matches, unpack
+
+        header, payload = unpack(data)
+        check_matches(header, self.codec.id, self.codec.backend, self.quality, self.weights_id)
+        return header, payload
+
+    # -- implemented by backends ---------------------------------------------------
+    @abstractmethod
+    def _encode_payload(self, image: np.ndarray) -> tuple[bytes, tuple[int, ...]]:
+        """Return (entropy-coded payload, latent shape) for an image."""
+
+    @abstractmethod
+    def _decode_payload(self, payload: bytes, header: Header) -> np.ndarray:
+        """Return the (H, W, 3) uint8 reconstruction, cropped to the header's size."""
+
+    def _latents_payload(self, payload: bytes, header: Header) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+def check_image(image: Any) -> None:
+    """Refuse anything but an (H, W, 3) uint8 array, naming what was given."""
+    shape = getattr(image, "shape", None)
+    dtype = str(getattr(image, "dtype", type(image).__name__))
+    if shape is None or len(shape) != 3 or shape[2] != 3 or dtype != "uint8":
+        raise UserError(
+            f"Codecs take RGB images as (H, W, 3) uint8 arrays; got shape {shape} dtype "
+            f"{dtype}. Load files with jpegai_eval.codecs.image_io.read_image, which "
+            "converts grayscale, RGBA and 16-bit images to 8-bit RGB."
+        )
+
+
+def digest(data: bytes, size: int = 8) -> bytes:
+    """A short, stable digest (BLAKE2b) used to fingerprint weights."""
+    return hashlib.blake2b(data, digest_size=size).digest()
+
+
+# ---------------------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image of a task split: a stable id (its path relative to the dataset
+    root), where it is on disk, and its class index."""
+
+    id: str
+    path: Path
+    label: int
+
+
+class Task(ABC):
+    """A vision task: its classes, its splits and its classifiers.
+
+    The evaluator asks a task for the samples of a split, for a classifier of a
+    domain (``"pixel"`` or ``"latent"``, the latter shaped by a codec's LatentSpec),
+    and to train and evaluate it.
+    """
+
+    id: str = ""
+    description: str = ""
+    #: Training presets, e.g. ``("paper", "quick")``.
+    presets: tuple[str, ...] = ()
+
+    @property
+    @abstractmethod
+    def classes(self) -> tuple[str, ...]:
+        """Class names in the task's canonical order (index = label)."""
+
+    @abstractmethod
+    def samples(self, split: str, **dataset_options: Any) -> list[Sample]:
+        """The samples of ``split`` (``"train"``, ``"validate"`` or ``"test"``)."""
+
+    @abstractmethod
+    def build_classifier(self, domain: str, latent_spec: LatentSpec | None = None) -> Any:
+        """A fresh torch.nn.Module classifier for ``domain``."""
+
+
+# -------------------------------------------------------------------------- anchors
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """One way of running the task against a codec (the paper's anchors).
+
+    ``train_on`` and ``eval_on`` name the data: ``"original"`` images, ``"decoded"``
+    images of the codec x quality, or ``"latents"`` (y_hat and sigma_hat). An anchor
+    with ``per_quality=False`` (anchor 3) runs once per task, not per codec x quality.
+    """
+
+    id: str
+    title: str
+    domain: str
+    train_on: str
+    eval_on: str
+    per_quality: bool = True
+    #: The anchor whose trained classifier this one reuses (anchor 1 reuses anchor 3's).
+    reuses_classifier_of: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.domain not in DOMAINS:
+            raise ValueError(f"Anchor {self.id!r}: domain must be one of {DOMAINS}")
+        for name, value in (("train_on", self.train_on), ("eval_on", self.eval_on)):
+            if value not in ("original", "decoded", "latents"):
+                raise ValueError(
+                    f"Anchor {self.id!r}: {name} must be original, decoded or latents"
+                )
+
+    @property
+    def needs_compressed_domain(self) -> bool:
+        return "latents" in (self.train_on, self.eval_on)
+
+    @property
+    def backend(self) -> str:  # anchors have no backend; keeps listings uniform
+        return ""
+
+
+# -------------------------------------------------------------------------- reports
+
+
+class ReportWriter(ABC):
+    """Writes one kind of report from a run folder's results files."""
+
+    id: str = ""
+    description: str = ""
+    #: File names this writer produces, for listings.
+    outputs: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def write(self, run_dir: Path, out_dir: Path) -> list[Path]:
+        """Read results from ``run_dir`` and write reports into ``out_dir``; return paths."""
+
+
+@dataclass
+class Registered:
+    """A registry entry: the object and where it came from."""
+
+    obj: Any
+    plugin: str
+    distribution: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,37 @@
+"""The example third-party plugin works through the same contract as the built-ins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jpegai_eval.codecs.bitstream import bits_per_pixel, unpack
+from jpegai_eval.framework.plugins import make_plugin_manager
+
+pytest.importorskip("jpegai_eval_example_codec", reason="run `make venv`")
+
+
+@pytest.fixture
+def codec(monkeypatch):
+    monkeypatch.setenv("JPEGAI_EVAL_LOAD_PLUGINS", "example_codec")
+    return make_plugin_manager().codecs.resolve("downsample-png")
+
+
+def test_rate_grows_with_quality_and_top_quality_is_lossless(codec):
+    rng = np.random.default_rng(0)
+    image = (rng.random((48, 40, 3)) * 255).astype(np.uint8)
+    rates = []
+    for quality in codec.qualities:
+        data = codec.load(quality).encode(image)
+        header, _ = unpack(data)
+        assert (header.codec, header.quality, header.height, header.width) == (
+            "downsample-png",
+            quality,
+            48,
+            40,
+        )
+        decoded = codec.load(quality).decode(data)
+        assert decoded.shape == image.shape and decoded.dtype == np.uint8
+        rates.append(bits_per_pixel(data, 48, 40))
+    assert rates == sorted(rates) and rates[0] < rates[-1]
+    assert np.array_equal(codec.load(4).decode(codec.load(4).encode(image)), image)
