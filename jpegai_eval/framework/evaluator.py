@@ -1,21 +1,349 @@
-"""The evaluator: the codec x quality x anchor matrix (work in progress)."""
+"""The evaluator: the codec x quality x anchor matrix of ``jpegai-eval run``.
+
+Stages (DESIGN.md, "Data flow"):
+
+1. plan: resolve codecs, qualities, task and anchors; refuse an output folder that
+   holds another configuration; check weights and disk space -- before heavy work;
+2. encode: every image of every split once per codec x quality into the cache;
+3. train: one classifier per distinct (domain, training data) the anchors need --
+   anchor 3's on originals once, anchor 2's on decoded images and the compressed
+   anchor's on latents per codec x quality; anchor 1 reuses anchor 3's;
+4. evaluate: export each classifier to ONNX, check parity with PyTorch, run the test
+   split through ONNX Runtime;
+5. write ``results.csv``, ``per_image.csv``, ``run.json`` and the report writers.
+
+Every finished step leaves a file behind (cache entries, classifier folders, cell
+results) written atomically, so rerunning with the same output folder resumes.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from jpegai_eval.codecs.image_io import atomic_write_bytes
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.plan import RunConfig, make_plan
+from jpegai_eval.framework.plan import Plan, RunConfig, make_plan
 from jpegai_eval.framework.plugins import get_plugins
+from jpegai_eval.framework.types import Anchor, Codec, Sample
+
+SPLITS = ("train", "test")
+
+
+def log(message: str, out_dir: Path | None = None) -> None:
+    """One line to the terminal (above any progress bar) and to ``run.log``."""
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+    if out_dir is not None and out_dir.is_dir():
+        with open(out_dir / "run.log", "a") as fh:
+            fh.write(f"{dt.datetime.now().isoformat(timespec='seconds')} {message}\n")
 
 
 @dataclass
 class RunResult:
     out_dir: Path
     reports: list[Path] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, json.dumps(data, indent=2, sort_keys=True, default=str).encode())
+
+
+# ------------------------------------------------------------------------ output folder
+
+
+def default_out_dir(config: RunConfig) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return (
+        Path("runs")
+        / f"{'+'.join(c.replace('/', '_') for c in config.codecs)}-{config.task}-{stamp}"
+    )
+
+
+def claim_out_dir(out_dir: Path, config: RunConfig, force: bool) -> dict[str, Any]:
+    """Create ``out_dir`` or check that it holds this configuration; return run.json."""
+    run_json = out_dir / "run.json"
+    if run_json.exists():
+        try:
+            previous = json.loads(run_json.read_text())
+        except ValueError:
+            previous = {}
+        theirs = previous.get("fingerprint")
+        if theirs != config.fingerprint() and not force:
+            raise UserError(
+                f"Output folder {str(out_dir)!r} holds a run of another configuration "
+                f"(fingerprint {theirs}, this one {config.fingerprint()}). Give another "
+                "--out, or pass --force to reuse it (its finished cells are kept only "
+                "where they still match)."
+            )
+        return previous
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not force:
+            raise UserError(
+                f"Output folder {str(out_dir)!r} is not empty and holds no run.json. Give "
+                "an empty or new --out, or pass --force."
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return {}
+
+
+def check_disk(out_dir: Path, n_entries: int, sample: Sample | None) -> None:
+    """Refuse to start when the cache clearly will not fit."""
+    if sample is None or n_entries == 0:
+        return
+    try:
+        from PIL import Image
+
+        with Image.open(sample.path) as img:
+            pixels = img.width * img.height
+    except OSError:
+        return
+    # decoded PNG (~3 B/px at worst) + latents (~0.5 B/px) + bitstream
+    needed = int(n_entries * pixels * 4)
+    free = shutil.disk_usage(out_dir).free
+    if free < needed:
+        raise UserError(
+            f"Not enough free disk for the encode cache in {str(out_dir)!r}: about "
+            f"{needed / 2**30:.1f} GiB needed, {free / 2**30:.1f} GiB free. Free some "
+            "space or give another --out."
+        )
+
+
+# ------------------------------------------------------------------------------ stages
+
+
+def dataset_options(config: RunConfig) -> dict[str, Any]:
+    return {"dataset": config.dataset, "data_root": config.data_root, "split_number": config.split}
+
+
+def resolve_device(device: str) -> str:
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        raise UserError(
+            "--device cuda was asked for, but PyTorch sees no CUDA GPU. Use --device auto "
+            "or cpu, or check the driver (nvidia-smi)."
+        )
+    return "cpu"
+
+
+@dataclass
+class Encoded:
+    """The encode stage's output: per cell, per sample id, the entry's metrics."""
+
+    cells: dict[tuple[str, int], Any]  # (codec key, quality) -> encode_stage.Cell
+    metrics: dict[tuple[str, int], dict[str, dict[str, Any]]]
+    failed: dict[str, str]  # sample id -> why it could not be read
+
+    def entry_path(self, codec: Codec, quality: int, sample: Sample, suffix: str) -> Path:
+        cell = self.cells[(codec.key, quality)]
+        return cell.cache.paths(self.metrics[(codec.key, quality)][sample.id]["_key"])[suffix]
+
+
+def encode_stage(plan: Plan, samples: dict[str, list[Sample]], out_dir: Path) -> Encoded:
+    from tqdm import tqdm
+
+    from jpegai_eval.framework.encode_stage import make_jobs, open_cell, run_jobs
+
+    config = plan.config
+    cache_root = out_dir / "cache"
+    cells = {}
+    for cp in plan.codecs:
+        for q in cp.qualities:
+            cells[(cp.codec.key, q)] = open_cell(
+                cp.codec, q, config.weights_for(cp.codec), cache_root
+            )
+    everything = [s for split in SPLITS for s in samples[split]]
+    check_disk(out_dir, len(everything) * len(cells), everything[0] if everything else None)
+    jobs = make_jobs(list(cells.values()), everything)
+    metrics: dict[tuple[str, int], dict[str, dict[str, Any]]] = {k: {} for k in cells}
+    failed: dict[str, str] = {}
+    reused = 0
+    bar = tqdm(total=len(jobs), desc="encode", unit="img", file=sys.stderr, dynamic_ncols=True)
+    with bar:
+        for job, result in run_jobs(jobs, config.workers):
+            bar.update()
+            if "error" in result:
+                failed[job.sample.id] = result["error"]
+                continue
+            reused += bool(result.get("reused"))
+            metrics[(job.codec.key, job.quality)][job.sample.id] = dict(result, _key=job.key)
+    log(f"encode: {len(jobs)} entries ({reused} reused from the cache)", out_dir)
+    return Encoded(cells, metrics, failed)
+
+
+# ------------------------------------------------------------------------ the matrix
+
+
+@dataclass(frozen=True)
+class CellId:
+    """One row of results.csv: an anchor, and a codec x quality unless per-task."""
+
+    anchor: Anchor
+    codec: Codec | None
+    quality: int | None
+
+    @property
+    def name(self) -> str:
+        if self.codec is None:
+            return self.anchor.id
+        return f"{self.anchor.id}-{self.codec.id}-{self.codec.backend}-q{self.quality}"
+
+
+def classifier_name(anchor: Anchor, codec: Codec | None, quality: int | None, plan: Plan) -> str:
+    """Anchors that train on the same data share one classifier."""
+    if anchor.reuses_classifier_of:
+        anchor = next(
+            (a for a in plan.anchors if a.id == anchor.reuses_classifier_of),
+            get_plugins().anchors.get(anchor.reuses_classifier_of),
+        )
+    if anchor.train_on == "original":
+        return f"{anchor.domain}-original"
+    assert codec is not None
+    return f"{anchor.domain}-{anchor.train_on}-{codec.id}-{codec.backend}-q{quality}"
+
+
+def matrix(plan: Plan) -> list[CellId]:
+    cells = [CellId(a, None, None) for a in plan.global_anchors]
+    for cp in plan.codecs:
+        for q in cp.qualities:
+            cells += [CellId(a, cp.codec, q) for a in plan.anchors_for(cp.codec)]
+    return cells
+
+
+def item_path(
+    data: str, sample: Sample, codec: Codec | None, quality: int | None, encoded: Encoded
+) -> Path:
+    """Where the input for ``sample`` lives: original, decoded PNG or latents .npz."""
+    if data == "original":
+        return sample.path
+    assert codec is not None and quality is not None
+    return encoded.entry_path(codec, quality, sample, "png" if data == "decoded" else "npz")
+
+
+# ------------------------------------------------------------------------------- run
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in (
+        "jpegai-eval",
+        "torch",
+        "torchvision",
+        "compressai",
+        "onnx",
+        "onnxruntime-gpu",
+        "onnxruntime",
+        "numpy",
+        "tensorflow",
+        "tensorflow-compression",
+    ):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
 
 
 def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = False) -> RunResult:
-    make_plan(config, get_plugins())
-    raise UserError("The evaluator's stages are not built yet in this version.")
+    """Run (or resume) the whole study; return where the results are."""
+    from jpegai_eval.framework import classify, results
+
+    started = time.time()
+    plugins = get_plugins()
+    plan = make_plan(config, plugins)
+    out_dir = Path(out_dir) if out_dir else default_out_dir(config)
+    previous = claim_out_dir(out_dir, config, force)
+    for note in plan.notes:
+        log(note, out_dir)
+    timings: dict[str, float] = dict(previous.get("timings", {}))
+    run_info: dict[str, Any] = {
+        "config": config.to_dict(),
+        "fingerprint": config.fingerprint(),
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+        "status": "running",
+        "notes": plan.notes,
+        "timings": timings,
+    }
+    write_json(out_dir / "run.json", run_info)
+
+    t = time.time()
+    options = dataset_options(config)
+    samples = {split: plan.task.samples(split, **options) for split in SPLITS}
+    timings["dataset_s"] = round(time.time() - t, 3)
+    device = resolve_device(config.device)
+    log(
+        f"task {plan.task.id}: {len(samples['train'])} training and {len(samples['test'])} "
+        f"test images; classifiers train on {device}",
+        out_dir,
+    )
+
+    t = time.time()
+    encoded = encode_stage(plan, samples, out_dir)
+    timings["encode_s"] = round(time.time() - t, 3)
+    if encoded.failed:
+        first = ", ".join(list(encoded.failed)[:3])
+        log(
+            f"skipped {len(encoded.failed)} unreadable images (first: {first}); they are "
+            "left out of every anchor and listed in run.json",
+            out_dir,
+        )
+        for split in SPLITS:
+            samples[split] = [s for s in samples[split] if s.id not in encoded.failed]
+
+    t = time.time()
+    rows, predictions, provider = classify.run_cells(
+        plan, matrix(plan), samples, encoded, out_dir, device
+    )
+    timings["classify_s"] = round(time.time() - t, 3)
+
+    t = time.time()
+    results.write_results(
+        out_dir, rows, results.per_image_rows(plan, samples, encoded, predictions)
+    )
+    run_info.update(
+        status="finished",
+        device=device,
+        provider=provider,
+        skipped_images=encoded.failed,
+        finished=dt.datetime.now().isoformat(timespec="seconds"),
+        duration_s=round(time.time() - started, 1),
+    )
+    write_json(out_dir / "run.json", run_info)
+    reports = results.write_reports(out_dir, plugins)
+    timings["report_s"] = round(time.time() - t, 3)
+    write_json(out_dir / "run.json", run_info)
+    results.print_summary(rows)
+    return RunResult(out_dir, reports, rows)

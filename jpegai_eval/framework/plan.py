@@ -65,6 +65,26 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def weights_for(self, codec: Codec) -> str | None:
+        """The --weights value for ``codec``: one value for every codec, or a
+        comma-separated ``KEY=VALUE`` list whose keys are backends, codec ids or
+        ``id/backend`` (e.g. ``compressai=demo,tfc=~/metagraphs``)."""
+        if not self.weights or "=" not in self.weights:
+            return self.weights
+        table = {}
+        for part in self.weights.split(","):
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise UsageError(
+                    f"--weights {self.weights!r} mixes KEY=VALUE with plain values; give "
+                    "one value, or KEY=VALUE pairs such as compressai=demo,tfc=DIR."
+                )
+            table[key.strip()] = value.strip()
+        for key in (codec.key, codec.id, codec.backend):
+            if key in table:
+                return table[key]
+        return None
+
 
 @dataclass
 class CodecPlan:

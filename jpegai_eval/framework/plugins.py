@@ -28,7 +28,12 @@ ENTRY_POINT_GROUP = "jpegai_eval"
 LOAD_PLUGINS_ENV = "JPEGAI_EVAL_LOAD_PLUGINS"
 
 DEFAULT_PLUGINS = (
+    "jpegai_eval.plugins.compressai_codecs",
+    "jpegai_eval.plugins.pillow_codecs",
+    "jpegai_eval.plugins.tfc_codecs",
+    "jpegai_eval.plugins.minc_task",
     "jpegai_eval.plugins.anchors",
+    "jpegai_eval.plugins.report_writers",
 )
 
 REGISTER_HOOKS = ("codecs", "tasks", "anchors", "report_writers")
@@ -66,8 +71,13 @@ class Plugins:
             for impl in hook.get_hookimpls():
                 dist = self.distributions.get(impl.plugin_name, {})
 
-                def register(obj: Any, _p: str = impl.plugin_name, _d: dict = dist) -> None:
-                    registry.add(obj, _p, _d)
+                def register(
+                    obj: Any,
+                    _r: Registry[Any] = registry,
+                    _p: str = impl.plugin_name,
+                    _d: dict[str, str] = dist,
+                ) -> None:
+                    _r.add(obj, _p, _d)
 
                 impl.function(**{a: register for a in impl.argnames if a == "register"})
         return registries

@@ -92,8 +92,7 @@ class CodecRegistry(Registry[Codec]):
             if chosen is None:
                 known = ", ".join(c.backend for c in matches)
                 raise UsageError(
-                    f"Codec {codec_id!r} has no backend {backend!r}; its backends are "
-                    f"{known}."
+                    f"Codec {codec_id!r} has no backend {backend!r}; its backends are {known}."
                 )
         chosen.check_available()
         return chosen

@@ -51,7 +51,11 @@ def _int_list(text: str | None, what: str) -> list[int] | None:
     help="MINC-2500 root (or set JPEGAI_EVAL_MINC_ROOT).",
 )
 @click.option("--split", type=click.IntRange(1, 5), default=1, show_default=True)
-@click.option("--weights", default=None, help="Codec weights: demo, pretrained or a path.")
+@click.option(
+    "--weights",
+    default=None,
+    help="Codec weights: demo, pretrained or a path; or per backend: compressai=demo,tfc=DIR.",
+)
 @click.option(
     "--preset", default="paper", show_default=True, help="Training preset: paper or quick."
 )

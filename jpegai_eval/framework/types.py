@@ -111,6 +111,10 @@ class CodecModel(ABC):
     implement the ``_encode_payload`` / ``_decode_payload`` / ``_latents_payload`` steps.
     """
 
+    #: The compressed domain of these weights (channels may differ from the codec's
+    #: defaults when custom weights are loaded); None for pixel-only codecs.
+    latent_spec: LatentSpec | None = None
+
     def __init__(self, codec: Codec, quality: int, weights_id: bytes = b"") -> None:
         self.codec = codec
         self.quality = quality
@@ -226,6 +230,41 @@ class Task(ABC):
     def build_classifier(self, domain: str, latent_spec: LatentSpec | None = None) -> Any:
         """A fresh torch.nn.Module classifier for ``domain``."""
 
+    # -- what the evaluator calls; a task overrides these ----------------------------
+    def init_classifier(self, model: Any, imagenet_weights: str | None = None) -> Any:
+        """Initialise ``model`` (e.g. from ImageNet weights); return a record of what
+        was done, with a ``summary()`` method or a ``str()`` for the results."""
+        return "from scratch"
+
+    def train(
+        self,
+        model: Any,
+        items: list[tuple[Path, int]],
+        *,
+        preset: str,
+        domain: str,
+        out_dir: Path,
+        device: str,
+        workers: int,
+        seed: int,
+    ) -> Any:
+        """Train ``model`` in place on (source, label) items -- a source is an image
+        file (pixel domain) or a ``.npz`` with ``y_hat`` and ``sigma_hat`` (latent
+        domain) -- checkpointing into ``out_dir`` and resuming from it."""
+        raise NotImplementedError(f"task {self.id!r} does not train classifiers")
+
+    def eval_batch(self, sources: list[Path], domain: str, preset: str) -> Any:
+        """The deterministic evaluation inputs for ``sources`` as one float32
+        (N, C, H, W) numpy array, exactly what the classifier (and its ONNX export)
+        takes."""
+        raise NotImplementedError(f"task {self.id!r} does not evaluate classifiers")
+
+    def classifier_info(
+        self, model: Any, domain: str, latent_spec: LatentSpec | None, preset: str
+    ) -> dict[str, Any]:
+        """``{"params", "macs", ...}`` of ``model`` at its input size for ``preset``."""
+        return {"params": sum(p.numel() for p in model.parameters()), "macs": None}
+
 
 # -------------------------------------------------------------------------- anchors
 
@@ -254,9 +293,7 @@ class Anchor:
             raise ValueError(f"Anchor {self.id!r}: domain must be one of {DOMAINS}")
         for name, value in (("train_on", self.train_on), ("eval_on", self.eval_on)):
             if value not in ("original", "decoded", "latents"):
-                raise ValueError(
-                    f"Anchor {self.id!r}: {name} must be original, decoded or latents"
-                )
+                raise ValueError(f"Anchor {self.id!r}: {name} must be original, decoded or latents")
 
     @property
     def needs_compressed_domain(self) -> bool:

@@ -1,0 +1,274 @@
+"""``jpegai-eval codec ...``: encode, decode, latents, info, eval and train.
+
+Commands stay thin: parse, call one function, print. Every file is written through a
+temporary file and a rename, so an error leaves no half-written output behind. Errors
+a user can cause are :class:`~jpegai_eval.framework.errors.UserError`\\ s; the group
+turns them into ``Error: <message>`` and their exit code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from jpegai_eval.framework.errors import UserError
+
+
+class CodecGroup(click.Group):
+    """A click group that prints UserErrors as one paragraph, with their exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            error = click.ClickException(exc.message)
+            error.exit_code = exc.exit_code
+            raise error from None
+
+
+codec_group = CodecGroup(
+    "codec", help="Encode, decode, inspect and train codecs (.jai bitstreams)."
+)
+
+weights_option = click.option(
+    "--weights",
+    default=None,
+    metavar="demo|pretrained|PATH",
+    help="Hyperprior weights: 'demo' (shipped, the default for hyperprior-msssim), "
+    "'pretrained' (CompressAI's zoo), a checkpoint file, or a folder with one per quality.",
+)
+weights_dir_option = click.option(
+    "--weights-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Folder for --weights pretrained (default: $JPEGAI_EVAL_WEIGHTS_DIR, else torch "
+    "hub's checkpoints folder).",
+)
+device_option = click.option(
+    "--device", default="cpu", show_default=True, help="torch device for learned codecs."
+)
+
+
+def resolve_codec(codec_id: str, backend: str | None = None):  # type: ignore[no-untyped-def]
+    from jpegai_eval.framework.plugins import get_plugins
+
+    return get_plugins().codecs.resolve(codec_id, backend)
+
+
+def load_model(codec, quality: int, weights: str | None, weights_dir: str | None, device: str):  # type: ignore[no-untyped-def]
+    """``codec.load`` with ``weights_dir`` passed where the backend takes it."""
+    codec.check_quality(quality)
+    kwargs: dict[str, Any] = {}
+    if weights_dir is not None and "weights_dir" in inspect.signature(codec.load).parameters:
+        kwargs["weights_dir"] = weights_dir
+    return codec.load(quality, weights, device, **kwargs)
+
+
+def open_bitstream(path: str):  # type: ignore[no-untyped-def]
+    """(bytes, header, payload) of a ``.jai`` file, verified."""
+    from jpegai_eval.codecs.bitstream import unpack
+    from jpegai_eval.codecs.image_io import read_bytes
+
+    data = read_bytes(path, ".jai file")
+    header, payload = unpack(data)
+    return data, header, payload
+
+
+def model_for_file(path: str, weights: str | None, weights_dir: str | None, device: str):  # type: ignore[no-untyped-def]
+    data, header, _ = open_bitstream(path)
+    codec = resolve_codec(header.codec, header.backend)
+    if header.quality not in codec.qualities:
+        from jpegai_eval.codecs.bitstream import BitstreamError
+
+        raise BitstreamError(
+            f"The .jai header names quality {header.quality}, which {codec.key} does not "
+            "have. The file is corrupt or from another version; re-encode the image."
+        )
+    return data, header, load_model(codec, header.quality, weights, weights_dir, device)
+
+
+def note(message: str) -> None:
+    click.echo(f"Note: {message}", err=True)
+
+
+@codec_group.command("encode")
+@click.option("--codec", "codec_id", required=True, help="Codec id, e.g. hyperprior-msssim.")
+@click.option("--backend", default=None, help="Backend, when a codec id has several.")
+@click.option("--quality", type=int, required=True, help="Quality (1 = lowest rate).")
+@weights_option
+@weights_dir_option
+@device_option
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+def encode_command(codec_id, backend, quality, weights, weights_dir, device, image, out):
+    """Encode IMAGE (PNG, JPEG, ...) into the .jai bitstream OUT."""
+    from jpegai_eval.codecs.bitstream import bits_per_pixel
+    from jpegai_eval.codecs.image_io import atomic_write_bytes, read_image_with_notes
+
+    codec = resolve_codec(codec_id, backend)
+    codec.check_quality(quality)
+    array, notes = read_image_with_notes(image)
+    for text in notes:
+        note(text)
+    model = load_model(codec, quality, weights, weights_dir, device)
+    data = model.encode(array)
+    atomic_write_bytes(out, data)
+    h, w = array.shape[:2]
+    click.echo(
+        f"{out}: {codec.key} q{quality}, {w}x{h}, {len(data)} bytes, "
+        f"{bits_per_pixel(data, h, w):.4f} bpp"
+    )
+
+
+@codec_group.command("decode")
+@weights_option
+@weights_dir_option
+@device_option
+@click.argument("bitstream", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+def decode_command(weights, weights_dir, device, bitstream, out):
+    """Decode BITSTREAM (.jai) into the image OUT (.png). The file names its codec and
+    quality; --weights must match those that encoded it."""
+    from jpegai_eval.codecs.image_io import write_image
+
+    _check_image_suffix(out)  # before the (slow) decode
+    data, header, model = model_for_file(bitstream, weights, weights_dir, device)
+    image = model.decode(data)
+    write_image(out, image)
+    click.echo(f"{out}: {header.width}x{header.height} from {header.codec} q{header.quality}")
+
+
+def _check_image_suffix(out: str) -> None:
+    from jpegai_eval.codecs.image_io import WRITE_FORMATS
+
+    suffix = Path(out).suffix.lower()
+    if suffix not in WRITE_FORMATS:
+        raise UserError(
+            f"Cannot write decoded images as {suffix or '(no suffix)'!r}: give OUT a "
+            f"lossless image suffix ({', '.join(sorted(WRITE_FORMATS))})."
+        )
+
+
+@codec_group.command("latents")
+@weights_option
+@weights_dir_option
+@device_option
+@click.argument("bitstream", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+def latents_command(weights, weights_dir, device, bitstream, out):
+    """Write the compressed-domain latents of BITSTREAM to OUT (.npz with arrays y_hat
+    and sigma_hat, each C x ceil(H/16) x ceil(W/16)), without running g_s."""
+    import numpy as np
+
+    from jpegai_eval.codecs.image_io import atomic_write_bytes
+
+    data, header, model = model_for_file(bitstream, weights, weights_dir, device)
+    latents = model.latents(data)
+    buffer = io.BytesIO()
+    np.savez(buffer, **latents)
+    atomic_write_bytes(out, buffer.getvalue())
+    shape = "x".join(str(s) for s in latents["y_hat"].shape)
+    click.echo(f"{out}: y_hat and sigma_hat, {shape} (C x h x w)")
+
+
+@codec_group.command("info")
+@click.argument("bitstream", type=click.Path(dir_okay=False))
+def info_command(bitstream):
+    """Print the header of BITSTREAM as JSON: codec, backend, quality, size, bytes, bpp."""
+    from jpegai_eval.codecs.bitstream import bits_per_pixel
+
+    data, header, payload = open_bitstream(bitstream)
+    info = {
+        "codec": header.codec,
+        "backend": header.backend,
+        "quality": header.quality,
+        "size": {"height": header.height, "width": header.width},
+        "latent_shape": list(header.latent_shape),
+        "bytes": len(data),
+        "payload_bytes": len(payload),
+        "bpp": round(bits_per_pixel(data, header.height, header.width), 6),
+        "weights_id": header.weights_id.hex(),
+    }
+    click.echo(json.dumps(info, indent=2))
+
+
+@codec_group.command("eval")
+@click.option("--codec", "codec_id", required=True, help="Codec id, e.g. hyperprior-msssim.")
+@click.option("--backend", default=None, help="Backend, when a codec id has several.")
+@click.option("--quality", type=int, multiple=True, required=True, help="Quality; repeatable.")
+@weights_option
+@weights_dir_option
+@device_option
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="A folder of images, or a MINC-2500 layout root (its test1.txt split is used).",
+)
+@click.option("--split", default="test", show_default=True, help="MINC split to read.")
+def eval_command(codec_id, backend, quality, weights, weights_dir, device, data, split):
+    """Mean bpp, PSNR, SSIM, MS-SSIM and times of a codec over a folder of images (JSON)."""
+    from jpegai_eval.codecs.metrics import evaluate_images
+    from jpegai_eval.codecs.training import dataset_images
+
+    codec = resolve_codec(codec_id, backend)
+    paths = dataset_images(Path(data), split)
+    rows = []
+    for q in quality:
+        model = load_model(codec, q, weights, weights_dir, device)
+        summary = evaluate_images(model, paths)
+        rows.append({"codec": codec.key, "quality": q, "images": len(paths), **summary})
+    click.echo(json.dumps(rows, indent=2))
+
+
+@codec_group.command("train")
+@click.option(
+    "--codec",
+    "codec_id",
+    default="hyperprior-msssim",
+    show_default=True,
+    type=click.Choice(["hyperprior-msssim", "hyperprior-mse"]),
+)
+@click.option("--quality", type=click.IntRange(1, 8), required=True, help="Quality 1-8.")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="A folder of images (recursive), or a MINC-2500 layout root (train1.txt).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Checkpoint to write; <OUT>.train-state.pt holds the resumable state.",
+)
+@click.option("--steps", type=int, default=2000, show_default=True)
+@click.option(
+    "--patch", type=int, default=128, show_default=True, help="Square crop size (a multiple of 64)."
+)
+@click.option("--batch", type=int, default=8, show_default=True)
+@click.option(
+    "--config-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Scale CompressAI's (N, M) for the quality, e.g. 0.25 for a small model.",
+)
+@click.option("--lr", type=float, default=1e-4, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--checkpoint-every", type=int, default=100, show_default=True)
+@click.option("--half/--no-half", default=False, help="Store weights as float16.")
+@device_option
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def train_command(**options):
+    """Train a scale hyperprior with CompressAI's rate-distortion loss (resumable)."""
+    from jpegai_eval.codecs.training import config_from_options, train
+
+    meta = train(config_from_options(**options))
+    click.echo(json.dumps(meta, indent=2, sort_keys=True), file=sys.stdout)

@@ -1,0 +1,158 @@
+"""Reading and writing image files as (H, W, 3) uint8 RGB arrays, and atomic writes.
+
+Every codec takes and returns 8-bit RGB. :func:`read_image` converts what Pillow can
+open into that (grayscale, palette, RGBA and 16-bit images) and says what it changed;
+anything else is a :class:`~jpegai_eval.framework.errors.UserError` naming the file.
+Outputs are written to a temporary file in the target folder and renamed into place,
+so an error never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jpegai_eval.framework.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: Suffixes :func:`write_image` writes, and the Pillow format for each.
+WRITE_FORMATS = {".png": "PNG", ".bmp": "BMP", ".ppm": "PPM", ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """The image at ``path`` as (H, W, 3) uint8 RGB; conversions happen silently."""
+    return read_image_with_notes(path)[0]
+
+
+def read_image_with_notes(path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str]]:
+    """The image at ``path`` as (H, W, 3) uint8 RGB, and a note for each conversion made
+    (grayscale to RGB, alpha dropped, 16 bits to 8). Unreadable files are a UserError."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(
+            f"Image file not found: {str(path)!r}. Give the path of an existing PNG or JPEG file."
+        )
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            image = img.copy()
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise UserError(
+            f"Cannot read {str(path)!r} as an image ({exc}). Give a PNG, JPEG or other "
+            "file that Pillow can open."
+        ) from None
+    return _to_rgb8(image, mode, str(path), np)
+
+
+def _to_rgb8(image, mode: str, name: str, np) -> tuple[np.ndarray, list[str]]:  # type: ignore[no-untyped-def]
+    notes: list[str] = []
+    if mode == "RGB":
+        array = np.array(image, dtype=np.uint8)
+    elif mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit grayscale (Pillow opens 16-bit PNGs as I;16 or I): scale to 8 bits.
+        wide = np.asarray(image).astype(np.float64)
+        if wide.max(initial=0) > 255 or mode.startswith("I;16"):
+            wide = wide / 257.0
+            notes.append(f"{name}: 16-bit grayscale converted to 8-bit RGB.")
+        else:
+            notes.append(f"{name}: grayscale converted to RGB.")
+        gray = np.clip(np.rint(wide), 0, 255).astype(np.uint8)
+        array = np.repeat(gray[:, :, None], 3, axis=2)
+    elif mode == "F":
+        raise UserError(
+            f"{name!r} is a floating-point image (Pillow mode F), which has no defined 8-bit "
+            "range. Convert it to an 8-bit PNG first."
+        )
+    else:
+        if "A" in mode or (mode == "P" and "transparency" in image.info):
+            notes.append(f"{name}: alpha channel dropped (image was {mode}).")
+        elif mode in ("L", "1", "LA"):
+            notes.append(f"{name}: grayscale converted to RGB.")
+        else:
+            notes.append(f"{name}: converted from Pillow mode {mode} to RGB.")
+        array = np.array(image.convert("RGB"), dtype=np.uint8)
+    if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise UserError(f"{name!r} decoded to an unusable shape {array.shape}.")
+    return np.ascontiguousarray(array), notes
+
+
+def encode_image(image: np.ndarray, suffix: str = ".png") -> bytes:
+    """The bytes of ``image`` in the format named by ``suffix`` (lossless formats only)."""
+    from PIL import Image
+
+    fmt = WRITE_FORMATS.get(suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(WRITE_FORMATS))
+        raise UserError(
+            f"Cannot write decoded images as {suffix!r}: use a lossless format ({known}), "
+            "so the file holds exactly the decoded pixels."
+        )
+    buffer = io.BytesIO()
+    Image.fromarray(image, "RGB").save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
+    """Write ``image`` to ``path`` atomically, in the format its suffix names."""
+    path = Path(path)
+    data = encode_image(image, path.suffix or ".png")
+    atomic_write_bytes(path, data)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success rename it onto ``path``,
+    on any error delete it, so ``path`` is either complete or untouched."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UserError(
+            f"Cannot write {str(path)!r}: folder {str(folder)!r} does not exist. Create "
+            "it first, or give another output path."
+        )
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename."""
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def read_bytes(path: str | os.PathLike[str], what: str = "file") -> bytes:
+    """The contents of ``path``; a missing or unreadable file is a UserError."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{what} not found: {str(path)!r}. Check the path.") from None
+    except IsADirectoryError:
+        raise UserError(f"{what} {str(path)!r} is a folder, not a file.") from None
+    except OSError as exc:
+        raise UserError(f"Cannot read {what} {str(path)!r}: {exc.strerror}.") from None

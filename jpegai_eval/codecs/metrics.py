@@ -1,0 +1,159 @@
+"""Quality metrics on 8-bit RGB and per-image codec measurements.
+
+PSNR, SSIM and MS-SSIM compare the original and the decoded image after both are
+rounded to 8-bit RGB (what a user would see in a PNG), with ``data_range = 255``,
+using pytorch-msssim (a CompressAI dependency) for the structural metrics, as
+CompressAI's own ``eval_model`` does. Keys follow CompressAI's flat per-image results.
+
+MS-SSIM's five scales need the smaller image side to exceed ``(win_size - 1) * 16``;
+for images of 160 px or less the Gaussian window shrinks to the largest odd size that
+fits (11 is the default), and the window used is reported as ``ms_ssim_win``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from jpegai_eval.framework.types import CodecModel
+
+DEFAULT_WIN = 11
+MSSSIM_LEVELS = 5
+
+
+def psnr(original: np.ndarray, decoded: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB over all RGB values (inf when identical)."""
+    import numpy as np
+
+    _check_pair(original, decoded)
+    mse = np.mean((original.astype(np.float64) - decoded.astype(np.float64)) ** 2)
+    if mse == 0:
+        return float("inf")
+    return float(10.0 * np.log10(255.0**2 / mse))
+
+
+def msssim_window(height: int, width: int) -> int:
+    """The Gaussian window MS-SSIM uses for an image of this size (odd, at most 11)."""
+    side = min(height, width)
+    win = DEFAULT_WIN
+    while win > 1 and side <= (win - 1) * 2 ** (MSSSIM_LEVELS - 1):
+        win -= 2
+    return win
+
+
+def ssim(original: np.ndarray, decoded: np.ndarray) -> float:
+    """SSIM (11x11 Gaussian window, clipped to the image size) on 8-bit RGB."""
+    from pytorch_msssim import ssim as _ssim
+
+    a, b = _pair_tensors(original, decoded)
+    win = min(DEFAULT_WIN, _odd_at_most(min(original.shape[:2])))
+    return float(_ssim(a, b, data_range=255.0, win_size=win))
+
+
+def ms_ssim(original: np.ndarray, decoded: np.ndarray) -> float:
+    """MS-SSIM (five scales) on 8-bit RGB; see the module note for small images."""
+    from pytorch_msssim import ms_ssim as _ms_ssim
+
+    a, b = _pair_tensors(original, decoded)
+    win = msssim_window(*original.shape[:2])
+    if win < 3:
+        return float("nan")
+    return float(_ms_ssim(a, b, data_range=255.0, win_size=win))
+
+
+def quality_metrics(original: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
+    """``{"psnr", "ssim", "ms_ssim", "ms_ssim_win"}`` for one decoded image."""
+    return {
+        "psnr": psnr(original, decoded),
+        "ssim": ssim(original, decoded),
+        "ms_ssim": ms_ssim(original, decoded),
+        "ms_ssim_win": float(msssim_window(*original.shape[:2])),
+    }
+
+
+@dataclass
+class Measurement:
+    """One image through one codec model: rate, fidelity and times (seconds)."""
+
+    bytes: int
+    bpp: float
+    psnr: float
+    ssim: float
+    ms_ssim: float
+    encode_time: float
+    decode_time: float
+    latents_time: float | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def measure(model: CodecModel, image: np.ndarray) -> tuple[Measurement, bytes, np.ndarray]:
+    """Encode, decode (and, with a compressed domain, extract latents of) ``image``;
+    return the measurement, the bitstream and the decoded image."""
+    from jpegai_eval.codecs.bitstream import bits_per_pixel
+
+    t0 = time.perf_counter()
+    data = model.encode(image)
+    t1 = time.perf_counter()
+    decoded = model.decode(data)
+    t2 = time.perf_counter()
+    latents_time = None
+    if model.codec.has_compressed_domain:
+        model.latents(data)
+        latents_time = time.perf_counter() - t2
+    q = quality_metrics(image, decoded)
+    m = Measurement(
+        bytes=len(data),
+        bpp=bits_per_pixel(data, image.shape[0], image.shape[1]),
+        psnr=q["psnr"],
+        ssim=q["ssim"],
+        ms_ssim=q["ms_ssim"],
+        encode_time=t1 - t0,
+        decode_time=t2 - t1,
+        latents_time=latents_time,
+    )
+    return m, data, decoded
+
+
+def _odd_at_most(n: int) -> int:
+    return n if n % 2 else n - 1
+
+
+def _check_pair(original: Any, decoded: Any) -> None:
+    from jpegai_eval.framework.types import check_image
+
+    check_image(original)
+    check_image(decoded)
+    if original.shape != decoded.shape:
+        raise ValueError(f"shapes differ: {original.shape} vs {decoded.shape}")
+
+
+def _pair_tensors(original: np.ndarray, decoded: np.ndarray):  # type: ignore[no-untyped-def]
+    import torch
+
+    _check_pair(original, decoded)
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.tensor(a, dtype=torch.float32).permute(2, 0, 1).unsqueeze(0)
+
+    return t(original), t(decoded)
+
+
+def evaluate_images(model: CodecModel, paths: list[Any]) -> dict[str, float]:
+    """Mean of every :class:`Measurement` field over the images at ``paths``."""
+    import numpy as np
+
+    from jpegai_eval.codecs.image_io import read_image
+
+    rows = [measure(model, read_image(p))[0].as_row() for p in paths]
+    summary: dict[str, float] = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows if r[key] is not None]
+        if values:
+            summary[key] = round(float(np.mean(values)), 6)
+    return summary

@@ -1,0 +1,321 @@
+"""Training a scale hyperprior the way CompressAI's ``examples/train.py`` does.
+
+Rate-distortion loss ``lambda * D + bpp`` with CompressAI's lambda ladder for the
+codec's metric (D = ``1 - MS-SSIM`` or ``255^2 * MSE``), Adam on the network
+(lr 1e-4, gradient norm clipped at 1) and a separate Adam on the entropy bottleneck's
+quantiles driven by the auxiliary loss (lr 1e-3). Patches are random crops with random
+horizontal flips.
+
+The output file is a weights checkpoint usable at once with ``--weights FILE``. Every
+``checkpoint_every`` steps the full training state (network, both optimizers, step,
+random state) is saved next to it as ``<OUT>.train-state.pt``; running the same command
+again resumes from there.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jpegai_eval.framework.errors import DatasetError, UsageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+STATE_SUFFIX = ".train-state.pt"
+#: Decoded training images are kept in memory up to this many bytes.
+CACHE_BYTES = 1 << 30
+
+
+@dataclass
+class TrainConfig:
+    codec_id: str
+    quality: int
+    data: Path
+    out: Path
+    steps: int = 2000
+    patch: int = 128
+    batch: int = 8
+    config_scale: float = 1.0
+    lr: float = 1e-4
+    aux_lr: float = 1e-3
+    seed: int = 0
+    checkpoint_every: int = 100
+    half: bool = False
+    device: str = "cpu"
+    progress: bool = True
+
+
+def state_path(out: Path) -> Path:
+    return out.with_name(out.name + STATE_SUFFIX)
+
+
+def scaled_config(quality: int, scale: float) -> tuple[int, int]:
+    """CompressAI's (N, M) for ``quality`` times ``scale`` (at least 8 each)."""
+    from jpegai_eval.codecs.compressai_hyperprior import ZOO_CONFIGS
+
+    if not 0 < scale <= 4:
+        raise UsageError(f"--config-scale must be in (0, 4]; got {scale}.")
+    n, m = ZOO_CONFIGS[quality]
+    return max(8, round(n * scale)), max(8, round(m * scale))
+
+
+def training_images(data: Path) -> list[Path]:
+    """The training images under ``data`` (see :func:`dataset_images`)."""
+    return dataset_images(data, "train")
+
+
+def dataset_images(data: Path, split: str = "train") -> list[Path]:
+    """Images of ``split`` under ``data``: MINC's ``labels/<split>1.txt`` when present,
+    else every *.jpg / *.jpeg / *.png below ``data``."""
+    data = Path(data)
+    if not data.is_dir():
+        raise DatasetError(
+            f"Data folder {str(data)!r} does not exist. Give --data a folder of images, or "
+            "a MINC-2500 root (with labels/train1.txt)."
+        )
+    split_file = data / "labels" / f"{split}1.txt"
+    if split_file.is_file():
+        lines = [ln.strip() for ln in split_file.read_text().splitlines() if ln.strip()]
+        paths = [data / ln for ln in lines]
+        missing = [p for p in paths if not p.is_file()]
+        if missing:
+            raise DatasetError(
+                f"{str(split_file)!r} lists {len(missing)} image(s) that do not exist, e.g. "
+                f"{str(missing[0])!r}. Re-create or re-download the dataset."
+            )
+    elif (data / "labels").is_dir():
+        raise DatasetError(
+            f"{str(data)!r} looks like a MINC-2500 root but has no labels/{split}1.txt. "
+            "Give a complete dataset root, or a plain folder of images."
+        )
+    else:
+        paths = sorted(
+            p for p in data.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        )
+    if not paths:
+        raise DatasetError(
+            f"No images in {str(data)!r}: found neither labels/{split}1.txt nor any "
+            "*.jpg / *.png file. Point --data at a folder of images."
+        )
+    return paths
+
+
+class PatchSampler:
+    """Random ``patch`` x ``patch`` crops (and flips) of the training images."""
+
+    def __init__(self, paths: list[Path], patch: int, generator: Any) -> None:
+        self.paths = paths
+        self.patch = patch
+        self.generator = generator
+        self._cache: dict[int, Any] = {}
+        self._cached_bytes = 0
+
+    def _image(self, index: int):  # type: ignore[no-untyped-def]
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        if index in self._cache:
+            return self._cache[index]
+        from jpegai_eval.codecs.image_io import read_image
+
+        array = read_image(self.paths[index])
+        h, w = array.shape[:2]
+        if min(h, w) < self.patch:  # upscale small images so a patch fits
+            s = self.patch / min(h, w)
+            size = (max(self.patch, round(w * s)), max(self.patch, round(h * s)))
+            array = np.asarray(Image.fromarray(array).resize(size, Image.BICUBIC))
+        tensor = torch.from_numpy(np.array(array, dtype=np.uint8)).permute(2, 0, 1)
+        if self._cached_bytes + tensor.numel() <= CACHE_BYTES:
+            self._cache[index] = tensor
+            self._cached_bytes += tensor.numel()
+        return tensor
+
+    def batch(self, size: int):  # type: ignore[no-untyped-def]
+        import torch
+
+        g = self.generator
+        picks = torch.randint(len(self.paths), (size,), generator=g).tolist()
+        crops = []
+        for index in picks:
+            img = self._image(index)
+            _, h, w = img.shape
+            top = int(torch.randint(h - self.patch + 1, (1,), generator=g))
+            left = int(torch.randint(w - self.patch + 1, (1,), generator=g))
+            crop = img[:, top : top + self.patch, left : left + self.patch]
+            if bool(torch.rand((), generator=g) < 0.5):
+                crop = crop.flip(-1)
+            crops.append(crop)
+        return torch.stack(crops).float().div_(255.0)
+
+
+def rd_loss(out: dict[str, Any], x: Any, lmbda: float, metric: str) -> dict[str, Any]:
+    """CompressAI's RateDistortionLoss (``compressai.losses``); MS-SSIM's window shrinks
+    for patches of 160 px or less, as in :mod:`jpegai_eval.codecs.metrics`."""
+    import torch
+    from pytorch_msssim import ms_ssim
+
+    from jpegai_eval.codecs.metrics import msssim_window
+
+    n, _, h, w = x.shape
+    num_pixels = n * h * w
+    bpp = sum(
+        torch.log(lk).sum() / (-math.log(2) * num_pixels) for lk in out["likelihoods"].values()
+    )
+    result: dict[str, Any] = {"bpp_loss": bpp}
+    if metric == "ms-ssim":
+        score = ms_ssim(out["x_hat"], x, data_range=1.0, win_size=msssim_window(h, w))
+        result["ms_ssim"] = score
+        distortion = 1 - score
+    else:
+        mse = torch.nn.functional.mse_loss(out["x_hat"], x)
+        result["mse"] = mse
+        distortion = 255**2 * mse
+    result["loss"] = lmbda * distortion + bpp
+    return result
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Train (or resume) and write ``cfg.out``; return a summary of the run."""
+    import torch
+    from compressai.models import ScaleHyperprior
+    from tqdm import tqdm
+
+    from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
+    from jpegai_eval.codecs.weights import save_checkpoint
+
+    metric = "ms-ssim" if cfg.codec_id == "hyperprior-msssim" else "mse"
+    codec = CompressAIHyperprior(metric)
+    if cfg.codec_id != codec.id:
+        raise UsageError(
+            f"Training is for hyperprior-msssim and hyperprior-mse; got {cfg.codec_id!r}."
+        )
+    lmbda = codec.lmbda(cfg.quality)
+    if cfg.steps < 1 or cfg.batch < 1:
+        raise UsageError(f"--steps and --batch must be at least 1; got {cfg.steps}, {cfg.batch}.")
+    if cfg.patch < 64 or cfg.patch % 64:
+        raise UsageError(
+            f"--patch must be a multiple of 64 (the hyperprior's padding multiple); got "
+            f"{cfg.patch}."
+        )
+    n, m = scaled_config(cfg.quality, cfg.config_scale)
+    paths = training_images(cfg.data)
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    net = ScaleHyperprior(n, m).to(cfg.device)
+    params = {k for k, p in net.named_parameters() if not k.endswith(".quantiles")}
+    aux_params = {k for k, p in net.named_parameters() if k.endswith(".quantiles")}
+    named = dict(net.named_parameters())
+    optimizer = torch.optim.Adam([named[k] for k in sorted(params)], lr=cfg.lr)
+    aux_optimizer = torch.optim.Adam([named[k] for k in sorted(aux_params)], lr=cfg.aux_lr)
+
+    settings = {
+        "codec": cfg.codec_id,
+        "quality": cfg.quality,
+        "metric": metric,
+        "lmbda": lmbda,
+        "patch": cfg.patch,
+        "batch": cfg.batch,
+        "config_scale": cfg.config_scale,
+        "lr": cfg.lr,
+        "seed": cfg.seed,
+        "N": n,
+        "M": m,
+    }
+    step = 0
+    elapsed = 0.0
+    spath = state_path(cfg.out)
+    if spath.is_file():
+        state = torch.load(spath, map_location="cpu", weights_only=True)
+        if state.get("settings") != settings:
+            raise UsageError(
+                f"{str(spath)!r} holds a training run with other settings "
+                f"({state.get('settings')}); this command asks for {settings}. Delete that "
+                "file to start over, or rerun with the same options to resume."
+            )
+        net.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        aux_optimizer.load_state_dict(state["aux_optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        step = int(state["step"])
+        elapsed = float(state.get("elapsed", 0.0))
+
+    sampler = PatchSampler(paths, cfg.patch, generator)
+
+    def save_state() -> None:
+        from jpegai_eval.codecs.image_io import atomic_output
+
+        state = {
+            "settings": settings,
+            "state_dict": net.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "aux_optimizer": aux_optimizer.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "step": step,
+            "elapsed": elapsed,
+        }
+        with atomic_output(spath) as tmp:
+            torch.save(state, tmp)
+
+    net.train()
+    bar = tqdm(
+        total=cfg.steps,
+        initial=min(step, cfg.steps),
+        disable=not cfg.progress,
+        desc=f"{cfg.codec_id} q{cfg.quality}",
+        unit="step",
+        dynamic_ncols=True,
+    )
+    last: dict[str, float] = {}
+    t_start = time.perf_counter() - elapsed
+    while step < cfg.steps:
+        x = sampler.batch(cfg.batch).to(cfg.device)
+        optimizer.zero_grad()
+        aux_optimizer.zero_grad()
+        out = net(x)
+        losses = rd_loss(out, x, lmbda, metric)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        optimizer.step()
+        aux_loss = net.aux_loss()
+        aux_loss.backward()
+        aux_optimizer.step()
+        step += 1
+        last = {k: float(v.detach()) for k, v in losses.items()}
+        last["aux"] = float(aux_loss.detach())
+        bar.update(1)
+        bar.set_postfix(loss=f"{last['loss']:.3f}", bpp=f"{last['bpp_loss']:.3f}")
+        elapsed = time.perf_counter() - t_start
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            save_state()
+            if not cfg.progress:
+                print(
+                    f"{cfg.codec_id} q{cfg.quality} step {step}/{cfg.steps} "
+                    f"loss {last['loss']:.4f} bpp {last['bpp_loss']:.4f} "
+                    f"aux {last['aux']:.1f} {elapsed:.0f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    bar.close()
+
+    net.eval()
+    net.update(force=True)
+    meta = dict(settings, steps=step, train_seconds=round(elapsed, 1), images=len(paths))
+    meta.update({f"final_{k}": round(v, 5) for k, v in last.items()})
+    save_checkpoint(cfg.out, net, meta, half=cfg.half)
+    return meta
+
+
+def config_from_options(**options: Any) -> TrainConfig:
+    """A TrainConfig from CLI options (paths converted, unknown keys refused)."""
+    options["data"] = Path(options["data"])
+    options["out"] = Path(os.fspath(options["out"]))
+    return TrainConfig(**options)

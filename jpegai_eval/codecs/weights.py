@@ -1,0 +1,371 @@
+"""Finding and loading hyperprior weights: ``demo``, ``pretrained`` or a local path.
+
+``--weights`` takes one of:
+
+``demo``
+    The small checkpoints shipped in ``jpegai_eval/codecs/weights/demo/`` (trained by
+    this project with ``jpegai-eval codec train``; see its ``MODEL_CARD.md``). Which
+    qualities exist, and their N and M, is listed in ``manifest.json`` there, so asking
+    needs no torch.
+``pretrained``
+    CompressAI's official bmshj2018-hyperprior checkpoints for the (metric, quality),
+    under the exact file names of CompressAI's zoo, looked up in ``--weights-dir`` (or
+    ``$JPEGAI_EVAL_WEIGHTS_DIR``) or else torch hub's cache
+    (``$TORCH_HOME/hub/checkpoints``), and downloaded there when online. Offline, the
+    error names the file, the folder searched and the URL.
+a path
+    A checkpoint file (this project's format, a CompressAI training checkpoint with a
+    ``state_dict`` key, or a bare state dict), or a folder holding one file per quality
+    (``<codec>-q<Q>.pt``, ``q<Q>.pt`` or CompressAI's zoo file name).
+
+Every file is read with ``torch.load(..., weights_only=True)``. The weights id written
+into each bitstream is a digest of the loaded parameters, so a file is never decoded
+with weights other than those that encoded it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jpegai_eval.framework.errors import WeightsError
+from jpegai_eval.framework.types import digest
+
+if TYPE_CHECKING:
+    import torch
+
+DEMO_DIR = Path(__file__).resolve().parent / "weights" / "demo"
+MANIFEST = "manifest.json"
+WEIGHTS_DIR_ENV = "JPEGAI_EVAL_WEIGHTS_DIR"
+CHECKPOINT_FORMAT = "jpegai-eval-codec-checkpoint"
+ARCHITECTURE = "bmshj2018-hyperprior"
+#: Buffers recomputed by ``model.update(force=True)``; not part of the weights id.
+DERIVED_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
+DOWNLOAD_TIMEOUT_S = 30
+
+
+@dataclass
+class Weights:
+    """A loaded state dict (float32, CompressAI key names) and where it came from."""
+
+    state_dict: dict[str, torch.Tensor]
+    source: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def N(self) -> int:  # noqa: N802 - CompressAI's name
+        return int(self.state_dict["g_a.0.weight"].shape[0])
+
+    @property
+    def M(self) -> int:  # noqa: N802
+        return int(self.state_dict["g_a.6.weight"].shape[0])
+
+
+# ----------------------------------------------------------------------- demo weights
+
+
+def demo_manifest() -> dict[str, Any]:
+    """The demo weights' manifest (``{"qualities": {"1": {"file", "N", "M"}, ...}}``)."""
+    path = DEMO_DIR / MANIFEST
+    if not path.is_file():
+        return {"codec": "", "qualities": {}}
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+def demo_qualities(codec_id: str) -> list[int]:
+    """Qualities of ``codec_id`` that have shipped demo weights."""
+    manifest = demo_manifest()
+    if manifest.get("codec") != codec_id:
+        return []
+    return sorted(int(q) for q in manifest.get("qualities", {}))
+
+
+def demo_config(codec_id: str, quality: int) -> tuple[int, int] | None:
+    """(N, M) of the demo weights for ``quality``, or None if there are none."""
+    if quality not in demo_qualities(codec_id):
+        return None
+    entry = demo_manifest()["qualities"][str(quality)]
+    return int(entry["N"]), int(entry["M"])
+
+
+def demo_path(codec_id: str, quality: int) -> Path:
+    """The shipped checkpoint for ``quality``; a WeightsError if there is none."""
+    have = demo_qualities(codec_id)
+    if quality not in have:
+        listing = (
+            f"demo weights exist for qualities {', '.join(str(q) for q in have)} only"
+            if have
+            else f"this installation has no demo weights for {codec_id}"
+        )
+        raise WeightsError(
+            f"No demo weights for {codec_id} at quality {quality}: {listing}. Use a "
+            "quality that has them, pass --weights pretrained for "
+            "CompressAI's official checkpoints, or train your own with `jpegai-eval codec "
+            f"train --codec {codec_id} --quality {quality} ...` and pass --weights FILE."
+        )
+    return DEMO_DIR / demo_manifest()["qualities"][str(quality)]["file"]
+
+
+# ----------------------------------------------------------------- pretrained weights
+
+
+def zoo_metric(codec_id: str) -> str:
+    return "ms-ssim" if codec_id.endswith("msssim") else "mse"
+
+
+def pretrained_url(codec_id: str, quality: int) -> str:
+    """CompressAI's zoo URL for the bmshj2018 hyperprior of this metric and quality."""
+    from compressai.zoo.image import model_urls
+
+    return model_urls[ARCHITECTURE][zoo_metric(codec_id)][quality]  # type: ignore[no-any-return]
+
+
+def pretrained_filename(codec_id: str, quality: int) -> str:
+    """The zoo's file name, e.g. ``bmshj2018-hyperprior-ms-ssim-1-5cf249be.pth.tar``."""
+    return pretrained_url(codec_id, quality).rsplit("/", 1)[1]
+
+
+def pretrained_folder(weights_dir: str | os.PathLike[str] | None = None) -> Path:
+    """``weights_dir``, else ``$JPEGAI_EVAL_WEIGHTS_DIR``, else torch hub's checkpoints."""
+    if weights_dir:
+        return Path(weights_dir)
+    if os.environ.get(WEIGHTS_DIR_ENV):
+        return Path(os.environ[WEIGHTS_DIR_ENV])
+    import torch.hub
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def pretrained_path(
+    codec_id: str, quality: int, weights_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """The local file of CompressAI's checkpoint, downloaded first if it is missing."""
+    url = pretrained_url(codec_id, quality)
+    name = pretrained_filename(codec_id, quality)
+    folder = pretrained_folder(weights_dir)
+    path = folder / name
+    if path.is_file():
+        return path
+    try:
+        download(url, path)
+    except (OSError, urllib.error.URLError, ValueError) as exc:
+        demo = demo_qualities("hyperprior-msssim")
+        alternative = (
+            f"or use the shipped demo weights (--codec hyperprior-msssim --weights demo, "
+            f"qualities {', '.join(str(q) for q in demo)})"
+            if demo
+            else "or train weights with `jpegai-eval codec train`"
+        )
+        raise WeightsError(
+            f"Pretrained weights for {codec_id} quality {quality} are not available: "
+            f"file {name} is not in {str(folder)!r} and downloading it failed ({exc}). "
+            f"Download {url} into that folder (or into a folder you pass with "
+            f"--weights-dir), {alternative}."
+        ) from None
+    return path
+
+
+def download(url: str, path: Path) -> None:
+    """Download ``url`` to ``path`` atomically, checking torch hub's hash prefix."""
+    import hashlib
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    match = re.search(r"-([a-f0-9]{6,})\.", path.name)
+    sha = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with (
+            os.fdopen(fd, "wb") as out,
+            urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
+        ):
+            while chunk := response.read(1 << 20):
+                sha.update(chunk)
+                out.write(chunk)
+        if match and not sha.hexdigest().startswith(match.group(1)):
+            raise ValueError(f"the download's SHA-256 does not start with {match.group(1)}")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# ---------------------------------------------------------------------- local weights
+
+
+def folder_candidates(codec_id: str, quality: int) -> list[str]:
+    """File names a weights folder is searched for, in order."""
+    names = [f"{codec_id}-q{quality}.pt", f"q{quality}.pt"]
+    try:
+        names.append(pretrained_filename(codec_id, quality))
+    except KeyError:
+        pass
+    return names
+
+
+def local_path(codec_id: str, quality: int, weights: str) -> Path:
+    path = Path(weights).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        names = folder_candidates(codec_id, quality)
+        for name in names:
+            if (path / name).is_file():
+                return path / name
+        raise WeightsError(
+            f"Weights folder {str(path)!r} has no checkpoint for {codec_id} at quality "
+            f"{quality}: looked for {', '.join(names)}. Put one there, or pass the "
+            "checkpoint file itself with --weights FILE."
+        )
+    raise WeightsError(
+        f"--weights {weights!r} is neither 'demo', 'pretrained', nor an existing file or "
+        "folder. Give one of those."
+    )
+
+
+def resolve_path(
+    codec_id: str, quality: int, weights: str, weights_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """The checkpoint file that ``weights`` names for this codec and quality."""
+    if weights == "demo":
+        return demo_path(codec_id, quality)
+    if weights == "pretrained":
+        return pretrained_path(codec_id, quality, weights_dir)
+    return local_path(codec_id, quality, weights)
+
+
+def load_weights(
+    codec_id: str, quality: int, weights: str, weights_dir: str | os.PathLike[str] | None = None
+) -> Weights:
+    """Resolve and read the checkpoint; refuse one made for another codec or quality."""
+    path = resolve_path(codec_id, quality, weights, weights_dir)
+    loaded = read_checkpoint(path)
+    made_for = (loaded.meta.get("codec"), loaded.meta.get("quality"))
+    if made_for[0] is not None and made_for[0] != codec_id:
+        raise WeightsError(
+            f"Checkpoint {str(path)!r} was trained for codec {made_for[0]}, not {codec_id}. "
+            f"Use --codec {made_for[0]}, or give weights made for {codec_id}."
+        )
+    if made_for[1] is not None and int(made_for[1]) != quality:
+        raise WeightsError(
+            f"Checkpoint {str(path)!r} holds quality {made_for[1]} of {codec_id}, not "
+            f"quality {quality}. Use --quality {made_for[1]}, or give the checkpoint for "
+            f"quality {quality}."
+        )
+    return loaded
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> Weights:
+    """Read any supported checkpoint file into float32 CompressAI-named tensors."""
+    import pickle
+
+    import torch
+    from compressai.zoo.pretrained import load_pretrained
+
+    path = Path(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(
+            f"Cannot read weights file {str(path)!r}: it is not a PyTorch checkpoint that "
+            f"loads with weights_only=True ({first}). Give a checkpoint written by "
+            "`jpegai-eval codec train` or one of CompressAI's zoo files."
+        ) from None
+    meta: dict[str, Any] = {}
+    if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
+        meta = dict(obj.get("meta", {}))
+        state = obj["state_dict"]
+    elif isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        state = obj["state_dict"]
+    else:
+        state = obj
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(
+            f"Weights file {str(path)!r} holds no state dict of tensors. Give a checkpoint "
+            "written by `jpegai-eval codec train` or one of CompressAI's zoo files."
+        )
+    state = load_pretrained(state)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    for key in ("g_a.0.weight", "g_a.6.weight", "h_s.4.weight"):
+        if key not in state:
+            raise WeightsError(
+                f"Weights file {str(path)!r} is not a bmshj2018 scale hyperprior: it has "
+                f"no {key!r} tensor. Give hyperprior weights (CompressAI's "
+                "bmshj2018-hyperprior or `jpegai-eval codec train` output)."
+            )
+    return Weights(state, str(path), meta)
+
+
+def build_model(weights: Weights):  # type: ignore[no-untyped-def]
+    """A ScaleHyperprior holding ``weights``, its CDFs updated for entropy coding."""
+    from compressai.models import ScaleHyperprior
+
+    net = ScaleHyperprior(weights.N, weights.M)
+    try:
+        net.load_state_dict(dict(weights.state_dict))
+    except (RuntimeError, KeyError, ValueError) as exc:
+        first = str(exc).strip().splitlines()
+        raise WeightsError(
+            f"Weights file {weights.source!r} does not fit a bmshj2018 scale hyperprior "
+            f"with N={weights.N}, M={weights.M}: {' '.join(first[:2])}. Give hyperprior "
+            "weights (CompressAI's bmshj2018-hyperprior or `jpegai-eval codec train` "
+            "output)."
+        ) from None
+    net.eval()
+    net.update(force=True)
+    return net
+
+
+def weights_id(net: Any) -> bytes:
+    """A digest of the parameters (not the derived CDF tables) of ``net``."""
+    import torch
+
+    parts = []
+    for name, tensor in sorted(net.state_dict().items()):
+        if name.rsplit(".", 1)[-1] in DERIVED_BUFFERS:
+            continue
+        t = tensor.detach().cpu().contiguous()
+        if t.is_floating_point():
+            t = t.to(torch.float32)
+        parts.append(name.encode() + b"\0" + t.numpy().tobytes())
+    return digest(b"".join(parts))
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    net: Any,
+    meta: dict[str, Any],
+    half: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write ``net`` in this project's checkpoint format, atomically. ``half`` stores
+    floating-point tensors as float16 (they load back as float32); the derived CDF
+    tables are stored empty and rebuilt on load."""
+    import torch
+
+    from jpegai_eval.codecs.image_io import atomic_output
+
+    state = {}
+    for name, tensor in net.state_dict().items():
+        t = tensor.detach().cpu().clone()
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf in DERIVED_BUFFERS and leaf != "scale_table":
+            # The CDF tables (the bulk of a small model's file) are rebuilt by
+            # update(force=True) on load; store them empty.
+            t = t.new_empty((0,))
+        elif half and t.is_floating_point() and leaf not in DERIVED_BUFFERS:
+            t = t.to(torch.float16)
+        state[name] = t
+    meta = dict(meta, N=int(net.N), M=int(net.M), architecture=ARCHITECTURE)
+    obj = {"format": CHECKPOINT_FORMAT, "version": 1, "meta": meta, "state_dict": state}
+    if extra:
+        obj.update(extra)
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(obj, handle)  # a handle, not a path: the archive name stays fixed

@@ -1,0 +1,263 @@
+"""Train, export and evaluate the classifiers of every cell of the matrix.
+
+Anchors that train on the same data share a classifier (anchor 1 uses anchor 3's).
+Each classifier lives in ``<out>/classifiers/<name>/``: the task's training
+checkpoints (resumable), ``model.pt`` and ``model.onnx``, and ``meta.json`` (written
+last). Each finished cell leaves ``<out>/cells/<cell>.json`` with its row and
+predictions, so a rerun skips it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.onnx_runtime import PARITY_TOLERANCE, export, open_session, parity
+
+if TYPE_CHECKING:
+    from jpegai_eval.framework.evaluator import CellId, Encoded
+    from jpegai_eval.framework.plan import Plan
+    from jpegai_eval.framework.types import Sample
+
+EVAL_BATCH = 32
+
+
+def _load_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def _items(
+    data: str, samples: list[Sample], cell: CellId, encoded: Encoded
+) -> list[tuple[Path, int]]:
+    from jpegai_eval.framework.evaluator import item_path
+
+    return [(item_path(data, s, cell.codec, cell.quality, encoded), s.label) for s in samples]
+
+
+def latent_spec_of(cell: CellId, encoded: Encoded) -> Any:
+    """The latent description of the weights this cell's codec really loaded."""
+    if cell.codec is None or cell.quality is None:
+        return None
+    return encoded.cells[(cell.codec.key, cell.quality)].latent_spec
+
+
+class Classifiers:
+    """Trains each classifier once and hands out (model, ONNX session, metadata)."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        samples: dict[str, list[Sample]],
+        encoded: Encoded,
+        out_dir: Path,
+        device: str,
+    ) -> None:
+        self.plan = plan
+        self.samples = samples
+        self.encoded = encoded
+        self.root = out_dir / "classifiers"
+        self.device = device
+        self._ready: dict[str, tuple[Any, Any, dict[str, Any]]] = {}
+
+    def get(self, cell: CellId) -> tuple[Any, Any, dict[str, Any]]:
+        from jpegai_eval.framework.evaluator import classifier_name, log
+
+        name = classifier_name(cell.anchor, cell.codec, cell.quality, self.plan)
+        if name in self._ready:
+            return self._ready[name]
+        import torch
+
+        task, config = self.plan.task, self.plan.config
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        domain = cell.anchor.domain
+        spec = latent_spec_of(cell, self.encoded) if domain == "latent" else None
+        meta = _load_json(folder / "meta.json")
+        model = task.build_classifier(domain, spec)
+        if (
+            meta is not None
+            and (folder / "model.pt").is_file()
+            and (folder / "model.onnx").is_file()
+        ):
+            model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+            log(f"classifier {name}: reused", folder.parent.parent)
+        else:
+            source = cell.anchor.train_on
+            if cell.anchor.reuses_classifier_of:
+                source = self.plan_anchor(cell.anchor.reuses_classifier_of).train_on
+            items = _items(source, self.samples["train"], cell, self.encoded)
+            init = task.init_classifier(model, config.imagenet_weights)
+            log(
+                f"classifier {name}: training on {len(items)} {source} "
+                f"{'latents' if domain == 'latent' else 'images'} ({config.preset} preset)",
+                folder.parent.parent,
+            )
+            t0 = time.time()
+            trained = task.train(
+                model,
+                items,
+                preset=config.preset,
+                domain=domain,
+                out_dir=folder,
+                device=self.device,
+                workers=config.workers,
+                seed=config.seed,
+            )
+            train_s = time.time() - t0
+            model = model.to("cpu").eval()
+            from jpegai_eval.codecs.image_io import atomic_output
+
+            with atomic_output(folder / "model.pt") as tmp:
+                torch.save(model.state_dict(), tmp)
+            example = self.example_batch(domain, cell)
+            export(model, (torch.from_numpy(example),), ["input"], folder / "model.onnx")
+            info = task.classifier_info(model, domain, spec, config.preset)
+            meta = {
+                "name": name,
+                "domain": domain,
+                "train_on": source,
+                "n_train": len(items),
+                "preset": config.preset,
+                "train_s": round(train_s, 1),
+                "init": getattr(init, "summary", lambda: str(init))(),
+                "history": getattr(trained, "history", None),
+                **info,
+            }
+            from jpegai_eval.framework.evaluator import write_json
+
+            write_json(folder / "meta.json", meta)
+        model.eval()
+        session = open_session(folder / "model.onnx", config.device)
+        self._ready[name] = (model, session, meta)
+        return self._ready[name]
+
+    def plan_anchor(self, anchor_id: str) -> Any:
+        from jpegai_eval.framework.plugins import get_plugins
+
+        for anchor in self.plan.anchors:
+            if anchor.id == anchor_id:
+                return anchor
+        return get_plugins().anchors.get(anchor_id)
+
+    def example_batch(self, domain: str, cell: CellId) -> Any:
+        data = "latents" if domain == "latent" else "original"
+        items = _items(
+            data, self.samples["test"][:2] or self.samples["train"][:2], cell, self.encoded
+        )
+        return self.plan.task.eval_batch([p for p, _ in items], domain, self.plan.config.preset)
+
+
+def evaluate_cell(cell: CellId, classifiers: Classifiers) -> dict[str, Any]:
+    """Top-1/Top-5 of one cell on the test split, through ONNX Runtime."""
+    import numpy as np
+
+    plan = classifiers.plan
+    model, session, meta = classifiers.get(cell)
+    domain = cell.anchor.domain
+    test = classifiers.samples["test"]
+    items = _items(cell.anchor.eval_on, test, cell, classifiers.encoded)
+    if not items:
+        raise UserError("The test split is empty: nothing to evaluate.")
+    first = plan.task.eval_batch([p for p, _ in items[:EVAL_BATCH]], domain, plan.config.preset)
+    diff = parity(model, session, (first,))
+    if diff > PARITY_TOLERANCE:
+        raise UserError(
+            f"ONNX Runtime and PyTorch disagree on classifier {meta['name']}: max logit "
+            f"difference {diff:.2e} > {PARITY_TOLERANCE:.0e}. The exported model is not "
+            "trustworthy; report this with the run folder's run.json."
+        )
+    logits = []
+    infer_s = 0.0
+    for start in range(0, len(items), EVAL_BATCH):
+        batch = plan.task.eval_batch(
+            [p for p, _ in items[start : start + EVAL_BATCH]], domain, plan.config.preset
+        )
+        t0 = time.perf_counter()
+        logits.append(session(batch))
+        infer_s += time.perf_counter() - t0
+    scores = np.concatenate(logits)
+    labels = np.array([label for _, label in items])
+    top5 = np.argsort(-scores, axis=1)[:, :5]
+    predictions = {s.id: int(top5[i, 0]) for i, s in enumerate(test)}
+    row = {
+        "anchor": cell.anchor.id,
+        "domain": domain,
+        "top1": float(np.mean(top5[:, 0] == labels)),
+        "top5": float(np.mean((top5 == labels[:, None]).any(axis=1))),
+        "n_test": len(items),
+        "classifier": meta["name"],
+        "params": meta.get("params"),
+        "macs": meta.get("macs"),
+        "provider": session.provider,
+        "infer_ms_per_image": 1000 * infer_s / len(items),
+        "onnx_max_abs_diff": diff,
+        "init": meta.get("init"),
+    }
+    return {"row": row, "predictions": predictions}
+
+
+def codec_columns(cell: CellId, encoded: Encoded, test: list[Sample]) -> dict[str, Any]:
+    from jpegai_eval.framework.results import mean
+
+    if cell.codec is None or cell.quality is None:
+        return {"codec": "original", "backend": "", "quality": None}
+    metrics = encoded.metrics[(cell.codec.key, cell.quality)]
+    ms = [metrics[s.id] for s in test if s.id in metrics]
+    return {
+        "codec": cell.codec.id,
+        "backend": cell.codec.backend,
+        "quality": cell.quality,
+        "bpp": mean([m["bpp"] for m in ms]),
+        "psnr": mean([m["psnr"] for m in ms]),
+        "ms_ssim": mean([m["ms_ssim"] for m in ms]),
+        "ssim": mean([m["ssim"] for m in ms]),
+        "encode_ms_per_image": mean([m["encode_ms"] for m in ms]),
+        "decode_ms_per_image": mean([m["decode_ms"] for m in ms]),
+        "latents_ms_per_image": mean([m.get("latents_ms") for m in ms]),
+    }
+
+
+def run_cells(
+    plan: Plan,
+    cells: list[CellId],
+    samples: dict[str, list[Sample]],
+    encoded: Encoded,
+    out_dir: Path,
+    device: str,
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]], str]:
+    """Evaluate every cell (skipping finished ones); rows, predictions, provider."""
+    from tqdm import tqdm
+
+    from jpegai_eval.framework.evaluator import log, write_json
+
+    classifiers = Classifiers(plan, samples, encoded, out_dir, device)
+    (out_dir / "cells").mkdir(exist_ok=True)
+    rows, predictions, providers = [], {}, []
+    bar = tqdm(cells, desc="cells", unit="cell", file=__import__("sys").stderr, dynamic_ncols=True)
+    for cell in bar:
+        bar.set_postfix_str(cell.name)
+        path = out_dir / "cells" / f"{cell.name}.json"
+        done = _load_json(path)
+        if done is None:
+            result = evaluate_cell(cell, classifiers)
+            done = {
+                "row": {**codec_columns(cell, encoded, samples["test"]), **result["row"]},
+                "predictions": result["predictions"],
+            }
+            write_json(path, done)
+            log(
+                f"{cell.name}: top1 {100 * done['row']['top1']:.2f}%  "
+                f"top5 {100 * done['row']['top5']:.2f}%  ({done['row']['provider']})",
+                out_dir,
+            )
+        rows.append(done["row"])
+        predictions[cell.name] = done["predictions"]
+        providers.append(done["row"]["provider"])
+    provider = ",".join(sorted(set(providers))) or "none"
+    return rows, predictions, provider

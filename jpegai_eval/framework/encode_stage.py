@@ -1,0 +1,155 @@
+"""The encode stage: every image, once per codec x quality, into the cache.
+
+Work items are spread over worker processes (``spawn``, each with
+``cores // workers`` torch threads); each worker keeps the codec models it has
+loaded. A worker reads the original, encodes it, decodes the bitstream, takes the
+latents from the bitstream (for codecs with a compressed domain), measures PSNR,
+SSIM and MS-SSIM and stores the entry (see :mod:`jpegai_eval.framework.cache`).
+Entries already complete are not redone, so an interrupted stage resumes.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jpegai_eval.framework.cache import CacheCell, file_digest, image_key
+from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.types import Codec, Sample
+
+
+@dataclass(frozen=True)
+class Job:
+    codec: Codec
+    quality: int
+    weights: str | None
+    cell: CacheCell
+    sample: Sample
+    key: str
+
+
+@dataclass
+class Cell:
+    """One codec x quality: where its entries live and the weights it used."""
+
+    codec: Codec
+    quality: int
+    weights: str | None
+    weights_id: str
+    cache: CacheCell
+    latent_spec: Any = None
+
+
+def open_cell(codec: Codec, quality: int, weights: str | None, cache_root: Path) -> Cell:
+    """Load the model once, here, so bad weights fail before any work starts, and key
+    the cache folder by the weights' digest."""
+    model = codec.load(quality, weights=weights)
+    wid = model.weights_id.hex()
+    cache = CacheCell.for_codec(cache_root, codec.id, codec.backend, quality, wid)
+    spec = model.latent_spec if codec.has_compressed_domain else None
+    return Cell(codec, quality, weights, wid, cache, spec or codec.latent_spec(quality))
+
+
+_models: dict[tuple[str, int], Any] = {}
+
+
+def _init_worker(threads: int) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        pass
+
+
+def _latents_npz(latents: dict[str, Any]) -> bytes:
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **{k: np.asarray(v, dtype=np.float32) for k, v in latents.items()})
+    return buffer.getvalue()
+
+
+def encode_one(job: Job) -> dict[str, Any]:
+    """Encode one image into its cache entry; return the entry's metrics."""
+    from jpegai_eval.codecs.bitstream import bits_per_pixel
+    from jpegai_eval.codecs.image_io import encode_image, read_image
+    from jpegai_eval.codecs.metrics import quality_metrics
+
+    cached = job.cell.load(job.key)
+    if cached is not None:
+        return dict(cached, reused=True)
+    model = _models.get((job.codec.key, job.quality))
+    if model is None:
+        model = job.codec.load(job.quality, weights=job.weights)
+        _models[(job.codec.key, job.quality)] = model
+    try:
+        image = read_image(job.sample.path)
+    except UserError as exc:
+        return {"id": job.sample.id, "error": exc.message}
+    t0 = time.perf_counter()
+    data = model.encode(image)
+    t1 = time.perf_counter()
+    decoded = model.decode(data)
+    t2 = time.perf_counter()
+    latents_npz = None
+    latents_ms = None
+    if job.codec.has_compressed_domain:
+        latents = model.latents(data)
+        latents_ms = 1000 * (time.perf_counter() - t2)
+        latents_npz = _latents_npz(latents)
+    height, width = image.shape[:2]
+    meta = {
+        "id": job.sample.id,
+        "label": job.sample.label,
+        "height": height,
+        "width": width,
+        "bpp": bits_per_pixel(data, height, width),
+        "encode_ms": 1000 * (t1 - t0),
+        "decode_ms": 1000 * (t2 - t1),
+        "latents_ms": latents_ms,
+        **quality_metrics(image, decoded),
+    }
+    job.cell.store(job.key, data, encode_image(decoded, ".png"), latents_npz, meta)
+    return dict(job.cell.load(job.key) or meta, reused=False)
+
+
+def make_jobs(cells: list[Cell], samples: Iterable[Sample]) -> list[Job]:
+    samples = list(samples)
+    keys = {s.id: image_key(s.id, file_digest(s.path)) for s in samples if s.path.is_file()}
+    return [
+        Job(c.codec, c.quality, c.weights, c.cache, s, keys.get(s.id, image_key(s.id, "missing")))
+        for c in cells
+        for s in samples
+    ]
+
+
+def run_jobs(jobs: list[Job], workers: int) -> Iterator[tuple[Job, dict[str, Any]]]:
+    """Yield (job, metrics) as jobs finish, over ``workers`` processes."""
+    cores = os.cpu_count() or 1
+    todo = []
+    for job in jobs:
+        cached = job.cell.load(job.key)
+        if cached is None:
+            todo.append(job)
+        else:
+            yield job, dict(cached, reused=True)
+    if not todo:
+        return
+    if workers <= 1:
+        for job in todo:
+            yield job, encode_one(job)
+        return
+    threads = max(1, cores // workers)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+        # Jobs are ordered cell by cell, so each worker loads few models.
+        for job, result in zip(todo, pool.imap(encode_one, todo, chunksize=4), strict=True):
+            yield job, result

@@ -1,0 +1,191 @@
+"""Result rows: ``results.csv``, ``per_image.csv``, the terminal summary, report writers.
+
+Rows are flat dicts (one per codec x quality x anchor; anchor 3 once per task) so that
+writers only read them (pandas) and never recompute anything.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from jpegai_eval.codecs.image_io import atomic_output
+
+if TYPE_CHECKING:
+    from jpegai_eval.framework.evaluator import Encoded
+    from jpegai_eval.framework.plan import Plan
+    from jpegai_eval.framework.plugins import Plugins
+    from jpegai_eval.framework.types import Sample
+
+RESULT_COLUMNS = [
+    "codec",
+    "backend",
+    "quality",
+    "anchor",
+    "domain",
+    "bpp",
+    "psnr",
+    "ms_ssim",
+    "ssim",
+    "top1",
+    "top5",
+    "n_test",
+    "classifier",
+    "params",
+    "macs",
+    "provider",
+    "infer_ms_per_image",
+    "encode_ms_per_image",
+    "latents_ms_per_image",
+    "decode_ms_per_image",
+    "onnx_max_abs_diff",
+    "init",
+]
+
+
+def mean(values: list[Any]) -> float:
+    """The mean of the finite values (None, NaN and inf are left out); NaN if none."""
+    finite = [v for v in values if v is not None and not math.isnan(v) and not math.isinf(v)]
+    return sum(finite) / len(finite) if finite else float("nan")
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    for column in columns:
+        if column not in frame:
+            frame[column] = None
+    extra = [c for c in frame.columns if c not in columns]
+    with atomic_output(path) as tmp:
+        frame[columns + extra].to_csv(tmp, index=False, float_format="%.6g")
+
+
+def write_results(
+    out_dir: Path, rows: list[dict[str, Any]], per_image: list[dict[str, Any]]
+) -> None:
+    write_csv(out_dir / "results.csv", rows, RESULT_COLUMNS)
+    write_csv(
+        out_dir / "per_image.csv",
+        per_image,
+        [
+            "image_id",
+            "split",
+            "label",
+            "codec",
+            "backend",
+            "quality",
+            "bytes",
+            "bpp",
+            "psnr",
+            "ms_ssim",
+            "ssim",
+            "encode_ms",
+            "decode_ms",
+            "latents_ms",
+        ],
+    )
+
+
+def per_image_rows(
+    plan: Plan,
+    samples: dict[str, list[Sample]],
+    encoded: Encoded,
+    predictions: dict[str, dict[str, int]],
+) -> list[dict[str, Any]]:
+    """One row per test image per codec x quality, with each anchor's predicted class.
+
+    ``predictions`` maps a cell name (see ``CellId.name``) to {image id: class index}.
+    """
+    classes = plan.task.classes
+    rows = []
+    for cp in plan.codecs:
+        for q in cp.qualities:
+            metrics = encoded.metrics[(cp.codec.key, q)]
+            for sample in samples["test"]:
+                m = metrics.get(sample.id, {})
+                row: dict[str, Any] = {
+                    "image_id": sample.id,
+                    "split": "test",
+                    "label": classes[sample.label],
+                    "codec": cp.codec.id,
+                    "backend": cp.codec.backend,
+                    "quality": q,
+                    **{
+                        k: m.get(k)
+                        for k in (
+                            "bytes",
+                            "bpp",
+                            "psnr",
+                            "ms_ssim",
+                            "ssim",
+                            "encode_ms",
+                            "decode_ms",
+                            "latents_ms",
+                        )
+                    },
+                }
+                for anchor in plan.anchors:
+                    name = (
+                        anchor.id
+                        if not anchor.per_quality
+                        else f"{anchor.id}-{cp.codec.id}-{cp.codec.backend}-q{q}"
+                    )
+                    if name in predictions and sample.id in predictions[name]:
+                        row[f"pred_{anchor.id}"] = classes[predictions[name][sample.id]]
+                rows.append(row)
+    return rows
+
+
+def write_reports(out_dir: Path, plugins: Plugins, only: list[str] | None = None) -> list[Path]:
+    """Run every registered report writer (or those in ``only``) on a run folder."""
+    paths: list[Path] = []
+    for writer in plugins.report_writers:
+        if only is None or writer.id in only:
+            paths += writer.write(out_dir, out_dir)
+    return paths
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """Table 2's layout: anchors down, codec x quality across, Top-1 and Top-5."""
+    columns: list[tuple[str, str, int]] = []
+    for r in rows:
+        if r["quality"] is not None and not (
+            isinstance(r["quality"], float) and math.isnan(r["quality"])
+        ):
+            column = (r["codec"], r["backend"], int(r["quality"]))
+            if column not in columns:
+                columns.append(column)
+    anchors: list[str] = []
+    for r in rows:
+        if r["anchor"] not in anchors:
+            anchors.append(r["anchor"])
+    heads = [f"{c}/{b} q{q}" for c, b, q in columns] or ["original"]
+    width = max([12, *(len(h) for h in heads)])
+    lines = []
+    for metric, title in (("top1", "Top-1 %"), ("top5", "Top-5 %")):
+        lines.append(f"{title:<12}" + "".join(f"{h:>{width + 2}}" for h in heads))
+        for anchor in anchors:
+            cells = []
+            mine = [r for r in rows if r["anchor"] == anchor]
+            keys: list[tuple[str, str, int] | None] = list(columns) or [None]
+            for key in keys:
+                hit = [
+                    r
+                    for r in mine
+                    if key is None
+                    or r["quality"] is None
+                    or (r["codec"], r["backend"], int(r["quality"])) == key
+                ]
+                value = hit[0][metric] if hit else None
+                cells.append(f"{100 * value:.2f}" if value is not None else "-")
+            lines.append(f"{anchor:<12}" + "".join(f"{c:>{width + 2}}" for c in cells))
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def print_summary(rows: list[dict[str, Any]]) -> None:
+    click.echo(summary_table(rows))

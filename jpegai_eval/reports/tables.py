@@ -1,0 +1,236 @@
+"""Tables built from a run folder's result files; the CSV report writer.
+
+- ``table_top1.csv`` / ``table_top5.csv``: Table 2 -- rows are anchors, columns are
+  codec x quality (anchor 3, which has no codec, fills its row with its one value);
+- ``rate_accuracy.csv``: the points of Figure 3 -- codec, anchor, quality, bpp, psnr,
+  ssim, ms_ssim, top1, top5;
+- ``bd_summary.csv``: Bjøntegaard summaries of those curves (see :mod:`.bd`);
+- ``per_class_accuracy.csv``: each anchor's Top-1 per class, from ``per_image.csv``;
+- ``inference_cost.csv``: the cost per image of the pixel and compressed pipelines.
+
+Everything here only reads the run folder; nothing is recomputed from images.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from jpegai_eval.codecs.image_io import atomic_output
+from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.types import ReportWriter
+
+RATE_ACCURACY_COLUMNS = [
+    "codec", "backend", "anchor", "quality", "bpp", "psnr", "ssim", "ms_ssim", "top1", "top5",
+]
+COST_COLUMNS = [
+    "codec", "backend", "quality", "anchor", "pipeline", "classifier", "params", "macs",
+    "decode_ms_per_image", "latents_ms_per_image", "infer_ms_per_image", "total_ms_per_image",
+]
+
+
+def read_results(run_dir: Path):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    path = Path(run_dir) / "results.csv"
+    if not path.is_file():
+        raise UserError(
+            f"No results.csv in {str(run_dir)!r}: give the output folder of a finished "
+            "`jpegai-eval run` (rerun it with the same --out to finish it)."
+        )
+    try:
+        results = pd.read_csv(path)
+    except (ValueError, OSError) as exc:
+        raise UserError(
+            f"{str(path)!r} cannot be read as CSV ({exc}). Rerun `jpegai-eval run` with "
+            "the same --out to rewrite it."
+        ) from None
+    missing = [c for c in ("codec", "anchor", "quality", "top1", "top5") if c not in results]
+    if missing:
+        raise UserError(
+            f"{str(path)!r} lacks the column(s) {', '.join(missing)}: it was not written by "
+            "`jpegai-eval run`. Give the output folder of a run."
+        )
+    for column in ("codec", "backend", "anchor"):
+        if column in results:
+            results[column] = results[column].fillna("").astype(str)
+    return results
+
+
+def read_per_image(run_dir: Path):  # type: ignore[no-untyped-def]
+    """``per_image.csv`` as a DataFrame, or None when the run has none."""
+    import pandas as pd
+
+    path = Path(run_dir) / "per_image.csv"
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(path, dtype={"image_id": str, "label": str})
+    for column in frame.columns:
+        if column.startswith("pred_") or column in ("codec", "backend"):
+            frame[column] = frame[column].astype("string")
+    return frame
+
+
+def read_run_info(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((Path(run_dir) / "run.json").read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return {}
+
+
+def column_label(codec: str, backend: str, quality: Any) -> str:
+    return f"{codec}/{backend} q{int(quality)}"
+
+
+def coded_rows(results):  # type: ignore[no-untyped-def]
+    """The per-quality rows, ordered by codec (first appearance), backend and quality."""
+    coded = results[results["quality"].notna()].copy()
+    order = {c: i for i, c in enumerate(dict.fromkeys(coded["codec"] + "/" + coded["backend"]))}
+    coded["_order"] = (coded["codec"] + "/" + coded["backend"]).map(order)
+    return coded.sort_values(["_order", "quality"], kind="stable").drop(columns="_order")
+
+
+def table(results, metric: str):  # type: ignore[no-untyped-def]
+    """Anchors x (codec/backend qN) table of ``metric`` in percent (Table 2)."""
+    import pandas as pd
+
+    coded = coded_rows(results)
+    labels = [column_label(c, b, q) for c, b, q in
+              zip(coded["codec"], coded["backend"], coded["quality"])]
+    order = list(dict.fromkeys(labels))
+    anchors = list(dict.fromkeys(results["anchor"]))
+    out = pd.DataFrame(index=anchors, columns=order or ["original"], dtype=float)
+    for label, (_, row) in zip(labels, coded.iterrows()):
+        out.loc[row["anchor"], label] = 100 * row[metric]
+    for _, row in results[results["quality"].isna()].iterrows():
+        out.loc[row["anchor"], :] = 100 * row[metric]
+    out.index.name = "anchor"
+    return out
+
+
+def rate_accuracy(results):  # type: ignore[no-untyped-def]
+    """The points of Figure 3, one per codec x anchor x quality."""
+    coded = coded_rows(results)
+    for column in RATE_ACCURACY_COLUMNS:
+        if column not in coded:
+            coded[column] = math.nan
+    out = coded[RATE_ACCURACY_COLUMNS].copy()
+    out["quality"] = out["quality"].astype(int)
+    return out.reset_index(drop=True)
+
+
+def anchor_references(results):  # type: ignore[no-untyped-def]
+    """Rows without a codec and quality (anchor 3): horizontal lines on the plots."""
+    return results[results["quality"].isna()].reset_index(drop=True)
+
+
+def per_class_accuracy(per_image, per_task_anchors=("anchor3",)):  # type: ignore[no-untyped-def]
+    """Top-1 per class, long format: class, anchor, codec, backend, quality, n, top1.
+
+    Anchors that run once per task (``per_task_anchors``, from the rows of
+    ``results.csv`` without a quality) appear once, with empty codec/quality: their
+    prediction is repeated in every codec x quality row, so each image counts once.
+    """
+    import pandas as pd
+
+    columns = ["class", "anchor", "codec", "backend", "quality", "n", "top1"]
+    if per_image is None or per_image.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    anchors = [c[len("pred_"):] for c in per_image.columns if c.startswith("pred_")]
+    for anchor in anchors:
+        column = f"pred_{anchor}"
+        seen = per_image[per_image[column].notna()]
+        if seen.empty:
+            continue
+        if anchor in per_task_anchors:
+            groups = [(("", "", math.nan), seen.drop_duplicates("image_id"))]
+        else:
+            groups = list(seen.groupby(["codec", "backend", "quality"], sort=False))
+        for (codec, backend, quality), group in groups:
+            correct = group[column] == group["label"]
+            for label, hits in correct.groupby(group["label"], sort=True):
+                rows.append({
+                    "class": label, "anchor": anchor, "codec": codec, "backend": backend,
+                    "quality": quality, "n": int(hits.size), "top1": float(hits.mean()),
+                })
+    return pd.DataFrame(rows, columns=columns)
+
+
+def inference_cost(results):  # type: ignore[no-untyped-def]
+    """Cost per test image of each anchor's pipeline at each codec x quality.
+
+    - pixel pipeline: decode (entropy decode + g_s) + the pixel classifier (ResNet-50);
+    - compressed pipeline: latents (entropy decode + h_s, no g_s) + the latent
+      classifier (cResNet-39);
+    - anchor 3 reads originals: its classifier alone.
+    """
+    import pandas as pd
+
+    rows = []
+    for _, row in results.iterrows():
+        get = lambda key: (  # noqa: E731
+            float(row[key]) if key in row and pd.notna(row[key]) else math.nan
+        )
+        latent = str(row.get("domain", "")) == "latent"
+        coded = pd.notna(row["quality"])
+        front = get("latents_ms_per_image") if latent else (
+            get("decode_ms_per_image") if coded else 0.0
+        )
+        pipeline = "compressed" if latent else ("pixel" if coded else "original")
+        rows.append({
+            "codec": row["codec"], "backend": row.get("backend", ""),
+            "quality": row["quality"], "anchor": row["anchor"], "pipeline": pipeline,
+            "classifier": row.get("classifier", ""), "params": get("params"),
+            "macs": get("macs"),
+            "decode_ms_per_image": get("decode_ms_per_image") if coded and not latent else math.nan,
+            "latents_ms_per_image": get("latents_ms_per_image") if latent else math.nan,
+            "infer_ms_per_image": get("infer_ms_per_image"),
+            "total_ms_per_image": front + get("infer_ms_per_image"),
+        })
+    return pd.DataFrame(rows, columns=COST_COLUMNS)
+
+
+def _write_csv(frame, path: Path, **options: Any) -> Path:  # type: ignore[no-untyped-def]
+    with atomic_output(path) as tmp:
+        frame.to_csv(tmp, **options)
+    return path
+
+
+class CsvTablesWriter(ReportWriter):
+    id = "csv-tables"
+    format = "csv"
+    description = (
+        "Table 2 as CSV (Top-1, Top-5), the rate-accuracy points of Figure 3, their "
+        "Bjøntegaard summaries, per-class accuracy and inference cost."
+    )
+    outputs = (
+        "table_top1.csv", "table_top5.csv", "rate_accuracy.csv", "bd_summary.csv",
+        "per_class_accuracy.csv", "inference_cost.csv",
+    )
+
+    def write(self, run_dir: Path, out_dir: Path) -> list[Path]:
+        from jpegai_eval.reports.bd import bd_summary
+
+        results = read_results(run_dir)
+        per_image = read_per_image(run_dir)
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = [
+            _write_csv(table(results, metric), out_dir / f"table_{metric}.csv",
+                       float_format="%.2f")
+            for metric in ("top1", "top5")
+        ]
+        frames = {
+            "rate_accuracy.csv": rate_accuracy(results),
+            "bd_summary.csv": bd_summary(results),
+            "per_class_accuracy.csv": per_class_accuracy(
+                per_image, set(anchor_references(results)["anchor"])
+            ),
+            "inference_cost.csv": inference_cost(results),
+        }
+        for name, frame in frames.items():
+            paths.append(_write_csv(frame, out_dir / name, index=False, float_format="%.6g"))
+        return paths

@@ -1,0 +1,167 @@
+"""The ``data`` and ``task`` command groups (mounted by :mod:`jpegai_eval.cli`).
+
+Commands stay thin: parse, call one function, print. Heavy modules (numpy, torch)
+are imported inside the commands so ``jpegai-eval --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from jpegai_eval.framework.errors import UsageError
+
+data_group = click.Group("data", help="Datasets: write the synthetic demo dataset.")
+task_group = click.Group("task", help="Tasks: models, sizes and dataset checks.")
+
+
+@data_group.command("demo")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--per-class", type=int, default=None, help="Images per class [default: 24 = 16/2/6]."
+)
+@click.option("--size", type=int, default=None, help="Image side in pixels [default: 128].")
+@click.option("--seed", type=int, default=None, help="Random seed [default: 0].")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty DIRECTORY's dataset.")
+def demo_command(
+    directory: Path, per_class: int | None, size: int | None, seed: int | None, overwrite: bool
+) -> None:
+    """Write the synthetic demo dataset into DIRECTORY, in MINC-2500's layout.
+
+    Procedural material-like textures for MINC-2500's 23 classes; the same seed gives
+    byte-identical files. Read it with --dataset minc --data-root DIRECTORY, or let
+    --dataset demo generate one into the cache folder.
+    """
+    from jpegai_eval.tasks import demo
+
+    per_class = demo.DEFAULT_PER_CLASS if per_class is None else per_class
+    size = demo.DEFAULT_SIZE if size is None else size
+    seed = demo.DEFAULT_SEED if seed is None else seed
+    t0 = time.perf_counter()
+    demo.write_demo_dataset(directory, per_class, size, seed, overwrite=overwrite)
+    counts = demo.split_counts(per_class)
+    n = len(demo.MINC_CLASSES)
+    click.echo(
+        f"Wrote {n * per_class} images ({n} classes x {per_class}, {size}x{size} JPEG) to "
+        f"{directory} in {time.perf_counter() - t0:.1f} s; partitions 1-5 with "
+        f"{counts['train'] * n} train / {counts['validate'] * n} validate / "
+        f"{counts['test'] * n} test images."
+    )
+
+
+def _task(task_id: str):  # type: ignore[no-untyped-def]
+    from jpegai_eval.framework.plugins import get_plugins
+
+    return get_plugins().tasks.get(task_id)
+
+
+def _latent_specs(codec_id: str | None, backend: str | None, quality: int | None):  # type: ignore[no-untyped-def]
+    """(label, LatentSpec) pairs for task info: the codec's, or the paper's."""
+    from jpegai_eval.framework.types import LatentSpec
+
+    if codec_id is None:
+        if quality is not None:
+            raise UsageError("--quality needs --codec: name the codec whose quality it is.")
+        return [
+            ("bmshj2018 hyperprior, qualities 1-5 (M=192)", LatentSpec(192, 16, 192)),
+            ("bmshj2018 hyperprior, qualities 6-8 (M=320)", LatentSpec(320, 16, 320)),
+        ]
+    from jpegai_eval.framework.plugins import get_plugins
+
+    codec = get_plugins().codecs.resolve(codec_id, backend)
+    qualities = [codec.check_quality(quality)] if quality is not None else list(codec.qualities)
+    specs: list[tuple[str, LatentSpec]] = []
+    for q in qualities:
+        spec = codec.latent_spec(q)
+        if spec is None:
+            raise UsageError(
+                f"Codec {codec.key} has no compressed domain, so cResNet-39 has no input "
+                "for it; pick a learned codec such as hyperprior-msssim."
+            )
+        if specs and specs[-1][1] == spec:
+            first = specs[-1][0].split(" quality ")[1].split("-")[0].split(" ")[0]
+            specs[-1] = (f"{codec.key} quality {first}-{q} (M={spec.channels})", spec)
+        else:
+            specs.append((f"{codec.key} quality {q} (M={spec.channels})", spec))
+    return specs
+
+
+def _fmt(n: float, unit: str) -> str:
+    return f"{n / 1e9:.2f} G{unit}" if n >= 1e9 else f"{n / 1e6:.2f} M{unit}"
+
+
+@task_group.command("info")
+@click.argument("task_id", metavar="TASK")
+@click.option("--codec", "codec_id", default=None, help="Size cResNet-39 for this codec.")
+@click.option("--backend", default=None, help="The codec's backend (default: the first).")
+@click.option("--quality", type=int, default=None, help="One quality of --codec.")
+@click.option(
+    "--preset",
+    type=click.Choice(["paper", "quick"]),
+    default="paper",
+    show_default=True,
+    help="Training preset whose input sizes are used.",
+)
+def info_command(
+    task_id: str, codec_id: str | None, backend: str | None, quality: int | None, preset: str
+) -> None:
+    """Print each classifier's parameter count and multiply-accumulates for its input."""
+    task = _task(task_id)
+    specs = _latent_specs(codec_id, backend, quality)
+    import torch
+
+    from jpegai_eval.tasks import models, training
+
+    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+    p = training.get_preset(preset)
+    click.echo(f"Task {task.id}: {task.description}.")
+    click.echo(f"Input sizes of preset {p.name!r}.")
+    header = f"{'model':<12} {'domain':<7} {'input':<12} {'parameters':>12} {'MACs':>12}  for"
+    click.echo(header)
+    c = models.complexity(task.build_classifier("pixel"), (3, p.pixel_crop, p.pixel_crop))
+    click.echo(
+        f"{'ResNet-50':<12} {'pixel':<7} {c.as_dict()['input']:<12} "
+        f"{_fmt(c.parameters, ''):>12} {_fmt(c.macs, 'MAC'):>12}  "
+        f"deep stem; {c.main_path_convs} convolutions + fc"
+    )
+    for label, spec in specs:
+        model = task.build_classifier("latent", spec)
+        shape = (spec.channels + spec.sigma_channels, p.latent_crop, p.latent_crop)
+        c = models.complexity(model, shape)
+        click.echo(
+            f"{'cResNet-39':<12} {'latent':<7} {c.as_dict()['input']:<12} "
+            f"{_fmt(c.parameters, ''):>12} {_fmt(c.macs, 'MAC'):>12}  {label}"
+        )
+    click.echo(
+        f"cResNet-39: two bottleneck adapters (y_hat, sigma_hat -> 128 + 128 channels), then "
+        f"{models.cresnet_backbone_convs(model)} convolution layers (conv3_x..conv5_x) and fc."
+    )
+
+
+@task_group.command("check")
+@click.argument("task_id", metavar="TASK")
+@click.option("--dataset", type=click.Choice(["minc", "demo"]), default="minc", show_default=True)
+@click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Dataset root.")
+@click.option("--split", "split_number", type=int, default=1, show_default=True)
+@click.option("--decode", is_flag=True, help="Also decode every image to find corrupt files.")
+def check_command(
+    task_id: str, dataset: str, data_root: Path | None, split_number: int, decode: bool
+) -> None:
+    """Validate a dataset's layout (and, with --decode, every image) before a run."""
+    from jpegai_eval.tasks import minc
+
+    task = _task(task_id)
+    splits = task.splits(split_number=split_number, dataset=dataset, data_root=data_root)
+    counts = splits.counts()
+    click.echo(
+        f"{splits.root}: partition {split_number} is valid: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items())
+        + f" images, {len(task.classes)} classes."
+    )
+    if decode:
+        bad = minc.check_images(splits)
+        if bad:
+            raise minc.corrupt_images_error(splits.root, bad)
+        click.echo(f"All {sum(counts.values())} images decode.")

@@ -1,0 +1,324 @@
+"""The paper's classifiers (Deng & Karam, Table 1), built from torchvision's ResNet parts.
+
+ResNet-50 with a deep stem (pixel domain)::
+
+    image 3xHxW ─ conv3x3/2,64 ─ conv3x3,64 ─ conv3x3,128 ─ maxpool3x3/2      (stem)
+      ─ conv2_x (layer1) ─ conv3_x (layer2) ─ conv4_x (layer3) ─ conv5_x (layer4)
+      ─ average pool ─ fc 23
+
+cResNet-39 (compressed domain, Torfason et al. 2018; Section 3 of the paper)::
+
+    x = concat(y_hat, sigma_hat)  (M + Ms) x h x w      one input tensor
+      y_hat     ─ bottleneck adapter [1x1,32; 3x3,32; 1x1,128] ─┐
+      sigma_hat ─ bottleneck adapter [1x1,32; 3x3,32; 1x1,128] ─┴ concat 256
+      ─ conv3_x (layer2, first block at stride 1) ─ conv4_x (layer3) ─ conv5_x (layer4)
+      ─ average pool ─ fc 23
+
+A 28x28 latent (a 448x448 image at stride 16, or the paper's resized latents) runs
+conv3_x at 28x28, where ResNet-50's conv3_x runs on a 224x224 image. conv3_x..conv5_x
+hold 4 + 6 + 3 bottlenecks of 3 convolutions: the 39 layers of the name.
+
+Both models take ONE input tensor, so that ONNX export and onnxruntime see the same
+signature in both domains. Module names follow torchvision's (``layer1`` ...
+``layer4``, ``fc``) so ImageNet checkpoints load by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.models.resnet import Bottleneck, conv1x1
+
+from jpegai_eval.framework.errors import UsageError, WeightsError
+from jpegai_eval.framework.types import DOMAINS, LatentSpec
+
+NUM_CLASSES = 23
+TORCHVISION_RESNET50_URL = "https://download.pytorch.org/models/resnet50-11ad3fa6.pth"
+
+
+def _make_layer(inplanes: int, planes: int, blocks: int, stride: int) -> nn.Sequential:
+    """torchvision's ResNet._make_layer for Bottleneck, without the ResNet object."""
+    downsample = None
+    if stride != 1 or inplanes != planes * Bottleneck.expansion:
+        downsample = nn.Sequential(
+            conv1x1(inplanes, planes * Bottleneck.expansion, stride),
+            nn.BatchNorm2d(planes * Bottleneck.expansion),
+        )
+    layers = [Bottleneck(inplanes, planes, stride, downsample)]
+    inplanes = planes * Bottleneck.expansion
+    layers += [Bottleneck(inplanes, planes) for _ in range(1, blocks)]
+    return nn.Sequential(*layers)
+
+
+def _init(module: nn.Module) -> None:
+    """torchvision's ResNet initialisation with ``zero_init_residual=True``: each
+    bottleneck starts as the identity, which keeps training from scratch stable."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.constant_(m.weight, 1)
+            nn.init.constant_(m.bias, 0)
+    for m in module.modules():
+        if isinstance(m, Bottleneck) and m.bn3.weight is not None:
+            nn.init.constant_(m.bn3.weight, 0)
+
+
+def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
+    return [
+        nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class ResNet50DeepStem(nn.Module):
+    """ResNet-50 with the deep stem of Table 1 (3x3 convs 64, 64, 128, then max pool)."""
+
+    input_kind = "pixel"
+
+    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            *_conv_bn_relu(3, 64, 2),
+            *_conv_bn_relu(64, 64),
+            *_conv_bn_relu(64, 128),
+            nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
+        )
+        self.layer1 = _make_layer(128, 64, 3, 1)  # conv2_x
+        self.layer2 = _make_layer(256, 128, 4, 2)  # conv3_x
+        self.layer3 = _make_layer(512, 256, 6, 2)  # conv4_x
+        self.layer4 = _make_layer(1024, 512, 3, 2)  # conv5_x
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2048, num_classes)
+        _init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class CResNet39(nn.Module):
+    """cResNet-39 on (y_hat, sigma_hat), concatenated along channels in one input."""
+
+    input_kind = "latent"
+
+    def __init__(
+        self, y_channels: int, sigma_channels: int, num_classes: int = NUM_CLASSES
+    ) -> None:
+        super().__init__()
+        self.y_channels = y_channels
+        self.sigma_channels = sigma_channels
+        self.adapter_y = _make_layer(y_channels, 32, 1, 1)  # 1x1,32; 3x3,32; 1x1,128
+        self.adapter_sigma = _make_layer(sigma_channels, 32, 1, 1)
+        self.layer2 = _make_layer(256, 128, 4, 1)  # conv3_x, first block at stride 1
+        self.layer3 = _make_layer(512, 256, 6, 2)  # conv4_x
+        self.layer4 = _make_layer(1024, 512, 3, 2)  # conv5_x
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2048, num_classes)
+        _init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, sigma = x[:, : self.y_channels], x[:, self.y_channels :]
+        x = torch.cat([self.adapter_y(y), self.adapter_sigma(sigma)], dim=1)
+        x = self.layer4(self.layer3(self.layer2(x)))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def build_classifier(
+    domain: str, latent_spec: LatentSpec | None = None, num_classes: int = NUM_CLASSES
+) -> nn.Module:
+    """ResNet-50 (deep stem) for ``"pixel"``; cResNet-39 for ``"latent"``."""
+    if domain == "pixel":
+        return ResNet50DeepStem(num_classes)
+    if domain == "latent":
+        if latent_spec is None:
+            raise UsageError(
+                "A latent-domain classifier needs the codec's latent description "
+                "(LatentSpec): pick a codec with a compressed domain."
+            )
+        return CResNet39(latent_spec.channels, latent_spec.sigma_channels, num_classes)
+    raise UsageError(f"Unknown domain {domain!r}; the domains are {', '.join(DOMAINS)}.")
+
+
+# ------------------------------------------------------------------ ImageNet weights
+
+
+@dataclass
+class InitReport:
+    """How a classifier was initialised, recorded with the results."""
+
+    source: str  # "scratch" or "imagenet"
+    path: str | None = None
+    loaded: int = 0
+    shape_mismatch: list[str] = field(default_factory=list)
+    not_in_checkpoint: list[str] = field(default_factory=list)
+    unused: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "init": self.source,
+            "init_weights": self.path,
+            "init_loaded_tensors": self.loaded,
+            "init_shape_mismatch": list(self.shape_mismatch),
+            "init_not_in_checkpoint": len(self.not_in_checkpoint),
+            "init_unused_checkpoint_tensors": self.unused,
+        }
+
+    def summary(self) -> str:
+        if self.source == "scratch":
+            return "initialised from scratch (no ImageNet weights given)"
+        return (
+            f"ImageNet weights from {self.path}: {self.loaded} tensors loaded; "
+            f"{len(self.shape_mismatch)} left at their initialisation because their shapes "
+            f"differ ({', '.join(self.shape_mismatch[:6])}"
+            f"{' ...' if len(self.shape_mismatch) > 6 else ''}); "
+            f"{len(self.not_in_checkpoint)} not in the checkpoint; "
+            f"{self.unused} checkpoint tensors unused"
+        )
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise WeightsError(
+            f"ImageNet weights file not found: {str(path)!r}. Download torchvision's "
+            f"ResNet-50 checkpoint from {TORCHVISION_RESNET50_URL} and pass its path to "
+            "--imagenet-weights, or leave the option out to train from scratch."
+        )
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure
+        raise WeightsError(
+            f"Cannot read {str(path)!r} as a torch checkpoint ({type(exc).__name__}: "
+            f"{exc}). Give torchvision's ResNet-50 state dict ({TORCHVISION_RESNET50_URL})."
+        ) from None
+    for key in ("state_dict", "model"):
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            data = data[key]
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise WeightsError(
+            f"{str(path)!r} holds no state dict of tensors. Give torchvision's ResNet-50 "
+            f"state dict ({TORCHVISION_RESNET50_URL})."
+        )
+    return {k.removeprefix("module."): v for k, v in data.items()}
+
+
+def init_from_imagenet(model: nn.Module, path: str | Path | None) -> InitReport:
+    """Copy a torchvision ResNet-50 checkpoint's tensors into ``model`` by name.
+
+    ResNet-50 takes every tensor whose name and shape match (the deep stem, the first
+    block of conv2_x and the 1000-way fc differ and stay at their initialisation);
+    cResNet-39 takes conv3_x..conv5_x (``layer2``..``layer4``). Mismatches are reported,
+    not fatal. ``path=None`` leaves the model as built (from scratch).
+    """
+    if path is None:
+        return InitReport("scratch")
+    source = _read_state_dict(Path(path))
+    prefixes = ("layer2.", "layer3.", "layer4.") if isinstance(model, CResNet39) else ("",)
+    own = model.state_dict()
+    report = InitReport("imagenet", str(path))
+    new_state = {}
+    used = set()
+    for name, tensor in own.items():
+        if not name.startswith(prefixes):
+            continue
+        if name not in source:
+            report.not_in_checkpoint.append(name)
+            continue
+        used.add(name)
+        if source[name].shape != tensor.shape:
+            report.shape_mismatch.append(name)
+            continue
+        new_state[name] = source[name].to(tensor.dtype)
+    report.loaded = len(new_state)
+    report.unused = len(set(source) - used)
+    if report.loaded == 0:
+        raise WeightsError(
+            f"No tensor of {str(path)!r} fits {type(model).__name__}: it is not a "
+            f"torchvision ResNet-50 checkpoint. Use {TORCHVISION_RESNET50_URL}."
+        )
+    model.load_state_dict(new_state, strict=False)
+    return report
+
+
+# ------------------------------------------------------------------------ complexity
+
+
+@dataclass
+class Complexity:
+    """Size and cost of a classifier for one input shape."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    parameters: int
+    macs: int
+    conv_layers: int  # every Conv2d, projections included
+    main_path_convs: int  # convolutions outside the 1x1 shortcut projections
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.name,
+            "input": "x".join(str(s) for s in self.input_shape),
+            "parameters": self.parameters,
+            "macs": self.macs,
+            "conv_layers": self.conv_layers,
+            "main_path_convs": self.main_path_convs,
+        }
+
+
+def complexity(model: nn.Module, input_shape: tuple[int, ...], name: str = "") -> Complexity:
+    """Parameter count and multiply-accumulates of one forward pass (batch 1).
+
+    MACs count Conv2d and Linear layers (the usual convention: BN, ReLU and pooling are
+    not counted).
+    """
+    macs = 0
+
+    def hook(module: nn.Module, _inp: Any, out: torch.Tensor) -> None:
+        nonlocal macs
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            macs += out.numel() * (module.in_channels // module.groups) * k
+        elif isinstance(module, nn.Linear):
+            macs += out.numel() * module.in_features
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, nn.Conv2d | nn.Linear)
+    ]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros((1, *input_shape)))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    main = [n for n in convs if ".downsample." not in n]
+    return Complexity(
+        name=name or type(model).__name__,
+        input_shape=tuple(input_shape),
+        parameters=sum(p.numel() for p in model.parameters()),
+        macs=macs,
+        conv_layers=len(convs),
+        main_path_convs=len(main),
+    )
+
+
+def cresnet_backbone_convs(model: CResNet39) -> int:
+    """Main-path convolutions after the adapters (conv3_x..conv5_x): 39."""
+    return sum(
+        1
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Conv2d)
+        and name.startswith(("layer2.", "layer3.", "layer4."))
+        and ".downsample." not in name
+    )

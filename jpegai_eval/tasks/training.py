@@ -1,0 +1,658 @@
+"""Training and evaluating the classifiers: presets, augmentations, checkpoints, Top-k.
+
+Presets (:data:`PRESETS`):
+
+``paper`` -- Section 4 of the paper. Pixel domain: resize to 256x256, random crop 224,
+horizontal flip, colour jitter (brightness, contrast, saturation 0.4) and PCA lighting
+noise (AlexNet-style, std 0.1, ImageNet eigenvectors), as in Deep TEN. Latent domain:
+resize to 32x32 (bilinear), random crop 28, horizontal flip. SGD, momentum 0.9, weight
+decay 5e-4, batch 32, lr 0.01 divided by 10 after epochs 10 and 20, 30 epochs.
+Evaluation: resize, then center crop 224 / 28.
+
+``quick`` -- for the demo dataset, ``make demo`` and smoke runs on a CPU: the same
+augmentations at a smaller scale. Pixel: resize 72, crop 64; latent: resize 10, crop 8
+(the demo's 128x128 images give 8x8 latents at stride 16); batch 16, lr 0.01 divided by
+10 after epoch 3, 4 epochs. The models stay ResNet-50 and cResNet-39. On the default
+demo dataset (368 training images) one ResNet-50 training from scratch takes 40-50 s on
+one CPU thread and reaches about 30% Top-1 (chance: 4%); 0.05 diverged, 48-pixel crops
+were no faster on these machines.
+
+``smoke`` -- for the test suite only: one epoch at 32-pixel crops (4x4 latents), so an
+end-to-end run of every anchor finishes in seconds. Its accuracies mean nothing.
+
+Data: a classifier reads *items*, ``(source, label)`` pairs. A source is a path (an
+image file for the pixel domain, a ``.npz`` with ``y_hat`` and ``sigma_hat`` for the
+latent domain) or a picklable zero-argument callable returning the (H, W, 3) uint8 image
+or the ``{"y_hat", "sigma_hat"}`` dict. :class:`ItemDataset` opens one item at a time,
+in DataLoader worker processes, so memory does not grow with the dataset.
+
+Model inputs: pixel -- float32 (3, C, C), ImageNet-normalised; latent -- float32
+(M + Ms, C, C), y_hat's channels then sigma_hat's (see
+:class:`~jpegai_eval.tasks.models.CResNet39`). :func:`eval_transform` gives the exact
+evaluation preprocessing as a numpy function, for onnxruntime.
+
+Checkpoints: ``out_dir/checkpoint.pt`` after every epoch (written to a temporary file
+and renamed); a training started again with the same settings resumes after the last
+finished epoch, and a finished one returns at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from jpegai_eval.framework.errors import DatasetError, UsageError, UserError
+from jpegai_eval.framework.types import DOMAINS
+from jpegai_eval.tasks.minc import CORRUPT_IMAGE_POLICY
+
+Source = str | os.PathLike | Callable[[], Any]
+Item = tuple[Source, int]
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+# AlexNet's PCA lighting noise on ImageNet RGB (as used by Deep TEN).
+PCA_EIGVAL = torch.tensor([0.2175, 0.0188, 0.0045])
+PCA_EIGVEC = torch.tensor(
+    [[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]]
+)
+CHECKPOINT = "checkpoint.pt"
+
+
+# ------------------------------------------------------------------------------ presets
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A training recipe. Sizes are square: resize to ``*_resize``, crop ``*_crop``."""
+
+    name: str
+    epochs: int
+    batch_size: int
+    lr: float
+    milestones: tuple[int, ...]
+    lr_gamma: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    pixel_resize: int = 256
+    pixel_crop: int = 224
+    latent_resize: int = 32
+    latent_crop: int = 28
+    color_jitter: float = 0.4
+    pca_lighting: float = 0.1
+    eval_batch_size: int = 64
+
+    def input_size(self, domain: str) -> int:
+        return self.pixel_crop if domain == "pixel" else self.latent_crop
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, Preset] = {
+    "paper": Preset("paper", epochs=30, batch_size=32, lr=0.01, milestones=(10, 20)),
+    "quick": Preset(
+        "quick",
+        epochs=4,
+        batch_size=16,
+        lr=0.01,
+        milestones=(3,),
+        pixel_resize=72,
+        pixel_crop=64,
+        latent_resize=10,
+        latent_crop=8,
+    ),
+    "smoke": Preset(
+        "smoke",
+        epochs=1,
+        batch_size=8,
+        lr=0.01,
+        milestones=(),
+        pixel_resize=36,
+        pixel_crop=32,
+        latent_resize=5,
+        latent_crop=4,
+    ),
+}
+
+
+def get_preset(preset: str | Preset, **overrides: Any) -> Preset:
+    """A preset by name (or as given), with fields replaced by ``overrides``."""
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise UsageError(
+                f"Unknown training preset {preset!r}; the presets are {', '.join(PRESETS)}."
+            )
+        preset = PRESETS[preset]
+    return dataclasses.replace(preset, **overrides) if overrides else preset
+
+
+def _check_domain(domain: str) -> None:
+    if domain not in DOMAINS:
+        raise UsageError(f"Unknown domain {domain!r}; the domains are {', '.join(DOMAINS)}.")
+
+
+def resolve_device(device: str | None = "auto") -> torch.device:
+    """``"auto"``: CUDA when available, else the CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def default_workers() -> int:
+    """DataLoader worker processes: one per core but one, at most 8."""
+    return min(8, max(0, (os.cpu_count() or 1) - 1))
+
+
+# -------------------------------------------------------------------------- loading
+
+
+def _unwrap_worker_message(message: str) -> str:
+    """A UserError raised in a DataLoader worker comes back with the worker's traceback
+    in its message; keep the original one-paragraph message."""
+    if "Traceback" not in message:
+        return message
+    last = [ln for ln in message.strip().splitlines() if ln.strip()][-1]
+    return last.split(": ", 1)[1] if ": " in last else last
+
+
+def load_image(source: Source) -> np.ndarray:
+    """An (H, W, 3) uint8 image from a path or a callable; a bad file stops the run."""
+    if callable(source):
+        image = source()
+    else:
+        from jpegai_eval.codecs.image_io import read_image
+
+        try:
+            image = read_image(source)
+        except UserError as exc:
+            raise DatasetError(
+                f"Corrupt or unreadable image {str(source)!r}: {exc.message} The corrupt-"
+                f"image policy is {CORRUPT_IMAGE_POLICY!r}: the run stops rather than "
+                "computing accuracy on fewer images. Replace the file or remove its line "
+                "from the label file; `jpegai-eval task check minc --decode` finds them all."
+            ) from None
+    return np.ascontiguousarray(image, dtype=np.uint8)
+
+
+def load_latents(source: Source) -> np.ndarray:
+    """y_hat and sigma_hat concatenated along channels, float32 (M + Ms, h, w)."""
+    if callable(source):
+        data = source()
+    else:
+        try:
+            with np.load(source) as npz:
+                data = {k: npz[k] for k in ("y_hat", "sigma_hat")}
+        except (OSError, KeyError, ValueError) as exc:
+            raise DatasetError(
+                f"Cannot read latents from {str(source)!r} ({type(exc).__name__}: {exc}); a "
+                "latents file is a .npz with arrays y_hat and sigma_hat. Delete it so the "
+                "encode stage writes it again."
+            ) from None
+    y, s = np.asarray(data["y_hat"], np.float32), np.asarray(data["sigma_hat"], np.float32)
+    if y.ndim != 3 or s.ndim != 3 or y.shape[1:] != s.shape[1:]:
+        raise DatasetError(
+            f"Latents of {source!r} have shapes y_hat {y.shape} and sigma_hat {s.shape}; "
+            "both must be (channels, h, w) with the same h and w."
+        )
+    return np.concatenate([y, s], axis=0)
+
+
+# --------------------------------------------------------------------- preprocessing
+
+
+def _resize_pil(image: np.ndarray, size: int):  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    return Image.fromarray(image).resize((size, size), Image.BILINEAR)
+
+
+def _normalise(chw01: np.ndarray) -> np.ndarray:
+    return ((chw01 - IMAGENET_MEAN[:, None, None]) / IMAGENET_STD[:, None, None]).astype(np.float32)
+
+
+def _center_crop(x: np.ndarray, crop: int) -> np.ndarray:
+    h, w = x.shape[-2:]
+    if crop > h or crop > w:
+        raise UsageError(f"Crop {crop} is larger than the resized input {h}x{w}.")
+    top, left = (h - crop) // 2, (w - crop) // 2
+    return x[..., top : top + crop, left : left + crop]
+
+
+def _resize_latent(x: torch.Tensor, size: int) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == (size, size):
+        return x
+    return torch.nn.functional.interpolate(
+        x[None], size=(size, size), mode="bilinear", align_corners=False
+    )[0]
+
+
+class _EvalTransform:
+    """Resize then center crop; picklable, so DataLoader workers can use it."""
+
+    def __init__(self, domain: str, p: Preset) -> None:
+        self.domain = domain
+        self.p = p
+
+    def __call__(self, x: Any) -> np.ndarray:
+        p = self.p
+        if self.domain == "pixel":
+            arr = np.asarray(_resize_pil(x, p.pixel_resize), dtype=np.float32) / 255.0
+            chw = _normalise(arr.transpose(2, 0, 1))
+            return np.ascontiguousarray(_center_crop(chw, p.pixel_crop))
+        if isinstance(x, dict):
+            x = np.concatenate(
+                [np.asarray(x["y_hat"], np.float32), np.asarray(x["sigma_hat"], np.float32)]
+            )
+        t = _resize_latent(torch.from_numpy(np.asarray(x, np.float32)), p.latent_resize)
+        return np.ascontiguousarray(_center_crop(t.numpy(), p.latent_crop))
+
+
+def eval_transform(domain: str, preset: str | Preset) -> Callable[[Any], np.ndarray]:
+    """The deterministic evaluation preprocessing as ``f(image or latents) -> float32``.
+
+    Pixel: an (H, W, 3) uint8 image to a (3, C, C) normalised array (resize, center
+    crop). Latent: a ``{"y_hat", "sigma_hat"}`` dict (or the concatenated array) to an
+    (M + Ms, C, C) array. Batch the results with ``np.stack`` to feed onnxruntime.
+    """
+    _check_domain(domain)
+    return _EvalTransform(domain, get_preset(preset))
+
+
+class _ToTensor:
+    def __init__(self, fn: Callable[[Any], np.ndarray]) -> None:
+        self.fn = fn
+
+    def __call__(self, x: Any) -> torch.Tensor:
+        return torch.from_numpy(self.fn(x))
+
+
+class _PixelTrainTransform:
+    def __init__(self, p: Preset) -> None:
+        from torchvision import transforms as T
+
+        self.p = p
+        self.crop = T.RandomCrop(p.pixel_crop)
+        self.jitter = (
+            T.ColorJitter(p.color_jitter, p.color_jitter, p.color_jitter)
+            if p.color_jitter
+            else None
+        )
+
+    def __call__(self, image: np.ndarray) -> torch.Tensor:
+        img = self.crop(_resize_pil(image, self.p.pixel_resize))
+        if torch.rand(()) < 0.5:
+            img = img.transpose(0)  # PIL.Image.FLIP_LEFT_RIGHT
+        if self.jitter is not None:
+            img = self.jitter(img)
+        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        if self.p.pca_lighting:
+            alpha = torch.randn(3) * self.p.pca_lighting
+            x = x + (PCA_EIGVEC @ (alpha * PCA_EIGVAL))[:, None, None]
+        return torch.from_numpy(_normalise(x.numpy()))
+
+
+class _LatentTrainTransform:
+    def __init__(self, p: Preset) -> None:
+        self.p = p
+
+    def __call__(self, latents: np.ndarray) -> torch.Tensor:
+        x = _resize_latent(torch.from_numpy(latents), self.p.latent_resize)
+        c = self.p.latent_crop
+        h, w = x.shape[-2:]
+        top = int(torch.randint(0, h - c + 1, ()))
+        left = int(torch.randint(0, w - c + 1, ()))
+        x = x[:, top : top + c, left : left + c]
+        if torch.rand(()) < 0.5:
+            x = torch.flip(x, dims=[2])
+        return x.contiguous()
+
+
+class ItemDataset(torch.utils.data.Dataset):
+    """(input tensor, label) for each item; ``train`` picks augmentation or eval crops."""
+
+    def __init__(self, items: Sequence[Item], domain: str, preset: Preset, train: bool) -> None:
+        _check_domain(domain)
+        self.items = list(items)
+        self.domain = domain
+        self.load = load_image if domain == "pixel" else load_latents
+        if train:
+            self.transform: Callable[[Any], Any] = (
+                _PixelTrainTransform(preset) if domain == "pixel" else _LatentTrainTransform(preset)
+            )
+        else:
+            self.transform = _ToTensor(eval_transform(domain, preset))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        source, label = self.items[index]
+        return self.transform(self.load(source)), int(label)
+
+
+def _loader(
+    dataset: ItemDataset,
+    batch_size: int,
+    shuffle: bool,
+    workers: int,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        generator=generator,
+        drop_last=drop_last,
+        persistent_workers=False,
+    )
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class TrainResult:
+    """What a training did, recorded with the results."""
+
+    model: str
+    domain: str
+    preset: str
+    epochs: int
+    device: str
+    train_items: int
+    seconds: float
+    resumed_from_epoch: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    init: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str = ""
+    corrupt_image_policy: str = CORRUPT_IMAGE_POLICY
+
+    @property
+    def final_loss(self) -> float:
+        return self.history[-1]["loss"] if self.history else math.nan
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class EvalResult:
+    """Top-1 / Top-5 as fractions in [0, 1], and one prediction row per item."""
+
+    top1: float
+    top5: float
+    n: int
+    predictions: list[dict[str, Any]]
+    logits: np.ndarray
+
+
+def topk_from_logits(logits: np.ndarray, labels: Sequence[int]) -> EvalResult:
+    """Top-1 / Top-5 and per-item predictions from a (N, classes) logit array.
+
+    Use this on onnxruntime outputs too, so both paths score the same way.
+    """
+    logits = np.asarray(logits, dtype=np.float32)
+    labels_arr = np.asarray(labels, dtype=np.int64)
+    k = min(5, logits.shape[1])
+    top = np.argsort(-logits, axis=1, kind="stable")[:, :k]
+    hit1 = top[:, 0] == labels_arr
+    hit5 = (top == labels_arr[:, None]).any(axis=1)
+    predictions = [
+        {
+            "index": i,
+            "label": int(labels_arr[i]),
+            "pred": int(top[i, 0]),
+            "top5": [int(c) for c in top[i]],
+            "correct1": bool(hit1[i]),
+            "correct5": bool(hit5[i]),
+        }
+        for i in range(len(labels_arr))
+    ]
+    n = len(labels_arr)
+    return EvalResult(
+        top1=float(hit1.mean()) if n else math.nan,
+        top5=float(hit5.mean()) if n else math.nan,
+        n=n,
+        predictions=predictions,
+        logits=logits,
+    )
+
+
+# -------------------------------------------------------------------------- training
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _config(model: nn.Module, items: Sequence[Item], preset: Preset, domain: str, seed: int):
+    return {
+        "model": type(model).__name__,
+        "domain": domain,
+        "preset": preset.as_dict(),
+        "train_items": len(items),
+        "seed": seed,
+    }
+
+
+def _progress(iterable, desc: str, enabled: bool, total: int | None = None, leave: bool = False):  # type: ignore[no-untyped-def]
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, disable=not enabled, leave=leave, unit="batch")
+
+
+def train_classifier(
+    model: nn.Module,
+    train_items: Sequence[Item],
+    preset: str | Preset,
+    domain: str,
+    out_dir: str | os.PathLike[str],
+    device: str | None = "auto",
+    workers: int | None = None,
+    seed: int = 0,
+    val_items: Sequence[Item] | None = None,
+    init: dict[str, Any] | None = None,
+    progress: bool = True,
+    limit_batches: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on ``train_items``; checkpoint each epoch; resume.
+
+    ``init`` is the initialisation record (``InitReport.as_dict()``), stored with the
+    result. ``limit_batches`` caps the batches per epoch (smoke tests). ``log`` receives
+    one line per epoch. The trained weights stay in ``model`` and in
+    ``out_dir/checkpoint.pt`` (key ``"model"``).
+    """
+    _check_domain(domain)
+    p = get_preset(preset)
+    if not train_items:
+        raise DatasetError("No training items: the training split is empty.")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(device)
+    workers = default_workers() if workers is None else workers
+    torch.manual_seed(seed)
+    model.to(dev)
+
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(p.milestones), gamma=p.lr_gamma
+    )
+    config = _config(model, train_items, p, domain, seed)
+    history: list[dict[str, float]] = []
+    start_epoch = 0
+    seconds = 0.0
+    ckpt_path = out / CHECKPOINT
+    if ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        if ckpt.get("config") != config:
+            raise UserError(
+                f"{str(ckpt_path)!r} is a checkpoint of another training "
+                f"({json.dumps(ckpt.get('config'))[:300]}); this one is "
+                f"{json.dumps(config)[:300]}. Delete the file or choose another output folder."
+            )
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        history = list(ckpt["history"])
+        start_epoch = int(ckpt["epoch"])
+        seconds = float(ckpt.get("seconds", 0.0))
+        init = ckpt.get("init", init)
+        if log and start_epoch < p.epochs:
+            log(f"Resuming from {ckpt_path} after epoch {start_epoch}/{p.epochs}.")
+
+    dataset = ItemDataset(train_items, domain, p, train=True)
+    generator = torch.Generator()
+    # Drop a last batch of one: BatchNorm cannot train on it.
+    drop_last = len(dataset) % p.batch_size == 1
+    loader = _loader(dataset, p.batch_size, True, workers, dev, generator, drop_last)
+    criterion = nn.CrossEntropyLoss()
+
+    for epoch in range(start_epoch, p.epochs):
+        t0 = time.perf_counter()
+        generator.manual_seed(seed * 1000 + epoch)
+        torch.manual_seed(seed * 1000 + epoch)
+        model.train()
+        total_loss, correct, seen = 0.0, 0, 0
+        n_batches = len(loader) if limit_batches is None else min(limit_batches, len(loader))
+        bar = _progress(loader, f"epoch {epoch + 1}/{p.epochs}", progress, n_batches, leave=True)
+        try:
+            for step, (x, y) in enumerate(bar):
+                if step >= n_batches:
+                    break
+                x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+                logits = model(x)
+                loss = criterion(logits, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total_loss += float(loss.detach()) * len(y)
+                correct += int((logits.argmax(1) == y).sum())
+                seen += len(y)
+                bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        except UserError as exc:
+            raise type(exc)(_unwrap_worker_message(exc.message)) from None
+        finally:
+            bar.close()
+        scheduler.step()
+        row: dict[str, float] = {
+            "epoch": epoch + 1,
+            "loss": total_loss / max(seen, 1),
+            "train_top1": correct / max(seen, 1),
+            "lr": optimizer.param_groups[0]["lr"],
+        }
+        if val_items:
+            val = evaluate(model, val_items, p, domain, device=str(dev), workers=workers)
+            row.update(val_top1=val.top1, val_top5=val.top5)
+        seconds += time.perf_counter() - t0
+        row["seconds"] = round(time.perf_counter() - t0, 3)
+        history.append(row)
+        _atomic_save(
+            {
+                "config": config,
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "history": history,
+                "seconds": seconds,
+                "init": init,
+            },
+            ckpt_path,
+        )
+        if log:
+            extra = f", val top1 {row['val_top1']:.3f}" if "val_top1" in row else ""
+            log(
+                f"epoch {epoch + 1}/{p.epochs}: loss {row['loss']:.4f}, train top1 "
+                f"{row['train_top1']:.3f}{extra} ({row['seconds']:.1f} s)"
+            )
+
+    return TrainResult(
+        model=type(model).__name__,
+        domain=domain,
+        preset=p.name,
+        epochs=p.epochs,
+        device=str(dev),
+        train_items=len(train_items),
+        seconds=round(seconds, 3),
+        resumed_from_epoch=start_epoch,
+        history=history,
+        init=init or {"init": "scratch"},
+        checkpoint=str(ckpt_path),
+    )
+
+
+def load_trained(model: nn.Module, out_dir: str | os.PathLike[str]) -> nn.Module:
+    """Load the weights of a finished training's checkpoint into ``model``."""
+    path = Path(out_dir) / CHECKPOINT
+    if not path.is_file():
+        raise UserError(f"No checkpoint at {str(path)!r}: train the classifier first.")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(ckpt["model"])
+    return model
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module,
+    items: Sequence[Item],
+    preset: str | Preset,
+    domain: str,
+    device: str | None = "auto",
+    workers: int | None = None,
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """(N, classes) float32 logits of ``model`` on ``items`` with the eval preprocessing."""
+    p = get_preset(preset)
+    dev = resolve_device(device)
+    workers = default_workers() if workers is None else workers
+    model.to(dev).eval()
+    loader = _loader(
+        ItemDataset(items, domain, p, train=False),
+        batch_size or p.eval_batch_size,
+        False,
+        workers,
+        dev,
+    )
+    out = []
+    try:
+        for x, _ in _progress(loader, "evaluate", progress):
+            out.append(model(x.to(dev)).float().cpu().numpy())
+    except UserError as exc:
+        raise type(exc)(_unwrap_worker_message(exc.message)) from None
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def evaluate(
+    model: nn.Module,
+    items: Sequence[Item],
+    preset: str | Preset,
+    domain: str,
+    device: str | None = "auto",
+    workers: int | None = None,
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> EvalResult:
+    """Top-1 / Top-5 of ``model`` (PyTorch) on ``items``, center-crop preprocessing."""
+    logits = predict_logits(model, items, preset, domain, device, workers, batch_size, progress)
+    return topk_from_logits(logits, [label for _, label in items])

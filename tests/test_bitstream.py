@@ -1,0 +1,72 @@
+"""The .jai container: round trip, and refusal of truncated, corrupt or foreign files."""
+
+from __future__ import annotations
+
+import pytest
+
+from jpegai_eval.codecs.bitstream import (
+    Header,
+    bits_per_pixel,
+    check_matches,
+    pack,
+    pack_strings,
+    unpack,
+    unpack_strings,
+)
+from jpegai_eval.framework.errors import BitstreamError, UserError
+
+HEADER = Header("hyperprior-msssim", "compressai", 4, 100, 130, (12, 7, 9), b"\x01" * 8)
+PAYLOAD = pack_strings([b"y" * 40, b"z" * 7])
+
+
+def test_round_trip_keeps_every_field():
+    data = pack(HEADER, PAYLOAD)
+    header, payload = unpack(data)
+    assert header == HEADER
+    assert payload == PAYLOAD
+    assert unpack_strings(payload) == [b"y" * 40, b"z" * 7]
+
+
+def test_bpp_counts_the_whole_file():
+    data = pack(HEADER, PAYLOAD)
+    assert bits_per_pixel(data, 100, 130) == pytest.approx(8 * len(data) / 13000)
+    assert len(data) > len(PAYLOAD)
+
+
+@pytest.mark.parametrize("cut", [3, 10, 30, -1])
+def test_truncated_file_is_refused(cut):
+    data = pack(HEADER, PAYLOAD)
+    with pytest.raises(BitstreamError, match="truncated|Not a jpegai"):
+        unpack(data[:cut])
+
+
+def test_every_single_bit_flip_is_refused():
+    data = pack(HEADER, PAYLOAD)
+    for i in range(len(data)):
+        for bit in (0, 7):
+            broken = bytearray(data)
+            broken[i] ^= 1 << bit
+            with pytest.raises(BitstreamError):
+                unpack(bytes(broken))
+
+
+def test_extra_bytes_and_foreign_files_are_refused():
+    data = pack(HEADER, PAYLOAD)
+    with pytest.raises(BitstreamError, match="extra bytes"):
+        unpack(data + b"\0")
+    with pytest.raises(BitstreamError, match="Not a jpegai-eval bitstream"):
+        unpack(b"\x89PNG\r\n\x1a\n" + data)
+    assert issubclass(BitstreamError, UserError)
+
+
+def test_check_matches_names_codec_quality_and_weights():
+    check_matches(HEADER, "hyperprior-msssim", "compressai", 4, b"\x01" * 8)
+    with pytest.raises(BitstreamError, match="quality 4"):
+        check_matches(HEADER, "hyperprior-msssim", "compressai", 5, b"\x01" * 8)
+    with pytest.raises(BitstreamError, match="other weights"):
+        check_matches(HEADER, "hyperprior-msssim", "compressai", 4, b"\x02" * 8)
+
+
+def test_malformed_string_table_is_refused():
+    with pytest.raises(BitstreamError, match="malformed"):
+        unpack_strings(b"\x02\x00\x00\x00\x05ab")

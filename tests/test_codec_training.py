@@ -1,0 +1,100 @@
+"""``codec train``: CompressAI's RD loss on a tiny model, checkpoints, resume, and that
+the output loads through --weights like any checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from jpegai_eval.codecs.cli import codec_group
+from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
+from jpegai_eval.codecs.testing import synthetic_image
+from jpegai_eval.codecs.training import dataset_images, scaled_config, state_path
+from jpegai_eval.framework.errors import DatasetError
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "imgs" / "sub"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(synthetic_image(64, 80, seed=i)).save(folder / f"{i}.png")
+    return tmp_path / "imgs"
+
+
+def train_args(images, out, steps, *extra):
+    return [
+        "train",
+        "--codec",
+        "hyperprior-msssim",
+        "--quality",
+        "2",
+        "--data",
+        str(images),
+        "--out",
+        str(out),
+        "--steps",
+        str(steps),
+        "--patch",
+        "64",
+        "--batch",
+        "2",
+        "--config-scale",
+        "0.0625",
+        "--checkpoint-every",
+        "2",
+        "--no-progress",
+        *extra,
+    ]
+
+
+def test_train_resume_and_load(tmp_path, images):
+    torch.set_num_threads(1)
+    out = tmp_path / "ckpt" / "q2.pt"
+    result = CliRunner().invoke(codec_group, train_args(images, out, 2))
+    assert result.exit_code == 0, result.output
+    state = torch.load(state_path(out), weights_only=True)
+    assert state["step"] == 2
+    first = torch.load(out, weights_only=True)
+    assert first["meta"]["steps"] == 2 and first["meta"]["lmbda"] == 4.58
+    assert (first["meta"]["N"], first["meta"]["M"]) == scaled_config(2, 0.0625) == (8, 12)
+
+    result = CliRunner().invoke(codec_group, train_args(images, out, 4))
+    assert result.exit_code == 0, result.output
+    assert torch.load(state_path(out), weights_only=True)["step"] == 4
+    meta = json.loads(result.output[result.output.index("{") :])
+    assert meta["steps"] == 4
+
+    model = CompressAIHyperprior("ms-ssim").load(2, str(out))
+    image = synthetic_image(64, 64)
+    assert model.decode(model.encode(image)).shape == (64, 64, 3)
+
+    changed = CliRunner().invoke(codec_group, train_args(images, out, 6, "--lr", "0.001"))
+    assert changed.exit_code == 2 and "other settings" in changed.output
+
+
+def test_minc_layout_uses_train_split(tmp_path):
+    (tmp_path / "images" / "brick").mkdir(parents=True)
+    (tmp_path / "labels").mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(synthetic_image(64, 64)).save(tmp_path / "images" / "brick" / f"{name}.jpg")
+    (tmp_path / "labels" / "train1.txt").write_text("images/brick/a.jpg\n")
+    (tmp_path / "labels" / "test1.txt").write_text("images/brick/b.jpg\n")
+    assert dataset_images(tmp_path, "train") == [tmp_path / "images/brick/a.jpg"]
+    assert dataset_images(tmp_path, "test") == [tmp_path / "images/brick/b.jpg"]
+    with pytest.raises(DatasetError, match="no labels/validate1.txt"):
+        dataset_images(tmp_path, "validate")
+
+
+def test_bad_training_options_are_clear(tmp_path, images):
+    result = CliRunner().invoke(codec_group, train_args(tmp_path / "none", tmp_path / "o.pt", 1))
+    assert result.exit_code == 1 and "does not exist" in result.output
+    args = train_args(images, tmp_path / "o.pt", 1)
+    args[args.index("--patch") + 1] = "96"
+    result = CliRunner().invoke(codec_group, args)
+    assert result.exit_code == 2 and "multiple of 64" in result.output
+    assert not (tmp_path / "o.pt").exists()

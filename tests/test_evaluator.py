@@ -1,0 +1,321 @@
+"""The evaluator: planning errors, the output-folder guard, the cache, the matrix, and
+end-to-end runs with real codecs, real training and real ONNX Runtime sessions."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from jpegai_eval import hookimpl
+from jpegai_eval.cli import cli
+from jpegai_eval.framework.cache import CacheCell
+from jpegai_eval.framework.errors import UsageError, UserError
+from jpegai_eval.framework.evaluator import claim_out_dir, matrix, run_study
+from jpegai_eval.framework.plan import RunConfig, make_plan
+from jpegai_eval.framework.plugins import get_plugins, make_plugin_manager
+from jpegai_eval.framework.results import summary_table
+from jpegai_eval.framework.types import Anchor
+
+
+@pytest.fixture(scope="module")
+def tiny_minc(tmp_path_factory) -> Path:
+    """23 classes x 3 images (one each in train, validate, test), 64x64, MINC layout."""
+    from jpegai_eval.tasks.demo import write_demo_dataset
+
+    root = tmp_path_factory.mktemp("minc")
+    write_demo_dataset(root, per_class=3, size=64, seed=3)
+    return root
+
+
+def config(root: Path, **overrides) -> RunConfig:
+    values = dict(
+        codecs=["hyperprior-msssim"],
+        task="minc",
+        dataset="minc",
+        data_root=str(root),
+        qualities=[1],
+        weights="demo",
+        preset="smoke",
+        workers=1,
+    )
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+# ------------------------------------------------------------------------ planning
+
+
+def test_plan_defaults_to_the_papers_qualities_and_all_anchors(tiny_minc):
+    plan = make_plan(config(tiny_minc, qualities=None), make_plugin_manager(False))
+    assert plan.codecs[0].qualities == [1, 4, 8]
+    assert [a.id for a in plan.anchors] == ["anchor1", "anchor2", "anchor3", "compressed"]
+    names = [c.name for c in matrix(plan)]
+    assert names[0] == "anchor3"
+    assert "compressed-hyperprior-msssim-compressai-q8" in names
+    assert len(names) == 1 + 3 * 3
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"codecs": ["nope"]}, "Unknown codec: 'nope'. Known codecs:"),
+        ({"task": "nope"}, "Unknown task: 'nope'. Known tasks: minc"),
+        ({"anchors": ["anchor9"]}, "Unknown anchor: 'anchor9'"),
+        ({"qualities": [9]}, "has no quality 9; its qualities are 1, 2, 3, 4, 5, 6, 7, 8"),
+        ({"backend": "nope"}, "has no backend 'nope'"),
+        ({"preset": "slow"}, "has no preset 'slow'"),
+        ({"codecs": ["jpeg"], "anchors": ["compressed"]}, "needs a compressed domain"),
+    ],
+)
+def test_plan_refuses_unknown_names_before_any_work(tiny_minc, overrides, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+        make_plan(config(tiny_minc, **overrides), make_plugin_manager(False))
+
+
+def test_pixel_codec_skips_the_compressed_anchor_with_a_note(tiny_minc):
+    plan = make_plan(
+        config(tiny_minc, codecs=["jpeg", "hyperprior-msssim"]), make_plugin_manager(False)
+    )
+    jpeg = plan.codecs[0].codec
+    assert "compressed" not in [a.id for a in plan.anchors_for(jpeg)]
+    assert any("jpeg/pillow has no compressed domain" in n for n in plan.notes)
+
+
+def test_weights_per_backend():
+    plugins = make_plugin_manager(False)
+    cfg = RunConfig(codecs=["x"], task="minc", weights="compressai=demo,tfc=/models")
+    assert cfg.weights_for(plugins.codecs.get("hyperprior-msssim/compressai")) == "demo"
+    assert cfg.weights_for(plugins.codecs.get("hyperprior-msssim/tfc")) == "/models"
+    assert cfg.weights_for(plugins.codecs.get("jpeg/pillow")) is None
+    assert (
+        RunConfig(codecs=[], task="minc", weights="demo").weights_for(
+            plugins.codecs.get("jpeg/pillow")
+        )
+        == "demo"
+    )
+
+
+def test_output_folder_of_another_configuration_is_refused(tmp_path):
+    first = RunConfig(codecs=["jpeg"], task="minc", qualities=[1])
+    claim_out_dir(tmp_path / "run", first, force=False)
+    (tmp_path / "run" / "run.json").write_text(json.dumps({"fingerprint": first.fingerprint()}))
+    claim_out_dir(tmp_path / "run", first, force=False)  # same configuration: resume
+    other = RunConfig(codecs=["jpeg"], task="minc", qualities=[2])
+    with pytest.raises(UserError, match="holds a run of another configuration"):
+        claim_out_dir(tmp_path / "run", other, force=False)
+    claim_out_dir(tmp_path / "run", other, force=True)
+    # Settings that change only speed do not change the fingerprint.
+    assert RunConfig(codecs=["jpeg"], task="minc", workers=8, device="cpu").fingerprint() == (
+        RunConfig(codecs=["jpeg"], task="minc").fingerprint()
+    )
+
+
+def test_missing_minc_root_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("JPEGAI_EVAL_MINC_ROOT", raising=False)
+    result = CliRunner().invoke(
+        cli, ["run", "--codec", "jpeg", "--task", "minc", "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code != 0
+    assert "MINC-2500" in result.output and "Traceback" not in result.output
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def test_cache_entry_is_redone_when_incomplete_or_inconsistent(tmp_path):
+    cell = CacheCell.for_codec(tmp_path, "c", "b", 1, "abcd")
+    assert cell.root == tmp_path / "c__b" / "q1-abcd"
+    cell.store("img-1", b"JPAI...", b"png", None, {"bpp": 1.0})
+    assert cell.load("img-1")["bytes"] == 7
+    paths = cell.paths("img-1")
+    paths["jai"].write_bytes(b"JPA")  # truncated after the fact
+    assert cell.load("img-1") is None
+    cell.store("img-2", b"data", b"png", b"npz", {"bpp": 1.0})
+    paths = cell.paths("img-2")
+    paths["npz"].unlink()
+    assert cell.load("img-2") is None
+    paths["json"].write_text("{not json")
+    assert cell.load("img-2") is None
+    assert not list(tmp_path.rglob("*.tmp")), "no temporary files left behind"
+
+
+def test_summary_table_has_table_2s_layout():
+    rows = [
+        {
+            "anchor": "anchor3",
+            "codec": "original",
+            "backend": "",
+            "quality": None,
+            "top1": 0.815,
+            "top5": 0.9758,
+        },
+        {
+            "anchor": "anchor1",
+            "codec": "c",
+            "backend": "b",
+            "quality": 1,
+            "top1": 0.6026,
+            "top5": 0.8788,
+        },
+        {
+            "anchor": "anchor1",
+            "codec": "c",
+            "backend": "b",
+            "quality": 8,
+            "top1": 0.81,
+            "top5": 0.97,
+        },
+    ]
+    text = summary_table(rows).splitlines()
+    assert text[0].split() == ["Top-1", "%", "c/b", "q1", "c/b", "q8"]
+    assert text[1].split() == ["anchor3", "81.50", "81.50"]
+    assert text[2].split() == ["anchor1", "60.26", "81.00"]
+
+
+# --------------------------------------------------------------------- end to end
+
+
+class ExtraAnchorPlugin:
+    """A third-party anchor: the classifier retrained on decoded images, evaluated on
+    the originals."""
+
+    @hookimpl
+    def register_anchors(self, register):
+        register(
+            Anchor(
+                "anchor2-on-originals",
+                "Anchor 2's classifier on originals",
+                "pixel",
+                train_on="decoded",
+                eval_on="original",
+            )
+        )
+
+
+@pytest.mark.slow
+def test_run_writes_every_anchor_and_resumes_without_work(tiny_minc, tmp_path):
+    get_plugins().pm.register(ExtraAnchorPlugin(), name="extra-anchor")
+    out = tmp_path / "run"
+    result = run_study(config(tiny_minc), out_dir=out)
+
+    results = pd.read_csv(out / "results.csv")
+    assert list(results["anchor"]) == [
+        "anchor3",
+        "anchor1",
+        "anchor2",
+        "compressed",
+        "anchor2-on-originals",
+    ]
+    coded = results[results["anchor"] != "anchor3"]
+    assert (coded["codec"] == "hyperprior-msssim").all()
+    assert (coded["backend"] == "compressai").all() and (coded["quality"] == 1).all()
+    for column in ("bpp", "psnr", "ms_ssim", "ssim", "encode_ms_per_image"):
+        assert coded[column].notna().all(), column
+    assert (coded["bpp"] > 0).all() and (coded["psnr"] > 10).all()
+    assert results["top1"].between(0, 1).all() and results["top5"].between(0, 1).all()
+    assert (results["top5"] >= results["top1"]).all()
+    assert (results["n_test"] == 23).all()
+    assert set(results["provider"]) == {"CPUExecutionProvider"}
+    assert (results["onnx_max_abs_diff"] < 1e-3).all()
+    # Anchor 1 reuses anchor 3's classifier; the compressed anchor runs cResNet-39.
+    by = results.set_index("anchor")
+    assert by.loc["anchor1", "classifier"] == by.loc["anchor3", "classifier"] == "pixel-original"
+    assert by.loc["compressed", "classifier"].startswith("latent-latents-hyperprior")
+    assert by.loc["compressed", "macs"] < by.loc["anchor2", "macs"]
+    assert (out / "classifiers" / "pixel-original" / "model.onnx").is_file()
+
+    per_image = pd.read_csv(out / "per_image.csv")
+    assert len(per_image) == 23
+    assert {"pred_anchor1", "pred_anchor2", "pred_compressed", "pred_anchor3"} <= set(per_image)
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "finished" and run["provider"] == "CPUExecutionProvider"
+    assert run["versions"]["torch"] and run["config"]["seed"] == 0
+    assert (out / "table_top1.csv").is_file() and result.reports
+
+    # A rerun with the same folder re-encodes nothing and retrains nothing.
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.suffix in (".jai", ".onnx")}
+    started = time.time()
+    again = run_study(config(tiny_minc), out_dir=out)
+    assert time.time() - started < 30
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert pd.read_csv(out / "results.csv").equals(results)
+    assert again.rows == result.rows
+
+
+def _wait_for(predicate, proc, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["encode", "training"])
+def test_run_killed_mid_stage_resumes_cleanly(tiny_minc, tmp_path, console_script, stage):
+    out = tmp_path / "run"
+    args = [
+        console_script,
+        "run",
+        "--codec",
+        "hyperprior-msssim",
+        "--task",
+        "minc",
+        "--data-root",
+        str(tiny_minc),
+        "--qualities",
+        "1",
+        "--weights",
+        "demo",
+        "--preset",
+        "smoke",
+        "--workers",
+        "1",
+        "--anchors",
+        "anchor3,compressed",
+        "--out",
+        str(out),
+    ]
+    env = dict(os.environ, JPEGAI_EVAL_LOAD_PLUGINS="")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    if stage == "encode":
+        reached = _wait_for(lambda: len(list(out.glob("cache/*/*/*.json"))) >= 5, proc)
+    else:
+        reached = _wait_for(lambda: (out / "classifiers").is_dir(), proc)
+    assert reached, proc.communicate()[1].decode()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "results.csv").exists()
+
+    finished = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    results = pd.read_csv(out / "results.csv")
+    assert list(results["anchor"]) == ["anchor3", "compressed"]
+    assert len(list(out.glob("cache/*/*/*.json"))) == 46  # train + test, 23 each
+    for meta in out.glob("cache/*/*/*.json"):
+        json.loads(meta.read_text())  # every entry parses: none half-written
+        assert meta.with_suffix(".jai").stat().st_size == json.loads(meta.read_text())["bytes"]
+
+
+def test_cli_run_rejects_malformed_qualities(tiny_minc):
+    result = CliRunner().invoke(
+        cli, ["run", "--codec", "jpeg", "--task", "minc", "--qualities", "one,two"]
+    )
+    assert result.exit_code == 2
+    assert "comma-separated integers" in result.output
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-v"]))

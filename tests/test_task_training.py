@@ -1,0 +1,207 @@
+"""Training recipe: presets, preprocessing, Top-k, loss going down, checkpoint/resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from jpegai_eval.framework.errors import DatasetError, UsageError, UserError
+from jpegai_eval.tasks import demo, training
+from jpegai_eval.tasks.minc import load_splits
+from jpegai_eval.tasks.models import CResNet39, ResNet50DeepStem
+
+torch.set_num_threads(1)
+
+# Tiny, augmentation-free settings so that a handful of steps overfits one batch.
+TINY = dict(
+    batch_size=8,
+    lr=0.01,
+    milestones=(),
+    pixel_resize=36,
+    pixel_crop=32,
+    latent_resize=8,
+    latent_crop=8,
+    color_jitter=0.0,
+    pca_lighting=0.0,
+)
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory):
+    return demo.write_demo_dataset(tmp_path_factory.mktemp("demo") / "d", per_class=3, size=40)
+
+
+@pytest.fixture(scope="module")
+def pixel_items(demo_root):
+    train = load_splits(demo_root, 1).entries["train"]
+    return [(demo_root / e.rel, e.label) for e in train[:8]]
+
+
+@pytest.fixture(scope="module")
+def latent_items(tmp_path_factory):
+    """8 latents .npz files whose class shows in y_hat's mean and sigma_hat's scale."""
+    folder = tmp_path_factory.mktemp("latents")
+    rng = np.random.default_rng(0)
+    items = []
+    for i in range(8):
+        label = i % 4
+        y = rng.normal(label - 1.5, 1.0, (4, 8, 8)).astype(np.float32)
+        s = np.full((4, 8, 8), 0.5 + label, np.float32)
+        path = folder / f"{i}.npz"
+        np.savez(path, y_hat=y, sigma_hat=s)
+        items.append((path, label))
+    return items
+
+
+def test_presets_follow_the_paper():
+    p = training.get_preset("paper")
+    assert (p.pixel_resize, p.pixel_crop, p.latent_resize, p.latent_crop) == (256, 224, 32, 28)
+    assert (p.lr, p.milestones, p.epochs, p.batch_size) == (0.01, (10, 20), 30, 32)
+    assert (p.momentum, p.weight_decay) == (0.9, 5e-4)
+    q = training.get_preset("quick")
+    assert q.epochs < p.epochs and q.pixel_crop < p.pixel_crop
+    assert training.get_preset("quick", epochs=1).epochs == 1
+    with pytest.raises(UsageError, match="paper, quick"):
+        training.get_preset("fast")
+
+
+def test_eval_transform_pixel_and_latent():
+    image = np.zeros((50, 70, 3), np.uint8)
+    image[:, :, 0] = 255
+    x = training.eval_transform("pixel", "quick")(image)
+    assert x.shape == (3, 64, 64) and x.dtype == np.float32
+    np.testing.assert_allclose(x[0], (1 - 0.485) / 0.229, rtol=1e-5)
+    np.testing.assert_allclose(x[1], -0.456 / 0.224, rtol=1e-5)
+    y = np.arange(2 * 10 * 10, dtype=np.float32).reshape(2, 10, 10)
+    z = training.eval_transform(
+        "latent", training.get_preset("paper", latent_resize=10, latent_crop=6)
+    )({"y_hat": y, "sigma_hat": y + 1000})
+    assert z.shape == (4, 6, 6)
+    np.testing.assert_array_equal(z[0], y[0, 2:8, 2:8])  # center crop of the native size
+    np.testing.assert_array_equal(z[2], y[0, 2:8, 2:8] + 1000)  # sigma_hat after y_hat
+    assert training.eval_transform("latent", "paper")({"y_hat": y, "sigma_hat": y}).shape == (
+        4,
+        28,
+        28,
+    )
+
+
+def test_topk_from_logits():
+    logits = np.array([[0, 9, 8, 7, 6, 5, 1], [9, 0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5, 9]], float)
+    r = training.topk_from_logits(logits, [1, 6, 0])
+    assert r.top1 == pytest.approx(1 / 3) and r.top5 == pytest.approx(2 / 3)
+    assert r.predictions[1]["top5"] == [0, 6, 5, 4, 3] and r.predictions[1]["correct5"]
+    assert not r.predictions[2]["correct5"]
+
+
+def _losses(result):
+    return [row["loss"] for row in result.history]
+
+
+@pytest.mark.slow
+def test_resnet50_loss_goes_down(pixel_items, tmp_path):
+    torch.manual_seed(0)
+    model = ResNet50DeepStem()
+    preset = training.get_preset("quick", epochs=5, **TINY)
+    result = training.train_classifier(
+        model, pixel_items, preset, "pixel", tmp_path, device="cpu", workers=0, progress=False
+    )
+    losses = _losses(result)
+    assert len(losses) == 5 and losses[-1] < 0.7 * losses[0], losses
+    assert result.init == {"init": "scratch"} and result.corrupt_image_policy == "stop"
+    ev = training.evaluate(model, pixel_items, preset, "pixel", device="cpu", workers=0)
+    assert ev.n == 8 and len(ev.predictions) == 8 and ev.logits.shape == (8, 23)
+
+
+@pytest.mark.slow
+def test_cresnet39_loss_goes_down_and_learns(latent_items, tmp_path):
+    torch.manual_seed(0)
+    model = CResNet39(4, 4)
+    preset = training.get_preset("quick", epochs=4, **TINY)
+    result = training.train_classifier(
+        model, latent_items, preset, "latent", tmp_path, device="cpu", workers=0, progress=False
+    )
+    losses = _losses(result)
+    assert losses[-1] < 0.5 * losses[0], losses
+    ev = training.evaluate(model, latent_items, preset, "latent", device="cpu", workers=0)
+    assert ev.top1 > 0.25  # 4 classes: better than chance on the training items
+
+
+@pytest.mark.slow
+def test_interrupted_training_resumes(latent_items, tmp_path):
+    preset = training.get_preset("quick", epochs=3, **TINY)
+
+    def stop_after_two(line):
+        if line.startswith("epoch 2/3"):
+            raise KeyboardInterrupt
+
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_classifier(
+            CResNet39(4, 4),
+            latent_items,
+            preset,
+            "latent",
+            tmp_path,
+            device="cpu",
+            workers=0,
+            progress=False,
+            log=stop_after_two,
+        )
+    lines: list[str] = []
+    model = CResNet39(4, 4)
+    result = training.train_classifier(
+        model,
+        latent_items,
+        preset,
+        "latent",
+        tmp_path,
+        device="cpu",
+        workers=0,
+        progress=False,
+        log=lines.append,
+    )
+    assert result.resumed_from_epoch == 2 and [r["epoch"] for r in result.history] == [1, 2, 3]
+    assert lines[0].startswith("Resuming") and len(lines) == 2
+    # a finished training returns at once, with the trained weights loaded
+    again = CResNet39(4, 4)
+    done = training.train_classifier(
+        again, latent_items, preset, "latent", tmp_path, device="cpu", workers=0, progress=False
+    )
+    assert done.resumed_from_epoch == 3 and done.history == result.history
+    assert torch.equal(again.fc.weight, model.fc.weight)
+    other = training.get_preset("quick", epochs=4, **TINY)
+    with pytest.raises(UserError, match="checkpoint of another training"):
+        training.train_classifier(
+            CResNet39(4, 4),
+            latent_items,
+            other,
+            "latent",
+            tmp_path,
+            device="cpu",
+            workers=0,
+            progress=False,
+        )
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_corrupt_image_stops_with_its_path(pixel_items, tmp_path, workers):
+    bad = tmp_path / "corrupt.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    items = [(bad, 0)] + list(pixel_items[:1])
+    preset = training.get_preset("quick", epochs=1, **TINY)
+    with pytest.raises(DatasetError) as err:
+        training.evaluate(ResNet50DeepStem(), items, preset, "pixel", device="cpu", workers=workers)
+    assert str(bad) in err.value.message and "Traceback" not in err.value.message
+    assert "policy is 'stop'" in err.value.message
+
+
+def test_latents_file_errors(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez(path, y_hat=np.zeros((2, 4, 4), np.float32))
+    with pytest.raises(DatasetError, match="y_hat and sigma_hat"):
+        training.load_latents(path)
+    np.savez(path, y_hat=np.zeros((2, 4, 4)), sigma_hat=np.zeros((2, 3, 4)))
+    with pytest.raises(DatasetError, match="same h and w"):
+        training.load_latents(path)
