@@ -75,8 +75,10 @@ def test_bd_rate_matches_an_independent_pchip_on_the_published_example():
     test = Curve(RATE_TEST, [p / 100 for p in PSNR_TEST])
     value, note = bd_rate(ref, test)
     expected_log = _independent_bd(
-        np.array(PSNR_ANCHOR) / 100, np.log10(RATE_ANCHOR),
-        np.array(PSNR_TEST) / 100, np.log10(RATE_TEST),
+        np.array(PSNR_ANCHOR) / 100,
+        np.log10(RATE_ANCHOR),
+        np.array(PSNR_TEST) / 100,
+        np.log10(RATE_TEST),
     )
     assert note == ""
     assert value == pytest.approx((10**expected_log - 1) * 100, abs=1e-6)
@@ -88,8 +90,10 @@ def test_bd_accuracy_matches_an_independent_pchip_on_the_published_example():
     test = Curve(RATE_TEST, [p / 100 for p in PSNR_TEST])
     value, note = bd_accuracy(ref, test)
     expected = 100 * _independent_bd(
-        np.log10(RATE_ANCHOR), np.array(PSNR_ANCHOR) / 100,
-        np.log10(RATE_TEST), np.array(PSNR_TEST) / 100,
+        np.log10(RATE_ANCHOR),
+        np.array(PSNR_ANCHOR) / 100,
+        np.log10(RATE_TEST),
+        np.array(PSNR_TEST) / 100,
     )
     assert note == "" and value == pytest.approx(expected, abs=1e-6)
     assert value > 0
@@ -123,15 +127,32 @@ def test_comparisons_that_cannot_be_made_are_nan_with_a_reason():
 
 def _results(codecs: dict[str, int]) -> pd.DataFrame:
     """A results table: anchor3 once; anchor1/anchor2 per codec x quality."""
-    rows = [{"codec": "original", "backend": "", "quality": math.nan, "anchor": "anchor3",
-             "bpp": math.nan, "top1": 0.8, "top5": 0.95}]
+    rows = [
+        {
+            "codec": "original",
+            "backend": "",
+            "quality": math.nan,
+            "anchor": "anchor3",
+            "bpp": math.nan,
+            "top1": 0.8,
+            "top5": 0.95,
+        }
+    ]
     for ci, (codec, n) in enumerate(codecs.items()):
         for q in range(1, n + 1):
             bpp = 0.1 * 2 ** (q - 1) * (1 + ci)
             for anchor, gain in (("anchor1", 0.0), ("anchor2", 0.05)):
-                rows.append({"codec": codec, "backend": "pillow", "quality": float(q),
-                             "anchor": anchor, "bpp": bpp,
-                             "top1": 0.3 + 0.1 * q + gain, "top5": 0.5 + 0.08 * q + gain})
+                rows.append(
+                    {
+                        "codec": codec,
+                        "backend": "pillow",
+                        "quality": float(q),
+                        "anchor": anchor,
+                        "bpp": bpp,
+                        "top1": 0.3 + 0.1 * q + gain,
+                        "top5": 0.5 + 0.08 * q + gain,
+                    }
+                )
     return pd.DataFrame(rows)
 
 

@@ -46,6 +46,19 @@ RESULT_COLUMNS = [
 ]
 
 
+#: Per-image columns taken from an encode-cache entry.
+IMAGE_METRICS = (
+    "bytes",
+    "bpp",
+    "psnr",
+    "ms_ssim",
+    "ssim",
+    "encode_ms",
+    "decode_ms",
+    "latents_ms",
+)
+
+
 def mean(values: list[Any]) -> float:
     """The mean of the finite values (None, NaN and inf are left out); NaN if none."""
     finite = [v for v in values if v is not None and not math.isnan(v) and not math.isinf(v)]
@@ -78,14 +91,7 @@ def write_results(
             "codec",
             "backend",
             "quality",
-            "bytes",
-            "bpp",
-            "psnr",
-            "ms_ssim",
-            "ssim",
-            "encode_ms",
-            "decode_ms",
-            "latents_ms",
+            *IMAGE_METRICS,
         ],
     )
 
@@ -114,19 +120,7 @@ def per_image_rows(
                     "codec": cp.codec.id,
                     "backend": cp.codec.backend,
                     "quality": q,
-                    **{
-                        k: m.get(k)
-                        for k in (
-                            "bytes",
-                            "bpp",
-                            "psnr",
-                            "ms_ssim",
-                            "ssim",
-                            "encode_ms",
-                            "decode_ms",
-                            "latents_ms",
-                        )
-                    },
+                    **{k: m.get(k) for k in IMAGE_METRICS},
                 }
                 for anchor in plan.anchors:
                     name = (

@@ -29,8 +29,16 @@ MIN_POINTS = 4
 METHOD = "pchip"
 #: Columns of ``bd_summary.csv``.
 BD_COLUMNS = [
-    "comparison", "metric", "codec", "anchor", "reference", "points",
-    "bpp_overlap", "bd_accuracy_pp", "bd_rate_percent", "note",
+    "comparison",
+    "metric",
+    "codec",
+    "anchor",
+    "reference",
+    "points",
+    "bpp_overlap",
+    "bd_accuracy_pp",
+    "bd_rate_percent",
+    "note",
 ]
 
 
@@ -43,7 +51,9 @@ class Curve:
 
     def sorted(self) -> Curve:
         pairs = sorted(
-            (b, a) for b, a in zip(self.bpp, self.accuracy) if _finite(b) and _finite(a)
+            (b, a)
+            for b, a in zip(self.bpp, self.accuracy, strict=True)
+            if _finite(b) and _finite(a)
         )
         return Curve([b for b, _ in pairs], [a for _, a in pairs])
 
@@ -56,7 +66,7 @@ def _finite(value: object) -> bool:
 
 
 def _strictly_increasing(values: list[float]) -> bool:
-    return all(b > a for a, b in zip(values, values[1:]))
+    return all(b > a for a, b in zip(values, values[1:], strict=False))
 
 
 def _overlap(a: list[float], b: list[float]) -> float:
@@ -143,9 +153,11 @@ def bd_summary(results, reference_anchor: str = "anchor1"):  # type: ignore[no-u
     curves = _curves(results)
     codecs = list(dict.fromkeys(codec for codec, _ in curves))
     eligible = [
-        c for c in codecs
-        if any(len(v["top1"].sorted().bpp) >= MIN_POINTS
-               for (cc, _), v in curves.items() if cc == c)
+        c
+        for c in codecs
+        if any(
+            len(v["top1"].sorted().bpp) >= MIN_POINTS for (cc, _), v in curves.items() if cc == c
+        )
     ]
     rows = []
 
@@ -156,16 +168,21 @@ def bd_summary(results, reference_anchor: str = "anchor1"):  # type: ignore[no-u
             rate, note_rate = bd_rate(ref, tst)
             notes = [n for n in (note_acc, note_rate) if n]
             s_ref, s_tst = ref.sorted(), tst.sorted()
-            overlap = (
-                _overlap(s_ref.bpp, s_tst.bpp) if s_ref.bpp and s_tst.bpp else math.nan
+            overlap = _overlap(s_ref.bpp, s_tst.bpp) if s_ref.bpp and s_tst.bpp else math.nan
+            rows.append(
+                {
+                    "comparison": comparison,
+                    "metric": metric,
+                    "codec": codec,
+                    "anchor": anchor,
+                    "reference": reference,
+                    "points": f"{len(s_tst.bpp)} vs {len(s_ref.bpp)}",
+                    "bpp_overlap": overlap,
+                    "bd_accuracy_pp": acc,
+                    "bd_rate_percent": rate,
+                    "note": "; ".join(dict.fromkeys(notes)),
+                }
             )
-            rows.append({
-                "comparison": comparison, "metric": metric, "codec": codec,
-                "anchor": anchor, "reference": reference,
-                "points": f"{len(s_tst.bpp)} vs {len(s_ref.bpp)}",
-                "bpp_overlap": overlap, "bd_accuracy_pp": acc, "bd_rate_percent": rate,
-                "note": "; ".join(dict.fromkeys(notes)),
-            })
 
     for codec in eligible:
         reference = curves.get((codec, reference_anchor))
@@ -173,13 +190,25 @@ def bd_summary(results, reference_anchor: str = "anchor1"):  # type: ignore[no-u
             continue
         for (c, anchor), mine in curves.items():
             if c == codec and anchor != reference_anchor:
-                add("anchor vs " + reference_anchor, codec, anchor,
-                    f"{reference_anchor} ({codec})", reference, mine)
+                add(
+                    "anchor vs " + reference_anchor,
+                    codec,
+                    anchor,
+                    f"{reference_anchor} ({codec})",
+                    reference,
+                    mine,
+                )
     if eligible:
         base = eligible[0]
         for codec in eligible[1:]:
             for (c, anchor), mine in curves.items():
                 if c == codec and (base, anchor) in curves:
-                    add("codec vs codec", codec, anchor, f"{base} ({anchor})",
-                        curves[(base, anchor)], mine)
+                    add(
+                        "codec vs codec",
+                        codec,
+                        anchor,
+                        f"{base} ({anchor})",
+                        curves[(base, anchor)],
+                        mine,
+                    )
     return pd.DataFrame(rows, columns=BD_COLUMNS)

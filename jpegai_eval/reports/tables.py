@@ -23,11 +23,30 @@ from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.types import ReportWriter
 
 RATE_ACCURACY_COLUMNS = [
-    "codec", "backend", "anchor", "quality", "bpp", "psnr", "ssim", "ms_ssim", "top1", "top5",
+    "codec",
+    "backend",
+    "anchor",
+    "quality",
+    "bpp",
+    "psnr",
+    "ssim",
+    "ms_ssim",
+    "top1",
+    "top5",
 ]
 COST_COLUMNS = [
-    "codec", "backend", "quality", "anchor", "pipeline", "classifier", "params", "macs",
-    "decode_ms_per_image", "latents_ms_per_image", "infer_ms_per_image", "total_ms_per_image",
+    "codec",
+    "backend",
+    "quality",
+    "anchor",
+    "pipeline",
+    "classifier",
+    "params",
+    "macs",
+    "decode_ms_per_image",
+    "latents_ms_per_image",
+    "infer_ms_per_image",
+    "total_ms_per_image",
 ]
 
 
@@ -97,12 +116,14 @@ def table(results, metric: str):  # type: ignore[no-untyped-def]
     import pandas as pd
 
     coded = coded_rows(results)
-    labels = [column_label(c, b, q) for c, b, q in
-              zip(coded["codec"], coded["backend"], coded["quality"])]
+    labels = [
+        column_label(c, b, q)
+        for c, b, q in zip(coded["codec"], coded["backend"], coded["quality"], strict=True)
+    ]
     order = list(dict.fromkeys(labels))
     anchors = list(dict.fromkeys(results["anchor"]))
     out = pd.DataFrame(index=anchors, columns=order or ["original"], dtype=float)
-    for label, (_, row) in zip(labels, coded.iterrows()):
+    for label, (_, row) in zip(labels, coded.iterrows(), strict=True):
         out.loc[row["anchor"], label] = 100 * row[metric]
     for _, row in results[results["quality"].isna()].iterrows():
         out.loc[row["anchor"], :] = 100 * row[metric]
@@ -139,7 +160,7 @@ def per_class_accuracy(per_image, per_task_anchors=("anchor3",)):  # type: ignor
     if per_image is None or per_image.empty:
         return pd.DataFrame(columns=columns)
     rows = []
-    anchors = [c[len("pred_"):] for c in per_image.columns if c.startswith("pred_")]
+    anchors = [c[len("pred_") :] for c in per_image.columns if c.startswith("pred_")]
     for anchor in anchors:
         column = f"pred_{anchor}"
         seen = per_image[per_image[column].notna()]
@@ -152,10 +173,17 @@ def per_class_accuracy(per_image, per_task_anchors=("anchor3",)):  # type: ignor
         for (codec, backend, quality), group in groups:
             correct = group[column] == group["label"]
             for label, hits in correct.groupby(group["label"], sort=True):
-                rows.append({
-                    "class": label, "anchor": anchor, "codec": codec, "backend": backend,
-                    "quality": quality, "n": int(hits.size), "top1": float(hits.mean()),
-                })
+                rows.append(
+                    {
+                        "class": label,
+                        "anchor": anchor,
+                        "codec": codec,
+                        "backend": backend,
+                        "quality": quality,
+                        "n": int(hits.size),
+                        "top1": float(hits.mean()),
+                    }
+                )
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -169,27 +197,37 @@ def inference_cost(results):  # type: ignore[no-untyped-def]
     """
     import pandas as pd
 
+    def get(row, key: str) -> float:  # type: ignore[no-untyped-def]
+        return float(row[key]) if key in row and pd.notna(row[key]) else math.nan
+
     rows = []
     for _, row in results.iterrows():
-        get = lambda key: (  # noqa: E731
-            float(row[key]) if key in row and pd.notna(row[key]) else math.nan
-        )
         latent = str(row.get("domain", "")) == "latent"
         coded = pd.notna(row["quality"])
-        front = get("latents_ms_per_image") if latent else (
-            get("decode_ms_per_image") if coded else 0.0
+        front = (
+            get(row, "latents_ms_per_image")
+            if latent
+            else (get(row, "decode_ms_per_image") if coded else 0.0)
         )
         pipeline = "compressed" if latent else ("pixel" if coded else "original")
-        rows.append({
-            "codec": row["codec"], "backend": row.get("backend", ""),
-            "quality": row["quality"], "anchor": row["anchor"], "pipeline": pipeline,
-            "classifier": row.get("classifier", ""), "params": get("params"),
-            "macs": get("macs"),
-            "decode_ms_per_image": get("decode_ms_per_image") if coded and not latent else math.nan,
-            "latents_ms_per_image": get("latents_ms_per_image") if latent else math.nan,
-            "infer_ms_per_image": get("infer_ms_per_image"),
-            "total_ms_per_image": front + get("infer_ms_per_image"),
-        })
+        rows.append(
+            {
+                "codec": row["codec"],
+                "backend": row.get("backend", ""),
+                "quality": row["quality"],
+                "anchor": row["anchor"],
+                "pipeline": pipeline,
+                "classifier": row.get("classifier", ""),
+                "params": get(row, "params"),
+                "macs": get(row, "macs"),
+                "decode_ms_per_image": get(row, "decode_ms_per_image")
+                if coded and not latent
+                else math.nan,
+                "latents_ms_per_image": get(row, "latents_ms_per_image") if latent else math.nan,
+                "infer_ms_per_image": get(row, "infer_ms_per_image"),
+                "total_ms_per_image": front + get(row, "infer_ms_per_image"),
+            }
+        )
     return pd.DataFrame(rows, columns=COST_COLUMNS)
 
 
@@ -207,8 +245,12 @@ class CsvTablesWriter(ReportWriter):
         "Bjøntegaard summaries, per-class accuracy and inference cost."
     )
     outputs = (
-        "table_top1.csv", "table_top5.csv", "rate_accuracy.csv", "bd_summary.csv",
-        "per_class_accuracy.csv", "inference_cost.csv",
+        "table_top1.csv",
+        "table_top5.csv",
+        "rate_accuracy.csv",
+        "bd_summary.csv",
+        "per_class_accuracy.csv",
+        "inference_cost.csv",
     )
 
     def write(self, run_dir: Path, out_dir: Path) -> list[Path]:
@@ -219,8 +261,7 @@ class CsvTablesWriter(ReportWriter):
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = [
-            _write_csv(table(results, metric), out_dir / f"table_{metric}.csv",
-                       float_format="%.2f")
+            _write_csv(table(results, metric), out_dir / f"table_{metric}.csv", float_format="%.2f")
             for metric in ("top1", "top5")
         ]
         frames = {

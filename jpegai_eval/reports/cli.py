@@ -1,0 +1,85 @@
+"""``jpegai-eval report RUN_DIR``: rebuild every report from a run folder's results.
+
+The writers are the ones ``jpegai-eval run`` calls at the end of a run (registered
+through ``register_report_writers``); this command only reads the run folder.
+Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def writer_format(writer) -> str:  # type: ignore[no-untyped-def]
+    """The --format name of a writer: its ``format`` attribute, else its id."""
+    return str(getattr(writer, "format", "") or writer.id)
+
+
+def select_writers(plugins, formats: list[str] | None):  # type: ignore[no-untyped-def]
+    """The registered writers named by ``formats`` (format names or writer ids)."""
+    from jpegai_eval.framework.errors import UsageError
+
+    writers = list(plugins.report_writers)
+    if not formats:
+        return writers
+    known = {writer_format(w): w for w in writers} | {w.id: w for w in writers}
+    unknown = [f for f in formats if f not in known]
+    if unknown:
+        raise UsageError(
+            f"Unknown report format {', '.join(repr(f) for f in unknown)}. Known formats: "
+            f"{', '.join(sorted({writer_format(w) for w in writers}))} (or a writer id: "
+            f"{', '.join(w.id for w in writers)})."
+        )
+    chosen = []
+    for name in formats:
+        if known[name] not in chosen:
+            chosen.append(known[name])
+    return chosen
+
+
+def build_reports(
+    run_dir: Path, out_dir: Path | None = None, formats: list[str] | None = None
+) -> list[Path]:
+    """Run the chosen report writers on ``run_dir``; write into ``out_dir`` (default:
+    the run folder itself)."""
+    from jpegai_eval.framework.errors import UserError
+    from jpegai_eval.framework.plugins import get_plugins
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "results.csv").is_file():
+        raise UserError(
+            f"{str(run_dir)!r} is not a finished run folder: it has no results.csv. Give "
+            "the --out folder of a `jpegai-eval run` (rerun it with the same --out to "
+            "finish an interrupted run)."
+        )
+    writers = select_writers(get_plugins(), formats)
+    out = Path(out_dir) if out_dir else run_dir
+    paths: list[Path] = []
+    for writer in writers:
+        paths += writer.write(run_dir, out)
+    return paths
+
+
+@click.command("report")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "formats",
+    default=None,
+    metavar="LIST",
+    help="Comma-separated formats to write (csv, html, or a writer id); default: all.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the reports (default: RUN_DIR itself).",
+)
+def report_command(run_dir: Path, formats: str | None, out_dir: Path | None) -> None:
+    """Rebuild the CSV tables and report.html from RUN_DIR's results."""
+    names = [f.strip() for f in formats.split(",") if f.strip()] if formats else None
+    for path in build_reports(run_dir, out_dir, names):
+        click.echo(str(path))

@@ -1,0 +1,608 @@
+"""The self-contained HTML report: one ``report.html`` per run folder.
+
+Everything is inline -- CSS, plots (SVG from :mod:`.plots`), images (base64 PNG data
+URIs) -- and the page has no script and no reference outside itself, so it opens from
+a ``file://`` URL on a machine without network and can be mailed as one file.
+
+Sections follow the paper: run summary; Table 2 (Top-1, Top-5); Figure 3 (accuracy vs
+bpp, PSNR and SSIM; Bjøntegaard summaries); Figure 2 (test images, decoded at each
+quality, with channel-summed y_hat and sigma_hat); per-class accuracy; inference cost
+of the pixel and compressed pipelines.
+
+Every string that comes from data (class names, file names, codec and anchor ids
+from plugins, run.json values) goes through :func:`e` (``html.escape``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import math
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from jpegai_eval.codecs.image_io import atomic_write_bytes
+from jpegai_eval.framework.types import ReportWriter
+from jpegai_eval.reports import plots, tables
+
+#: Test images shown in Figure 2 (one per class, the first classes of the test split).
+FIGURE2_IMAGES = 2
+THUMB = 128  # displayed size (CSS px) of Figure 2 images
+
+CSS = (
+    """
+:root { color-scheme: light; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial,
+       sans-serif; margin: 0; color: #1b1f24; background: #fff; }
+main { max-width: 1240px; margin: 0 auto; padding: 16px 24px 48px; }
+h1 { font-size: 1.6em; margin: 0.4em 0 0.2em; }
+h2 { font-size: 1.25em; margin: 1.6em 0 0.5em; border-bottom: 1px solid #d0d7de;
+     padding-bottom: 0.2em; }
+h3 { font-size: 1.05em; margin: 1.1em 0 0.4em; }
+nav a { margin-right: 1em; }
+.side { display: flex; flex-wrap: wrap; gap: 0 32px; align-items: flex-start; }
+.side > div { max-width: 100%; }
+.muted { color: #57606a; }
+.scroll { overflow-x: auto; max-width: 100%; }
+table { border-collapse: collapse; margin: 0.4em 0 0.8em; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid #d0d7de; padding: 3px 8px; text-align: right; white-space: nowrap; }
+th { background: #f6f8fa; font-weight: 600; }
+th:first-child, td:first-child { text-align: left; }
+th.group { text-align: center; }
+tr.sub th { font-weight: 500; text-align: right; }
+dl.summary { display: grid; grid-template-columns: max-content 1fr max-content 1fr;
+              gap: 2px 16px; }
+dl.summary dd.wide { grid-column: 2 / 5; }
+dl.summary dd.wide + dt, dl.summary dt:has(+ dd.wide) { grid-column: 1; }
+dl.summary dt { font-weight: 600; }
+dl.summary dd { margin: 0; }
+figure { margin: 0.6em 0 1.2em; }
+figcaption { color: #57606a; font-size: 0.92em; margin-top: 0.3em; }
+svg.plot { width: 100%; height: auto; max-width: 1100px; display: block; }
+.examples { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start;
+            margin-bottom: 8px; }
+.tile { display: flex; gap: 3px; align-items: flex-start; }
+.tile figure { margin: 0; }
+.tile img.main { width: @THUMB@px; height: @THUMB@px; }
+.maps { display: flex; flex-direction: column; gap: 3px; }
+.maps img { width: @HALF@px; height: @HALF@px; }
+img { image-rendering: pixelated; border: 1px solid #d0d7de; }
+.caption { font-size: 0.8em; color: #57606a; max-width: @WIDE@px; }
+.note { background: #fff8c5; border: 1px solid #d4a72c; padding: 6px 10px; }
+""".replace("@THUMB@", str(THUMB))
+    .replace("@HALF@", str((THUMB - 3) // 2))
+    .replace("@WIDE@", str(THUMB + THUMB // 2))
+)
+
+
+def e(value: Any) -> str:
+    """HTML-escape a value from data (quotes included)."""
+    return escape("" if value is None else str(value), quote=True)
+
+
+def pct(value: Any, digits: int = 2) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if math.isnan(number) else f"{100 * number:.{digits}f}"
+
+
+def num(value: Any, fmt: str = "{:.2f}") -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–" if value in (None, "") else e(value)
+    return "–" if math.isnan(number) else e(fmt.format(number))
+
+
+def png_data_uri(image: Any) -> str:
+    """A PIL image as a ``data:image/png;base64,...`` URI."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def html_table(frame, caption: str = "", fmt=pct, table_id: str = "") -> str:  # type: ignore[no-untyped-def]
+    """A DataFrame as an escaped HTML table; the index is the first column."""
+    head = "".join(f"<th>{e(c)}</th>" for c in [frame.index.name or "", *frame.columns])
+    body = []
+    for index, row in frame.iterrows():
+        cells = "".join(f"<td>{fmt(v)}</td>" for v in row)
+        body.append(f"<tr><th>{e(index)}</th>{cells}</tr>")
+    ident = f' id="{e(table_id)}"' if table_id else ""
+    cap = f"<caption>{e(caption)}</caption>" if caption else ""
+    return (
+        f'<div class="scroll"><table{ident}>{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def grouped_table(frame, fmt=pct, table_id: str = "") -> str:  # type: ignore[no-untyped-def]
+    """A DataFrame whose columns are (group, sub) pairs, as a table with a two-row
+    header: each group once, spanning its subcolumns (Table 2's layout)."""
+    groups: list[tuple[str, int]] = []
+    for group, _ in frame.columns:
+        if groups and groups[-1][0] == group:
+            groups[-1] = (group, groups[-1][1] + 1)
+        else:
+            groups.append((group, 1))
+    top = "".join(f'<th class="group" colspan="{n}">{e(g)}</th>' for g, n in groups)
+    sub = "".join(f"<th>{e(q)}</th>" for _, q in frame.columns)
+    body = []
+    for index, row in frame.iterrows():
+        cells = "".join(f"<td>{fmt(v)}</td>" for v in row)
+        body.append(f"<tr><th>{e(index)}</th>{cells}</tr>")
+    ident = f' id="{e(table_id)}"' if table_id else ""
+    return (
+        f'<div class="scroll"><table{ident}><thead><tr><th rowspan="2">'
+        f'{e(frame.index.name or "")}</th>{top}</tr><tr class="sub">{sub}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def table2_frame(results, metric: str):  # type: ignore[no-untyped-def]
+    """Table 2 as fractions with (codec/backend, qN) columns."""
+    frame = tables.table(results, metric) / 100
+    coded = tables.coded_rows(results).drop_duplicates(["codec", "backend", "quality"])
+    pairs = [
+        (f"{c}/{b}", f"q{int(q)}")
+        for c, b, q in zip(coded["codec"], coded["backend"], coded["quality"], strict=True)
+    ]
+    if len(pairs) == len(frame.columns):
+        frame.columns = pairs
+    else:  # no codec rows: one "original" column
+        frame.columns = [("original images", "") for _ in frame.columns]
+    return frame
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def summary_section(run_dir: Path, info: dict[str, Any], results) -> str:  # type: ignore[no-untyped-def]
+    config = info.get("config", {})
+    n_test = results["n_test"].dropna() if "n_test" in results else []
+    items: list[tuple[str, str]] = [
+        ("Run folder", e(Path(run_dir).resolve())),
+        (
+            "Codecs",
+            e(", ".join(config.get("codecs", []) or sorted(set(results["codec"]) - {"original"}))),
+        ),
+        (
+            "Qualities",
+            e(", ".join(str(q) for q in (config.get("qualities") or [])) or "codec defaults"),
+        ),
+        ("Task", e(config.get("task", ""))),
+        (
+            "Dataset",
+            e(config.get("dataset", ""))
+            + (
+                f" <span class=muted>({e(config['data_root'])})</span>"
+                if config.get("data_root")
+                else ""
+            ),
+        ),
+        ("Split", e(config.get("split", ""))),
+        ("Test images", e(int(max(n_test))) if len(n_test) else "–"),
+        ("Preset", e(config.get("preset", ""))),
+        ("Weights", e(config.get("weights") or "default")),
+        ("Device / provider", f"{e(info.get('device', '?'))} / {e(info.get('provider', '?'))}"),
+        ("Started", e(info.get("started", "?"))),
+        ("Finished", e(info.get("finished", "not finished"))),
+        ("Duration", e(f"{float(info['duration_s']):.1f} s") if "duration_s" in info else "–"),
+        ("Versions", e(", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items()))),
+        ("Git commit", e(info.get("git_commit") or "unknown")),
+    ]
+    skipped = info.get("skipped_images") or {}
+    if skipped:
+        items.append(("Skipped images", e(f"{len(skipped)}: " + ", ".join(list(skipped)[:5]))))
+    for note in info.get("notes") or []:
+        items.append(("Note", e(note)))
+    wide = {"Run folder", "Versions", "Note", "Skipped images", "Dataset"}
+    items = [i for i in items if i[0] not in wide] + [i for i in items if i[0] in wide]
+    rows = "".join(
+        f"<dt>{k}</dt><dd{' class=wide' if k in wide else ''}>{v}</dd>" for k, v in items
+    )
+    return f'<section id="summary"><h2>Run summary</h2><dl class="summary">{rows}</dl></section>'
+
+
+def table2_section(results) -> str:  # type: ignore[no-untyped-def]
+    parts = [
+        '<section id="table2"><h2>Table 2: Top-1 and Top-5 accuracy (%)</h2>',
+        '<p class="muted">Rows: anchors; columns: codec × quality. Anchor 3 classifies '
+        "the original images, so its row repeats one value.</p>",
+    ]
+    parts.append('<div class="side">')
+    for metric, title in (("top1", "Top-1 accuracy (%)"), ("top5", "Top-5 accuracy (%)")):
+        frame = table2_frame(results, metric)
+        parts.append(
+            f"<div><h3>{title}</h3>" + grouped_table(frame, table_id=f"table-{metric}") + "</div>"
+        )
+    parts.append("</div>")
+    fidelity = tables.rate_accuracy(results).drop_duplicates(["codec", "backend", "quality"])
+    if len(fidelity):
+        frame = fidelity.set_index(
+            [
+                [
+                    tables.column_label(c, b, q)
+                    for c, b, q in zip(
+                        fidelity["codec"], fidelity["backend"], fidelity["quality"], strict=True
+                    )
+                ]
+            ]
+        )[["bpp", "psnr", "ssim", "ms_ssim"]]
+        frame.index.name = "codec × quality (test split means)"
+        frame.columns = ["bpp", "PSNR (dB)", "SSIM", "MS-SSIM"]
+        parts.append(
+            "<h3>Rate and fidelity</h3>"
+            + html_table(frame, fmt=lambda v: num(v, "{:.3f}"), table_id="table-fidelity")
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def figure3_section(results) -> str:  # type: ignore[no-untyped-def]
+    from jpegai_eval.reports.bd import MIN_POINTS, bd_summary
+
+    points = tables.rate_accuracy(results)
+    references = tables.anchor_references(results)
+    parts = ['<section id="figure3"><h2>Figure 3: accuracy vs rate and fidelity</h2>']
+    if points.empty:
+        parts.append(
+            '<p class="note">No codec × quality rows in results.csv: nothing to plot.</p></section>'
+        )
+        return "".join(parts)
+    for x, label in plots.X_AXES.items():
+        svg = plots.rate_accuracy_figure(points, references, x, f"fig3-{x}")
+        parts.append(
+            f"<figure>{svg}<figcaption>Top-1 (left) and Top-5 (right) accuracy vs "
+            f"{e(label)}; one curve per anchor (and codec); dashed horizontal lines: "
+            "anchors on original images.</figcaption></figure>"
+        )
+    summary = bd_summary(results)
+    parts.append("<h3>Bjøntegaard summaries</h3>")
+    if summary.empty:
+        parts.append(
+            f'<p class="muted" id="bd-none">No codec has {MIN_POINTS} or more '
+            "qualities in this run, so no Bjøntegaard summary is computed (run "
+            f"with at least {MIN_POINTS} --quality values).</p>"
+        )
+    else:
+        parts.append(
+            '<p class="muted">BD-accuracy: average accuracy difference (test − reference, '
+            "percentage points) over the common log-bpp range. BD-rate: average bpp "
+            "difference at equal accuracy (% of the reference; negative = fewer bits). "
+            "Piecewise cubic (PCHIP) interpolation, from the <code>bjontegaard</code> "
+            "package.</p>"
+        )
+        frame = summary.set_index("comparison")
+        parts.append(html_table(frame, fmt=_bd_cell, table_id="table-bd"))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _bd_cell(value: Any) -> str:
+    if isinstance(value, float):
+        return num(value, "{:+.2f}") if not math.isnan(value) else "–"
+    return e(value)
+
+
+# ------------------------------------------------------------------------- Figure 2
+
+
+def dataset_root(info: dict[str, Any]) -> Path | None:
+    """Where the run's original images live, or None when that is unknown here."""
+    config = info.get("config", {})
+    if config.get("data_root"):
+        return Path(config["data_root"])
+    try:
+        from jpegai_eval.tasks.minc import MincTask
+
+        return Path(MincTask().root(dataset=config.get("dataset", "minc")))
+    except Exception:  # noqa: BLE001 -- a missing dataset only drops the originals
+        return None
+
+
+def cache_entry(
+    run_dir: Path, codec: str, backend: str, quality: int, image_id: str
+) -> Path | None:
+    """The cache stem (path without suffix) of one image at one codec x quality."""
+    import json
+
+    from jpegai_eval.framework.cache import image_key
+
+    prefix = image_key(image_id, "x")[:-2]
+    folders = sorted(
+        (Path(run_dir) / "cache" / f"{codec}__{backend}").glob(f"q{quality}-*"),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for folder in folders:
+        for meta in folder.glob(f"{prefix}-*.json"):
+            try:
+                if json.loads(meta.read_text()).get("id") == image_id:
+                    return meta.with_suffix("")
+            except (OSError, ValueError):
+                continue
+    return None
+
+
+def latent_map(array) -> Any:  # type: ignore[no-untyped-def]
+    """Channel-summed (C, h, w) -> a viridis PIL image (Figure 2's y_hat / sigma_hat)."""
+    import numpy as np
+    from matplotlib import colormaps
+    from PIL import Image
+
+    summed = np.asarray(array, dtype=np.float64).sum(axis=0)
+    lo, hi = float(summed.min()), float(summed.max())
+    scaled = (summed - lo) / (hi - lo) if hi > lo else np.zeros_like(summed)
+    rgb = (colormaps["viridis"](scaled)[..., :3] * 255).astype(np.uint8)
+    return Image.fromarray(rgb)
+
+
+def _thumb(path: Path) -> str | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            img.thumbnail((2 * THUMB, 2 * THUMB))
+            return png_data_uri(img)
+    except OSError:
+        return None
+
+
+def figure2_section(run_dir: Path, info: dict[str, Any], per_image, results) -> str:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    parts = ['<section id="figure2"><h2>Figure 2: test images, decoded at each quality</h2>']
+    if per_image is None or per_image.empty:
+        parts.append('<p class="note">No per_image.csv in the run folder.</p></section>')
+        return "".join(parts)
+    parts.append(
+        '<p class="muted">Original, then each codec from the highest to the lowest '
+        "quality, with bpp, PSNR and SSIM of that image; beside a decoded image with a "
+        "compressed domain: the channel-summed ŷ (top) and σ̂ (bottom), viridis, each "
+        "scaled to its own range.</p>"
+    )
+    test = per_image[per_image["split"] == "test"] if "split" in per_image else per_image
+    chosen = test.drop_duplicates("label").head(FIGURE2_IMAGES)["image_id"].tolist()
+    root = dataset_root(info)
+    coded = tables.coded_rows(results).drop_duplicates(["codec", "backend", "quality"])
+    for image_id in chosen:
+        rows = test[test["image_id"] == image_id]
+        label = rows["label"].iloc[0]
+        original = _thumb(root / image_id) if root is not None else None
+        original_tile = _tile(
+            original,
+            f"original · {e(label)}",
+            None,
+            f"original image not found under {root}" if original is None else "",
+        )
+        codec_rows = []
+        for codec, group in coded.groupby(["codec", "backend"], sort=False):
+            tiles = [original_tile]  # one row per codec: original, then high to low
+            for quality in sorted(group["quality"].astype(int), reverse=True):
+                match = rows[
+                    (rows["codec"] == codec[0])
+                    & (rows["backend"] == codec[1])
+                    & (rows["quality"] == quality)
+                ]
+                stem = cache_entry(run_dir, codec[0], codec[1], quality, image_id)
+                decoded = _thumb(stem.with_suffix(".png")) if stem is not None else None
+                maps = None
+                if stem is not None and stem.with_suffix(".npz").is_file():
+                    with np.load(stem.with_suffix(".npz")) as latents:
+                        if "y_hat" in latents and "sigma_hat" in latents:
+                            maps = (
+                                png_data_uri(latent_map(latents["y_hat"])),
+                                png_data_uri(latent_map(latents["sigma_hat"])),
+                            )
+                m = match.iloc[0] if len(match) else {}
+                caption = (
+                    f"{e(codec[0])}/{e(codec[1])} q{quality}<br>"
+                    f"{num(m.get('bpp'), '{:.3f}')} bpp · "
+                    f"PSNR {num(m.get('psnr'))} dB<br>SSIM {num(m.get('ssim'), '{:.3f}')}"
+                )
+                tiles.append(
+                    _tile(
+                        decoded,
+                        caption,
+                        maps,
+                        "decoded image not in the cache" if decoded is None else "",
+                    )
+                )
+            codec_rows.append(f'<div class="examples">{"".join(tiles)}</div>')
+        if not codec_rows:
+            codec_rows.append(f'<div class="examples">{original_tile}</div>')
+        parts.append(
+            f'<figure class="figure2">{"".join(codec_rows)}'
+            f"<figcaption>{e(image_id)} (class {e(label)})</figcaption></figure>"
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _tile(uri: str | None, caption: str, maps: tuple[str, str] | None, missing: str) -> str:
+    if uri is None:
+        image = f'<div class="caption note">{e(missing)}</div>'
+    else:
+        image = f'<img class="main" src="{uri}" alt="">'
+    side = ""
+    if maps is not None:
+        side = (
+            f'<div class="maps"><img src="{maps[0]}" alt="y_hat" title="ŷ summed over '
+            f'channels"><img src="{maps[1]}" alt="sigma_hat" title="σ̂ summed over '
+            'channels"></div>'
+        )
+    return (
+        f'<figure><div class="tile">{image}{side}</div>'
+        f'<div class="caption">{caption}</div></figure>'
+    )
+
+
+# ----------------------------------------------------------------- per class, cost
+
+
+def per_class_section(per_image, results) -> str:  # type: ignore[no-untyped-def]
+    parts = ['<section id="per-class"><h2>Per-class Top-1 accuracy (%)</h2>']
+    long = tables.per_class_accuracy(per_image, set(tables.anchor_references(results)["anchor"]))
+    if long.empty:
+        parts.append('<p class="note">No predictions in per_image.csv.</p></section>')
+        return "".join(parts)
+    long = long.copy()
+    long["column"] = [
+        (a, "original") if c == "" else (f"{a} · {c}/{b}", f"q{int(q)}")
+        for a, c, b, q in zip(
+            long["anchor"], long["codec"], long["backend"], long["quality"], strict=True
+        )
+    ]
+    order = sorted(dict.fromkeys(long["column"]), key=lambda c: c[1] != "original")
+    long["column"] = [order.index(c) for c in long["column"]]
+    frame = long.pivot_table(index="class", columns="column", values="top1", sort=True)
+    frame.columns = [order[i] for i in frame.columns]
+    counts = long.groupby("class")["n"].max()
+    frame.index = [f"{name} (n={int(counts[name])})" for name in frame.index]
+    frame.index.name = "class (test images)"
+    parts.append(
+        '<p class="muted">Top-1 accuracy of each anchor on the test images of each '
+        "class (label vs the anchor's prediction in per_image.csv).</p>"
+    )
+    parts.append(grouped_table(frame, fmt=_heat, table_id="table-per-class"))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _heat(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    if math.isnan(number):
+        return "–"
+    # white (0 %) to green (100 %), computed here: no data reaches the style attribute.
+    light = int(100 - 40 * number)
+    return f'<span style="background:hsl(130,55%,{light}%);padding:0 4px">{100 * number:.0f}</span>'
+
+
+def cost_section(results) -> str:  # type: ignore[no-untyped-def]
+    cost = tables.inference_cost(results)
+    parts = [
+        '<section id="cost"><h2>Inference cost per image</h2>',
+        '<p class="muted">Pixel pipeline: decode (entropy decode + g<sub>s</sub>) + '
+        "ResNet-50. Compressed pipeline: latents (entropy decode + h<sub>s</sub>, no "
+        "g<sub>s</sub>) + cResNet-39. Classifier times are ONNX Runtime, per image, on "
+        "the provider in the summary; MACs per image.</p>",
+    ]
+    if cost.empty:
+        parts.append("</section>")
+        return "".join(parts)
+    frame = cost.copy()
+    frame.index = [
+        f"{a} · {tables.column_label(c, b, q)}"
+        if isinstance(q, float) and not math.isnan(q)
+        else f"{a} (original images)"
+        for a, c, b, q in zip(
+            cost["anchor"], cost["codec"], cost["backend"], cost["quality"], strict=True
+        )
+    ]
+    frame.index.name = "anchor · codec × quality"
+    frame = frame[
+        [
+            "pipeline",
+            "params",
+            "macs",
+            "decode_ms_per_image",
+            "latents_ms_per_image",
+            "infer_ms_per_image",
+            "total_ms_per_image",
+        ]
+    ]
+    frame.columns = [
+        "pipeline",
+        "params (M)",
+        "MACs (G)",
+        "decode (ms)",
+        "latents (ms)",
+        "classifier (ms)",
+        "total (ms)",
+    ]
+    frame["params (M)"] = frame["params (M)"] / 1e6
+    frame["MACs (G)"] = frame["MACs (G)"] / 1e9
+    parts.append(html_table(frame, fmt=_cost_cell, table_id="table-cost"))
+    if cost["total_ms_per_image"].notna().any():
+        parts.append(
+            f"<figure>{plots.cost_figure(cost, 'fig-cost')}<figcaption>Time per "
+            "test image: front end (decode or latents) + classifier.</figcaption>"
+            "</figure>"
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _cost_cell(value: Any) -> str:
+    if isinstance(value, str):
+        return e(value)
+    return num(value, "{:.2f}")
+
+
+# ---------------------------------------------------------------------------- page
+
+
+def build_report(run_dir: Path) -> str:
+    """The whole page as a string."""
+    run_dir = Path(run_dir)
+    results = tables.read_results(run_dir)
+    per_image = tables.read_per_image(run_dir)
+    info = tables.read_run_info(run_dir)
+    config = info.get("config", {})
+    title = (
+        f"jpegai-eval report: {', '.join(config.get('codecs', []))} on {config.get('task', '?')}"
+    )
+    generated = dt.datetime.now().isoformat(timespec="seconds")
+    sections = [
+        summary_section(run_dir, info, results),
+        table2_section(results),
+        figure3_section(results),
+        figure2_section(run_dir, info, per_image, results),
+        per_class_section(per_image, results),
+        cost_section(results),
+    ]
+    nav = "".join(
+        f'<a href="#{k}">{v}</a>'
+        for k, v in (
+            ("summary", "Summary"),
+            ("table2", "Table 2"),
+            ("figure3", "Figure 3"),
+            ("figure2", "Figure 2"),
+            ("per-class", "Per class"),
+            ("cost", "Cost"),
+        )
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        # No favicon request: the page must not ask for anything outside itself.
+        '<link rel="icon" href="data:,">'
+        f"<title>{e(title)}</title><style>{CSS}</style></head><body><main>"
+        f'<h1>{e(title)}</h1><p class="muted">Generated {e(generated)} from '
+        f"{e(run_dir.resolve())} by jpegai-eval.</p><nav>{nav}</nav>"
+        + "".join(sections)
+        + "</main></body></html>\n"
+    )
+
+
+class HtmlReportWriter(ReportWriter):
+    id = "html-report"
+    format = "html"
+    description = "One self-contained report.html: summary, Table 2, Figures 2 and 3, cost."
+    outputs = ("report.html",)
+
+    def write(self, run_dir: Path, out_dir: Path) -> list[Path]:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "report.html"
+        atomic_write_bytes(path, build_report(run_dir).encode("utf-8"))
+        return [path]

@@ -1,0 +1,141 @@
+"""Figures of the HTML report, drawn with matplotlib and returned as inline SVG text.
+
+matplotlib is used through its object API (``Figure`` + the SVG canvas), never
+``pyplot``, so no global backend is switched and nothing opens a window. The SVG is
+self-contained: text is drawn as glyph paths (the same on every machine, whatever
+fonts the browser has), and the XML prolog
+and DOCTYPE (which name a DTD URL) are stripped before inlining. Labels that come from
+data are escaped for mathtext; matplotlib escapes them for XML.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from typing import Any
+
+#: x axes of Figure 3: column of rate_accuracy.csv -> axis label with its unit.
+X_AXES = {
+    "bpp": "Rate (bits per pixel, bpp)",
+    "psnr": "PSNR (dB)",
+    "ssim": "SSIM (0..1)",
+}
+METRICS = {"top1": "Top-1 accuracy (%)", "top5": "Top-5 accuracy (%)"}
+ANCHOR_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
+CODEC_STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v")]
+
+
+def plain(text: Any) -> str:
+    """Data text for a matplotlib label: ``$`` would start mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def figure(width: float, height: float):  # type: ignore[no-untyped-def]
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=96, layout="constrained")
+
+
+def to_svg(fig, element_id: str, title: str) -> str:  # type: ignore[no-untyped-def]
+    """The figure as an inline ``<svg>`` element with ``id``, ``role`` and a title."""
+    import matplotlib
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+
+    FigureCanvasSVG(fig)
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": element_id}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg") :]
+    from html import escape
+
+    svg = re.sub(
+        r"<svg\b",
+        f'<svg id="{escape(element_id)}" class="plot" role="img" aria-label="{escape(title)}"',
+        svg,
+        count=1,
+    )
+    # Fluid width: keep the aspect ratio from the viewBox.
+    svg = re.sub(r'(<svg[^>]*?)\swidth="[^"]*"\sheight="[^"]*"', r"\1", svg, count=1)
+    return svg
+
+
+def anchor_colors(anchors: list[str]) -> dict[str, str]:
+    return {a: ANCHOR_COLORS[i % len(ANCHOR_COLORS)] for i, a in enumerate(anchors)}
+
+
+def rate_accuracy_figure(points, references, x: str, element_id: str) -> str:  # type: ignore[no-untyped-def]
+    """Figure 3 for one x axis: Top-1 and Top-5 panels, one curve per anchor x codec,
+    anchor 3 (no codec) as a horizontal reference line."""
+    anchors = list(dict.fromkeys([*points["anchor"], *references["anchor"]]))
+    colors = anchor_colors(anchors)
+    codecs = list(dict.fromkeys(points["codec"] + "/" + points["backend"]))
+    several = len(codecs) > 1
+    fig = figure(10.5, 3.9)
+    axes = fig.subplots(1, 2)
+    for ax, (metric, ylabel) in zip(axes, METRICS.items(), strict=True):
+        for ci, codec in enumerate(codecs):
+            style, marker = CODEC_STYLES[ci % len(CODEC_STYLES)]
+            mine = points[points["codec"] + "/" + points["backend"] == codec]
+            for anchor, curve in mine.groupby("anchor", sort=False):
+                curve = curve.sort_values(x)
+                label = f"{anchor} · {codec}" if several else str(anchor)
+                ax.plot(
+                    curve[x],
+                    100 * curve[metric],
+                    linestyle=style,
+                    marker=marker,
+                    color=colors[anchor],
+                    label=plain(label),
+                    markersize=5,
+                    linewidth=1.6,
+                )
+        for _, row in references.iterrows():
+            if math.isfinite(float(row[metric])):
+                ax.axhline(
+                    100 * float(row[metric]),
+                    color=colors[row["anchor"]],
+                    linestyle=(0, (2, 2)),
+                    linewidth=1.2,
+                    label=plain(f"{row['anchor']} (original images)"),
+                )
+        ax.set_xlabel(X_AXES[x])
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{ylabel.split(' (')[0]} vs {X_AXES[x].split(' (')[0]}", fontsize=11)
+        ax.grid(True, alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
+    return to_svg(fig, element_id, f"Top-1 and Top-5 accuracy vs {X_AXES[x]}")
+
+
+def cost_figure(cost, element_id: str) -> str:  # type: ignore[no-untyped-def]
+    """Stacked horizontal bars: front end (decode, or latents) + classifier, ms/image."""
+    rows = cost[cost["total_ms_per_image"].notna()].reset_index(drop=True)
+    labels = [
+        f"{r.anchor} · {r.codec}/{r.backend} q{int(r.quality)} ({r.pipeline})"
+        if r.pipeline != "original"
+        else f"{r.anchor} (original images)"
+        for r in rows.itertuples()
+    ]
+    fig = figure(9.5, 0.8 + 0.32 * max(len(rows), 1))
+    ax = fig.subplots()
+    positions = list(range(len(rows)))[::-1]
+    front = [
+        (0.0 if math.isnan(d) else d) + (0.0 if math.isnan(la) else la)
+        for d, la in zip(rows["decode_ms_per_image"], rows["latents_ms_per_image"], strict=True)
+    ]
+    infer = [0.0 if math.isnan(v) else v for v in rows["infer_ms_per_image"]]
+    ax.barh(
+        positions,
+        front,
+        color="#9ecae1",
+        label="decode (entropy decode + g_s) or latents (entropy decode + h_s)",
+    )
+    ax.barh(positions, infer, left=front, color="#3182bd", label="classifier (ONNX Runtime)")
+    ax.set_yticks(positions, [plain(t) for t in labels], fontsize=8)
+    ax.set_xlabel("Time per image (ms)")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return to_svg(fig, element_id, "Inference cost per image of each pipeline")
