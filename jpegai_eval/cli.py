@@ -10,11 +10,11 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from typing import Any
 
 import click
 
 from jpegai_eval import __version__
+from jpegai_eval.framework.cli_errors import UserErrorGroup
 from jpegai_eval.framework.errors import DuplicateIdError, UserError
 
 #: name -> ("module:attribute", short help). Loaded on first use.
@@ -31,7 +31,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class JpegaiEvalGroup(click.Group):
+class JpegaiEvalGroup(UserErrorGroup):
     """A click group with lazily imported subcommands and one-paragraph user errors."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -64,16 +64,6 @@ class JpegaiEvalGroup(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except UserError as exc:
-            error = click.ClickException(exc.message)
-            error.exit_code = exc.exit_code
-            raise error from None
-        except DuplicateIdError as exc:
-            raise click.ClickException(str(exc)) from None
 
 
 @click.group(cls=JpegaiEvalGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -163,7 +163,7 @@ def test_bitstream_is_identical_across_processes(tmp_path, model):
     from jpegai_eval.codecs.weights import save_checkpoint
 
     ckpt = tmp_path / "w.pt"
-    save_checkpoint(ckpt, model.net, {"codec": "hyperprior-msssim", "quality": 3})
+    save_checkpoint(ckpt, model.net, {"codec": "hyperprior-msssim", "quality": 3}, half=True)
     image = synthetic_image(80, 70, seed=8)
     np.save(tmp_path / "img.npy", image)
     codec = CompressAIHyperprior("ms-ssim")

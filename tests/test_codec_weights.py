@@ -152,3 +152,14 @@ def test_demo_weights_are_the_default_and_ordered():
         fidelity.append(psnr(image, model.decode(data)))
     assert rates == sorted(rates) and len(set(rates)) == 3
     assert fidelity == sorted(fidelity)
+
+
+def test_demo_manifest_matches_the_shipped_files():
+    import hashlib
+
+    manifest = w.demo_manifest()
+    for q, entry in manifest["qualities"].items():
+        path = w.DEMO_DIR / entry["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], q
+        assert path.stat().st_size <= 2_000_000  # shipped checkpoints stay small
+    assert (w.DEMO_DIR / "MODEL_CARD.md").is_file() or not manifest["qualities"]

@@ -319,3 +319,28 @@ def test_cli_run_rejects_malformed_qualities(tiny_minc):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-v"]))
+
+
+def test_encode_stage_never_reuses_a_model_loaded_for_other_weights(tmp_path):
+    """Regression: workers (and the in-process path) cache loaded models; a model
+    loaded for one set of weights must not encode a cell of another."""
+    import numpy as np
+
+    from jpegai_eval.codecs.image_io import write_image
+    from jpegai_eval.codecs.testing import synthetic_image, write_tiny_checkpoint
+    from jpegai_eval.framework.encode_stage import make_jobs, open_cell, run_jobs
+    from jpegai_eval.framework.types import Sample
+
+    write_image(tmp_path / "a.png", synthetic_image(64, 64))
+    sample = Sample("a.png", tmp_path / "a.png", 0)
+    codec = make_plugin_manager(False).codecs.resolve("hyperprior-msssim")
+    channels = []
+    for m in (12, 16):
+        ckpt = tmp_path / f"m{m}.pt"
+        write_tiny_checkpoint(ckpt, m=m, seed=m)
+        cell = open_cell(codec, 1, str(ckpt), tmp_path / "cache")
+        for job, result in run_jobs(make_jobs([cell], [sample]), workers=1):
+            assert not result.get("error"), result
+            latents = np.load(job.cell.paths(job.key)["npz"])
+            channels.append(latents["y_hat"].shape[0])
+    assert channels == [12, 16]

@@ -17,22 +17,10 @@ from typing import Any
 
 import click
 
+from jpegai_eval.framework.cli_errors import UserErrorGroup
 from jpegai_eval.framework.errors import UserError
 
-
-class CodecGroup(click.Group):
-    """A click group that prints UserErrors as one paragraph, with their exit code."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except UserError as exc:
-            error = click.ClickException(exc.message)
-            error.exit_code = exc.exit_code
-            raise error from None
-
-
-codec_group = CodecGroup(
+codec_group = UserErrorGroup(
     "codec", help="Encode, decode, inspect and train codecs (.jai bitstreams)."
 )
 
@@ -272,3 +260,13 @@ def train_command(**options):
 
     meta = train(config_from_options(**options))
     click.echo(json.dumps(meta, indent=2, sort_keys=True), file=sys.stdout)
+
+
+def _add_tfc_commands() -> None:
+    # The TFC backend's graph-inspection command; importing it does not import TF.
+    from jpegai_eval.codecs.tfc_cli import tensors_command
+
+    codec_group.add_command(tensors_command)
+
+
+_add_tfc_commands()

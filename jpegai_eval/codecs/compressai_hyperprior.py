@@ -143,11 +143,8 @@ class HyperpriorModel(CodecModel):
         self.net = net.to(device)
         self.device = device
         self.source = source
-
-    @property
-    def latent_spec(self) -> LatentSpec:
-        m = int(self.net.M)
-        return LatentSpec(channels=m, stride=STRIDE, sigma_channels=m, dtype="float32")
+        m = int(net.M)
+        self.latent_spec = LatentSpec(channels=m, stride=STRIDE, sigma_channels=m)
 
     # -- geometry ------------------------------------------------------------------
     @staticmethod

@@ -33,7 +33,10 @@ def tiny_network(n: int = 8, m: int = 12, seed: int = 0, gain: float = 20.0) -> 
     """A randomly initialised ``ScaleHyperprior(n, m)``, CDFs updated, in eval mode.
     g_a's last layer is scaled by ``gain`` so that y_hat is not all zeros."""
     import torch
-    from compressai.models import ScaleHyperprior
+
+    from jpegai_eval.codecs.weights import import_compressai
+
+    ScaleHyperprior = import_compressai().ScaleHyperprior  # noqa: N806
 
     torch.manual_seed(seed)
     net = ScaleHyperprior(n, m)

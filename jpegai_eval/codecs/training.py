@@ -182,7 +182,10 @@ def rd_loss(out: dict[str, Any], x: Any, lmbda: float, metric: str) -> dict[str,
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Train (or resume) and write ``cfg.out``; return a summary of the run."""
     import torch
-    from compressai.models import ScaleHyperprior
+
+    from jpegai_eval.codecs.weights import import_compressai
+
+    ScaleHyperprior = import_compressai().ScaleHyperprior  # noqa: N806
     from tqdm import tqdm
 
     from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior

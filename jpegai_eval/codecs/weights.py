@@ -68,6 +68,18 @@ class Weights:
         return int(self.state_dict["g_a.6.weight"].shape[0])
 
 
+def import_compressai() -> Any:
+    """Import CompressAI with its import-time ``torch.jit.script`` deprecation warning
+    silenced (it says nothing a user can act on); return ``compressai.models``."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+        import compressai.models
+        import compressai.zoo.image
+    return compressai.models
+
+
 # ----------------------------------------------------------------------- demo weights
 
 
@@ -122,6 +134,7 @@ def zoo_metric(codec_id: str) -> str:
 
 def pretrained_url(codec_id: str, quality: int) -> str:
     """CompressAI's zoo URL for the bmshj2018 hyperprior of this metric and quality."""
+    import_compressai()
     from compressai.zoo.image import model_urls
 
     return model_urls[ARCHITECTURE][zoo_metric(codec_id)][quality]  # type: ignore[no-any-return]
@@ -266,6 +279,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Weights:
     import pickle
 
     import torch
+
+    import_compressai()
     from compressai.zoo.pretrained import load_pretrained
 
     path = Path(path)
@@ -305,7 +320,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Weights:
 
 def build_model(weights: Weights):  # type: ignore[no-untyped-def]
     """A ScaleHyperprior holding ``weights``, its CDFs updated for entropy coding."""
-    from compressai.models import ScaleHyperprior
+    ScaleHyperprior = import_compressai().ScaleHyperprior  # noqa: N806
 
     net = ScaleHyperprior(weights.N, weights.M)
     try:

@@ -56,7 +56,7 @@ def open_cell(codec: Codec, quality: int, weights: str | None, cache_root: Path)
     return Cell(codec, quality, weights, wid, cache, spec or codec.latent_spec(quality))
 
 
-_models: dict[tuple[str, int], Any] = {}
+_models: dict[Path, Any] = {}
 
 
 def _init_worker(threads: int) -> None:
@@ -86,10 +86,12 @@ def encode_one(job: Job) -> dict[str, Any]:
     cached = job.cell.load(job.key)
     if cached is not None:
         return dict(cached, reused=True)
-    model = _models.get((job.codec.key, job.quality))
+    # The cell folder names codec, backend, quality and the weights' digest, so a model
+    # loaded for other weights is never reused.
+    model = _models.get(job.cell.root)
     if model is None:
         model = job.codec.load(job.quality, weights=job.weights)
-        _models[(job.codec.key, job.quality)] = model
+        _models[job.cell.root] = model
     try:
         image = read_image(job.sample.path)
     except UserError as exc:

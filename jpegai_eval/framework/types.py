@@ -93,8 +93,9 @@ class Codec(ABC):
         """``id/backend``, unique in the registry."""
         return f"{self.id}/{self.backend}"
 
-    def latent_spec(self, quality: int) -> LatentSpec | None:
-        """The compressed domain at ``quality``, or None for pixel-only codecs."""
+    def latent_spec(self, quality: int, weights: str | None = None) -> LatentSpec | None:
+        """The compressed domain at ``quality`` (for ``weights``, whose channel count may
+        differ from the defaults), or None for pixel-only codecs."""
         return None
 
     @abstractmethod

@@ -214,7 +214,7 @@ def load_latents(source: Source) -> np.ndarray:
 def _resize_pil(image: np.ndarray, size: int):  # type: ignore[no-untyped-def]
     from PIL import Image
 
-    return Image.fromarray(image).resize((size, size), Image.BILINEAR)
+    return Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR)
 
 
 def _normalise(chw01: np.ndarray) -> np.ndarray:
