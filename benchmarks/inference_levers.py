@@ -57,7 +57,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
 
-    import numpy as np
     import onnxruntime as ort
     import torch
 
@@ -87,7 +86,9 @@ def main() -> None:
 
     def session(path: Path, spinning: bool = True, level: str = "ALL", threads: int = 0):
         options = ort.SessionOptions()
-        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, f"ORT_ENABLE_{level}")
+        options.graph_optimization_level = getattr(
+            ort.GraphOptimizationLevel, f"ORT_ENABLE_{level}"
+        )
         options.intra_op_num_threads = threads or args.threads
         options.log_severity_level = 3
         if not spinning:
@@ -159,7 +160,9 @@ def main() -> None:
 
         def fast() -> object:
             idx = torch.bucketize(gc.lower_bound_scale(scales_hat), table).int()
-            values = gc.entropy_coder.decode_with_indexes(y_string, idx.reshape(-1).tolist(), *lists)
+            values = gc.entropy_coder.decode_with_indexes(
+                y_string, idx.reshape(-1).tolist(), *lists
+            )
             return torch.tensor(values, dtype=torch.float32).reshape(scales_hat.shape)
 
         assert torch.equal(fast(), y_hat)
@@ -176,7 +179,6 @@ def main() -> None:
             ),
         )
     print(f"load {os.getloadavg()}; scratch files in {tmp}")
-    _ = np
 
 
 if __name__ == "__main__":

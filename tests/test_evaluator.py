@@ -249,6 +249,10 @@ def test_run_writes_every_anchor_and_resumes_without_work(tiny_minc, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert pd.read_csv(out / "results.csv").equals(results)
     assert again.rows == result.rows
+    resumed = json.loads((out / "run.json").read_text())
+    assert resumed["started"] == run["started"] and len(resumed["invocations"]) == 2
+    assert resumed["duration_s"] >= run["duration_s"]
+    assert resumed["qualities"] == {"hyperprior-msssim/compressai": [1]}
 
 
 def _wait_for(predicate, proc, timeout=300):

@@ -286,16 +286,22 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     previous = claim_out_dir(out_dir, config, force)
     for note in plan.notes:
         log(note, out_dir)
-    timings: dict[str, float] = dict(previous.get("timings", {}))
+    timings: dict[str, float] = {}  # this invocation's; run.json sums all of them
+    started_iso = dt.datetime.fromtimestamp(started).isoformat(timespec="seconds")
+    invocations: list[dict[str, Any]] = list(previous.get("invocations", []))
     run_info: dict[str, Any] = {
         "config": config.to_dict(),
         "fingerprint": config.fingerprint(),
+        "qualities": {cp.codec.key: cp.qualities for cp in plan.codecs},
+        "anchors": [a.id for a in plan.anchors],
         "versions": versions(),
         "git_commit": git_commit(),
-        "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+        # A resumed run keeps the first start; each invocation is listed.
+        "started": previous.get("started", started_iso),
         "status": "running",
         "notes": plan.notes,
         "timings": timings,
+        "invocations": invocations,
     }
     write_json(out_dir / "run.json", run_info)
 
@@ -333,17 +339,30 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     results.write_results(
         out_dir, rows, results.per_image_rows(plan, samples, encoded, predictions)
     )
-    run_info.update(
-        status="finished",
-        device=device,
-        provider=provider,
-        skipped_images=encoded.failed,
-        finished=dt.datetime.now().isoformat(timespec="seconds"),
-        duration_s=round(time.time() - started, 1),
-    )
-    write_json(out_dir / "run.json", run_info)
+    timings["results_s"] = round(time.time() - t, 3)
+    invocations.append({"started": started_iso, "timings": timings})
+
+    def finish() -> None:
+        """Record this invocation and the totals over every invocation of the run."""
+        invocations[-1]["duration_s"] = round(time.time() - started, 1)
+        run_info.update(
+            status="finished",
+            device=device,
+            provider=provider,
+            skipped_images=encoded.failed,
+            finished=dt.datetime.now().isoformat(timespec="seconds"),
+            duration_s=round(sum(i["duration_s"] for i in invocations), 1),
+            timings={
+                stage: round(sum(i["timings"].get(stage, 0.0) for i in invocations), 3)
+                for stage in timings
+            },
+        )
+        write_json(out_dir / "run.json", run_info)
+
+    finish()  # the report writers read the finished run.json
+    t = time.time()
     reports = results.write_reports(out_dir, plugins)
     timings["report_s"] = round(time.time() - t, 3)
-    write_json(out_dir / "run.json", run_info)
+    finish()
     results.print_summary(rows)
     return RunResult(out_dir, reports, rows)

@@ -73,7 +73,12 @@ class Session:
         return self.session.run(["logits"], feeds)[0]
 
 
-def open_session(path: Path, device: str = "auto", threads: int | None = None) -> Session:
+def open_session(
+    path: Path, device: str = "auto", threads: int | None = None, spinning: bool = True
+) -> Session:
+    """A session on the best provider ``device`` allows. ``spinning=False``: idle
+    intra-op threads sleep instead of spinning (spinning threads starve whatever runs
+    next on the CPU: 1.3-1.5x on a shared 2-core machine, docs/benchmarks.md)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -81,6 +86,8 @@ def open_session(path: Path, device: str = "auto", threads: int | None = None) -
     options.log_severity_level = 3
     if threads:
         options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(path), options, providers=providers_for(device))
     provider = session.get_providers()[0]
     if device == "cuda" and provider != "CUDAExecutionProvider":

@@ -172,7 +172,11 @@ def summary_section(run_dir: Path, info: dict[str, Any], results) -> str:  # typ
         ),
         (
             "Qualities",
-            e(", ".join(str(q) for q in (config.get("qualities") or [])) or "codec defaults"),
+            e(
+                "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in info["qualities"].items())
+                if info.get("qualities")
+                else ", ".join(str(q) for q in (config.get("qualities") or [])) or "codec defaults"
+            ),
         ),
         ("Task", e(config.get("task", ""))),
         (
@@ -191,7 +195,11 @@ def summary_section(run_dir: Path, info: dict[str, Any], results) -> str:  # typ
         ("Device / provider", f"{e(info.get('device', '?'))} / {e(info.get('provider', '?'))}"),
         ("Started", e(info.get("started", "?"))),
         ("Finished", e(info.get("finished", "not finished"))),
-        ("Duration", e(f"{float(info['duration_s']):.1f} s") if "duration_s" in info else "–"),
+        (
+            "Duration",
+            e(f"{float(info['duration_s']):.1f} s") if "duration_s" in info else "–",
+        ),
+        ("Invocations", e(len(info.get("invocations", [])) or 1)),
         ("Versions", e(", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items()))),
         ("Git commit", e(info.get("git_commit") or "unknown")),
     ]
@@ -551,6 +559,48 @@ def _cost_cell(value: Any) -> str:
 # ---------------------------------------------------------------------------- page
 
 
+VERDICTS = {True: "met", False: "missed", None: "not measured"}
+
+
+def bench_section(run_dir: Path) -> str:
+    """The run's ``bench.json`` (written by ``jpegai-eval bench --run-dir``), if any."""
+    from jpegai_eval.framework.bench import BENCH_FILE, bench_summary_for_report
+
+    path = run_dir / BENCH_FILE
+    if not path.is_file():
+        return ""
+    bench = bench_summary_for_report(path)
+    parts = [
+        f'<section id="bench"><h2>{e(bench["title"])}</h2>',
+        f'<p class="muted">{e(bench["codec"])}; {e(bench["machine"])}; measured '
+        f"{e(bench['created'])}. Medians of interleaved repetitions; absolute times are "
+        "only meaningful on a quiet machine or a GPU, ratios are what to compare.</p>",
+    ]
+    rows = "".join(
+        f"<tr><th>{e(t['name'])}</th><td>{e(t['value'])}</td>"
+        f"<td>{e(t['op'])} {e(t['target'])}</td>"
+        f"<td>{VERDICTS[t.get('passed')]}</td><td>{e(t['what'])}</td></tr>"
+        for t in bench["targets"]
+    )
+    parts.append(
+        '<div class="scroll"><table id="bench-targets"><caption>Targets</caption><thead><tr>'
+        "<th>target</th><th>measured</th><th>goal</th><th></th><th>what</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></div>"
+    )
+    for table in bench["tables"]:
+        head = "".join(f"<th>{e(c)}</th>" for c in table["columns"])
+        body = "".join(
+            "<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in table["rows"]
+        )
+        notes = "".join(f'<p class="note">{e(n)}</p>' for n in table.get("notes", []))
+        parts.append(
+            f'<div class="scroll"><table><caption>{e(table["title"])}</caption>'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{notes}"
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
 def build_report(run_dir: Path) -> str:
     """The whole page as a string."""
     run_dir = Path(run_dir)
@@ -569,6 +619,7 @@ def build_report(run_dir: Path) -> str:
         figure2_section(run_dir, info, per_image, results),
         per_class_section(per_image, results),
         cost_section(results),
+        bench_section(run_dir),
     ]
     nav = "".join(
         f'<a href="#{k}">{v}</a>'
@@ -579,6 +630,7 @@ def build_report(run_dir: Path) -> str:
             ("figure2", "Figure 2"),
             ("per-class", "Per class"),
             ("cost", "Cost"),
+            *((("bench", "Benchmark"),) if (run_dir / "bench.json").is_file() else ()),
         )
     )
     return (

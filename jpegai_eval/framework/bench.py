@@ -1,0 +1,1223 @@
+"""Benchmarks (issue #8): what compressed-domain recognition saves, and how fast ours is.
+
+Three comparisons, each measured side by side in one process, interleaved (every
+repetition runs each contender once on the same input, the order alternating between
+repetitions), after warm-up repetitions that are discarded, and reported as medians
+(with p10/p90 and every raw sample) and ratios of medians:
+
+1. **inference** per image, same bitstreams, same codec weights, classifiers through
+   onnxruntime::
+
+     pixel      = entropy decode z_hat + h_s + entropy decode y_hat + g_s
+                  + resize 256 / center crop 224 + ResNet-50
+     compressed = entropy decode z_hat + h_s + entropy decode y_hat
+                  + resize 32 / center crop 28 + cResNet-39
+
+   with the codec's transforms (h_s, g_s) run by PyTorch (what ``decode`` and
+   ``latents`` do) and by onnxruntime, at batch 1 and (fewer repetitions) batch 32.
+   Per stage: time and multiply-accumulates. The entropy decoding is the codec's own
+   (CompressAI's ``entropy_bottleneck.decompress`` for z_hat, the model's
+   ``decode_y`` for y_hat: what ``decode``/``latents`` run), and the staged outputs
+   are checked against ``decode``/``latents`` on every run.
+2. **classifiers**: onnxruntime vs PyTorch eager for ResNet-50 and cResNet-39.
+3. **encode**: the plugin's ``encode`` (uint8 image -> ``.jai`` file) vs CompressAI's
+   ``compress`` on the ready tensor (the overhead), and the evaluator's encode stage
+   (``run_jobs``: encode, decode, latents, metrics, cache writes) with 1 and 2
+   workers. Its throughput excluding pool start-up is the marginal rate between a run
+   of N and one of N/2 images; including it, N over the wall time of the N run.
+
+Compute does not depend on weight values; entropy-coding time does, a little (it
+follows the bitstream's length), so the bitstream rate is recorded with the timings.
+
+``run_bench(config)`` returns the whole result as a JSON-able dict;
+``format_report`` renders it as text; ``bench_summary_for_report`` turns a written
+``bench.json`` into display-ready tables for the HTML report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jpegai_eval.framework.errors import UsageError, UserError
+
+#: The file a run folder holds when ``jpegai-eval bench --run-dir`` was run on it.
+BENCH_FILE = "bench.json"
+SCHEMA = "jpegai-eval-bench/1"
+#: ``--weights`` value for CompressAI's zoo architecture with random initialisation.
+ZOO_RANDOM = "zoo-random"
+SECTIONS = ("inference", "classifiers", "encode")
+TRANSFORMS = ("torch", "onnxruntime")
+PIPELINES = ("pixel", "compressed")
+
+#: name -> (comparison, target, what it is). ``>=``: the value must reach the target.
+TARGETS: dict[str, tuple[str, float, str]] = {
+    "pixel_over_compressed": (
+        ">=",
+        4.0,
+        "inference time per image, pixel / compressed, quality 1, batch 1, each pipeline "
+        "with its faster transforms backend",
+    ),
+    "ort_over_torch": (
+        ">=",
+        1.4,
+        "classifier time, PyTorch eager / onnxruntime, batch 1, the lower of the two classifiers",
+    ),
+    "encode_overhead": (
+        "<=",
+        1.05,
+        "encode time, plugin encode (image -> .jai) / CompressAI compress (tensor)",
+    ),
+    "workers_speedup": (
+        ">=",
+        1.7,
+        "encode-stage throughput, 2 workers / 1 worker, excluding pool start-up",
+    ),
+}
+
+
+@dataclass
+class BenchConfig:
+    """What to measure; defaults reproduce the paper's setting (MINC-size images)."""
+
+    codec: str = "hyperprior-msssim"
+    qualities: list[int] = field(default_factory=lambda: [1])
+    #: None: CompressAI's pretrained weights if they are on disk, else ``zoo-random``.
+    weights: str | None = None
+    images: int = 8
+    size: int = 362
+    images_dir: str | None = None
+    device: str = "auto"
+    threads: int | None = None
+    reps: int = 10
+    warmup: int = 2
+    batch_sizes: list[int] = field(default_factory=lambda: [1, 32])
+    batch_reps: int = 3
+    encode_images: int = 16
+    encode_reps: int = 3
+    workers: list[int] = field(default_factory=lambda: [1, 2])
+    sections: list[str] = field(default_factory=lambda: list(SECTIONS))
+    preset: str = "paper"
+    seed: int = 0
+
+    def check(self) -> None:
+        for name in ("images", "reps", "batch_reps", "encode_images", "encode_reps"):
+            if getattr(self, name) < 1:
+                raise UsageError(
+                    f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}."
+                )
+        if self.warmup < 0:
+            raise UsageError(f"--warmup must be 0 or more; got {self.warmup}.")
+        if self.size < 64:
+            raise UsageError(
+                f"--size {self.size} is too small: the hyperprior pads to multiples of 64 "
+                "and the classifiers crop 224 pixels. Use --size 64 or more (362 is MINC's)."
+            )
+        if not self.batch_sizes or min(self.batch_sizes) < 1:
+            raise UsageError(f"--batch takes positive sizes such as 1,32; got {self.batch_sizes}.")
+        if not self.workers or min(self.workers) < 1:
+            raise UsageError(f"--workers takes positive counts such as 1,2; got {self.workers}.")
+        unknown = [s for s in self.sections if s not in SECTIONS]
+        if unknown or not self.sections:
+            raise UsageError(
+                f"Unknown bench section(s) {', '.join(unknown) or '(none given)'}; the "
+                f"sections are {', '.join(SECTIONS)}."
+            )
+        if not self.qualities:
+            raise UsageError("No quality given: pass --quality Q (e.g. 1).")
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def stats(seconds: Sequence[float]) -> dict[str, Any]:
+    """Median, p10 and p90 in milliseconds, and every sample."""
+    ms = sorted(1e3 * s for s in seconds)
+    if not ms:
+        return {"n": 0, "median_ms": None, "p10_ms": None, "p90_ms": None, "samples_ms": []}
+
+    def pct(p: float) -> float:
+        k = (len(ms) - 1) * p
+        lo, hi = int(k), min(int(k) + 1, len(ms) - 1)
+        return ms[lo] + (ms[hi] - ms[lo]) * (k - lo)
+
+    return {
+        "n": len(ms),
+        "median_ms": round(statistics.median(ms), 4),
+        "p10_ms": round(pct(0.1), 4),
+        "p90_ms": round(pct(0.9), 4),
+        "samples_ms": [round(1e3 * s, 4) for s in seconds],
+    }
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or not b:
+        return None
+    return round(a / b, 4)
+
+
+def judge(name: str, value: float | None) -> dict[str, Any]:
+    op, target, description = TARGETS[name]
+    passed = None if value is None else (value >= target if op == ">=" else value <= target)
+    return {"value": value, "target": target, "op": op, "passed": passed, "what": description}
+
+
+def interleaved(
+    contenders: dict[str, Callable[[int], dict[str, float]]],
+    reps: int,
+    warmup: int,
+    items: int,
+) -> dict[str, list[dict[str, float]]]:
+    """Run every contender once per repetition on item ``rep % items``, alternating the
+    order between repetitions; drop the first ``warmup`` repetitions. A contender
+    returns its stage times in seconds (``total`` included)."""
+    names = list(contenders)
+    kept: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    for rep in range(warmup + reps):
+        for name in names if rep % 2 == 0 else names[::-1]:
+            times = contenders[name](rep % items)
+            if rep >= warmup:
+                kept[name].append(times)
+    return kept
+
+
+def stage_stats(runs: list[dict[str, float]], per: int = 1) -> dict[str, Any]:
+    """Stats of each stage (and ``total``) over the runs, divided by ``per`` images."""
+    names = list(runs[0]) if runs else []
+    return {n: stats([r[n] / per for r in runs]) for n in names}
+
+
+class Clock:
+    """Stage timer; synchronises CUDA before each reading when torch runs there."""
+
+    def __init__(self, cuda: bool) -> None:
+        self.cuda = cuda
+        self.times: dict[str, float] = {}
+        self._t = 0.0
+
+    def _now(self) -> float:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def start(self) -> Clock:
+        self.times = {}
+        self._t = self._now()
+        return self
+
+    def lap(self, stage: str) -> None:
+        now = self._now()
+        self.times[stage] = self.times.get(stage, 0.0) + now - self._t
+        self._t = now
+
+    def done(self) -> dict[str, float]:
+        self.times["total"] = sum(self.times.values())
+        return self.times
+
+
+# --------------------------------------------------------------------- machine, MACs
+
+
+def machine_info(threads: int, device: str) -> dict[str, Any]:
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from jpegai_eval import __version__
+    from jpegai_eval.framework.onnx_runtime import providers_for
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average_start": [round(x, 2) for x in load] if load else None,
+        "python": platform.python_version(),
+        "jpegai_eval": __version__,
+        "torch": torch.__version__,
+        "onnxruntime": ort.__version__,
+        "numpy": np.__version__,
+        "threads": threads,
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "device": device,
+        "ort_providers": providers_for(device),
+        "ort_allow_spinning": False,
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+    }
+
+
+def transform_macs(module: Any, example: Any) -> int:
+    """Multiply-accumulates of one forward pass of a codec transform: Conv2d,
+    ConvTranspose2d and GDN/IGDN (a 1x1 C->C convolution per pixel)."""
+    import torch
+    from compressai.layers import GDN
+    from torch import nn
+
+    macs = 0
+
+    def hook(m: Any, inputs: Any, out: Any) -> None:
+        nonlocal macs
+        if isinstance(m, nn.Conv2d):
+            k = m.kernel_size[0] * m.kernel_size[1]
+            macs += out.numel() * (m.in_channels // m.groups) * k
+        elif isinstance(m, nn.ConvTranspose2d):
+            k = m.kernel_size[0] * m.kernel_size[1]
+            macs += inputs[0].numel() * (m.out_channels // m.groups) * k
+        elif isinstance(m, GDN):
+            macs += inputs[0].numel() * inputs[0].shape[1]
+
+    kinds = (nn.Conv2d, nn.ConvTranspose2d, GDN)
+    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, kinds)]
+    try:
+        with torch.no_grad():
+            module(example)
+    finally:
+        for h in handles:
+            h.remove()
+    return int(macs)
+
+
+# ------------------------------------------------------------------------ the inputs
+
+
+def resolve_codec(codec_text: str) -> Any:
+    """The registered codec; it must be a CompressAI hyperprior (the bench runs its
+    transforms and entropy models one by one)."""
+    from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
+    from jpegai_eval.framework.plugins import get_plugins
+
+    codec_id, _, backend = codec_text.partition("/")
+    codec = get_plugins().codecs.resolve(codec_id, backend or None)
+    if not isinstance(codec, CompressAIHyperprior):
+        raise UsageError(
+            f"jpegai-eval bench measures the CompressAI hyperprior's stages one by one; "
+            f"codec {codec.key} is not one. Use --codec hyperprior-msssim or "
+            "hyperprior-mse (backend compressai)."
+        )
+    return codec
+
+
+def pretrained_on_disk(codec: Any, quality: int) -> bool:
+    from jpegai_eval.codecs import weights as w
+
+    try:
+        path = w.pretrained_folder() / w.pretrained_filename(codec.id, quality)
+    except KeyError:
+        return False
+    return path.is_file()
+
+
+def materialise_weights(codec: Any, quality: int, weights: str | None, folder: Path, seed: int):  # type: ignore[no-untyped-def]
+    """(the --weights value to load, a description). ``zoo-random`` is written as a
+    checkpoint, so that every stage, worker processes included, loads it by path."""
+    from jpegai_eval.codecs.compressai_hyperprior import ZOO_CONFIGS
+
+    if weights is None:
+        weights = "pretrained" if pretrained_on_disk(codec, quality) else ZOO_RANDOM
+    if weights != ZOO_RANDOM:
+        return weights, f"{weights} (loaded with the codec's own loader)"
+    import torch
+    from compressai.models import ScaleHyperprior
+
+    from jpegai_eval.codecs.weights import save_checkpoint
+
+    n, m = ZOO_CONFIGS[quality]
+    torch.manual_seed(seed)
+    net = ScaleHyperprior(n, m)
+    path = folder / f"{codec.id}-q{quality}.pt"
+    save_checkpoint(path, net, {"codec": codec.id, "quality": quality, "init": "random"})
+    return str(path), (
+        f"{ZOO_RANDOM}: CompressAI's zoo architecture for quality {quality} (N={n}, M={m}) "
+        f"with random initialisation (torch seed {seed}); pretrained weights were not "
+        "used (not on disk, or not asked for). Compute per image does not depend on the "
+        "weight values; entropy-coding time follows the bitstream length, which differs "
+        "from that of trained weights"
+    )
+
+
+def bench_images(config: BenchConfig, count: int) -> list[Any]:
+    """``count`` (size, size, 3) uint8 images: the demo's textures, or --images-dir's
+    files resized to size x size, cycled."""
+    import numpy as np
+
+    size = config.size
+    if config.images_dir is None:
+        from jpegai_eval.tasks.classes import MINC_CLASSES
+        from jpegai_eval.tasks.demo import texture
+
+        return [
+            texture(
+                MINC_CLASSES[i % len(MINC_CLASSES)], np.random.default_rng(config.seed + i), size
+            )
+            for i in range(count)
+        ]
+    from PIL import Image
+
+    from jpegai_eval.codecs.image_io import read_image
+
+    folder = Path(config.images_dir)
+    suffixes = {".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff", ".webp"}
+    files = (
+        sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes)
+        if folder.is_dir()
+        else []
+    )
+    if not files:
+        raise UserError(
+            f"--images-dir {str(folder)!r} holds no images (looked for "
+            f"{', '.join(sorted(suffixes))}, recursively). Give a folder of images, or leave "
+            "the option out to use synthetic textures."
+        )
+    images = []
+    for path in files[:count]:
+        image = read_image(path)
+        if image.shape[:2] != (size, size):
+            image = np.asarray(
+                Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC)
+            )
+        images.append(np.ascontiguousarray(image))
+    return [images[i % len(images)] for i in range(count)]
+
+
+# --------------------------------------------------------------------- the pipelines
+
+
+def export_module(module: Any, example: Any, path: Path, output: str) -> Path:
+    """ONNX export of a codec transform (dynamic batch), for onnxruntime."""
+    import torch
+
+    from jpegai_eval.codecs.image_io import atomic_output
+
+    module.eval()
+    with atomic_output(path) as tmp, torch.no_grad():
+        torch.onnx.export(
+            module,
+            (example,),
+            str(tmp),
+            input_names=["input"],
+            output_names=[output],
+            dynamic_axes={"input": {0: "batch"}, output: {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    return path
+
+
+def bench_session(path: Path, device: str, threads: int) -> Any:
+    """An onnxruntime session as the evaluator opens it, except that its idle worker
+    threads sleep instead of spinning: spinning threads hold the cores for a while
+    after each run and starve whatever runs next -- here the PyTorch contender, in the
+    product the next pipeline stage."""
+    from jpegai_eval.framework.onnx_runtime import open_session
+
+    return open_session(path, device, threads, spinning=False)
+
+
+class Stages:
+    """The decoding stages of one hyperprior model, with its transforms (h_s, g_s) run
+    by PyTorch or by onnxruntime, and the two classifiers' onnxruntime sessions."""
+
+    def __init__(
+        self,
+        model: Any,
+        size: int,
+        folder: Path,
+        device: str,
+        threads: int,
+        preset: str,
+        cuda: bool,
+    ) -> None:
+        import torch
+
+        from jpegai_eval.framework.onnx_runtime import export
+        from jpegai_eval.tasks.models import CResNet39, ResNet50DeepStem
+        from jpegai_eval.tasks.training import eval_transform
+
+        self.model = model
+        self.net = model.net
+        self.size = size
+        self.cuda = cuda
+        self.torch_device = model.device
+        self.z_shape = model.z_shape(size, size)
+        _, self.lat_h, self.lat_w = model.latent_shape(size, size)
+        m = int(self.net.M)
+        self.pixel_transform = eval_transform("pixel", preset)
+        self.latent_transform = eval_transform("latent", preset)
+        # Example tensors at the padded size, for exports and MACs.
+        ph, pw = model.padded_size(size, size)
+        z_example = torch.zeros((1, int(self.net.N), *self.z_shape))
+        y_example = torch.zeros((1, m, ph // 16, pw // 16))
+        folder.mkdir(parents=True, exist_ok=True)
+        self.sessions = {
+            "h_s": bench_session(
+                export_module(self.net.h_s.cpu(), z_example, folder / "h_s.onnx", "scales_hat"),
+                device,
+                threads,
+            ),
+            "g_s": bench_session(
+                export_module(self.net.g_s.cpu(), y_example, folder / "g_s.onnx", "x_hat"),
+                device,
+                threads,
+            ),
+        }
+        self.net.to(self.torch_device)
+        p = self.pixel_transform(model_dummy_image(size))
+        lat = self.latent_transform(
+            {
+                "y_hat": y_example[0, :, : self.lat_h, : self.lat_w].numpy(),
+                "sigma_hat": y_example[0, :, : self.lat_h, : self.lat_w].numpy(),
+            }
+        )
+        torch.manual_seed(0)
+        self.classifiers = {
+            "resnet50": ResNet50DeepStem().eval(),
+            "cresnet39": CResNet39(m, m).eval(),
+        }
+        self.classifier_inputs = {"resnet50": p.shape, "cresnet39": lat.shape}
+        for name, clf in self.classifiers.items():
+            example = torch.zeros((1, *self.classifier_inputs[name]))
+            export(clf, (example,), ["input"], folder / f"{name}.onnx")
+            self.sessions[name] = bench_session(folder / f"{name}.onnx", device, threads)
+            clf.to(self.torch_device)
+        self.provider = self.sessions["resnet50"].provider
+        self.macs = self._macs(z_example, y_example)
+
+    def _macs(self, z_example: Any, y_example: Any) -> dict[str, int]:
+        from jpegai_eval.tasks.models import complexity
+
+        dev = self.torch_device
+        clf_macs = {
+            name: complexity(clf.cpu(), tuple(self.classifier_inputs[name])).macs
+            for name, clf in self.classifiers.items()
+        }
+        for clf in self.classifiers.values():
+            clf.to(dev)
+        return {
+            "entropy_decode_z": 0,
+            "h_s": transform_macs(self.net.h_s, z_example.to(dev)),
+            "entropy_decode_y": 0,
+            "g_s": transform_macs(self.net.g_s, y_example.to(dev)),
+            "preprocess": 0,
+            **clf_macs,
+        }
+
+    # -- the stages, on a batch of .jai files --------------------------------------
+    def entropy_decode_z(self, files: list[bytes]) -> tuple[Any, list[bytes]]:
+        """Container checks, then z_hat: as the codec's decode/latents do (its
+        ``entropy_decode`` is these three stages; split here to time them and to run
+        h_s through either backend)."""
+        y_strings, z_strings = [], []
+        for data in files:
+            header, payload = self.model._open(data)
+            y_string, z_string = self.model._strings(payload, header)
+            y_strings.append(y_string)
+            z_strings.append(z_string)
+        z_hat = self.net.entropy_bottleneck.decompress(z_strings, self.z_shape)
+        return z_hat, y_strings
+
+    def h_s(self, z_hat: Any, transforms: str) -> Any:
+        if transforms == "torch":
+            return self.net.h_s(z_hat)
+        import torch
+
+        out = self.sessions["h_s"].session.run(None, {"input": z_hat.cpu().numpy()})[0]
+        return torch.from_numpy(out).to(self.torch_device)
+
+    def entropy_decode_y(self, scales_hat: Any, y_strings: list[bytes]) -> Any:
+        """The codec's own y_hat decoding (what its decode and latents run)."""
+        return self.model.decode_y(y_strings, scales_hat)
+
+    def g_s(self, y_hat: Any, transforms: str) -> Any:
+        if transforms == "torch":
+            return self.net.g_s(y_hat).clamp_(0, 1)
+        import torch
+
+        out = self.sessions["g_s"].session.run(None, {"input": y_hat.cpu().numpy()})[0]
+        return torch.from_numpy(out).clamp_(0, 1)
+
+    def pixel_inputs(self, x_hat: Any) -> Any:
+        """Crop to the image, round to uint8 (what ``decode`` returns), then the
+        classifier's evaluation preprocessing (resize 256, center crop 224)."""
+        import numpy as np
+
+        from jpegai_eval.codecs.compressai_hyperprior import to_uint8
+
+        x_hat = x_hat[:, :, : self.size, : self.size]
+        return np.stack([self.pixel_transform(to_uint8(x)) for x in x_hat])
+
+    def latent_inputs(self, y_hat: Any, scales_hat: Any) -> Any:
+        """Crop to the image's latents (what ``latents`` returns), then resize 32,
+        center crop 28."""
+        import numpy as np
+
+        h, w = self.lat_h, self.lat_w
+        y = y_hat[:, :, :h, :w].float().cpu().numpy()
+        s = scales_hat[:, :, :h, :w].float().cpu().numpy()
+        return np.stack(
+            [
+                self.latent_transform({"y_hat": yi, "sigma_hat": si})
+                for yi, si in zip(y, s, strict=True)
+            ]
+        )
+
+    def classify(self, name: str, inputs: Any) -> Any:
+        return self.sessions[name](inputs)
+
+    # -- whole pipelines --------------------------------------------------------------
+    def run(self, pipeline: str, transforms: str, files: list[bytes]) -> dict[str, float]:
+        import torch
+
+        clock = Clock(self.cuda).start()
+        with torch.inference_mode():
+            z_hat, y_strings = self.entropy_decode_z(files)
+            clock.lap("entropy_decode_z")
+            scales_hat = self.h_s(z_hat, transforms)
+            clock.lap("h_s")
+            y_hat = self.entropy_decode_y(scales_hat, y_strings)
+            clock.lap("entropy_decode_y")
+            if pipeline == "pixel":
+                x_hat = self.g_s(y_hat, transforms)
+                clock.lap("g_s")
+                inputs = self.pixel_inputs(x_hat)
+                clock.lap("preprocess")
+                self.classify("resnet50", inputs)
+                clock.lap("resnet50")
+            else:
+                inputs = self.latent_inputs(y_hat, scales_hat)
+                clock.lap("preprocess")
+                self.classify("cresnet39", inputs)
+                clock.lap("cresnet39")
+        return clock.done()
+
+    def check(self, data: bytes) -> dict[str, Any]:
+        """The staged pipelines give exactly what the codec's decode/latents give."""
+        import numpy as np
+        import torch
+
+        from jpegai_eval.codecs.compressai_hyperprior import to_uint8
+
+        decoded = self.model.decode(data)
+        latents = self.model.latents(data)
+        out: dict[str, Any] = {}
+        with torch.inference_mode():
+            for transforms in TRANSFORMS:
+                z_hat, y_strings = self.entropy_decode_z([data])
+                scales_hat = self.h_s(z_hat, transforms)
+                y_hat = self.entropy_decode_y(scales_hat, y_strings)
+                x_hat = self.g_s(y_hat, transforms)[0, :, : self.size, : self.size]
+                image = to_uint8(x_hat)
+                h, w = self.lat_h, self.lat_w
+                out[transforms] = {
+                    "decoded_max_abs_diff": int(
+                        np.abs(image.astype(np.int16) - decoded.astype(np.int16)).max()
+                    ),
+                    "y_hat_equal": bool(
+                        np.array_equal(y_hat[0, :, :h, :w].float().cpu().numpy(), latents["y_hat"])
+                    ),
+                    "sigma_hat_max_abs_diff": float(
+                        np.abs(
+                            scales_hat[0, :, :h, :w].float().cpu().numpy() - latents["sigma_hat"]
+                        ).max()
+                    ),
+                }
+        return out
+
+
+def model_dummy_image(size: int) -> Any:
+    import numpy as np
+
+    return np.zeros((size, size, 3), dtype=np.uint8)
+
+
+def _runner(
+    stages: Stages, pipeline: str, transforms: str, batches: list[list[bytes]]
+) -> Callable[[int], dict[str, float]]:
+    def run(i: int) -> dict[str, float]:
+        return stages.run(pipeline, transforms, batches[i])
+
+    return run
+
+
+def bench_inference(
+    stages: Stages, files: list[bytes], config: BenchConfig, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Section 1 for one quality: per-stage times of both pipelines with both
+    transforms backends at batch 1, then the faster backends at the larger batches."""
+    result: dict[str, Any] = {"batches": {}}
+    n = len(files)
+    best: dict[str, str] = {}
+    for batch in config.batch_sizes:
+        # Item k of a batch-B run: files k*B .. k*B+B-1, cycling through the files.
+        batches = [[files[(k * batch + j) % n] for j in range(batch)] for k in range(n)]
+        if batch == 1:
+            contenders = {
+                f"{p}/{t}": _runner(stages, p, t, batches) for t in TRANSFORMS for p in PIPELINES
+            }
+            reps, warmup = config.reps, config.warmup
+        else:
+            for p in PIPELINES:
+                best.setdefault(p, "torch")
+            contenders = {f"{p}/{best[p]}": _runner(stages, p, best[p], batches) for p in PIPELINES}
+            reps, warmup = config.batch_reps, min(config.warmup, 1)
+        log(f"  inference batch {batch}: {', '.join(contenders)}, {warmup}+{reps} reps")
+        runs = interleaved(contenders, reps, warmup, n)
+        entry: dict[str, Any] = {"reps": reps, "warmup": warmup, "pipelines": {}}
+        for name, samples in runs.items():
+            entry["pipelines"][name] = {"per_image": stage_stats(samples, per=batch)}
+        med = {k: v["per_image"]["total"]["median_ms"] for k, v in entry["pipelines"].items()}
+        ratios: dict[str, Any] = {}
+        if batch == 1:
+            for t in TRANSFORMS:
+                ratios[t] = ratio(med[f"pixel/{t}"], med[f"compressed/{t}"])
+            for p in PIPELINES:
+                by_backend = {t: med[f"{p}/{t}"] for t in TRANSFORMS}
+                best[p] = min(by_backend, key=by_backend.__getitem__)
+        ratios["best"] = ratio(
+            med[f"pixel/{best['pixel']}"], med[f"compressed/{best['compressed']}"]
+        )
+        entry["best_transforms"] = dict(best)
+        entry["pixel_over_compressed"] = ratios
+        result["batches"][str(batch)] = entry
+    macs = stages.macs
+    result["macs"] = {
+        "stages": macs,
+        "pixel": macs["h_s"] + macs["g_s"] + macs["resnet50"],
+        "compressed": macs["h_s"] + macs["cresnet39"],
+    }
+    result["macs"]["pixel_over_compressed"] = ratio(
+        result["macs"]["pixel"], result["macs"]["compressed"]
+    )
+    return result
+
+
+def bench_classifiers(
+    stages: Stages, config: BenchConfig, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Section 2: onnxruntime vs PyTorch eager on the same random inputs."""
+    import numpy as np
+    import torch
+
+    out: dict[str, Any] = {"batches": {}}
+    rng = np.random.default_rng(config.seed)
+    for batch in config.batch_sizes:
+        contenders: dict[str, Callable[[int], dict[str, float]]] = {}
+        for name, clf in stages.classifiers.items():
+            x = rng.standard_normal((batch, *stages.classifier_inputs[name])).astype(np.float32)
+            xt = torch.from_numpy(x).to(stages.torch_device)
+
+            def eager(_i: int, clf: Any = clf, xt: Any = xt) -> dict[str, float]:
+                clock = Clock(stages.cuda).start()
+                with torch.inference_mode():
+                    clf(xt)
+                clock.lap("run")
+                return clock.done()
+
+            def onnx(_i: int, name: str = name, x: Any = x) -> dict[str, float]:
+                clock = Clock(stages.cuda).start()
+                stages.classify(name, x)
+                clock.lap("run")
+                return clock.done()
+
+            contenders[f"{name}/onnxruntime"] = onnx
+            contenders[f"{name}/torch"] = eager
+        reps = config.reps if batch == 1 else config.batch_reps
+        warmup = config.warmup if batch == 1 else min(config.warmup, 1)
+        log(f"  classifiers batch {batch}: {warmup}+{reps} reps")
+        runs = interleaved(contenders, reps, warmup, 1)
+        entry: dict[str, Any] = {"reps": reps, "warmup": warmup, "models": {}}
+        for key, samples in runs.items():
+            entry["models"][key] = stats([s["total"] / batch for s in samples])
+        entry["torch_over_onnxruntime"] = {
+            name: ratio(
+                entry["models"][f"{name}/torch"]["median_ms"],
+                entry["models"][f"{name}/onnxruntime"]["median_ms"],
+            )
+            for name in stages.classifiers
+        }
+        out["batches"][str(batch)] = entry
+    out["macs"] = {k: v for k, v in stages.macs.items() if k in stages.classifiers}
+    out["provider"] = stages.provider
+    out["torch_device"] = str(stages.torch_device)
+    return out
+
+
+# -------------------------------------------------------------------------- encode
+
+
+def bench_encode(
+    codec: Any,
+    quality: int,
+    weights: str,
+    config: BenchConfig,
+    folder: Path,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Section 3: plugin encode vs CompressAI compress; the encode stage, 1 vs 2 workers."""
+    import torch
+
+    from jpegai_eval.codecs.image_io import write_image
+    from jpegai_eval.framework import encode_stage
+    from jpegai_eval.framework.types import Sample
+
+    model = codec.load(quality, weights=weights, device="cpu")
+    images = bench_images(config, config.encode_images)
+    tensors = [model.to_input(im) for im in images]
+    n = len(images)
+
+    def direct(i: int) -> dict[str, float]:
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            model.net.compress(tensors[i])
+        return {"total": time.perf_counter() - t0}
+
+    def plugin(i: int) -> dict[str, float]:
+        t0 = time.perf_counter()
+        model.encode(images[i])
+        return {"total": time.perf_counter() - t0}
+
+    log(f"  encode: plugin vs compress, {n} images x {config.encode_reps} passes")
+    runs = interleaved(
+        {"plugin_encode": plugin, "compressai_compress": direct},
+        config.encode_reps * n,
+        min(config.warmup, 2),
+        n,
+    )
+    out: dict[str, Any] = {
+        "quality": quality,
+        "images": n,
+        "per_image": {k: stats([s["total"] for s in v]) for k, v in runs.items()},
+    }
+    out["overhead"] = ratio(
+        out["per_image"]["plugin_encode"]["median_ms"],
+        out["per_image"]["compressai_compress"]["median_ms"],
+    )
+
+    # The encode stage (run_jobs) into fresh caches: N images and N/2 images.
+    image_dir = folder / "encode-images"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    samples = []
+    for i, im in enumerate(images):
+        path = image_dir / f"img{i:03d}.png"
+        write_image(path, im)
+        samples.append(Sample(f"bench/img{i:03d}.png", path, 0))
+    half = max(1, n // 2)
+    walls: dict[str, list[float]] = {}
+    job_ms: dict[str, list[float]] = {}
+    runs_done = 0
+
+    def stage_run(workers: int, count: int) -> float:
+        nonlocal runs_done
+        runs_done += 1
+        cache = folder / f"cache-{runs_done}"
+        cell = encode_stage.open_cell(codec, quality, weights, cache)
+        jobs = encode_stage.make_jobs([cell], samples[:count])
+        encode_stage._models.clear()  # a real stage loads its model once: count it
+        t0 = time.perf_counter()
+        done = list(encode_stage.run_jobs(jobs, workers))
+        wall = time.perf_counter() - t0
+        errors = [r["error"] for _, r in done if "error" in r]
+        if errors or len(done) != count:
+            raise RuntimeError(f"encode stage failed in the bench: {errors[:1]}")
+        for key in ("encode_ms", "decode_ms", "latents_ms"):
+            job_ms.setdefault(f"{workers}/{key}", []).extend(r[key] / 1e3 for _, r in done)
+        return wall
+
+    order = [(w, c) for w in config.workers for c in (n, half)]
+    log(
+        f"  encode stage: workers {', '.join(map(str, config.workers))}, {n} and {half} "
+        f"images, {config.encode_reps} reps"
+    )
+    for rep in range(config.encode_reps):
+        for w, c in order if rep % 2 == 0 else order[::-1]:
+            walls.setdefault(f"{w}/{c}", []).append(stage_run(w, c))
+    stage: dict[str, Any] = {"images": n, "half": half, "reps": config.encode_reps, "workers": {}}
+    for w in config.workers:
+        full = statistics.median(walls[f"{w}/{n}"])
+        part = statistics.median(walls[f"{w}/{half}"])
+        marginal = (n - half) / (full - part) if full > part else None
+        stage["workers"][str(w)] = {
+            f"wall_{n}_images": stats(walls[f"{w}/{n}"]),
+            f"wall_{half}_images": stats(walls[f"{w}/{half}"]),
+            "images_per_s_including_startup": round(n / full, 4),
+            "images_per_s_excluding_startup": round(marginal, 4) if marginal else None,
+            "startup_s_estimate": round(full - n / marginal, 3) if marginal else None,
+            "threads_per_worker": (
+                max(1, (os.cpu_count() or 1) // w) if w > 1 else torch.get_num_threads()
+            ),
+            "per_job": {
+                key: stats(job_ms[f"{w}/{key}"]) for key in ("encode_ms", "decode_ms", "latents_ms")
+            },
+        }
+    if 1 in config.workers and 2 in config.workers:
+        one, two = stage["workers"]["1"], stage["workers"]["2"]
+        stage["speedup_2_over_1"] = {
+            kind: ratio(two[f"images_per_s_{kind}"], one[f"images_per_s_{kind}"])
+            for kind in ("excluding_startup", "including_startup")
+        }
+    stage["note"] = (
+        "each job encodes, decodes, takes the latents, computes PSNR/SSIM/MS-SSIM and "
+        "writes the cache entry; 1 worker runs in this process with the bench's torch "
+        "threads, N workers are spawned processes with cores // N threads each. "
+        "Excluding start-up: (N - N/2) / (wall(N) - wall(N/2)); including: N / wall(N)."
+    )
+    out["encode_stage"] = stage
+    return out
+
+
+# --------------------------------------------------------------------------- runner
+
+
+def run_bench(config: BenchConfig, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Every measurement ``config`` asks for, as one JSON-able dict."""
+    import torch
+
+    from jpegai_eval.tasks.training import resolve_device
+
+    config.check()
+    log = log or (lambda _msg: None)
+    threads = config.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    torch_device = resolve_device(config.device)
+    cuda = torch_device.type == "cuda"
+    codec = resolve_codec(config.codec)
+    qualities = [codec.check_quality(q) for q in config.qualities]
+    t_start = time.perf_counter()
+    result: dict[str, Any] = {
+        "schema": SCHEMA,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config": asdict(config),
+        "machine": machine_info(threads, config.device),
+        "codec": codec.key,
+        "qualities": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="jpegai-bench-") as tmp:
+        folder = Path(tmp)
+        for q in qualities:
+            weights, described = materialise_weights(codec, q, config.weights, folder, config.seed)
+            model = codec.load(q, weights=weights, device=str(torch_device))
+            log(f"quality {q}: {described.split(':')[0]}, N={model.net.N}, M={model.net.M}")
+            entry: dict[str, Any] = {
+                "weights": described,
+                "N": int(model.net.N),
+                "M": int(model.net.M),
+            }
+            need_stages = {"inference", "classifiers"} & set(config.sections)
+            if need_stages:
+                images = bench_images(config, config.images)
+                files = [model.encode(im) for im in images]
+                bits = [8 * len(f) / (config.size * config.size) for f in files]
+                entry["bitstreams"] = {
+                    "images": len(files),
+                    "size": config.size,
+                    "padded": list(model.padded_size(config.size, config.size)),
+                    "bpp_mean": round(statistics.fmean(bits), 4),
+                    "bytes_mean": round(statistics.fmean(len(f) for f in files), 1),
+                    # entropy-decoded symbols of y_hat: M x (padded size / 16)^2
+                    "y_symbols": int(model.net.M)
+                    * (model.padded_size(config.size, config.size)[0] // 16)
+                    * (model.padded_size(config.size, config.size)[1] // 16),
+                }
+                log("  exporting h_s, g_s and the classifiers to ONNX")
+                stages = Stages(
+                    model,
+                    config.size,
+                    folder / f"onnx-q{q}",
+                    config.device,
+                    threads,
+                    config.preset,
+                    cuda,
+                )
+                entry["provider"] = stages.provider
+                entry["checks"] = stages.check(files[0])
+                if "inference" in config.sections:
+                    entry["inference"] = bench_inference(stages, files, config, log)
+                if "classifiers" in config.sections and "classifiers" not in result:
+                    result["classifiers"] = bench_classifiers(stages, config, log)
+                    result["classifiers"]["quality"] = q
+                    result["classifiers"]["cresnet39_input_channels"] = 2 * int(model.net.M)
+            if "encode" in config.sections and "encode" not in result:
+                result["encode"] = bench_encode(codec, q, weights, config, folder, log)
+            result["qualities"][str(q)] = entry
+    result["seconds"] = round(time.perf_counter() - t_start, 1)
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    result["machine"]["load_average_end"] = [round(x, 2) for x in load] if load else None
+    result["targets"] = targets(result)
+    return result
+
+
+def targets(result: dict[str, Any]) -> dict[str, Any]:
+    """Each issue-#8 target with the measured value and pass/fail (None: not measured)."""
+    out: dict[str, Any] = {}
+    q1 = result["qualities"].get("1", {}).get("inference")
+    value = (
+        q1["batches"]["1"]["pixel_over_compressed"]["best"] if q1 and "1" in q1["batches"] else None
+    )
+    out["pixel_over_compressed"] = judge("pixel_over_compressed", value)
+    clf = result.get("classifiers", {}).get("batches", {}).get("1")
+    values = list(clf["torch_over_onnxruntime"].values()) if clf else []
+    out["ort_over_torch"] = judge("ort_over_torch", min(values) if values else None)
+    enc = result.get("encode")
+    out["encode_overhead"] = judge("encode_overhead", enc["overhead"] if enc else None)
+    speed = enc["encode_stage"].get("speedup_2_over_1") if enc else None
+    out["workers_speedup"] = judge("workers_speedup", speed["excluding_startup"] if speed else None)
+    return out
+
+
+# ------------------------------------------------------------------------ run folder
+
+
+def run_dir_settings(run_dir: str | os.PathLike[str]) -> tuple[str, list[int], str | None]:
+    """(codec, qualities, weights) of the run in ``run_dir``, from its ``run.json``."""
+    from jpegai_eval.framework.plan import RunConfig
+
+    path = Path(run_dir) / "run.json"
+    try:
+        info = json.loads(path.read_text())
+        config = info["config"]
+        codecs = list(config["codecs"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(
+            f"--run-dir {str(run_dir)!r} has no readable run.json with config.codecs "
+            f"({type(exc).__name__}: {exc}). Give the output folder of `jpegai-eval run`."
+        ) from None
+    errors = []
+    for text in codecs:
+        try:
+            codec = resolve_codec(
+                text
+                if "/" in text
+                else f"{text}/{config['backend']}"
+                if config.get("backend")
+                else text
+            )
+        except UserError as exc:
+            errors.append(exc.message)
+            continue
+        qualities = config.get("qualities") or [q for q in (1, 4, 8) if q in codec.qualities]
+        rc = RunConfig(codecs=codecs, task=config.get("task", ""), weights=config.get("weights"))
+        return codec.key, [int(q) for q in qualities], rc.weights_for(codec)
+    raise UserError(
+        f"The run in {str(run_dir)!r} has no CompressAI hyperprior codec to benchmark "
+        f"(codecs: {', '.join(codecs)}). {' '.join(errors[:1])}"
+    )
+
+
+def write_json(result: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    from jpegai_eval.codecs.image_io import atomic_write_bytes
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, json.dumps(result, indent=1).encode())
+    return path
+
+
+# ------------------------------------------------------------------- presentation
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _gmacs(macs: int | None) -> str:
+    return "-" if macs is None else f"{macs / 1e9:.2f}"
+
+
+def summary_tables(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The result as display tables: ``{"title", "columns", "rows"}``; cells are
+    strings, ready for text or HTML."""
+    tables: list[dict[str, Any]] = []
+    for q, entry in result.get("qualities", {}).items():
+        inference = entry.get("inference")
+        if not inference:
+            continue
+        macs = inference["macs"]["stages"]
+        for batch, b in inference["batches"].items():
+            pipelines = b["pipelines"]
+            stage_names: list[str] = []
+            for p in pipelines.values():
+                for s in p["per_image"]:
+                    if s != "total" and s not in stage_names:
+                        stage_names.append(s)
+            columns = ["stage", "GMACs", *pipelines]
+            rows = []
+            for s in [*stage_names, "total"]:
+                row = [s, _gmacs(macs.get(s)) if s != "total" else "-"]
+                for p in pipelines.values():
+                    st = p["per_image"].get(s)
+                    row.append(f"{st['median_ms']:.1f}" if st else "")
+                rows.append(row)
+            r = b["pixel_over_compressed"]
+            tables.append(
+                {
+                    "title": f"Inference per image, quality {q}, batch {batch} "
+                    f"(median ms of {b['reps']} reps)",
+                    "columns": columns,
+                    "rows": rows,
+                    "notes": [
+                        "pixel / compressed: "
+                        + ", ".join(f"{k} {_fmt(v, 2)}" for k, v in r.items())
+                        + "; MACs pixel / compressed "
+                        + _fmt(inference["macs"]["pixel_over_compressed"], 2),
+                        f"weights: {entry['weights'].split(' (')[0]}; bitstreams "
+                        f"{_fmt(entry.get('bitstreams', {}).get('bpp_mean'), 3)} bpp",
+                    ],
+                }
+            )
+    clf = result.get("classifiers")
+    if clf:
+        rows = []
+        for batch, b in clf["batches"].items():
+            for name in ("resnet50", "cresnet39"):
+                rows.append(
+                    [
+                        name,
+                        batch,
+                        _gmacs(clf["macs"].get(name)),
+                        f"{b['models'][f'{name}/onnxruntime']['median_ms']:.1f}",
+                        f"{b['models'][f'{name}/torch']['median_ms']:.1f}",
+                        _fmt(b["torch_over_onnxruntime"][name], 2),
+                    ]
+                )
+        tables.append(
+            {
+                "title": f"Classifiers per image (onnxruntime {clf['provider']} vs PyTorch "
+                f"eager on {clf['torch_device']})",
+                "columns": ["model", "batch", "GMACs", "onnxruntime ms", "torch ms", "torch / ort"],
+                "rows": rows,
+                "notes": [],
+            }
+        )
+    enc = result.get("encode")
+    if enc:
+        p = enc["per_image"]
+        rows = [
+            ["CompressAI compress (tensor)", f"{p['compressai_compress']['median_ms']:.1f}", ""],
+            [
+                "plugin encode (image -> .jai)",
+                f"{p['plugin_encode']['median_ms']:.1f}",
+                _fmt(enc["overhead"], 3),
+            ],
+        ]
+        st = enc["encode_stage"]
+        for w, info in st["workers"].items():
+            rows.append(
+                [
+                    f"encode stage, {w} worker(s), images/s",
+                    f"{_fmt(info['images_per_s_excluding_startup'], 2)} excl. / "
+                    f"{_fmt(info['images_per_s_including_startup'], 2)} incl. start-up",
+                    "",
+                ]
+            )
+        speed = st.get("speedup_2_over_1") or {}
+        tables.append(
+            {
+                "title": f"Encode, quality {enc['quality']} ({enc['images']} images)",
+                "columns": ["what", "median ms / throughput", "ratio"],
+                "rows": rows,
+                "notes": [
+                    "2 / 1 workers: "
+                    + ", ".join(f"{k.replace('_', ' ')} {_fmt(v, 2)}" for k, v in speed.items())
+                ],
+            }
+        )
+    return tables
+
+
+def target_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, **{k: v for k, v in t.items()}}
+        for name, t in result.get("targets", {}).items()
+    ]
+
+
+def machine_line(result: dict[str, Any]) -> str:
+    m = result.get("machine", {})
+    return (
+        f"{m.get('cpu_count')} CPUs ({m.get('processor')}), "
+        f"{'GPU ' + m['cuda'] if m.get('cuda') else 'no GPU'}, {m.get('threads')} threads, "
+        f"torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')} "
+        f"({', '.join(m.get('ort_providers') or [])}), load {m.get('load_average_start')} -> "
+        f"{m.get('load_average_end')}"
+    )
+
+
+def bench_summary_for_report(json_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What the HTML report shows for a run folder's ``bench.json``::
+
+        {"title", "created", "machine", "codec", "seconds",
+         "targets": [{"name", "what", "value", "op", "target", "passed"}],
+         "tables": [{"title", "columns", "rows", "notes"}]}
+
+    Every cell of ``rows`` is a string. Raises UserError for an unreadable file.
+    """
+    path = Path(json_path)
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(
+            f"Cannot read benchmark results {str(path)!r} ({type(exc).__name__}: {exc}). "
+            "Write them again with `jpegai-eval bench --run-dir RUN`."
+        ) from None
+    if not isinstance(result, dict) or result.get("schema") != SCHEMA:
+        raise UserError(
+            f"{str(path)!r} is not a jpegai-eval benchmark file (schema "
+            f"{result.get('schema') if isinstance(result, dict) else None!r}, expected "
+            f"{SCHEMA!r}). Write it again with `jpegai-eval bench --run-dir RUN`."
+        )
+    return {
+        "title": "Inference and encode cost (jpegai-eval bench)",
+        "created": result.get("created"),
+        "machine": machine_line(result),
+        "codec": result.get("codec"),
+        "seconds": result.get("seconds"),
+        "targets": target_rows(result),
+        "tables": summary_tables(result),
+    }
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """The result as plain text: one table per comparison, then the targets."""
+    lines = [f"jpegai-eval bench: {result.get('codec')}; {machine_line(result)}", ""]
+    for table in summary_tables(result):
+        lines.append(table["title"])
+        cols = [table["columns"], *table["rows"]]
+        widths = [max(len(str(r[i])) for r in cols) for i in range(len(table["columns"]))]
+        for k, row in enumerate(cols):
+            cells = [
+                str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ]
+            lines.append("  " + "  ".join(cells))
+            if k == 0:
+                lines.append("  " + "  ".join("-" * w for w in widths))
+        lines.extend(f"  {note}" for note in table["notes"])
+        lines.append("")
+    lines.append("Targets")
+    for t in target_rows(result):
+        verdict = {True: "pass", False: "MISS", None: "not measured"}[t["passed"]]
+        lines.append(
+            f"  {t['name']:22s} {_fmt(t['value'], 3):>7s} {t['op']} {t['target']:<5}  "
+            f"{verdict:12s} {t['what']}"
+        )
+    lines.append(f"({result.get('seconds')} s)")
+    return "\n".join(lines)

@@ -1,0 +1,157 @@
+"""``jpegai-eval bench``: parse options, run the benchmarks, print the tables.
+
+No torch import here: :mod:`jpegai_eval.framework.bench` is imported when the command
+runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from jpegai_eval.framework.errors import UsageError
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise UsageError(f"{option} takes comma-separated integers such as 1,32; got {text!r}.")
+    return values
+
+
+@click.command("bench")
+@click.option(
+    "--codec", default="hyperprior-msssim", show_default=True, help="Codec id (or id/backend)."
+)
+@click.option(
+    "--quality",
+    "qualities",
+    multiple=True,
+    type=int,
+    help="Quality; repeat for several [default: 1].",
+)
+@click.option(
+    "--weights",
+    default=None,
+    help="Codec weights: demo, pretrained, a path, or zoo-random (the zoo's N and M for "
+    "the quality, random init) [default: pretrained if on disk, else zoo-random].",
+)
+@click.option("--images", default=8, show_default=True, help="Images for the inference runs.")
+@click.option("--size", default=362, show_default=True, help="Image side in pixels (MINC's: 362).")
+@click.option(
+    "--images-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Use these images (resized to --size) instead of synthetic textures.",
+)
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option("--threads", type=int, default=None, help="Threads [default: all cores].")
+@click.option("--reps", default=10, show_default=True, help="Measured repetitions, batch 1.")
+@click.option("--warmup", default=2, show_default=True, help="Discarded warm-up repetitions.")
+@click.option("--batch", default="1,32", show_default=True, help="Batch sizes.")
+@click.option("--batch-reps", default=3, show_default=True, help="Repetitions, larger batches.")
+@click.option(
+    "--encode-images", default=16, show_default=True, help="Images for the encode section."
+)
+@click.option("--encode-reps", default=3, show_default=True, help="Encode-stage repetitions.")
+@click.option("--workers", default="1,2", show_default=True, help="Encode-stage worker counts.")
+@click.option(
+    "--only",
+    default="inference,classifiers,encode",
+    show_default=True,
+    help="Sections to run.",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write every figure to this JSON file.",
+)
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="Take codec, qualities and weights from this run's run.json; write "
+    "RUN_DIR/bench.json (shown in its HTML report).",
+)
+@click.option(
+    "--omp-wait-policy",
+    type=click.Choice(["passive", "active", "inherit"]),
+    default="passive",
+    show_default=True,
+    help="OMP_WAIT_POLICY for PyTorch's threads (set before torch loads; inherit: leave "
+    "the environment as it is). Active waiting collapses on a shared, busy machine.",
+)
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def bench_command(
+    codec: str,
+    qualities: tuple[int, ...],
+    weights: str | None,
+    images: int,
+    size: int,
+    images_dir: str | None,
+    device: str,
+    threads: int | None,
+    reps: int,
+    warmup: int,
+    batch: str,
+    batch_reps: int,
+    encode_images: int,
+    encode_reps: int,
+    workers: str,
+    only: str,
+    json_out: str | None,
+    run_dir: str | None,
+    omp_wait_policy: str,
+    quiet: bool,
+) -> None:
+    """Measure inference and encode cost: compressed-domain vs pixel-domain pipelines,
+    onnxruntime vs PyTorch, and encode throughput, side by side with medians and ratios.
+
+    \b
+    Example:
+      jpegai-eval bench --json bench.json
+      jpegai-eval bench --quality 1 --quality 8 --weights pretrained
+    """
+    if omp_wait_policy != "inherit" and "torch" not in sys.modules:
+        os.environ["OMP_WAIT_POLICY"] = omp_wait_policy.upper()
+    from jpegai_eval.framework import bench
+
+    quality_list = list(qualities) or [1]
+    if run_dir is not None:
+        codec, run_qualities, run_weights = bench.run_dir_settings(run_dir)
+        quality_list = list(qualities) or run_qualities
+        weights = weights or run_weights
+    config = bench.BenchConfig(
+        codec=codec,
+        qualities=quality_list,
+        weights=weights,
+        images=images,
+        size=size,
+        images_dir=images_dir,
+        device=device,
+        threads=threads,
+        reps=reps,
+        warmup=warmup,
+        batch_sizes=_int_list(batch, "--batch"),
+        batch_reps=batch_reps,
+        encode_images=encode_images,
+        encode_reps=encode_reps,
+        workers=_int_list(workers, "--workers"),
+        sections=[s.strip() for s in only.split(",") if s.strip()],
+    )
+    log = (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
+    result = bench.run_bench(config, log=log)
+    click.echo(bench.format_report(result))
+    for target in [json_out, Path(run_dir) / bench.BENCH_FILE if run_dir else None]:
+        if target:
+            click.echo(f"wrote {bench.write_json(result, target)}")
