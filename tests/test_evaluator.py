@@ -126,6 +126,44 @@ def test_missing_minc_root_is_a_clear_error(tmp_path, monkeypatch):
     )
     assert result.exit_code != 0
     assert "MINC-2500" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "r").exists(), "an error before any work leaves no output folder"
+
+
+def test_bad_weights_fail_before_the_output_folder_exists(tiny_minc, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(UserError, match="nor an existing file or folder"):
+        run_study(config(tiny_minc, weights=str(tmp_path / "nope.pt")), out_dir=out)
+    assert not out.exists()
+
+
+def test_too_little_disk_fails_before_any_work(tiny_minc, tmp_path, monkeypatch):
+    import shutil as shutil_module
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil_module, "disk_usage", lambda path: usage(10**6, 10**6, 1000))
+    with pytest.raises(UserError, match="Not enough free disk for the encode cache"):
+        run_study(config(tiny_minc), out_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_weights_dir_reaches_the_codec(tiny_minc, tmp_path):
+    """--weights pretrained --weights-dir DIR loads CompressAI's zoo file from DIR."""
+    import torch
+
+    from jpegai_eval.codecs import weights as w
+    from jpegai_eval.codecs.testing import tiny_network
+    from jpegai_eval.framework.evaluator import open_cells
+
+    state = tiny_network(8, 12, seed=3).state_dict()
+    torch.save(state, tmp_path / w.pretrained_filename("hyperprior-msssim", 1))
+    cfg = config(tiny_minc, weights="pretrained", weights_dir=str(tmp_path))
+    cells = open_cells(make_plan(cfg, make_plugin_manager(False)), tmp_path / "run")
+    assert cells[("hyperprior-msssim/compressai", 1)].latent_spec.channels == 12
+    # A codec whose load() takes no weights_dir gets a clear error instead.
+    cfg = config(tiny_minc, codecs=["jpeg"], weights_dir=str(tmp_path))
+    with pytest.raises(UserError, match="does not take --weights-dir"):
+        open_cells(make_plan(cfg, make_plugin_manager(False)), tmp_path / "run")
 
 
 # --------------------------------------------------------------------------- cache

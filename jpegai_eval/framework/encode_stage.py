@@ -32,6 +32,7 @@ class Job:
     cell: CacheCell
     sample: Sample
     key: str
+    weights_dir: str | None = None
 
 
 @dataclass
@@ -44,16 +45,41 @@ class Cell:
     weights_id: str
     cache: CacheCell
     latent_spec: Any = None
+    weights_dir: str | None = None
 
 
-def open_cell(codec: Codec, quality: int, weights: str | None, cache_root: Path) -> Cell:
+def load_model(codec: Codec, quality: int, weights: str | None, weights_dir: str | None) -> Any:
+    """``codec.load``, passing ``weights_dir`` only when one is given (a third-party
+    codec need not take it)."""
+    if weights_dir is None:
+        return codec.load(quality, weights=weights)
+    try:
+        return codec.load(quality, weights=weights, weights_dir=weights_dir)  # type: ignore[call-arg]
+    except TypeError as exc:
+        if "weights_dir" not in str(exc):
+            raise
+        raise UserError(
+            f"Codec {codec.key} does not take --weights-dir; give its weights with "
+            "--weights PATH instead."
+        ) from None
+
+
+def open_cell(
+    codec: Codec,
+    quality: int,
+    weights: str | None,
+    cache_root: Path,
+    weights_dir: str | None = None,
+) -> Cell:
     """Load the model once, here, so bad weights fail before any work starts, and key
     the cache folder by the weights' digest."""
-    model = codec.load(quality, weights=weights)
+    model = load_model(codec, quality, weights, weights_dir)
     wid = model.weights_id.hex()
     cache = CacheCell.for_codec(cache_root, codec.id, codec.backend, quality, wid)
     spec = model.latent_spec if codec.has_compressed_domain else None
-    return Cell(codec, quality, weights, wid, cache, spec or codec.latent_spec(quality))
+    return Cell(
+        codec, quality, weights, wid, cache, spec or codec.latent_spec(quality), weights_dir
+    )
 
 
 _models: dict[Path, Any] = {}
@@ -90,7 +116,7 @@ def encode_one(job: Job) -> dict[str, Any]:
     # loaded for other weights is never reused.
     model = _models.get(job.cell.root)
     if model is None:
-        model = job.codec.load(job.quality, weights=job.weights)
+        model = load_model(job.codec, job.quality, job.weights, job.weights_dir)
         _models[job.cell.root] = model
     try:
         image = read_image(job.sample.path)
@@ -127,7 +153,15 @@ def make_jobs(cells: list[Cell], samples: Iterable[Sample]) -> list[Job]:
     samples = list(samples)
     keys = {s.id: image_key(s.id, file_digest(s.path)) for s in samples if s.path.is_file()}
     return [
-        Job(c.codec, c.quality, c.weights, c.cache, s, keys.get(s.id, image_key(s.id, "missing")))
+        Job(
+            c.codec,
+            c.quality,
+            c.weights,
+            c.cache,
+            s,
+            keys.get(s.id, image_key(s.id, "missing")),
+            c.weights_dir,
+        )
         for c in cells
         for s in samples
     ]

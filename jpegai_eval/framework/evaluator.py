@@ -110,7 +110,8 @@ def check_disk(out_dir: Path, n_entries: int, sample: Sample | None) -> None:
         return
     # decoded PNG (~3 B/px at worst) + latents (~0.5 B/px) + bitstream
     needed = int(n_entries * pixels * 4)
-    free = shutil.disk_usage(out_dir).free
+    existing = next(p for p in [out_dir, *out_dir.resolve().parents] if p.exists())
+    free = shutil.disk_usage(existing).free
     if free < needed:
         raise UserError(
             f"Not enough free disk for the encode cache in {str(out_dir)!r}: about "
@@ -154,21 +155,30 @@ class Encoded:
         return cell.cache.paths(self.metrics[(codec.key, quality)][sample.id]["_key"])[suffix]
 
 
-def encode_stage(plan: Plan, samples: dict[str, list[Sample]], out_dir: Path) -> Encoded:
-    from tqdm import tqdm
-
-    from jpegai_eval.framework.encode_stage import make_jobs, open_cell, run_jobs
+def open_cells(plan: Plan, out_dir: Path) -> dict[tuple[str, int], Any]:
+    """Load every codec x quality once, so that missing or wrong weights fail before
+    any work (or any output file) is made."""
+    from jpegai_eval.framework.encode_stage import open_cell
 
     config = plan.config
-    cache_root = out_dir / "cache"
-    cells = {}
-    for cp in plan.codecs:
-        for q in cp.qualities:
-            cells[(cp.codec.key, q)] = open_cell(
-                cp.codec, q, config.weights_for(cp.codec), cache_root
-            )
+    return {
+        (cp.codec.key, q): open_cell(
+            cp.codec, q, config.weights_for(cp.codec), out_dir / "cache", config.weights_dir
+        )
+        for cp in plan.codecs
+        for q in cp.qualities
+    }
+
+
+def encode_stage(
+    plan: Plan, samples: dict[str, list[Sample]], out_dir: Path, cells: dict[tuple[str, int], Any]
+) -> Encoded:
+    from tqdm import tqdm
+
+    from jpegai_eval.framework.encode_stage import make_jobs, run_jobs
+
+    config = plan.config
     everything = [s for split in SPLITS for s in samples[split]]
-    check_disk(out_dir, len(everything) * len(cells), everything[0] if everything else None)
     jobs = make_jobs(list(cells.values()), everything)
     metrics: dict[tuple[str, int], dict[str, dict[str, Any]]] = {k: {} for k in cells}
     failed: dict[str, str] = {}
@@ -283,6 +293,16 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     plugins = get_plugins()
     plan = make_plan(config, plugins)
     out_dir = Path(out_dir) if out_dir else default_out_dir(config)
+    # Everything a user can get wrong is checked before the output folder is touched:
+    # names (the plan), the dataset (validated while listed) and the codec weights.
+    t = time.time()
+    options = dataset_options(config)
+    samples = {split: plan.task.samples(split, **options) for split in SPLITS}
+    dataset_s = round(time.time() - t, 3)
+    device = resolve_device(config.device)
+    cells = open_cells(plan, out_dir)
+    everything = [s for split in SPLITS for s in samples[split]]
+    check_disk(out_dir, len(everything) * len(cells), everything[0] if everything else None)
     previous = claim_out_dir(out_dir, config, force)
     for note in plan.notes:
         log(note, out_dir)
@@ -305,11 +325,7 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     }
     write_json(out_dir / "run.json", run_info)
 
-    t = time.time()
-    options = dataset_options(config)
-    samples = {split: plan.task.samples(split, **options) for split in SPLITS}
-    timings["dataset_s"] = round(time.time() - t, 3)
-    device = resolve_device(config.device)
+    timings["dataset_s"] = dataset_s
     log(
         f"task {plan.task.id}: {len(samples['train'])} training and {len(samples['test'])} "
         f"test images; classifiers train on {device}",
@@ -317,7 +333,7 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     )
 
     t = time.time()
-    encoded = encode_stage(plan, samples, out_dir)
+    encoded = encode_stage(plan, samples, out_dir, cells)
     timings["encode_s"] = round(time.time() - t, 3)
     if encoded.failed:
         first = ", ".join(list(encoded.failed)[:3])

@@ -40,6 +40,8 @@ class RunConfig:
     # Settings that change speed, not results: kept out of the fingerprint.
     device: str = "auto"
     workers: int = 2
+    #: Where pretrained weights are looked up (the weights' digest keys the cache).
+    weights_dir: str | None = None
 
     RESULT_KEYS = (
         "codecs",

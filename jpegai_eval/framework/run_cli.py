@@ -57,6 +57,12 @@ def _int_list(text: str | None, what: str) -> list[int] | None:
     help="Codec weights: demo, pretrained or a path; or per backend: compressai=demo,tfc=DIR.",
 )
 @click.option(
+    "--weights-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder of pretrained weights (CompressAI checkpoints, TFC metagraphs).",
+)
+@click.option(
     "--preset", default="paper", show_default=True, help="Training preset: paper or quick."
 )
 @click.option(
@@ -93,6 +99,7 @@ def run_command(
     data_root: str | None,
     split: int,
     weights: str | None,
+    weights_dir: str | None,
     preset: str,
     imagenet_weights: str | None,
     out: str | None,
@@ -120,6 +127,7 @@ def run_command(
         data_root=data_root,
         split=split,
         weights=weights,
+        weights_dir=weights_dir,
         preset=preset,
         seed=seed,
         imagenet_weights=imagenet_weights,
