@@ -92,32 +92,52 @@ class Measurement:
         return asdict(self)
 
 
-def measure(model: CodecModel, image: np.ndarray) -> tuple[Measurement, bytes, np.ndarray]:
-    """Encode, decode (and, with a compressed domain, extract latents of) ``image``;
-    return the measurement, the bitstream and the decoded image."""
-    from jpegai_eval.codecs.bitstream import bits_per_pixel
+@dataclass
+class RoundTrip:
+    """One image through one codec model: the file, the reconstruction, the latents
+    (None without a compressed domain) and the time of each step (seconds)."""
 
+    data: bytes
+    decoded: np.ndarray
+    latents: dict[str, np.ndarray] | None
+    encode_time: float
+    decode_time: float
+    latents_time: float | None
+
+
+def round_trip(model: CodecModel, image: np.ndarray) -> RoundTrip:
+    """Encode ``image``, decode the bitstream and, for a codec with a compressed domain,
+    take the latents from the bitstream, timing each step."""
     t0 = time.perf_counter()
     data = model.encode(image)
     t1 = time.perf_counter()
     decoded = model.decode(data)
     t2 = time.perf_counter()
-    latents_time = None
+    latents = latents_time = None
     if model.codec.has_compressed_domain:
-        model.latents(data)
+        latents = model.latents(data)
         latents_time = time.perf_counter() - t2
-    q = quality_metrics(image, decoded)
+    return RoundTrip(data, decoded, latents, t1 - t0, t2 - t1, latents_time)
+
+
+def measure(model: CodecModel, image: np.ndarray) -> tuple[Measurement, bytes, np.ndarray]:
+    """Encode, decode (and, with a compressed domain, extract latents of) ``image``;
+    return the measurement, the bitstream and the decoded image."""
+    from jpegai_eval.codecs.bitstream import bits_per_pixel
+
+    r = round_trip(model, image)
+    q = quality_metrics(image, r.decoded)
     m = Measurement(
-        bytes=len(data),
-        bpp=bits_per_pixel(data, image.shape[0], image.shape[1]),
+        bytes=len(r.data),
+        bpp=bits_per_pixel(r.data, image.shape[0], image.shape[1]),
         psnr=q["psnr"],
         ssim=q["ssim"],
         ms_ssim=q["ms_ssim"],
-        encode_time=t1 - t0,
-        decode_time=t2 - t1,
-        latents_time=latents_time,
+        encode_time=r.encode_time,
+        decode_time=r.decode_time,
+        latents_time=r.latents_time,
     )
-    return m, data, decoded
+    return m, r.data, r.decoded
 
 
 def _odd_at_most(n: int) -> int:

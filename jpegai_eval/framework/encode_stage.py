@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +106,7 @@ def encode_one(job: Job) -> dict[str, Any]:
     """Encode one image into its cache entry; return the entry's metrics."""
     from jpegai_eval.codecs.bitstream import bits_per_pixel
     from jpegai_eval.codecs.image_io import encode_image, read_image
-    from jpegai_eval.codecs.metrics import quality_metrics
+    from jpegai_eval.codecs.metrics import quality_metrics, round_trip
 
     cached = job.cell.load(job.key)
     if cached is not None:
@@ -122,30 +121,21 @@ def encode_one(job: Job) -> dict[str, Any]:
         image = read_image(job.sample.path)
     except UserError as exc:
         return {"id": job.sample.id, "error": exc.message}
-    t0 = time.perf_counter()
-    data = model.encode(image)
-    t1 = time.perf_counter()
-    decoded = model.decode(data)
-    t2 = time.perf_counter()
-    latents_npz = None
-    latents_ms = None
-    if job.codec.has_compressed_domain:
-        latents = model.latents(data)
-        latents_ms = 1000 * (time.perf_counter() - t2)
-        latents_npz = _latents_npz(latents)
+    r = round_trip(model, image)
     height, width = image.shape[:2]
     meta = {
         "id": job.sample.id,
         "label": job.sample.label,
         "height": height,
         "width": width,
-        "bpp": bits_per_pixel(data, height, width),
-        "encode_ms": 1000 * (t1 - t0),
-        "decode_ms": 1000 * (t2 - t1),
-        "latents_ms": latents_ms,
-        **quality_metrics(image, decoded),
+        "bpp": bits_per_pixel(r.data, height, width),
+        "encode_ms": 1000 * r.encode_time,
+        "decode_ms": 1000 * r.decode_time,
+        "latents_ms": None if r.latents_time is None else 1000 * r.latents_time,
+        **quality_metrics(image, r.decoded),
     }
-    job.cell.store(job.key, data, encode_image(decoded, ".png"), latents_npz, meta)
+    latents_npz = None if r.latents is None else _latents_npz(r.latents)
+    job.cell.store(job.key, r.data, encode_image(r.decoded, ".png"), latents_npz, meta)
     return dict(job.cell.load(job.key) or meta, reused=False)
 
 

@@ -517,17 +517,7 @@ def cost_section(results) -> str:  # type: ignore[no-untyped-def]
         )
     ]
     frame.index.name = "anchor · codec × quality"
-    frame = frame[
-        [
-            "pipeline",
-            "params",
-            "macs",
-            "decode_ms_per_image",
-            "latents_ms_per_image",
-            "infer_ms_per_image",
-            "total_ms_per_image",
-        ]
-    ]
+    frame = frame[[c for c in tables.COST_COLUMNS if c not in COST_ROW_LABEL]]
     frame.columns = [
         "pipeline",
         "params (M)",
@@ -558,6 +548,9 @@ def _cost_cell(value: Any) -> str:
 
 # ---------------------------------------------------------------------------- page
 
+
+#: Columns of inference_cost.csv that the cost table folds into its row label.
+COST_ROW_LABEL = ("codec", "backend", "quality", "anchor", "classifier")
 
 VERDICTS = {True: "met", False: "missed", None: "not measured"}
 
