@@ -70,3 +70,11 @@ def test_check_matches_names_codec_quality_and_weights():
 def test_malformed_string_table_is_refused():
     with pytest.raises(BitstreamError, match="malformed"):
         unpack_strings(b"\x02\x00\x00\x00\x05ab")
+
+
+def test_empty_file_says_so():
+    from jpegai_eval.codecs.bitstream import unpack
+    from jpegai_eval.framework.errors import BitstreamError
+
+    with pytest.raises(BitstreamError, match=r"empty or truncated \(0 bytes\)"):
+        unpack(b"")

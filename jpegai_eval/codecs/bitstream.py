@@ -97,6 +97,11 @@ class _Reader:
 
 def unpack(data: bytes) -> tuple[Header, bytes]:
     """Parse and verify a file; return its header and payload."""
+    if len(data) < len(MAGIC):
+        raise BitstreamError(
+            f"The .jai file is empty or truncated ({len(data)} bytes). Re-encode the image, "
+            "or copy the file again in full."
+        )
     if data[:4] != MAGIC:
         raise BitstreamError(
             f"Not a jpegai-eval bitstream: it starts with {bytes(data[:4])!r}, not "
