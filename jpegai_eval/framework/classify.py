@@ -10,12 +10,14 @@ predictions, so a rerun skips it.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.onnx_runtime import PARITY_TOLERANCE, export, open_session, parity
+from jpegai_eval.framework.scoring import topk_from_logits
 
 if TYPE_CHECKING:
     from jpegai_eval.framework.evaluator import CellId, Encoded
@@ -88,9 +90,7 @@ class Classifiers:
             model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
             log(f"classifier {name}: reused", folder.parent.parent)
         else:
-            source = cell.anchor.train_on
-            if cell.anchor.reuses_classifier_of:
-                source = self.plan_anchor(cell.anchor.reuses_classifier_of).train_on
+            source = self.plan.trainers[cell.anchor.id].train_on
             items = _items(source, self.samples["train"], cell, self.encoded)
             init = task.init_classifier(model, config.imagenet_weights)
             log(
@@ -137,14 +137,6 @@ class Classifiers:
         self._ready[name] = (model, session, meta)
         return self._ready[name]
 
-    def plan_anchor(self, anchor_id: str) -> Any:
-        from jpegai_eval.framework.plugins import get_plugins
-
-        for anchor in self.plan.anchors:
-            if anchor.id == anchor_id:
-                return anchor
-        return get_plugins().anchors.get(anchor_id)
-
     def example_batch(self, domain: str, cell: CellId) -> Any:
         data = "latents" if domain == "latent" else "original"
         items = _items(
@@ -164,32 +156,31 @@ def evaluate_cell(cell: CellId, classifiers: Classifiers) -> dict[str, Any]:
     items = _items(cell.anchor.eval_on, test, cell, classifiers.encoded)
     if not items:
         raise UserError("The test split is empty: nothing to evaluate.")
-    first = plan.task.eval_batch([p for p, _ in items[:EVAL_BATCH]], domain, plan.config.preset)
-    diff = parity(model, session, (first,))
-    if diff > PARITY_TOLERANCE:
-        raise UserError(
-            f"ONNX Runtime and PyTorch disagree on classifier {meta['name']}: max logit "
-            f"difference {diff:.2e} > {PARITY_TOLERANCE:.0e}. The exported model is not "
-            "trustworthy; report this with the run folder's run.json."
-        )
     logits = []
     infer_s = 0.0
+    diff = 0.0
     for start in range(0, len(items), EVAL_BATCH):
         batch = plan.task.eval_batch(
             [p for p, _ in items[start : start + EVAL_BATCH]], domain, plan.config.preset
         )
+        if start == 0:  # parity with PyTorch on the first batch, before trusting ONNX
+            diff = parity(model, session, (batch,))
+            if diff > PARITY_TOLERANCE:
+                raise UserError(
+                    f"ONNX Runtime and PyTorch disagree on classifier {meta['name']}: max "
+                    f"logit difference {diff:.2e} > {PARITY_TOLERANCE:.0e}. The exported "
+                    "model is not trustworthy; report this with the run folder's run.json."
+                )
         t0 = time.perf_counter()
         logits.append(session(batch))
         infer_s += time.perf_counter() - t0
-    scores = np.concatenate(logits)
-    labels = np.array([label for _, label in items])
-    top5 = np.argsort(-scores, axis=1)[:, :5]
-    predictions = {s.id: int(top5[i, 0]) for i, s in enumerate(test)}
+    scored = topk_from_logits(np.concatenate(logits), [label for _, label in items])
+    predictions = {s.id: p["pred"] for s, p in zip(test, scored.predictions, strict=True)}
     row = {
         "anchor": cell.anchor.id,
         "domain": domain,
-        "top1": float(np.mean(top5[:, 0] == labels)),
-        "top5": float(np.mean((top5 == labels[:, None]).any(axis=1))),
+        "top1": scored.top1,
+        "top5": scored.top5,
         "n_test": len(items),
         "classifier": meta["name"],
         "params": meta.get("params"),
@@ -239,7 +230,7 @@ def run_cells(
     classifiers = Classifiers(plan, samples, encoded, out_dir, device)
     (out_dir / "cells").mkdir(exist_ok=True)
     rows, predictions, providers = [], {}, []
-    bar = tqdm(cells, desc="cells", unit="cell", file=__import__("sys").stderr, dynamic_ncols=True)
+    bar = tqdm(cells, desc="cells", unit="cell", file=sys.stderr, dynamic_ncols=True)
     for cell in bar:
         bar.set_postfix_str(cell.name)
         path = out_dir / "cells" / f"{cell.name}.json"

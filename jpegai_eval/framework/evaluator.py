@@ -216,15 +216,11 @@ class CellId:
 
 def classifier_name(anchor: Anchor, codec: Codec | None, quality: int | None, plan: Plan) -> str:
     """Anchors that train on the same data share one classifier."""
-    if anchor.reuses_classifier_of:
-        anchor = next(
-            (a for a in plan.anchors if a.id == anchor.reuses_classifier_of),
-            get_plugins().anchors.get(anchor.reuses_classifier_of),
-        )
-    if anchor.train_on == "original":
-        return f"{anchor.domain}-original"
+    trainer = plan.trainers[anchor.id]
+    if trainer.train_on == "original":
+        return f"{trainer.domain}-original"
     assert codec is not None
-    return f"{anchor.domain}-{anchor.train_on}-{codec.id}-{codec.backend}-q{quality}"
+    return f"{trainer.domain}-{trainer.train_on}-{codec.id}-{codec.backend}-q{quality}"
 
 
 def matrix(plan: Plan) -> list[CellId]:

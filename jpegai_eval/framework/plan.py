@@ -105,6 +105,8 @@ class Plan:
     codecs: list[CodecPlan]
     anchors: list[Anchor]
     notes: list[str] = field(default_factory=list)
+    #: anchor id -> the anchor whose classifier it uses (itself, unless it reuses one)
+    trainers: dict[str, Anchor] = field(default_factory=dict)
 
     def anchors_for(self, codec: Codec) -> list[Anchor]:
         """Per-quality anchors that this codec can run."""
@@ -146,10 +148,10 @@ def make_plan(config: RunConfig, plugins: Plugins) -> Plan:
     explicit_anchors = config.anchors is not None
     anchor_ids = config.anchors if explicit_anchors else [a.id for a in plugins.anchors]
     anchors = [plugins.anchors.get(a) for a in anchor_ids]  # type: ignore[union-attr]
-    if any(a.reuses_classifier_of for a in anchors):
-        for anchor in anchors:
-            if anchor.reuses_classifier_of:
-                plugins.anchors.get(anchor.reuses_classifier_of)
+    trainers = {
+        a.id: plugins.anchors.get(a.reuses_classifier_of) if a.reuses_classifier_of else a
+        for a in anchors
+    }
 
     plans: list[CodecPlan] = []
     notes: list[str] = []
@@ -173,7 +175,7 @@ def make_plan(config: RunConfig, plugins: Plugins) -> Plan:
                 f"Codec {codec.key} has no compressed domain: skipping anchor "
                 f"{', '.join(needs_latents)} for it."
             )
-    return Plan(config, task, plans, anchors, notes)
+    return Plan(config, task, plans, anchors, notes, trainers)
 
 
 def config_from_json(path: Path) -> RunConfig:

@@ -53,6 +53,7 @@ import torch
 from torch import nn
 
 from jpegai_eval.framework.errors import DatasetError, UsageError, UserError
+from jpegai_eval.framework.scoring import EvalResult, topk_from_logits
 from jpegai_eval.framework.types import DOMAINS
 from jpegai_eval.tasks.minc import CORRUPT_IMAGE_POLICY
 
@@ -388,49 +389,6 @@ class TrainResult:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-@dataclass
-class EvalResult:
-    """Top-1 / Top-5 as fractions in [0, 1], and one prediction row per item."""
-
-    top1: float
-    top5: float
-    n: int
-    predictions: list[dict[str, Any]]
-    logits: np.ndarray
-
-
-def topk_from_logits(logits: np.ndarray, labels: Sequence[int]) -> EvalResult:
-    """Top-1 / Top-5 and per-item predictions from a (N, classes) logit array.
-
-    Use this on onnxruntime outputs too, so both paths score the same way.
-    """
-    logits = np.asarray(logits, dtype=np.float32)
-    labels_arr = np.asarray(labels, dtype=np.int64)
-    k = min(5, logits.shape[1])
-    top = np.argsort(-logits, axis=1, kind="stable")[:, :k]
-    hit1 = top[:, 0] == labels_arr
-    hit5 = (top == labels_arr[:, None]).any(axis=1)
-    predictions = [
-        {
-            "index": i,
-            "label": int(labels_arr[i]),
-            "pred": int(top[i, 0]),
-            "top5": [int(c) for c in top[i]],
-            "correct1": bool(hit1[i]),
-            "correct5": bool(hit5[i]),
-        }
-        for i in range(len(labels_arr))
-    ]
-    n = len(labels_arr)
-    return EvalResult(
-        top1=float(hit1.mean()) if n else math.nan,
-        top5=float(hit5.mean()) if n else math.nan,
-        n=n,
-        predictions=predictions,
-        logits=logits,
-    )
 
 
 # -------------------------------------------------------------------------- training
