@@ -18,7 +18,6 @@ from typing import Any
 import click
 
 from jpegai_eval.framework.cli_errors import UserErrorGroup
-from jpegai_eval.framework.errors import UserError
 
 codec_group = UserErrorGroup(
     "codec", help="Encode, decode, inspect and train codecs (.jai bitstreams)."
@@ -123,24 +122,13 @@ def encode_command(codec_id, backend, quality, weights, weights_dir, device, ima
 def decode_command(weights, weights_dir, device, bitstream, out):
     """Decode BITSTREAM (.jai) into the image OUT (.png). The file names its codec and
     quality; --weights must match those that encoded it."""
-    from jpegai_eval.codecs.image_io import write_image
+    from jpegai_eval.codecs.image_io import image_format, write_image
 
-    _check_image_suffix(out)  # before the (slow) decode
+    image_format(Path(out).suffix)  # refuse a lossy OUT before the (slow) decode
     data, header, model = model_for_file(bitstream, weights, weights_dir, device)
     image = model.decode(data)
     write_image(out, image)
     click.echo(f"{out}: {header.width}x{header.height} from {header.codec} q{header.quality}")
-
-
-def _check_image_suffix(out: str) -> None:
-    from jpegai_eval.codecs.image_io import WRITE_FORMATS
-
-    suffix = Path(out).suffix.lower()
-    if suffix not in WRITE_FORMATS:
-        raise UserError(
-            f"Cannot write decoded images as {suffix or '(no suffix)'!r}: give OUT a "
-            f"lossless image suffix ({', '.join(sorted(WRITE_FORMATS))})."
-        )
 
 
 @codec_group.command("latents")

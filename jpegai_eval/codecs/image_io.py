@@ -87,17 +87,23 @@ def _to_rgb8(image, mode: str, name: str, np) -> tuple[np.ndarray, list[str]]:  
     return np.ascontiguousarray(array), notes
 
 
-def encode_image(image: np.ndarray, suffix: str = ".png") -> bytes:
-    """The bytes of ``image`` in the format named by ``suffix`` (lossless formats only)."""
-    from PIL import Image
-
+def image_format(suffix: str) -> str:
+    """The Pillow format for a lossless image suffix; any other suffix is a UserError."""
     fmt = WRITE_FORMATS.get(suffix.lower())
     if fmt is None:
         known = ", ".join(sorted(WRITE_FORMATS))
         raise UserError(
-            f"Cannot write decoded images as {suffix!r}: use a lossless format ({known}), "
-            "so the file holds exactly the decoded pixels."
+            f"Cannot write decoded images as {suffix or '(no suffix)'!r}: give a lossless "
+            f"image suffix ({known}), so the file holds exactly the decoded pixels."
         )
+    return fmt
+
+
+def encode_image(image: np.ndarray, suffix: str = ".png") -> bytes:
+    """The bytes of ``image`` in the format named by ``suffix`` (lossless formats only)."""
+    from PIL import Image
+
+    fmt = image_format(suffix)
     buffer = io.BytesIO()
     Image.fromarray(image, "RGB").save(buffer, format=fmt)
     return buffer.getvalue()

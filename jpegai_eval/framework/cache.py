@@ -76,8 +76,9 @@ class CacheCell:
         decoded_png: bytes,
         latents_npz: bytes | None,
         meta: dict[str, Any],
-    ) -> None:
-        """Write an entry: data files first, the metrics file last, each atomically."""
+    ) -> dict[str, Any]:
+        """Write an entry: data files first, the metrics file last, each atomically.
+        Return the metrics as stored (what :meth:`load` will read back)."""
         self.root.mkdir(parents=True, exist_ok=True)
         paths = self.paths(key)
         atomic_write_bytes(paths["jai"], bitstream)
@@ -86,3 +87,4 @@ class CacheCell:
             atomic_write_bytes(paths["npz"], latents_npz)
         meta = dict(meta, bytes=len(bitstream), has_latents=latents_npz is not None)
         atomic_write_bytes(paths["json"], json.dumps(meta, sort_keys=True).encode())
+        return meta

@@ -135,8 +135,8 @@ def encode_one(job: Job) -> dict[str, Any]:
         **quality_metrics(image, r.decoded),
     }
     latents_npz = None if r.latents is None else _latents_npz(r.latents)
-    job.cell.store(job.key, r.data, encode_image(r.decoded, ".png"), latents_npz, meta)
-    return dict(job.cell.load(job.key) or meta, reused=False)
+    stored = job.cell.store(job.key, r.data, encode_image(r.decoded, ".png"), latents_npz, meta)
+    return dict(stored, reused=False)
 
 
 def make_jobs(cells: list[Cell], samples: Iterable[Sample]) -> list[Job]:
