@@ -28,6 +28,7 @@ lint: venv
 	$(BIN)/ruff check jpegai_eval tests benchmarks examples
 	$(BIN)/ruff format --check jpegai_eval tests benchmarks examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 demo: venv
 	$(BIN)/jpegai-eval run --codec hyperprior-msssim --task minc --dataset demo \

@@ -60,7 +60,7 @@ def main() -> None:
     import onnxruntime as ort
     import torch
 
-    from jpegai_eval.framework import bench
+    from jpegai_eval.bench import measure as bench
     from jpegai_eval.framework.onnx_runtime import export
     from jpegai_eval.tasks.models import CResNet39, ResNet50DeepStem
 

@@ -35,6 +35,7 @@ class JpegaiEvalGroup(UserErrorGroup):
     """A click group with lazily imported subcommands and one-paragraph user errors."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        _add_plugin_commands()
         return sorted(set(super().list_commands(ctx)) | set(self._lazy()))
 
     def _lazy(self) -> dict[str, tuple[str, str]]:
@@ -45,6 +46,7 @@ class JpegaiEvalGroup(UserErrorGroup):
         }
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        _add_plugin_commands()
         command = super().get_command(ctx, cmd_name)
         if command is None and cmd_name in self._lazy():
             module_name, attribute = LAZY_COMMANDS[cmd_name][0].split(":")
@@ -92,7 +94,15 @@ def plugins(as_json: bool) -> None:
     click.echo(json.dumps(info, indent=2) if as_json else format_plugins(info))
 
 
+_plugin_commands_added = False
+
+
 def _add_plugin_commands() -> None:
+    """Let every plugin add its commands (``register_commands``), once per process."""
+    global _plugin_commands_added
+    if _plugin_commands_added:
+        return
+    _plugin_commands_added = True
     from jpegai_eval.framework.plugins import get_plugins
 
     get_plugins().pm.hook.register_commands(cli=cli)

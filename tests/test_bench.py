@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from jpegai_eval.bench import measure as bench
 from jpegai_eval.cli import cli
-from jpegai_eval.framework import bench
 from jpegai_eval.framework.errors import UserError
 
 STAGES_PIXEL = ["entropy_decode_z", "h_s", "entropy_decode_y", "g_s", "preprocess", "resnet50"]
@@ -248,7 +248,7 @@ def test_stats_and_interleaving():
 
 def test_cli_module_does_not_import_torch():
     code = (
-        "import sys; import jpegai_eval.framework.bench_cli, jpegai_eval.framework.bench; "
+        "import sys; import jpegai_eval.bench.cli, jpegai_eval.bench.measure; "
         "assert 'torch' not in sys.modules and 'onnxruntime' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

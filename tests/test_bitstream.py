@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jpegai_eval.codecs.bitstream import (
+from jpegai_eval.framework.bitstream import (
     Header,
     bits_per_pixel,
     check_matches,
@@ -73,7 +73,7 @@ def test_malformed_string_table_is_refused():
 
 
 def test_empty_file_says_so():
-    from jpegai_eval.codecs.bitstream import unpack
+    from jpegai_eval.framework.bitstream import unpack
     from jpegai_eval.framework.errors import BitstreamError
 
     with pytest.raises(BitstreamError, match=r"empty or truncated \(0 bytes\)"):

@@ -225,7 +225,7 @@ def test_grayscale_rgba_and_16_bit_are_converted_with_a_note(tmp_path, mode, not
     result = invoke("encode", "--codec", "jpeg", "--quality", 8, path, tmp_path / "o.jai")
     assert result.exit_code == 0, result.output
     assert note in result.output
-    from jpegai_eval.codecs.image_io import read_image
+    from jpegai_eval.framework.image_io import read_image
 
     array = read_image(path)
     assert array.shape == (64, 64, 3) and array.dtype == np.uint8
@@ -237,8 +237,8 @@ def test_grayscale_rgba_and_16_bit_are_converted_with_a_note(tmp_path, mode, not
 def test_acceptance_demo_weights_q1_vs_q8(tmp_path):
     """The issue's acceptance check: with --weights demo, bpp and PSNR rise from q1 to q8,
     latents are M x ceil(H/16) x ceil(W/16), and a corrupted file is refused."""
-    from jpegai_eval.codecs.metrics import psnr
     from jpegai_eval.codecs.weights import demo_config
+    from jpegai_eval.framework.metrics import psnr
 
     original = synthetic_image(100, 150, seed=5)
     png = tmp_path / "in.png"

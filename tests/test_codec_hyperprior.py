@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from jpegai_eval.codecs.bitstream import unpack, unpack_strings
 from jpegai_eval.codecs.compressai_hyperprior import (
     LAMBDAS,
     ZOO_CONFIGS,
@@ -19,6 +18,7 @@ from jpegai_eval.codecs.compressai_hyperprior import (
     to_uint8,
 )
 from jpegai_eval.codecs.testing import synthetic_image, tiny_network
+from jpegai_eval.framework.bitstream import unpack, unpack_strings
 from jpegai_eval.framework.errors import BitstreamError, UsageError, UserError
 
 torch.set_num_threads(1)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jpegai_eval.codecs.bitstream import unpack
-from jpegai_eval.codecs.metrics import psnr
 from jpegai_eval.codecs.pillow_codecs import JPEG, PILLOW_CODECS, WEBP, PillowCodec
 from jpegai_eval.codecs.testing import synthetic_image
+from jpegai_eval.framework.bitstream import unpack
 from jpegai_eval.framework.errors import BitstreamError, UsageError, UserError
+from jpegai_eval.framework.metrics import psnr
 
 AVAILABLE = [c for c in PILLOW_CODECS if not c.unavailable_reason]
 
@@ -58,7 +58,7 @@ def test_other_quality_and_garbage_payload_are_refused():
     data = JPEG.load(3).encode(synthetic_image(32, 48))
     with pytest.raises(BitstreamError, match="quality 3"):
         JPEG.load(5).decode(data)
-    from jpegai_eval.codecs.bitstream import Header, pack
+    from jpegai_eval.framework.bitstream import Header, pack
 
     bogus = pack(Header("jpeg", "pillow", 3, 32, 48), b"not a jpeg")
     with pytest.raises(BitstreamError, match="cannot be decoded"):

@@ -138,7 +138,7 @@ def test_demo_weights_are_the_default_and_ordered():
     have = w.demo_qualities("hyperprior-msssim")
     assert have == [1, 4, 8]
     image = synthetic_image(128, 128, seed=9)
-    from jpegai_eval.codecs.metrics import psnr
+    from jpegai_eval.framework.metrics import psnr
 
     rates, fidelity = [], []
     for q in have:

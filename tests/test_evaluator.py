@@ -368,9 +368,9 @@ def test_encode_stage_never_reuses_a_model_loaded_for_other_weights(tmp_path):
     loaded for one set of weights must not encode a cell of another."""
     import numpy as np
 
-    from jpegai_eval.codecs.image_io import write_image
     from jpegai_eval.codecs.testing import synthetic_image, write_tiny_checkpoint
     from jpegai_eval.framework.encode_stage import make_jobs, open_cell, run_jobs
+    from jpegai_eval.framework.image_io import write_image
     from jpegai_eval.framework.types import Sample
 
     write_image(tmp_path / "a.png", synthetic_image(64, 64))

@@ -18,13 +18,13 @@ pytest.importorskip("tensorflow_compression", reason="the [tf] extra is not inst
 from click.testing import CliRunner  # noqa: E402
 
 from jpegai_eval.codecs import tfc_metagraph  # noqa: E402
-from jpegai_eval.codecs.bitstream import bits_per_pixel, unpack  # noqa: E402
 from jpegai_eval.codecs.tfc_cli import tensors_command  # noqa: E402
 from jpegai_eval.codecs.tfc_hyperprior import (  # noqa: E402
     TfcHyperprior,
     pack_tensors,
     unpack_tensors,
 )
+from jpegai_eval.framework.bitstream import bits_per_pixel, unpack  # noqa: E402
 from jpegai_eval.framework.errors import BitstreamError, WeightsError  # noqa: E402
 
 MODEL = "bmshj2018-hyperprior-msssim-1"

@@ -59,8 +59,8 @@ def load_model(codec, quality: int, weights: str | None, weights_dir: str | None
 
 def open_bitstream(path: str):  # type: ignore[no-untyped-def]
     """(bytes, header, payload) of a ``.jai`` file, verified."""
-    from jpegai_eval.codecs.bitstream import unpack
-    from jpegai_eval.codecs.image_io import read_bytes
+    from jpegai_eval.framework.bitstream import unpack
+    from jpegai_eval.framework.image_io import read_bytes
 
     data = read_bytes(path, ".jai file")
     header, payload = unpack(data)
@@ -71,7 +71,7 @@ def model_for_file(path: str, weights: str | None, weights_dir: str | None, devi
     data, header, _ = open_bitstream(path)
     codec = resolve_codec(header.codec, header.backend)
     if header.quality not in codec.qualities:
-        from jpegai_eval.codecs.bitstream import BitstreamError
+        from jpegai_eval.framework.bitstream import BitstreamError
 
         raise BitstreamError(
             f"The .jai header names quality {header.quality}, which {codec.key} does not "
@@ -95,8 +95,8 @@ def note(message: str) -> None:
 @click.argument("out", type=click.Path(dir_okay=False))
 def encode_command(codec_id, backend, quality, weights, weights_dir, device, image, out):
     """Encode IMAGE (PNG, JPEG, ...) into the .jai bitstream OUT."""
-    from jpegai_eval.codecs.bitstream import bits_per_pixel
-    from jpegai_eval.codecs.image_io import atomic_write_bytes, read_image_with_notes
+    from jpegai_eval.framework.bitstream import bits_per_pixel
+    from jpegai_eval.framework.image_io import atomic_write_bytes, read_image_with_notes
 
     codec = resolve_codec(codec_id, backend)
     codec.check_quality(quality)
@@ -122,7 +122,7 @@ def encode_command(codec_id, backend, quality, weights, weights_dir, device, ima
 def decode_command(weights, weights_dir, device, bitstream, out):
     """Decode BITSTREAM (.jai) into the image OUT (.png). The file names its codec and
     quality; --weights must match those that encoded it."""
-    from jpegai_eval.codecs.image_io import image_format, write_image
+    from jpegai_eval.framework.image_io import image_format, write_image
 
     image_format(Path(out).suffix)  # refuse a lossy OUT before the (slow) decode
     data, header, model = model_for_file(bitstream, weights, weights_dir, device)
@@ -142,7 +142,7 @@ def latents_command(weights, weights_dir, device, bitstream, out):
     and sigma_hat, each C x ceil(H/16) x ceil(W/16)), without running g_s."""
     import numpy as np
 
-    from jpegai_eval.codecs.image_io import atomic_write_bytes
+    from jpegai_eval.framework.image_io import atomic_write_bytes
 
     data, header, model = model_for_file(bitstream, weights, weights_dir, device)
     latents = model.latents(data)
@@ -157,7 +157,7 @@ def latents_command(weights, weights_dir, device, bitstream, out):
 @click.argument("bitstream", type=click.Path(dir_okay=False))
 def info_command(bitstream):
     """Print the header of BITSTREAM as JSON: codec, backend, quality, size, bytes, bpp."""
-    from jpegai_eval.codecs.bitstream import bits_per_pixel
+    from jpegai_eval.framework.bitstream import bits_per_pixel
 
     data, header, payload = open_bitstream(bitstream)
     info = {
@@ -190,8 +190,8 @@ def info_command(bitstream):
 @click.option("--split", default="test", show_default=True, help="MINC split to read.")
 def eval_command(codec_id, backend, quality, weights, weights_dir, device, data, split):
     """Mean bpp, PSNR, SSIM, MS-SSIM and times of a codec over a folder of images (JSON)."""
-    from jpegai_eval.codecs.metrics import evaluate_images
     from jpegai_eval.codecs.training import dataset_images
+    from jpegai_eval.framework.metrics import evaluate_images
 
     codec = resolve_codec(codec_id, backend)
     paths = dataset_images(Path(data), split)

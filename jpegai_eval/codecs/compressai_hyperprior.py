@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from jpegai_eval.codecs.bitstream import Header
+    from jpegai_eval.framework.bitstream import Header
 
 #: CompressAI's zoo configurations (N, M) of bmshj2018-hyperprior per quality.
 ZOO_CONFIGS: dict[int, tuple[int, int]] = {
@@ -187,7 +187,7 @@ class HyperpriorModel(CodecModel):
     def _encode_payload(self, image: np.ndarray) -> tuple[bytes, tuple[int, ...]]:
         import torch
 
-        from jpegai_eval.codecs.bitstream import pack_strings
+        from jpegai_eval.framework.bitstream import pack_strings
 
         x = self.to_input(image)
         with torch.inference_mode():
@@ -197,7 +197,7 @@ class HyperpriorModel(CodecModel):
         return payload, self.latent_shape(*image.shape[:2])
 
     def _strings(self, payload: bytes, header: Header) -> list[bytes]:
-        from jpegai_eval.codecs.bitstream import unpack_strings
+        from jpegai_eval.framework.bitstream import unpack_strings
 
         expected = self.latent_shape(header.height, header.width)
         if tuple(header.latent_shape) != expected:

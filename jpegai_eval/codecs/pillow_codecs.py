@@ -19,7 +19,7 @@ from jpegai_eval.framework.types import Codec, CodecModel
 if TYPE_CHECKING:
     import numpy as np
 
-    from jpegai_eval.codecs.bitstream import Header
+    from jpegai_eval.framework.bitstream import Header
 
 QUALITIES = tuple(range(1, 9))
 

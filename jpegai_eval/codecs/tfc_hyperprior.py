@@ -35,7 +35,7 @@ from jpegai_eval.framework.types import Codec, CodecModel, LatentSpec, digest
 if TYPE_CHECKING:
     import numpy as np
 
-    from jpegai_eval.codecs.bitstream import Header
+    from jpegai_eval.framework.bitstream import Header
 
 BACKEND = "tfc"
 QUALITIES = (1, 2, 3, 4, 5, 6, 7, 8)
@@ -215,7 +215,7 @@ def _chw(array: np.ndarray) -> np.ndarray:
 
 def pack_tensors(values: list[Any]) -> bytes:
     """One ``.jai`` payload from the sender's outputs (rank-1 numpy arrays)."""
-    from jpegai_eval.codecs.bitstream import pack_strings
+    from jpegai_eval.framework.bitstream import pack_strings
 
     parts: list[bytes] = []
     for value in values:
@@ -239,7 +239,7 @@ def unpack_tensors(payload: bytes, dtypes: list[str]) -> list[Any]:
     """The receiver's inputs from a payload, given their dtype names in signature order."""
     import numpy as np
 
-    from jpegai_eval.codecs.bitstream import unpack_strings
+    from jpegai_eval.framework.bitstream import unpack_strings
 
     parts = unpack_strings(payload)
     if len(parts) != len(dtypes):

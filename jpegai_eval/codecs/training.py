@@ -121,7 +121,7 @@ class PatchSampler:
 
         if index in self._cache:
             return self._cache[index]
-        from jpegai_eval.codecs.image_io import read_image
+        from jpegai_eval.framework.image_io import read_image
 
         array = read_image(self.paths[index])
         h, w = array.shape[:2]
@@ -155,11 +155,11 @@ class PatchSampler:
 
 def rd_loss(out: dict[str, Any], x: Any, lmbda: float, metric: str) -> dict[str, Any]:
     """CompressAI's RateDistortionLoss (``compressai.losses``); MS-SSIM's window shrinks
-    for patches of 160 px or less, as in :mod:`jpegai_eval.codecs.metrics`."""
+    for patches of 160 px or less, as in :mod:`jpegai_eval.framework.metrics`."""
     import torch
     from pytorch_msssim import ms_ssim
 
-    from jpegai_eval.codecs.metrics import msssim_window
+    from jpegai_eval.framework.metrics import msssim_window
 
     n, _, h, w = x.shape
     num_pixels = n * h * w
@@ -253,7 +253,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     sampler = PatchSampler(paths, cfg.patch, generator)
 
     def save_state() -> None:
-        from jpegai_eval.codecs.image_io import atomic_output
+        from jpegai_eval.framework.image_io import atomic_output
 
         state = {
             "settings": settings,

@@ -365,7 +365,7 @@ def save_checkpoint(
     tables are stored empty and rebuilt on load."""
     import torch
 
-    from jpegai_eval.codecs.image_io import atomic_output
+    from jpegai_eval.framework.image_io import atomic_output
 
     state = {}
     for name, tensor in net.state_dict().items():

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.onnx_runtime import PARITY_TOLERANCE, export, open_session, parity
-from jpegai_eval.framework.scoring import topk_from_logits
+from jpegai_eval.framework.runfolder import classifier_name, item_path, log, write_json
+from jpegai_eval.framework.scoring import mean, topk_from_logits
 
 if TYPE_CHECKING:
-    from jpegai_eval.framework.evaluator import CellId, Encoded
     from jpegai_eval.framework.plan import Plan
+    from jpegai_eval.framework.runfolder import CellId, Encoded
     from jpegai_eval.framework.types import Sample
 
 EVAL_BATCH = 32
@@ -37,7 +38,6 @@ def _load_json(path: Path) -> dict[str, Any] | None:
 def _items(
     data: str, samples: list[Sample], cell: CellId, encoded: Encoded
 ) -> list[tuple[Path, int]]:
-    from jpegai_eval.framework.evaluator import item_path
 
     return [(item_path(data, s, cell.codec, cell.quality, encoded), s.label) for s in samples]
 
@@ -68,7 +68,6 @@ class Classifiers:
         self._ready: dict[str, tuple[Any, Any, dict[str, Any]]] = {}
 
     def get(self, cell: CellId) -> tuple[Any, Any, dict[str, Any]]:
-        from jpegai_eval.framework.evaluator import classifier_name, log
 
         name = classifier_name(cell.anchor, cell.codec, cell.quality, self.plan)
         if name in self._ready:
@@ -111,7 +110,7 @@ class Classifiers:
             )
             train_s = time.time() - t0
             model = model.to("cpu").eval()
-            from jpegai_eval.codecs.image_io import atomic_output
+            from jpegai_eval.framework.image_io import atomic_output
 
             with atomic_output(folder / "model.pt") as tmp:
                 torch.save(model.state_dict(), tmp)
@@ -129,7 +128,6 @@ class Classifiers:
                 "history": getattr(trained, "history", None),
                 **info,
             }
-            from jpegai_eval.framework.evaluator import write_json
 
             write_json(folder / "meta.json", meta)
         model.eval()
@@ -194,7 +192,6 @@ def evaluate_cell(cell: CellId, classifiers: Classifiers) -> dict[str, Any]:
 
 
 def codec_columns(cell: CellId, encoded: Encoded, test: list[Sample]) -> dict[str, Any]:
-    from jpegai_eval.framework.results import mean
 
     if cell.codec is None or cell.quality is None:
         return {"codec": "original", "backend": "", "quality": None}
@@ -224,8 +221,6 @@ def run_cells(
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]], str]:
     """Evaluate every cell (skipping finished ones); rows, predictions, provider."""
     from tqdm import tqdm
-
-    from jpegai_eval.framework.evaluator import log, write_json
 
     classifiers = Classifiers(plan, samples, encoded, out_dir, device)
     (out_dir / "cells").mkdir(exist_ok=True)

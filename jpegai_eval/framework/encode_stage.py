@@ -104,9 +104,9 @@ def _latents_npz(latents: dict[str, Any]) -> bytes:
 
 def encode_one(job: Job) -> dict[str, Any]:
     """Encode one image into its cache entry; return the entry's metrics."""
-    from jpegai_eval.codecs.bitstream import bits_per_pixel
-    from jpegai_eval.codecs.image_io import encode_image, read_image
-    from jpegai_eval.codecs.metrics import quality_metrics, round_trip
+    from jpegai_eval.framework.bitstream import bits_per_pixel
+    from jpegai_eval.framework.image_io import encode_image, read_image
+    from jpegai_eval.framework.metrics import quality_metrics, round_trip
 
     cached = job.cell.load(job.key)
     if cached is not None:

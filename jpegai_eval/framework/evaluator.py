@@ -29,23 +29,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jpegai_eval.codecs.image_io import atomic_write_bytes
 from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.plan import Plan, RunConfig, make_plan
 from jpegai_eval.framework.plugins import get_plugins
-from jpegai_eval.framework.types import Anchor, Codec, Sample
-
-SPLITS = ("train", "test")
-
-
-def log(message: str, out_dir: Path | None = None) -> None:
-    """One line to the terminal (above any progress bar) and to ``run.log``."""
-    from tqdm import tqdm
-
-    tqdm.write(message, file=sys.stderr)
-    if out_dir is not None and out_dir.is_dir():
-        with open(out_dir / "run.log", "a") as fh:
-            fh.write(f"{dt.datetime.now().isoformat(timespec='seconds')} {message}\n")
+from jpegai_eval.framework.runfolder import (
+    SPLITS,
+    CellId,
+    Encoded,
+    log,
+    resolve_device,
+    write_json,
+)
+from jpegai_eval.framework.types import Sample
 
 
 @dataclass
@@ -53,10 +48,6 @@ class RunResult:
     out_dir: Path
     reports: list[Path] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
-
-
-def write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, json.dumps(data, indent=2, sort_keys=True, default=str).encode())
 
 
 # ------------------------------------------------------------------------ output folder
@@ -127,34 +118,6 @@ def dataset_options(config: RunConfig) -> dict[str, Any]:
     return {"dataset": config.dataset, "data_root": config.data_root, "split_number": config.split}
 
 
-def resolve_device(device: str) -> str:
-    if device == "cpu":
-        return "cpu"
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if device == "cuda":
-        raise UserError(
-            "--device cuda was asked for, but PyTorch sees no CUDA GPU. Use --device auto "
-            "or cpu, or check the driver (nvidia-smi)."
-        )
-    return "cpu"
-
-
-@dataclass
-class Encoded:
-    """The encode stage's output: per cell, per sample id, the entry's metrics."""
-
-    cells: dict[tuple[str, int], Any]  # (codec key, quality) -> encode_stage.Cell
-    metrics: dict[tuple[str, int], dict[str, dict[str, Any]]]
-    failed: dict[str, str]  # sample id -> why it could not be read
-
-    def entry_path(self, codec: Codec, quality: int, sample: Sample, suffix: str) -> Path:
-        cell = self.cells[(codec.key, quality)]
-        return cell.cache.paths(self.metrics[(codec.key, quality)][sample.id]["_key"])[suffix]
-
-
 def open_cells(plan: Plan, out_dir: Path) -> dict[tuple[str, int], Any]:
     """Load every codec x quality once, so that missing or wrong weights fail before
     any work (or any output file) is made."""
@@ -199,46 +162,12 @@ def encode_stage(
 # ------------------------------------------------------------------------ the matrix
 
 
-@dataclass(frozen=True)
-class CellId:
-    """One row of results.csv: an anchor, and a codec x quality unless per-task."""
-
-    anchor: Anchor
-    codec: Codec | None
-    quality: int | None
-
-    @property
-    def name(self) -> str:
-        if self.codec is None:
-            return self.anchor.id
-        return f"{self.anchor.id}-{self.codec.id}-{self.codec.backend}-q{self.quality}"
-
-
-def classifier_name(anchor: Anchor, codec: Codec | None, quality: int | None, plan: Plan) -> str:
-    """Anchors that train on the same data share one classifier."""
-    trainer = plan.trainers[anchor.id]
-    if trainer.train_on == "original":
-        return f"{trainer.domain}-original"
-    assert codec is not None
-    return f"{trainer.domain}-{trainer.train_on}-{codec.id}-{codec.backend}-q{quality}"
-
-
 def matrix(plan: Plan) -> list[CellId]:
     cells = [CellId(a, None, None) for a in plan.global_anchors]
     for cp in plan.codecs:
         for q in cp.qualities:
             cells += [CellId(a, cp.codec, q) for a in plan.anchors_for(cp.codec)]
     return cells
-
-
-def item_path(
-    data: str, sample: Sample, codec: Codec | None, quality: int | None, encoded: Encoded
-) -> Path:
-    """Where the input for ``sample`` lives: original, decoded PNG or latents .npz."""
-    if data == "original":
-        return sample.path
-    assert codec is not None and quality is not None
-    return encoded.entry_path(codec, quality, sample, "png" if data == "decoded" else "npz")
 
 
 # ------------------------------------------------------------------------------- run

@@ -23,7 +23,7 @@ def export(model: Any, example_inputs: tuple[Any, ...], input_names: list[str], 
     """Export ``model`` (eval mode) to ``path`` with a dynamic batch dimension."""
     import torch
 
-    from jpegai_eval.codecs.image_io import atomic_output
+    from jpegai_eval.framework.image_io import atomic_output
 
     model.eval()
     dynamic = {name: {0: "batch"} for name in input_names}

@@ -34,6 +34,7 @@ DEFAULT_PLUGINS = (
     "jpegai_eval.plugins.minc_task",
     "jpegai_eval.plugins.anchors",
     "jpegai_eval.plugins.report_writers",
+    "jpegai_eval.plugins.bench",
 )
 
 REGISTER_HOOKS = ("codecs", "tasks", "anchors", "report_writers")

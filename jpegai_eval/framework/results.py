@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from jpegai_eval.codecs.image_io import atomic_output
+from jpegai_eval.framework.image_io import atomic_output
+from jpegai_eval.framework.runfolder import Encoded, cell_name
 
 if TYPE_CHECKING:
-    from jpegai_eval.framework.evaluator import Encoded
     from jpegai_eval.framework.plan import Plan
     from jpegai_eval.framework.plugins import Plugins
     from jpegai_eval.framework.types import Sample
@@ -57,12 +57,6 @@ IMAGE_METRICS = (
     "decode_ms",
     "latents_ms",
 )
-
-
-def mean(values: list[Any]) -> float:
-    """The mean of the finite values (None, NaN and inf are left out); NaN if none."""
-    finite = [v for v in values if v is not None and not math.isnan(v) and not math.isinf(v)]
-    return sum(finite) / len(finite) if finite else float("nan")
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
@@ -124,9 +118,9 @@ def per_image_rows(
                 }
                 for anchor in plan.anchors:
                     name = (
-                        anchor.id
-                        if not anchor.per_quality
-                        else f"{anchor.id}-{cp.codec.id}-{cp.codec.backend}-q{q}"
+                        cell_name(anchor.id, cp.codec, q)
+                        if anchor.per_quality
+                        else cell_name(anchor.id, None, None)
                     )
                     if name in predictions and sample.id in predictions[name]:
                         row[f"pred_{anchor.id}"] = classes[predictions[name][sample.id]]

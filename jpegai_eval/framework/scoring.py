@@ -55,3 +55,9 @@ def topk_from_logits(logits: np.ndarray, labels: Sequence[int]) -> EvalResult:
         predictions=predictions,
         logits=logits,
     )
+
+
+def mean(values: list[Any]) -> float:
+    """The mean of the finite values (None, NaN and inf are left out); NaN if none."""
+    finite = [v for v in values if v is not None and not math.isnan(v) and not math.isinf(v)]
+    return sum(finite) / len(finite) if finite else float("nan")

@@ -20,7 +20,7 @@ from jpegai_eval.framework.errors import UsageError, UserError
 if TYPE_CHECKING:
     import numpy as np
 
-    from jpegai_eval.codecs.bitstream import Header
+    from jpegai_eval.framework.bitstream import Header
 
 DOMAINS = ("pixel", "latent")
 
@@ -108,7 +108,7 @@ class CodecModel(ABC):
     """One codec at one quality with one set of weights: encode, decode, latents.
 
     A template method: the public methods wrap the payload in the self-describing
-    ``.jai`` container (:mod:`jpegai_eval.codecs.bitstream`) and check it; subclasses
+    ``.jai`` container (:mod:`jpegai_eval.framework.bitstream`) and check it; subclasses
     implement the ``_encode_payload`` / ``_decode_payload`` / ``_latents_payload`` steps.
     """
 
@@ -126,7 +126,7 @@ class CodecModel(ABC):
     # -- public API ----------------------------------------------------------------
     def encode(self, image: np.ndarray) -> bytes:
         """Encode an (H, W, 3) uint8 RGB image into a complete ``.jai`` file."""
-        from jpegai_eval.codecs.bitstream import Header, pack
+        from jpegai_eval.framework.bitstream import Header, pack
 
         check_image(image)
         payload, latent_shape = self._encode_payload(image)
@@ -156,7 +156,7 @@ class CodecModel(ABC):
         return self._latents_payload(payload, header)
 
     def _open(self, data: bytes) -> tuple[Header, bytes]:
-        from jpegai_eval.codecs.bitstream import check_matches, unpack
+        from jpegai_eval.framework.bitstream import check_matches, unpack
 
         header, payload = unpack(data)
         check_matches(header, self.codec.id, self.codec.backend, self.quality, self.weights_id)
@@ -182,7 +182,7 @@ def check_image(image: Any) -> None:
     if shape is None or len(shape) != 3 or shape[2] != 3 or dtype != "uint8":
         raise UserError(
             f"Codecs take RGB images as (H, W, 3) uint8 arrays; got shape {shape} dtype "
-            f"{dtype}. Load files with jpegai_eval.codecs.image_io.read_image, which "
+            f"{dtype}. Load files with jpegai_eval.framework.image_io.read_image, which "
             "converts grayscale, RGBA and 16-bit images to 8-bit RGB."
         )
 

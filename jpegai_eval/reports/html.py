@@ -23,7 +23,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from jpegai_eval.codecs.image_io import atomic_write_bytes
+from jpegai_eval.framework.image_io import atomic_write_bytes
 from jpegai_eval.framework.types import ReportWriter
 from jpegai_eval.reports import plots, tables
 
@@ -557,7 +557,7 @@ VERDICTS = {True: "met", False: "missed", None: "not measured"}
 
 def bench_section(run_dir: Path) -> str:
     """The run's ``bench.json`` (written by ``jpegai-eval bench --run-dir``), if any."""
-    from jpegai_eval.framework.bench import BENCH_FILE, bench_summary_for_report
+    from jpegai_eval.reports.bench_summary import BENCH_FILE, bench_summary_for_report
 
     path = run_dir / BENCH_FILE
     if not path.is_file():

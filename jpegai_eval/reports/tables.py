@@ -18,8 +18,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from jpegai_eval.codecs.image_io import atomic_output
 from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.image_io import atomic_output
 from jpegai_eval.framework.types import ReportWriter
 
 RATE_ACCURACY_COLUMNS = [

@@ -42,3 +42,6 @@ MINC_LAYOUT = (
     "each label line a path relative to ROOT such as images/brick/brick_001968.jpg "
     "(ROOT/categories.txt is optional)"
 )
+
+#: What happens to an image that exists but cannot be decoded (see :mod:`.minc`).
+CORRUPT_IMAGE_POLICY = "stop"

@@ -33,10 +33,17 @@ from pathlib import Path
 
 from jpegai_eval.framework.errors import DatasetError, UsageError
 from jpegai_eval.framework.types import LatentSpec, Sample, Task
-from jpegai_eval.tasks.classes import MINC_CLASSES, MINC_LAYOUT, MINC_URL, SPLIT_NUMBERS, SPLITS
+from jpegai_eval.tasks.classes import (
+    CORRUPT_IMAGE_POLICY,
+    MINC_CLASSES,
+    MINC_LAYOUT,
+    MINC_URL,
+    SPLIT_NUMBERS,
+    SPLITS,
+)
 
 ROOT_ENV = "JPEGAI_EVAL_MINC_ROOT"
-CORRUPT_IMAGE_POLICY = "stop"
+
 #: How many offenders an error message names per problem.
 SHOW = 5
 

@@ -55,7 +55,7 @@ from torch import nn
 from jpegai_eval.framework.errors import DatasetError, UsageError, UserError
 from jpegai_eval.framework.scoring import EvalResult, topk_from_logits
 from jpegai_eval.framework.types import DOMAINS
-from jpegai_eval.tasks.minc import CORRUPT_IMAGE_POLICY
+from jpegai_eval.tasks.classes import CORRUPT_IMAGE_POLICY
 
 Source = str | os.PathLike | Callable[[], Any]
 Item = tuple[Source, int]
@@ -144,10 +144,11 @@ def _check_domain(domain: str) -> None:
 
 
 def resolve_device(device: str | None = "auto") -> torch.device:
-    """``"auto"``: CUDA when available, else the CPU."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    """The torch device for ``--device`` (:func:`jpegai_eval.framework.runfolder.resolve_device`:
+    ``auto`` takes CUDA when present; ``cuda`` without a GPU is a clear error)."""
+    from jpegai_eval.framework.runfolder import resolve_device as resolve
+
+    return torch.device(resolve(device))
 
 
 def default_workers() -> int:
@@ -172,7 +173,7 @@ def load_image(source: Source) -> np.ndarray:
     if callable(source):
         image = source()
     else:
-        from jpegai_eval.codecs.image_io import read_image
+        from jpegai_eval.framework.image_io import read_image
 
         try:
             image = read_image(source)

@@ -1,6 +1,6 @@
 """``jpegai-eval bench``: parse options, run the benchmarks, print the tables.
 
-No torch import here: :mod:`jpegai_eval.framework.bench` is imported when the command
+No torch import here: :mod:`jpegai_eval.bench.measure` is imported when the command
 runs.
 """
 
@@ -124,7 +124,7 @@ def bench_command(
     """
     if omp_wait_policy != "inherit" and "torch" not in sys.modules:
         os.environ["OMP_WAIT_POLICY"] = omp_wait_policy.upper()
-    from jpegai_eval.framework import bench
+    from jpegai_eval.bench import measure as bench
 
     quality_list = list(qualities) or [1]
     if run_dir is not None:

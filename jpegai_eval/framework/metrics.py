@@ -123,7 +123,7 @@ def round_trip(model: CodecModel, image: np.ndarray) -> RoundTrip:
 def measure(model: CodecModel, image: np.ndarray) -> tuple[Measurement, bytes, np.ndarray]:
     """Encode, decode (and, with a compressed domain, extract latents of) ``image``;
     return the measurement, the bitstream and the decoded image."""
-    from jpegai_eval.codecs.bitstream import bits_per_pixel
+    from jpegai_eval.framework.bitstream import bits_per_pixel
 
     r = round_trip(model, image)
     q = quality_metrics(image, r.decoded)
@@ -168,7 +168,7 @@ def evaluate_images(model: CodecModel, paths: list[Any]) -> dict[str, float]:
     """Mean of every :class:`Measurement` field over the images at ``paths``."""
     import numpy as np
 
-    from jpegai_eval.codecs.image_io import read_image
+    from jpegai_eval.framework.image_io import read_image
 
     rows = [measure(model, read_image(p))[0].as_row() for p in paths]
     summary: dict[str, float] = {}

@@ -1,0 +1,122 @@
+"""The run's vocabulary: what a run folder holds and how its parts are named.
+
+Shared by the evaluator (which orchestrates), :mod:`~jpegai_eval.framework.classify`
+and :mod:`~jpegai_eval.framework.results`, so none of them imports another for a name:
+
+- :class:`CellId` -- one row of ``results.csv`` (an anchor, and a codec x quality);
+- :func:`classifier_name` -- the folder of the classifier a cell uses;
+- :class:`Encoded` -- the encode stage's output, and :func:`item_path` -- where a
+  sample's input for a domain lives (original, decoded PNG, latents ``.npz``);
+- :func:`log` and :func:`write_json` -- the run's log line and atomic JSON write;
+- :func:`resolve_device` -- the one place ``--device auto|cpu|cuda`` is interpreted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.image_io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from jpegai_eval.framework.plan import Plan
+    from jpegai_eval.framework.types import Anchor, Codec, Sample
+
+SPLITS = ("train", "test")
+
+
+def log(message: str, out_dir: Path | None = None) -> None:
+    """One line to the terminal (above any progress bar) and to ``run.log``."""
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+    if out_dir is not None and out_dir.is_dir():
+        with open(out_dir / "run.log", "a") as fh:
+            fh.write(f"{dt.datetime.now().isoformat(timespec='seconds')} {message}\n")
+
+
+def write_json(path: str | Path, data: Any, sort_keys: bool = True) -> Path:
+    """Write ``data`` as indented JSON (keys sorted unless told), atomically; return the
+    path."""
+    path = Path(path)
+    text = json.dumps(data, indent=2, sort_keys=sort_keys, default=str)
+    atomic_write_bytes(path, text.encode())
+    return path
+
+
+def resolve_device(device: str | None = "auto") -> str:
+    """``auto``: CUDA when PyTorch sees a GPU, else the CPU. ``cuda`` without a GPU is a
+    :class:`UserError`; ``cuda:N`` and ``cpu`` are taken as given."""
+    if device is None or device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return "cpu"
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError(
+                f"--device {device} was asked for, but PyTorch sees no CUDA GPU. Use "
+                "--device auto or cpu, or check the driver (nvidia-smi)."
+            )
+        return device
+    raise UserError(f"Unknown device {device!r}; use auto, cpu, cuda or cuda:N.")
+
+
+@dataclass
+class Encoded:
+    """The encode stage's output: per cell, per sample id, the entry's metrics."""
+
+    cells: dict[tuple[str, int], Any]  # (codec key, quality) -> encode_stage.Cell
+    metrics: dict[tuple[str, int], dict[str, dict[str, Any]]]
+    failed: dict[str, str]  # sample id -> why it could not be read
+
+    def entry_path(self, codec: Codec, quality: int, sample: Sample, suffix: str) -> Path:
+        cell = self.cells[(codec.key, quality)]
+        return cell.cache.paths(self.metrics[(codec.key, quality)][sample.id]["_key"])[suffix]
+
+
+@dataclass(frozen=True)
+class CellId:
+    """One row of results.csv: an anchor, and a codec x quality unless per-task."""
+
+    anchor: Anchor
+    codec: Codec | None
+    quality: int | None
+
+    @property
+    def name(self) -> str:
+        return cell_name(self.anchor.id, self.codec, self.quality)
+
+
+def cell_name(anchor_id: str, codec: Codec | None, quality: int | None) -> str:
+    """The name of a cell (its ``cells/NAME.json`` and its key in predictions)."""
+    if codec is None:
+        return anchor_id
+    return f"{anchor_id}-{codec.id}-{codec.backend}-q{quality}"
+
+
+def classifier_name(anchor: Anchor, codec: Codec | None, quality: int | None, plan: Plan) -> str:
+    """Anchors that train on the same data share one classifier."""
+    trainer = plan.trainers[anchor.id]
+    if trainer.train_on == "original":
+        return f"{trainer.domain}-original"
+    assert codec is not None
+    return f"{trainer.domain}-{trainer.train_on}-{codec.id}-{codec.backend}-q{quality}"
+
+
+def item_path(
+    data: str, sample: Sample, codec: Codec | None, quality: int | None, encoded: Encoded
+) -> Path:
+    """Where the input for ``sample`` lives: original, decoded PNG or latents .npz."""
+    if data == "original":
+        return sample.path
+    assert codec is not None and quality is not None
+    return encoded.entry_path(codec, quality, sample, "png" if data == "decoded" else "npz")

@@ -1,0 +1,223 @@
+"""How a ``bench.json`` reads: text tables for the terminal, display-ready tables for
+the HTML report. The measurements themselves are :mod:`jpegai_eval.bench.measure`; the
+report only reads the file, so this presentation lives with the reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from jpegai_eval.framework.errors import UserError
+
+#: The file a run folder holds when ``jpegai-eval bench --run-dir`` was run on it.
+BENCH_FILE = "bench.json"
+SCHEMA = "jpegai-eval-bench/1"
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or not b:
+        return None
+    return round(a / b, 4)
+
+
+# ------------------------------------------------------------------- presentation
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _gmacs(macs: int | None) -> str:
+    return "-" if macs is None else f"{macs / 1e9:.2f}"
+
+
+def summary_tables(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The result as display tables: ``{"title", "columns", "rows"}``; cells are
+    strings, ready for text or HTML."""
+    tables: list[dict[str, Any]] = []
+    for q, entry in result.get("qualities", {}).items():
+        inference = entry.get("inference")
+        if not inference:
+            continue
+        macs = inference["macs"]["stages"]
+        for batch, b in inference["batches"].items():
+            pipelines = b["pipelines"]
+            stage_names: list[str] = []
+            for p in pipelines.values():
+                for s in p["per_image"]:
+                    if s != "total" and s not in stage_names:
+                        stage_names.append(s)
+            columns = ["stage", "GMACs", *pipelines]
+            rows = []
+            for s in [*stage_names, "total"]:
+                row = [s, _gmacs(macs.get(s)) if s != "total" else "-"]
+                for p in pipelines.values():
+                    st = p["per_image"].get(s)
+                    row.append(f"{st['median_ms']:.1f}" if st else "")
+                rows.append(row)
+            r = b["pixel_over_compressed"]
+            tables.append(
+                {
+                    "title": f"Inference per image, quality {q}, batch {batch} "
+                    f"(median ms of {b['reps']} reps)",
+                    "columns": columns,
+                    "rows": rows,
+                    "notes": [
+                        "pixel / compressed: "
+                        + ", ".join(f"{k} {_fmt(v, 2)}" for k, v in r.items())
+                        + "; MACs pixel / compressed "
+                        + _fmt(inference["macs"]["pixel_over_compressed"], 2),
+                        f"weights: {entry['weights'].split(' (')[0]}; bitstreams "
+                        f"{_fmt(entry.get('bitstreams', {}).get('bpp_mean'), 3)} bpp",
+                    ],
+                }
+            )
+    clf = result.get("classifiers")
+    if clf:
+        rows = []
+        for batch, b in clf["batches"].items():
+            for name in ("resnet50", "cresnet39"):
+                rows.append(
+                    [
+                        name,
+                        batch,
+                        _gmacs(clf["macs"].get(name)),
+                        f"{b['models'][f'{name}/onnxruntime']['median_ms']:.1f}",
+                        f"{b['models'][f'{name}/torch']['median_ms']:.1f}",
+                        _fmt(b["torch_over_onnxruntime"][name], 2),
+                    ]
+                )
+        tables.append(
+            {
+                "title": f"Classifiers per image (onnxruntime {clf['provider']} vs PyTorch "
+                f"eager on {clf['torch_device']})",
+                "columns": ["model", "batch", "GMACs", "onnxruntime ms", "torch ms", "torch / ort"],
+                "rows": rows,
+                "notes": [],
+            }
+        )
+    enc = result.get("encode")
+    if enc:
+        p = enc["per_image"]
+        rows = [
+            ["CompressAI compress (tensor)", f"{p['compressai_compress']['median_ms']:.1f}", ""],
+            [
+                "plugin encode (image -> .jai)",
+                f"{p['plugin_encode']['median_ms']:.1f}",
+                _fmt(enc["overhead"], 3),
+            ],
+        ]
+        st = enc["encode_stage"]
+        for w, info in st["workers"].items():
+            rows.append(
+                [
+                    f"encode stage, {w} worker(s), images/s",
+                    f"{_fmt(info['images_per_s_excluding_startup'], 2)} excl. / "
+                    f"{_fmt(info['images_per_s_including_startup'], 2)} incl. start-up",
+                    "",
+                ]
+            )
+        speed = st.get("speedup_2_over_1") or {}
+        tables.append(
+            {
+                "title": f"Encode, quality {enc['quality']} ({enc['images']} images)",
+                "columns": ["what", "median ms / throughput", "ratio"],
+                "rows": rows,
+                "notes": [
+                    "2 / 1 workers: "
+                    + ", ".join(f"{k.replace('_', ' ')} {_fmt(v, 2)}" for k, v in speed.items())
+                ],
+            }
+        )
+    return tables
+
+
+def target_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, **{k: v for k, v in t.items()}}
+        for name, t in result.get("targets", {}).items()
+    ]
+
+
+def machine_line(result: dict[str, Any]) -> str:
+    m = result.get("machine", {})
+    return (
+        f"{m.get('cpu_count')} CPUs ({m.get('processor')}), "
+        f"{'GPU ' + m['cuda'] if m.get('cuda') else 'no GPU'}, {m.get('threads')} threads, "
+        f"torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')} "
+        f"({', '.join(m.get('ort_providers') or [])}), load {m.get('load_average_start')} -> "
+        f"{m.get('load_average_end')}"
+    )
+
+
+def bench_summary_for_report(json_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What the HTML report shows for a run folder's ``bench.json``::
+
+        {"title", "created", "machine", "codec", "seconds",
+         "targets": [{"name", "what", "value", "op", "target", "passed"}],
+         "tables": [{"title", "columns", "rows", "notes"}]}
+
+    Every cell of ``rows`` is a string. Raises UserError for an unreadable file.
+    """
+    path = Path(json_path)
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(
+            f"Cannot read benchmark results {str(path)!r} ({type(exc).__name__}: {exc}). "
+            "Write them again with `jpegai-eval bench --run-dir RUN`."
+        ) from None
+    if not isinstance(result, dict) or result.get("schema") != SCHEMA:
+        raise UserError(
+            f"{str(path)!r} is not a jpegai-eval benchmark file (schema "
+            f"{result.get('schema') if isinstance(result, dict) else None!r}, expected "
+            f"{SCHEMA!r}). Write it again with `jpegai-eval bench --run-dir RUN`."
+        )
+    return {
+        "title": "Inference and encode cost (jpegai-eval bench)",
+        "created": result.get("created"),
+        "machine": machine_line(result),
+        "codec": result.get("codec"),
+        "seconds": result.get("seconds"),
+        "targets": target_rows(result),
+        "tables": summary_tables(result),
+    }
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """The result as plain text: one table per comparison, then the targets."""
+    lines = [f"jpegai-eval bench: {result.get('codec')}; {machine_line(result)}", ""]
+    for table in summary_tables(result):
+        lines.append(table["title"])
+        cols = [table["columns"], *table["rows"]]
+        widths = [max(len(str(r[i])) for r in cols) for i in range(len(table["columns"]))]
+        for k, row in enumerate(cols):
+            cells = [
+                str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ]
+            lines.append("  " + "  ".join(cells))
+            if k == 0:
+                lines.append("  " + "  ".join("-" * w for w in widths))
+        lines.extend(f"  {note}" for note in table["notes"])
+        lines.append("")
+    lines.append("Targets")
+    for t in target_rows(result):
+        verdict = {True: "pass", False: "MISS", None: "not measured"}[t["passed"]]
+        lines.append(
+            f"  {t['name']:22s} {_fmt(t['value'], 3):>7s} {t['op']} {t['target']:<5}  "
+            f"{verdict:12s} {t['what']}"
+        )
+    lines.append(f"({result.get('seconds')} s)")
+    return "\n".join(lines)
