@@ -205,3 +205,55 @@ def test_latents_file_errors(tmp_path):
     np.savez(path, y_hat=np.zeros((2, 4, 4)), sigma_hat=np.zeros((2, 3, 4)))
     with pytest.raises(DatasetError, match="same h and w"):
         training.load_latents(path)
+
+
+class _Exploit:
+    """Unpickling this creates the folder ``marker``: the stand-in for any code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.marker,))
+
+
+def test_a_pickle_as_checkpoint_is_refused_and_never_run(latent_items, tmp_path):
+    import pickle
+
+    # The exploit is real: a plain unpickling (the old weights_only=False) runs it.
+    proof = tmp_path / "proof"
+    pickle.loads(pickle.dumps({"config": _Exploit(proof)}))
+    assert proof.is_dir()
+
+    marker = tmp_path / "marker"
+    folder = tmp_path / "classifier"
+    folder.mkdir()
+    torch.save({"config": _Exploit(marker), "model": {}}, folder / training.CHECKPOINT)
+    preset = training.get_preset("quick", epochs=1, **TINY)
+    for attempt in (
+        lambda: training.train_classifier(
+            CResNet39(4, 4),
+            latent_items,
+            preset,
+            "latent",
+            folder,
+            device="cpu",
+            workers=0,
+            progress=False,
+        ),
+        lambda: training.load_trained(CResNet39(4, 4), folder),
+    ):
+        with pytest.raises(UserError) as err:
+            attempt()
+        message = err.value.message
+        assert str(folder / training.CHECKPOINT) in message and "Delete it" in message
+        assert "weights_only=False" not in message and "\n" not in message
+        assert not marker.exists()
+
+
+def test_a_checkpoint_that_is_not_one_is_refused(tmp_path):
+    torch.save({"model": {}}, tmp_path / training.CHECKPOINT)
+    with pytest.raises(UserError, match="not a jpegai-eval training checkpoint"):
+        training.load_trained(CResNet39(4, 4), tmp_path)

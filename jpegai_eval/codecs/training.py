@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from jpegai_eval.framework.errors import DatasetError, UsageError
+from jpegai_eval.framework.safeload import torch_load
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 STATE_SUFFIX = ".train-state.pt"
@@ -235,7 +236,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     elapsed = 0.0
     spath = state_path(cfg.out)
     if spath.is_file():
-        state = torch.load(spath, map_location="cpu", weights_only=True)
+        state = torch_load(
+            spath,
+            "the codec training state",
+            "Delete that file to start the training over.",
+        )
+        if not isinstance(state, dict):
+            state = {}
         if state.get("settings") != settings:
             raise UsageError(
                 f"{str(spath)!r} holds a training run with other settings "

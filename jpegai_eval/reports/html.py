@@ -402,7 +402,7 @@ def figure2_section(run_dir: Path, info: dict[str, Any], per_image, results) -> 
                 decoded = _thumb(stem.with_suffix(".png")) if stem is not None else None
                 maps = None
                 if stem is not None and stem.with_suffix(".npz").is_file():
-                    with np.load(stem.with_suffix(".npz")) as latents:
+                    with np.load(stem.with_suffix(".npz"), allow_pickle=False) as latents:
                         if "y_hat" in latents and "sigma_hat" in latents:
                             maps = (
                                 png_data_uri(latent_map(latents["y_hat"])),

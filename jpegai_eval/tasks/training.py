@@ -33,7 +33,9 @@ evaluation preprocessing as a numpy function, for onnxruntime.
 
 Checkpoints: ``out_dir/checkpoint.pt`` after every epoch (written to a temporary file
 and renamed); a training started again with the same settings resumes after the last
-finished epoch, and a finished one returns at once.
+finished epoch, and a finished one returns at once. Checkpoints hold tensors and plain
+values only and are read with ``torch.load(..., weights_only=True)``: a run folder is
+never trusted to run code (:func:`read_checkpoint`).
 """
 
 from __future__ import annotations
@@ -193,7 +195,7 @@ def load_latents(source: Source) -> np.ndarray:
         data = source()
     else:
         try:
-            with np.load(source) as npz:
+            with np.load(source, allow_pickle=False) as npz:
                 data = {k: npz[k] for k in ("y_hat", "sigma_hat")}
         except (OSError, KeyError, ValueError) as exc:
             raise DatasetError(
@@ -401,6 +403,28 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+_CHECKPOINT_KEYS = ("config", "epoch", "model", "optimizer", "scheduler", "history")
+
+
+def read_checkpoint(path: Path, device: Any = "cpu") -> dict[str, Any]:
+    """A training checkpoint, read with ``weights_only=True`` (it holds tensors and plain
+    values only); anything else -- a pickle that would run code, a damaged file, another
+    kind of file -- is refused with a :class:`UserError` naming it."""
+    from jpegai_eval.framework.safeload import torch_load
+
+    remedy = (
+        "Delete it (or the classifier folder holding it) and the training starts over; "
+        "its other files are unaffected."
+    )
+    ckpt = torch_load(path, "the training checkpoint", remedy, map_location=device)
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in _CHECKPOINT_KEYS):
+        raise UserError(
+            f"{str(path)!r} is not a jpegai-eval training checkpoint (it lacks "
+            f"{', '.join(_CHECKPOINT_KEYS)}). {remedy}"
+        )
+    return ckpt
+
+
 def _config(model: nn.Module, items: Sequence[Item], preset: Preset, domain: str, seed: int):
     return {
         "model": type(model).__name__,
@@ -462,7 +486,7 @@ def train_classifier(
     seconds = 0.0
     ckpt_path = out / CHECKPOINT
     if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        ckpt = read_checkpoint(ckpt_path, dev)
         if ckpt.get("config") != config:
             raise UserError(
                 f"{str(ckpt_path)!r} is a checkpoint of another training "
@@ -565,7 +589,7 @@ def load_trained(model: nn.Module, out_dir: str | os.PathLike[str]) -> nn.Module
     path = Path(out_dir) / CHECKPOINT
     if not path.is_file():
         raise UserError(f"No checkpoint at {str(path)!r}: train the classifier first.")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = read_checkpoint(path, "cpu")
     model.load_state_dict(ckpt["model"])
     return model
 
