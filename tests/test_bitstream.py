@@ -78,3 +78,40 @@ def test_empty_file_says_so():
 
     with pytest.raises(BitstreamError, match=r"empty or truncated \(0 bytes\)"):
         unpack(b"")
+
+
+# -- memory bombs: sizes the payload cannot describe (issue 12, item 3) -----------------
+
+
+def _sized(height, width, latent_shape=(12, 7, 9), payload=PAYLOAD):
+    return pack(Header("c", "b", 1, height, width, latent_shape, b""), payload)
+
+
+@pytest.mark.parametrize("size", [(20000, 20000), (100000, 100000), (2**32 - 1, 2**32 - 1)])
+def test_a_header_above_the_pixel_cap_is_refused(size):
+    with pytest.raises(BitstreamError, match="JPEGAI_EVAL_MAX_PIXELS") as err:
+        unpack(_sized(*size))
+    assert f"{size[1]}x{size[0]}" in err.value.message
+
+
+@pytest.mark.parametrize("size", [(0, 0), (0, 100), (100, 0)])
+def test_a_header_of_no_pixels_is_refused(size):
+    with pytest.raises(BitstreamError, match="at least one pixel"):
+        unpack(_sized(*size))
+
+
+def test_the_pixel_cap_is_documented_and_overridable(monkeypatch):
+    import jpegai_eval.framework.bitstream as bitstream
+
+    assert bitstream.max_pixels() == bitstream.DEFAULT_MAX_PIXELS == 89_478_485
+    assert "JPEGAI_EVAL_MAX_PIXELS" in bitstream.__doc__
+    monkeypatch.setenv("JPEGAI_EVAL_MAX_PIXELS", "1000")
+    with pytest.raises(BitstreamError, match="above the limit of 1,000 pixels"):
+        unpack(_sized(40, 26))
+    assert unpack(_sized(40, 25))[0].height == 40
+    monkeypatch.setenv("JPEGAI_EVAL_MAX_PIXELS", str(20000 * 20000))
+    assert unpack(_sized(20000, 20000))[0].width == 20000
+    for bad in ("-1", "0", "lots"):
+        monkeypatch.setenv("JPEGAI_EVAL_MAX_PIXELS", bad)
+        with pytest.raises(UserError, match="positive whole number"):
+            unpack(_sized(40, 25))

@@ -276,3 +276,25 @@ def test_acceptance_demo_weights_q1_vs_q8(tmp_path):
     result = invoke("decode", tmp_path / "bad.jai", tmp_path / "bad.png")
     assert result.exit_code != 0 and not (tmp_path / "bad.png").exists()
     assert os.listdir(tmp_path).count("bad.png") == 0
+
+
+@pytest.mark.parametrize("size", [(0, 0), (20000, 20000)])
+def test_info_decode_latents_refuse_bomb_headers(tmp_path, size):
+    """A header of 0x0 (a ZeroDivisionError in `codec info`) or of 20000x20000 with a valid
+    CRC (600 MB of latents, a decoder segfault) is one clean error, with no output."""
+    from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
+    from jpegai_eval.framework.bitstream import Header, pack, unpack
+
+    model = CompressAIHyperprior("ms-ssim").load(1)
+    real, payload = unpack(model.encode(synthetic_image(64, 64, seed=1)))
+    h, w = size
+    header = Header(real.codec, real.backend, 1, h, w, model.latent_shape(h, w), real.weights_id)
+    bomb = tmp_path / "bomb.jai"
+    bomb.write_bytes(pack(header, payload))
+    match = "at least one pixel" if h == 0 else "JPEGAI_EVAL_MAX_PIXELS"
+    assert_clean_error(invoke("info", bomb), 1, match)
+    out = tmp_path / "out"
+    for command, suffix in (("decode", ".png"), ("latents", ".npz")):
+        target = out.with_suffix(suffix)
+        assert_clean_error(invoke(command, bomb, target), 1, match)
+        assert not target.exists()

@@ -182,3 +182,26 @@ def test_bitstream_is_identical_across_processes(tmp_path, model):
     subprocess.run([sys.executable, "-c", script], check=True)
     assert (tmp_path / "b.jai").read_bytes() == data
     assert np.array_equal(np.load(tmp_path / "dec.npy"), here.decode(data))
+
+
+def test_strings_too_short_for_the_header_size_are_refused_before_decoding():
+    """A real 64x64 file whose header claims 9000x9000 (below the pixel cap, latent shape
+    made to match): its strings cannot code that many symbols, so it is refused at once
+    instead of decoding 81 million pixels."""
+    import time
+
+    from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
+    from jpegai_eval.framework.bitstream import Header, pack, unpack
+    from jpegai_eval.framework.errors import BitstreamError
+
+    model = CompressAIHyperprior("ms-ssim").load(1)
+    real, payload = unpack(model.encode(synthetic_image(64, 64, seed=1)))
+    header = Header(
+        real.codec, real.backend, 1, 9000, 9000, model.latent_shape(9000, 9000), real.weights_id
+    )
+    bomb = pack(header, payload)
+    t0 = time.perf_counter()
+    for step in (model.decode, model.latents):
+        with pytest.raises(BitstreamError, match="too short to code"):
+            step(bomb)
+    assert time.perf_counter() - t0 < 5

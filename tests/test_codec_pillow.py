@@ -73,3 +73,22 @@ def test_missing_pillow_feature_is_reported(monkeypatch):
     assert "without nope support" in codec.unavailable_reason
     with pytest.raises(UserError, match="unavailable"):
         codec.load(1)
+
+
+@pytest.mark.parametrize("codec", AVAILABLE, ids=lambda c: c.id)
+def test_a_payload_larger_than_its_header_is_refused_before_decoding(codec, monkeypatch):
+    """The header is capped; a payload claiming a larger image than its header is refused
+    from the payload's own header, before Pillow decodes (or allocates) anything."""
+    from PIL import Image
+
+    from jpegai_eval.framework.bitstream import Header, pack
+
+    model = codec.load(4)
+    big = codec.load(4).encode(synthetic_image(96, 112, seed=3))
+    header, payload = unpack(big)
+    lie = pack(Header(codec.id, "pillow", 4, 48, 56, (), header.weights_id), payload)
+    decoded = []
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self) or None)
+    with pytest.raises(BitstreamError, match="holds a 112x96 image but the header says 56x48"):
+        model.decode(lie)
+    assert decoded == []

@@ -212,6 +212,20 @@ class HyperpriorModel(CodecModel):
                 f"The .jai payload holds {len(strings)} strings; a hyperprior file holds 2 "
                 "(y and z). Re-encode the image."
             )
+        zh, zw = self.z_shape(header.height, header.width)
+        symbols = {
+            "y": (self.net.gaussian_conditional, math.prod(expected[:1]) * zh * zw * 16),
+            "z": (self.net.entropy_bottleneck, int(self.net.N) * zh * zw),
+        }
+        for (name, (coder, count)), string in zip(symbols.items(), strings, strict=True):
+            need = min_string_bytes(coder, count)
+            if len(string) < need:
+                raise BitstreamError(
+                    f"The .jai header gives a {header.width}x{header.height} image, but its "
+                    f"{name} string ({len(string)} bytes) is too short to code the {count:,} "
+                    f"symbols of that size (at least {need:,} bytes). The file is corrupt or "
+                    "crafted; re-encode the image."
+                )
         return strings
 
     def entropy_decode(
@@ -280,6 +294,21 @@ class HyperpriorModel(CodecModel):
             "y_hat": y_hat[0, :, :h, :w].float().cpu().numpy(),
             "sigma_hat": scales_hat[0, :, :h, :w].float().cpu().numpy(),
         }
+
+
+def min_string_bytes(coder: Any, count: int) -> int:
+    """A lower bound on the bytes of an entropy-coded string of ``count`` symbols: each
+    costs at least -log2 of the largest probability in ``coder``'s quantized CDF tables
+    (16-bit precision); halved and less 8 bytes, to be safe, but never below the 4 bytes
+    of the rANS state every string ends with."""
+    import torch
+
+    cdf, length = coder._quantized_cdf, coder._cdf_length.reshape(-1, 1)
+    freq = torch.diff(cdf.to(torch.int64), dim=1)
+    valid = torch.arange(freq.shape[1]).unsqueeze(0) < (length - 1)
+    top = int(torch.where(valid, freq, 0).max().clamp(min=1))
+    bits = -math.log2(min(top, 2**16 - 1) / 2**16)
+    return max(4, int(count * bits / 16) - 8)  # the coder flushes a 4-byte state
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

@@ -11,6 +11,7 @@ anchor for them.
 from __future__ import annotations
 
 import io
+import struct
 from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.errors import BitstreamError
@@ -89,12 +90,27 @@ class PillowModel(CodecModel):
         from PIL import Image
 
         try:
-            with Image.open(io.BytesIO(payload)) as img:
+            with Image.open(io.BytesIO(payload), formats=[self.codec.pillow_format]) as img:
+                # The payload's own size is checked against the (capped) header before
+                # Pillow decodes, so a payload cannot claim a larger image than the header.
+                if img.size != (header.width, header.height):
+                    raise BitstreamError(
+                        f"The {self.codec.id} payload holds a {img.width}x{img.height} image "
+                        f"but the header says {header.width}x{header.height}. Re-encode the "
+                        "image."
+                    )
                 image = np.array(img.convert("RGB"), dtype=np.uint8)
-        except (OSError, ValueError, SyntaxError) as exc:
+        except (
+            OSError,
+            ValueError,
+            SyntaxError,
+            EOFError,
+            struct.error,
+            Image.DecompressionBombError,
+        ) as exc:
             raise BitstreamError(
-                f"The {self.codec.id} payload of this .jai file cannot be decoded ({exc}). "
-                "Re-encode the image."
+                f"The {self.codec.id} payload of this .jai file cannot be decoded "
+                f"({type(exc).__name__}: {exc}). Re-encode the image."
             ) from None
         if image.shape[:2] != (header.height, header.width):
             raise BitstreamError(

@@ -150,10 +150,18 @@ class TfcHyperpriorModel(CodecModel):
         height, width = image.shape[:2]
         return payload, self.latent_spec.shape_for(height, width)
 
-    def _receiver_inputs(self, payload: bytes) -> list[Any]:
+    def _receiver_inputs(self, payload: bytes, header: Header) -> list[Any]:
         import tensorflow as tf
 
+        expected = self.latent_spec.shape_for(header.height, header.width)
+        if tuple(header.latent_shape) != expected:
+            raise BitstreamError(
+                f"The .jai header gives latent shape {tuple(header.latent_shape)} but this "
+                f"metagraph produces {expected} for a {header.width}x{header.height} image. "
+                "Decode it with the metagraph that encoded it."
+            )
         values = unpack_tensors(payload, [d.name for d in self.graph.receiver_input_dtypes])
+        check_shapes(values, header)
         return [
             tf.constant(v, dtype=d)
             for v, d in zip(values, self.graph.receiver_input_dtypes, strict=True)
@@ -164,7 +172,7 @@ class TfcHyperpriorModel(CodecModel):
         import tensorflow as tf
 
         with tf.device(self.device):
-            (x_hat,) = self.graph.receiver(*self._receiver_inputs(payload))
+            (x_hat,) = self.graph.receiver(*self._receiver_inputs(payload, header))
         x_hat = x_hat.numpy()
         if x_hat.ndim == 4:
             x_hat = x_hat[0]
@@ -177,7 +185,7 @@ class TfcHyperpriorModel(CodecModel):
         import tensorflow as tf
 
         with tf.device(self.device):
-            y_hat, sigma_hat = self.compressed(*self._receiver_inputs(payload))
+            y_hat, sigma_hat = self.compressed(*self._receiver_inputs(payload, header))
         y_hat = _chw(y_hat.numpy())
         sigma_hat = _chw(sigma_hat.numpy())
         # h_s may produce a map padded to a multiple of its stride; the receiver crops
@@ -233,6 +241,25 @@ def pack_tensors(values: list[Any]) -> bytes:
         else:
             raise ValueError(f"unexpected sender output dtype {value.dtype}")
     return pack_strings(parts)
+
+
+def check_shapes(values: list[Any], header: Header) -> None:
+    """Refuse shape tensors the header's (capped) image cannot have: the receiver
+    allocates what they say, so each must lie in 1 .. max(height, width)."""
+    import numpy as np
+
+    limit = max(header.height, header.width)
+    for value in values:
+        if (
+            value.dtype.kind in "iu"
+            and value.size
+            and not ((value >= 1).all() and (value <= limit).all())
+        ):
+            raise BitstreamError(
+                f"The .jai payload gives the shape {np.asarray(value).tolist()}, which a "
+                f"{header.width}x{header.height} image cannot have. The file is corrupt or "
+                "crafted; re-encode the image."
+            )
 
 
 def unpack_tensors(payload: bytes, dtypes: list[str]) -> list[Any]:

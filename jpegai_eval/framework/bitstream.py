@@ -19,19 +19,69 @@ Layout (big-endian)::
 The whole file counts towards the rate: ``bpp = 8 * len(file) / (H * W)``.
 A truncated, bit-flipped or foreign file is refused with a :class:`BitstreamError`
 before any decoding starts.
+
+Size limit: a header is read before anything is allocated for its image, so a small
+file cannot make a decoder allocate gigabytes. A header of a 0-pixel image, or of more
+than :func:`max_pixels` pixels, is refused. The limit is
+:data:`DEFAULT_MAX_PIXELS` (Pillow's ``Image.MAX_IMAGE_PIXELS``, about 89.5 million
+pixels, e.g. 9459 x 9459) unless the environment variable ``JPEGAI_EVAL_MAX_PIXELS``
+gives another (a positive integer), as Pillow's own limit can be raised for a trusted
+large image. The codecs' payload decoders then check that the payload can describe the
+header's image (latent shape, string lengths) before decoding.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from dataclasses import dataclass
 
-from jpegai_eval.framework.errors import BitstreamError
+from jpegai_eval.framework.errors import BitstreamError, UsageError
 
 MAGIC = b"JPAI"
 VERSION = 1
 SUFFIX = ".jai"
+#: The default of :func:`max_pixels`: Pillow's ``Image.MAX_IMAGE_PIXELS``.
+DEFAULT_MAX_PIXELS = 89_478_485
+MAX_PIXELS_ENV = "JPEGAI_EVAL_MAX_PIXELS"
+
+
+def max_pixels() -> int:
+    """The largest height x width a ``.jai`` header may give: ``$JPEGAI_EVAL_MAX_PIXELS``
+    when set (a positive integer), else :data:`DEFAULT_MAX_PIXELS`."""
+    value = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_PIXELS
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise UsageError(
+            f"{MAX_PIXELS_ENV}={value!r} is not a positive whole number of pixels. Set it "
+            f"to the largest image size to decode (e.g. {DEFAULT_MAX_PIXELS}, the default), "
+            "or unset it."
+        )
+    return limit
+
+
+def check_size(height: int, width: int) -> None:
+    """Refuse an image size of 0 pixels or above :func:`max_pixels`, before any
+    allocation."""
+    if height <= 0 or width <= 0:
+        raise BitstreamError(
+            f"The .jai header gives an image of {width}x{height} pixels; an image has at "
+            "least one pixel. The file is corrupt or crafted; re-encode the image."
+        )
+    limit = max_pixels()
+    if height * width > limit:
+        raise BitstreamError(
+            f"The .jai header gives an image of {width}x{height} = {height * width:,} "
+            f"pixels, above the limit of {limit:,} pixels that protects against files "
+            "crafted to exhaust memory. If you trust the file and have the memory, raise "
+            f"the limit with the environment variable {MAX_PIXELS_ENV}."
+        )
 
 
 @dataclass(frozen=True)
@@ -143,6 +193,7 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
             "The .jai file is corrupt: its CRC-32 checksum does not match its "
             "contents (a flipped bit or a damaged copy). Re-encode the image."
         )
+    check_size(height, width)
     header = Header(codec, backend, quality, height, width, tuple(latent_shape), weights_id)
     return header, payload
 
