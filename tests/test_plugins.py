@@ -42,7 +42,7 @@ class TinyCodec(Codec):
         self.id = codec_id
         self.backend = backend
 
-    def load(self, quality, weights=None, device="cpu"):
+    def load(self, quality, weights=None, device="cpu", weights_dir=None):
         return TinyModel(self, self.check_quality(quality))
 
 

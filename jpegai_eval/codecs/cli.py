@@ -8,12 +8,10 @@ turns them into ``Error: <message>`` and their exit code.
 
 from __future__ import annotations
 
-import inspect
 import io
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -49,12 +47,9 @@ def resolve_codec(codec_id: str, backend: str | None = None):  # type: ignore[no
 
 
 def load_model(codec, quality: int, weights: str | None, weights_dir: str | None, device: str):  # type: ignore[no-untyped-def]
-    """``codec.load`` with ``weights_dir`` passed where the backend takes it."""
+    """``codec.load`` with the command's weights, weights folder and device."""
     codec.check_quality(quality)
-    kwargs: dict[str, Any] = {}
-    if weights_dir is not None and "weights_dir" in inspect.signature(codec.load).parameters:
-        kwargs["weights_dir"] = weights_dir
-    return codec.load(quality, weights, device, **kwargs)
+    return codec.load(quality, weights, device, weights_dir=weights_dir)
 
 
 def open_bitstream(path: str):  # type: ignore[no-untyped-def]

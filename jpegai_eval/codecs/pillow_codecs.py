@@ -11,6 +11,7 @@ anchor for them.
 from __future__ import annotations
 
 import io
+import os
 import struct
 from typing import TYPE_CHECKING, Any
 
@@ -63,13 +64,24 @@ class PillowCodec(Codec):
     def save_options(self, quality: int) -> dict[str, Any]:
         return dict(self.ladder[self.check_quality(quality) - 1])
 
-    def load(self, quality: int, weights: str | None = None, device: str = "cpu") -> CodecModel:
+    def load(
+        self,
+        quality: int,
+        weights: str | None = None,
+        device: str = "cpu",
+        weights_dir: str | os.PathLike[str] | None = None,
+    ) -> CodecModel:
         from jpegai_eval.framework.errors import UsageError
 
         self.check_quality(quality)
         self.check_available()
         if weights not in (None, "demo", "pretrained"):
             raise UsageError(f"Codec {self.key} has no weights; drop --weights {weights!r}.")
+        if weights_dir is not None:
+            raise UsageError(
+                f"Codec {self.key} does not take --weights-dir: it has no weights to look "
+                f"up. Drop --weights-dir {str(weights_dir)!r}, or run this codec separately."
+            )
         return PillowModel(self, quality)
 
 

@@ -48,19 +48,8 @@ class Cell:
 
 
 def load_model(codec: Codec, quality: int, weights: str | None, weights_dir: str | None) -> Any:
-    """``codec.load``, passing ``weights_dir`` only when one is given (a third-party
-    codec need not take it)."""
-    if weights_dir is None:
-        return codec.load(quality, weights=weights)
-    try:
-        return codec.load(quality, weights=weights, weights_dir=weights_dir)  # type: ignore[call-arg]
-    except TypeError as exc:
-        if "weights_dir" not in str(exc):
-            raise
-        raise UserError(
-            f"Codec {codec.key} does not take --weights-dir; give its weights with "
-            "--weights PATH instead."
-        ) from None
+    """``codec.load`` with the run's weights and weights folder."""
+    return codec.load(quality, weights=weights, weights_dir=weights_dir)
 
 
 def open_cell(

@@ -7,6 +7,7 @@ by id.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
@@ -80,6 +81,11 @@ class CodecRegistry(Registry[Codec]):
     def key(self, obj: Codec) -> str:
         return obj.key
 
+    def add(self, obj: Codec, plugin: str, distribution: dict[str, str] | None = None) -> None:
+        if isinstance(obj, Codec):
+            check_load_signature(obj, plugin)
+        super().add(obj, plugin, distribution)
+
     def resolve(self, codec_id: str, backend: str | None = None) -> Codec:
         matches = [c for c in self if c.id == codec_id]
         if not matches:
@@ -99,6 +105,24 @@ class CodecRegistry(Registry[Codec]):
 
     def backends(self, codec_id: str) -> list[str]:
         return [c.backend for c in self if c.id == codec_id]
+
+
+def check_load_signature(codec: Codec, plugin: str) -> None:
+    """Refuse a codec whose ``load`` does not declare ``Codec.load``'s parameters, so a
+    run with ``--weights-dir`` never fails half-way with a TypeError."""
+    try:
+        params = inspect.signature(codec.load).parameters
+    except (TypeError, ValueError):  # a builtin or C callable: nothing to check
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    missing = [n for n in ("quality", "weights", "device", "weights_dir") if n not in params]
+    if missing:
+        raise TypeError(
+            f"Plugin {plugin!r} registered codec {codec.key!r} whose load() lacks "
+            f"{', '.join(missing)}. Declare load(self, quality, weights=None, "
+            "device='cpu', weights_dir=None), as jpegai_eval.Codec does."
+        )
 
 
 def make_registries() -> dict[str, Registry]:  # type: ignore[type-arg]

@@ -10,6 +10,7 @@ Images cross every boundary as ``numpy.ndarray`` of shape ``(H, W, 3)`` and dtyp
 from __future__ import annotations
 
 import hashlib
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,9 +100,19 @@ class Codec(ABC):
         return None
 
     @abstractmethod
-    def load(self, quality: int, weights: str | None = None, device: str = "cpu") -> CodecModel:
+    def load(
+        self,
+        quality: int,
+        weights: str | None = None,
+        device: str = "cpu",
+        weights_dir: str | os.PathLike[str] | None = None,
+    ) -> CodecModel:
         """A model for ``quality``. ``weights`` is backend-specific (``"demo"``,
-        ``"pretrained"``, a file or folder path); None means the backend's default."""
+        ``"pretrained"``, a file or folder path); None means the backend's default.
+        ``weights_dir`` is the folder where downloadable weights are looked for
+        (``--weights-dir``); a codec without such weights refuses a value other than
+        None with a :class:`UsageError`. Every codec declares all four parameters: the
+        registry refuses a codec whose ``load`` does not take ``weights_dir``."""
 
 
 class CodecModel(ABC):

@@ -10,8 +10,7 @@ import io
 
 import numpy as np
 
-from jpegai_eval.framework.errors import BitstreamError
-from jpegai_eval.framework.types import Codec, CodecModel
+from jpegai_eval import BitstreamError, Codec, CodecModel, Header
 
 #: quality -> fraction of each side that is kept
 SCALES = {1: 1 / 8, 2: 1 / 4, 3: 1 / 2, 4: 1.0}
@@ -29,7 +28,7 @@ class DownsamplePngModel(CodecModel):
         small.save(buffer, format="PNG", optimize=True)
         return buffer.getvalue(), ()
 
-    def _decode_payload(self, payload: bytes, header) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _decode_payload(self, payload: bytes, header: Header) -> np.ndarray:
         from PIL import Image
 
         try:
@@ -46,5 +45,12 @@ class DownsamplePngCodec(Codec):
     qualities = tuple(SCALES)
     description = "Example plugin: down-sample by 8/4/2/1, PNG, bicubic up-sample."
 
-    def load(self, quality: int, weights: str | None = None, device: str = "cpu") -> CodecModel:
+    def load(
+        self,
+        quality: int,
+        weights: str | None = None,
+        device: str = "cpu",
+        weights_dir: str | None = None,
+    ) -> CodecModel:
+        # No weights to load or look up: ``weights`` and ``weights_dir`` are ignored.
         return DownsamplePngModel(self, self.check_quality(quality))
