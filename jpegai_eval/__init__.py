@@ -1,16 +1,71 @@
 """jpegai-eval: evaluate learned image compression for machines, JPEG-AI style.
 
-Plugins implement the hooks in :mod:`jpegai_eval.framework.hookspecs` with::
+This module is the public API for plugin authors; everything a plugin needs is here::
 
-    from jpegai_eval import hookimpl
+    from jpegai_eval import Codec, CodecModel, hookimpl
 
     @hookimpl
     def register_codecs(register):
         register(MyCodec())
+
+and ``jpegai_eval.testing`` checks a plugin against the contracts
+(:func:`jpegai_eval.testing.check_codec`, :func:`jpegai_eval.testing.check_task`).
+Importing this module imports no torch, TensorFlow or numpy: ``testing`` loads on
+first use.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from jpegai_eval.framework.bitstream import Header
+from jpegai_eval.framework.errors import (
+    BitstreamError,
+    DatasetError,
+    DuplicateIdError,
+    UnknownNameError,
+    UsageError,
+    UserError,
+    WeightsError,
+)
 from jpegai_eval.framework.hookspecs import hookimpl
+from jpegai_eval.framework.types import (
+    Anchor,
+    Codec,
+    CodecModel,
+    LatentSpec,
+    ReportWriter,
+    Sample,
+    Task,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "hookimpl"]
+__all__ = [
+    "__version__",
+    "hookimpl",
+    "Codec",
+    "CodecModel",
+    "LatentSpec",
+    "Header",
+    "Task",
+    "Sample",
+    "Anchor",
+    "ReportWriter",
+    "UserError",
+    "UsageError",
+    "UnknownNameError",
+    "BitstreamError",
+    "WeightsError",
+    "DatasetError",
+    "DuplicateIdError",
+    "testing",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """``jpegai_eval.testing`` on first use (it needs numpy; the CLI's start does not)."""
+    if name == "testing":
+        return importlib.import_module("jpegai_eval.testing")
+    raise AttributeError(f"module 'jpegai_eval' has no attribute {name!r}")

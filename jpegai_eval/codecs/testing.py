@@ -11,22 +11,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
+from jpegai_eval.testing import synthetic_image
 
-
-def synthetic_image(height: int = 64, width: int = 64, seed: int = 0) -> np.ndarray:
-    """A smooth, textured (H, W, 3) uint8 RGB image, deterministic in ``seed``."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
-    channels = []
-    for _ in range(3):
-        fx, fy = rng.uniform(0.02, 0.2, size=2)
-        phase = rng.uniform(0, 2 * np.pi)
-        wave = np.sin(fx * xx + fy * yy + phase)
-        ramp = (xx / max(width - 1, 1)) * rng.uniform(-1, 1)
-        channels.append(0.5 + 0.3 * wave + 0.2 * ramp)
-    image = np.stack(channels, axis=2) + rng.normal(0, 0.03, size=(height, width, 3))
-    return np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
+__all__ = ["synthetic_image", "tiny_network", "write_tiny_checkpoint"]
 
 
 def tiny_network(n: int = 8, m: int = 12, seed: int = 0, gain: float = 20.0) -> Any:
