@@ -224,3 +224,37 @@ def test_html_shows_bjontegaard_summaries_when_a_codec_has_four_qualities(tmp_pa
     assert 'id="table-bd"' in html and 'id="bd-none"' not in html
     assert "+4.00" in html  # anchor2 is 4 points above anchor1 everywhere
     assert html.count('<svg id="fig3-') == 3
+
+
+def test_results_csv_rows_carry_wilson_intervals():
+    from jpegai_eval.framework.results import with_intervals
+
+    row = with_intervals({"top1": 0.5, "top5": 1.0, "n_test": 10})
+    assert row["top1_ci95_low"] == pytest.approx(0.2366, abs=1e-4)
+    assert row["top1_ci95_high"] == pytest.approx(0.7634, abs=1e-4)
+    assert row["top5_ci95_high"] == 1.0 and row["top5_ci95_low"] == pytest.approx(0.7225, abs=1e-4)
+    assert with_intervals({"top1": float("nan"), "top5": 0.2, "n_test": 0})["top1_ci95_low"] is None
+
+
+def test_interval_tables_and_paired_tests_are_written(run_dir, tmp_path):
+    from jpegai_eval.framework.results import with_intervals
+
+    results = pd.read_csv(run_dir / "results.csv")
+    results["n_test"] = 3
+    rows = [with_intervals(r) for r in results.to_dict("records")]
+    pd.DataFrame(rows).to_csv(run_dir / "results.csv", index=False)
+    out = tmp_path / "out"
+    written = tables.CsvTablesWriter().write(run_dir, out)
+    assert {p.name for p in written} == set(tables.CsvTablesWriter.outputs)
+    ci = pd.read_csv(out / "table_top1_ci95.csv", index_col="anchor")
+    low, high = (float(v) for v in ci.loc["anchor1", "jpeg/pillow q4"].strip("[]").split(","))
+    assert low < 40.0 < high  # 0.4 of 3 images rounds to 1 of 3: [6.15, 79.23]
+    assert (low, high) == pytest.approx((6.15, 79.23), abs=0.01)
+    paired = pd.read_csv(out / "paired_tests.csv")
+    # anchor3 vs anchor1 per codec x quality, on the 3 test images of per_image.csv
+    q1 = paired[(paired["codec"] == "jpeg") & (paired["quality"] == 1)].iloc[0]
+    assert (q1["a"], q1["b"], q1["n"]) == ("anchor3", "anchor1", 3)
+    # anchor3 says brick everywhere: right on x1, x2; anchor1 at q1 right only on y1
+    assert (q1["only_a_right"], q1["only_b_right"]) == (2, 1)
+    points = pd.read_csv(out / "rate_accuracy.csv")
+    assert {"top1_ci95_low", "top1_ci95_high", "n_test"} <= set(points.columns)

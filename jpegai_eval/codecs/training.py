@@ -187,10 +187,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     from jpegai_eval.codecs.weights import import_compressai
 
     ScaleHyperprior = import_compressai().ScaleHyperprior  # noqa: N806
-    from tqdm import tqdm
-
     from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
     from jpegai_eval.codecs.weights import save_checkpoint
+    from jpegai_eval.framework.progress import progress
 
     metric = "ms-ssim" if cfg.codec_id == "hyperprior-msssim" else "mse"
     codec = CompressAIHyperprior(metric)
@@ -276,13 +275,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             torch.save(state, tmp)
 
     net.train()
-    bar = tqdm(
+    bar = progress(
         total=cfg.steps,
         initial=min(step, cfg.steps),
         disable=not cfg.progress,
         desc=f"{cfg.codec_id} q{cfg.quality}",
         unit="step",
-        dynamic_ncols=True,
     )
     last: dict[str, float] = {}
     t_start = time.perf_counter() - elapsed

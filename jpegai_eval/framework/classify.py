@@ -10,13 +10,13 @@ predictions, so a rerun skips it.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.onnx_runtime import PARITY_TOLERANCE, export, open_session, parity
+from jpegai_eval.framework.progress import progress
 from jpegai_eval.framework.runfolder import classifier_name, item_path, log, write_json
 from jpegai_eval.framework.scoring import mean, topk_from_logits
 
@@ -220,12 +220,10 @@ def run_cells(
     device: str,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]], str]:
     """Evaluate every cell (skipping finished ones); rows, predictions, provider."""
-    from tqdm import tqdm
-
     classifiers = Classifiers(plan, samples, encoded, out_dir, device)
     (out_dir / "cells").mkdir(exist_ok=True)
     rows, predictions, providers = [], {}, []
-    bar = tqdm(cells, desc="cells", unit="cell", file=sys.stderr, dynamic_ncols=True)
+    bar = progress(cells, desc="cells", unit="cell")
     for cell in bar:
         bar.set_postfix_str(cell.name)
         path = out_dir / "cells" / f"{cell.name}.json"

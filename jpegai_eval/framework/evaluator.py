@@ -23,7 +23,6 @@ import json
 import platform
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.plan import Plan, RunConfig, make_plan
 from jpegai_eval.framework.plugins import get_plugins
+from jpegai_eval.framework.progress import progress
 from jpegai_eval.framework.runfolder import (
     SPLITS,
     CellId,
@@ -136,8 +136,6 @@ def open_cells(plan: Plan, out_dir: Path) -> dict[tuple[str, int], Any]:
 def encode_stage(
     plan: Plan, samples: dict[str, list[Sample]], out_dir: Path, cells: dict[tuple[str, int], Any]
 ) -> Encoded:
-    from tqdm import tqdm
-
     from jpegai_eval.framework.encode_stage import make_jobs, run_jobs
 
     config = plan.config
@@ -146,7 +144,7 @@ def encode_stage(
     metrics: dict[tuple[str, int], dict[str, dict[str, Any]]] = {k: {} for k in cells}
     failed: dict[str, str] = {}
     reused = 0
-    bar = tqdm(total=len(jobs), desc="encode", unit="img", file=sys.stderr, dynamic_ncols=True)
+    bar = progress(total=len(jobs), desc="encode", unit="img")
     with bar:
         for job, result in run_jobs(jobs, config.workers):
             bar.update()

@@ -14,6 +14,7 @@ import click
 
 from jpegai_eval.framework.image_io import atomic_output
 from jpegai_eval.framework.runfolder import Encoded, cell_name
+from jpegai_eval.framework.stats import wilson
 
 if TYPE_CHECKING:
     from jpegai_eval.framework.plan import Plan
@@ -32,6 +33,10 @@ RESULT_COLUMNS = [
     "ssim",
     "top1",
     "top5",
+    "top1_ci95_low",
+    "top1_ci95_high",
+    "top5_ci95_low",
+    "top5_ci95_high",
     "n_test",
     "classifier",
     "params",
@@ -71,10 +76,25 @@ def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Non
         frame[columns + extra].to_csv(tmp, index=False, float_format="%.6g")
 
 
+def with_intervals(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with the 95 % Wilson interval of its Top-1 and Top-5 over its test images
+    (:func:`jpegai_eval.framework.stats.wilson`)."""
+    out = dict(row)
+    n = row.get("n_test")
+    for metric in ("top1", "top5"):
+        value = row.get(metric)
+        if not n or value is None or not math.isfinite(float(value)):
+            out[f"{metric}_ci95_low"] = out[f"{metric}_ci95_high"] = None
+            continue
+        low, high = wilson(round(float(value) * int(n)), int(n))
+        out[f"{metric}_ci95_low"], out[f"{metric}_ci95_high"] = low, high
+    return out
+
+
 def write_results(
     out_dir: Path, rows: list[dict[str, Any]], per_image: list[dict[str, Any]]
 ) -> None:
-    write_csv(out_dir / "results.csv", rows, RESULT_COLUMNS)
+    write_csv(out_dir / "results.csv", [with_intervals(r) for r in rows], RESULT_COLUMNS)
     write_csv(
         out_dir / "per_image.csv",
         per_image,
@@ -172,6 +192,15 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
                 cells.append(f"{100 * value:.2f}" if value is not None else "-")
             lines.append(f"{anchor:<12}" + "".join(f"{c:>{width + 2}}" for c in cells))
         lines.append("")
+    sizes = sorted({int(r["n_test"]) for r in rows if r.get("n_test")})
+    if sizes:
+        n = sizes[0]
+        low, high = wilson(round(n / 2), n)
+        lines.append(
+            f"{'/'.join(map(str, sizes))} test images: a Top-1 near 50% is known to "
+            f"+/-{100 * (high - low) / 2:.1f} points (95% Wilson interval; every cell's "
+            "interval is in results.csv, paired tests in the report)."
+        )
     return "\n".join(lines).rstrip()
 
 

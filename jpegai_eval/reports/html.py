@@ -45,6 +45,7 @@ nav a { margin-right: 1em; }
 .side { display: flex; flex-wrap: wrap; gap: 0 32px; align-items: flex-start; }
 .side > div { max-width: 100%; }
 .muted { color: #57606a; }
+.ci { color: #57606a; font-size: 0.8em; white-space: nowrap; }
 .scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: 0.4em 0 0.8em; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #d0d7de; padding: 3px 8px; text-align: right; white-space: nowrap; }
@@ -216,17 +217,42 @@ def summary_section(run_dir: Path, info: dict[str, Any], results) -> str:  # typ
     return f'<section id="summary"><h2>Run summary</h2><dl class="summary">{rows}</dl></section>'
 
 
+def with_interval(cell: Any) -> str:
+    """A Table 2 cell: the accuracy and, smaller, its 95 % interval."""
+    value, low, high = cell
+    if pct(low) == "–" or pct(high) == "–":
+        return pct(value)
+    return f'{pct(value)}<span class="ci"> [{pct(low, 1)}, {pct(high, 1)}]</span>'
+
+
+def table2_cells(results, metric: str):  # type: ignore[no-untyped-def]
+    """Table 2 with (value, low, high) cells, the interval from results.csv."""
+    frame = table2_frame(results, metric).astype(object)
+    bounds = [
+        table2_frame(tables._with_metric(results, f"{metric}_ci95_{side}"), f"{metric}_ci95_{side}")
+        for side in ("low", "high")
+    ]
+    for i in range(frame.shape[0]):
+        for j in range(frame.shape[1]):
+            frame.iat[i, j] = (frame.iat[i, j], bounds[0].iat[i, j], bounds[1].iat[i, j])
+    return frame
+
+
 def table2_section(results) -> str:  # type: ignore[no-untyped-def]
     parts = [
         '<section id="table2"><h2>Table 2: Top-1 and Top-5 accuracy (%)</h2>',
         '<p class="muted">Rows: anchors; columns: codec × quality. Anchor 3 classifies '
-        "the original images, so its row repeats one value.</p>",
+        "the original images, so its row repeats one value. In brackets: the 95% Wilson "
+        "confidence interval over the test images; paired tests are in "
+        '<a href="#paired">Paired comparisons</a>.</p>',
     ]
     parts.append('<div class="side">')
     for metric, title in (("top1", "Top-1 accuracy (%)"), ("top5", "Top-5 accuracy (%)")):
-        frame = table2_frame(results, metric)
+        frame = table2_cells(results, metric)
         parts.append(
-            f"<div><h3>{title}</h3>" + grouped_table(frame, table_id=f"table-{metric}") + "</div>"
+            f"<div><h3>{title}</h3>"
+            + grouped_table(frame, fmt=with_interval, table_id=f"table-{metric}")
+            + "</div>"
         )
     parts.append("</div>")
     fidelity = tables.rate_accuracy(results).drop_duplicates(["codec", "backend", "quality"])
@@ -266,8 +292,9 @@ def figure3_section(results) -> str:  # type: ignore[no-untyped-def]
         svg = plots.rate_accuracy_figure(points, references, x, f"fig3-{x}")
         parts.append(
             f"<figure>{svg}<figcaption>Top-1 (left) and Top-5 (right) accuracy vs "
-            f"{e(label)}; one curve per anchor (and codec); dashed horizontal lines: "
-            "anchors on original images.</figcaption></figure>"
+            f"{e(label)}; one curve per anchor (and codec), error bars: 95% Wilson "
+            "intervals over the test images; dashed horizontal lines (shaded: their "
+            "intervals): anchors on original images.</figcaption></figure>"
         )
     summary = bd_summary(results)
     parts.append("<h3>Bjøntegaard summaries</h3>")
@@ -287,6 +314,41 @@ def figure3_section(results) -> str:  # type: ignore[no-untyped-def]
         )
         frame = summary.set_index("comparison")
         parts.append(html_table(frame, fmt=_bd_cell, table_id="table-bd"))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def paired_section(per_image, results) -> str:  # type: ignore[no-untyped-def]
+    """McNemar's exact test for the paper's comparisons, and what the test set resolves."""
+    from jpegai_eval.reports.paired import ALPHA, paired_tests, resolution_note
+
+    tests = paired_tests(per_image)
+    sizes = sorted({int(n) for n in results.get("n_test", []) if n == n and n})
+    parts = [
+        '<section id="paired"><h2>Paired comparisons</h2>',
+        f'<p class="muted" id="paired-note">{e(resolution_note(sizes[0] if sizes else 0))}</p>',
+    ]
+    if tests.empty:
+        parts.append('<p class="note">No two anchors were evaluated on the same images.</p>')
+    else:
+        body = []
+        for _, t in tests.iterrows():
+            verdict = f"{e(t['b'])} better" if t["difference_points"] > 0 else f"{e(t['a'])} better"
+            verdict = verdict if t["significant"] else "not resolved"
+            body.append(
+                f"<tr><th>{e(tables.column_label(t['codec'], t['backend'], t['quality']))}</th>"
+                f"<td>{e(t['a'])} vs {e(t['b'])}</td><td>{pct(t['a_top1'])}</td>"
+                f"<td>{pct(t['b_top1'])}</td><td>{t['only_a_right']} / {t['only_b_right']}</td>"
+                f"<td>{t['difference_points']:+.2f}</td><td>{t['p_value']:.3g}</td>"
+                f"<td>{verdict}</td></tr>"
+            )
+        parts.append(
+            '<div class="scroll"><table id="table-paired"><thead><tr><th>codec × quality</th>'
+            "<th>A vs B</th><th>A Top-1 %</th><th>B Top-1 %</th><th>only A / only B right</th>"
+            "<th>B − A (points)</th><th>p (McNemar, exact)</th>"
+            f"<th>at {100 * ALPHA:g}%</th></tr></thead><tbody>{''.join(body)}</tbody>"
+            "</table></div>"
+        )
     parts.append("</section>")
     return "".join(parts)
 
@@ -608,6 +670,7 @@ def build_report(run_dir: Path) -> str:
     sections = [
         summary_section(run_dir, info, results),
         table2_section(results),
+        paired_section(per_image, results),
         figure3_section(results),
         figure2_section(run_dir, info, per_image, results),
         per_class_section(per_image, results),
@@ -619,6 +682,7 @@ def build_report(run_dir: Path) -> str:
         for k, v in (
             ("summary", "Summary"),
             ("table2", "Table 2"),
+            ("paired", "Paired tests"),
             ("figure3", "Figure 3"),
             ("figure2", "Figure 2"),
             ("per-class", "Per class"),

@@ -65,6 +65,17 @@ def anchor_colors(anchors: list[str]) -> dict[str, str]:
     return {a: ANCHOR_COLORS[i % len(ANCHOR_COLORS)] for i, a in enumerate(anchors)}
 
 
+def error_bars(curve, metric: str):  # type: ignore[no-untyped-def]
+    """The 95 % interval around each point as (below, above) in percent; None when the
+    results carry no interval (runs written before intervals existed)."""
+    low, high = f"{metric}_ci95_low", f"{metric}_ci95_high"
+    if low not in curve or high not in curve or curve[[low, high]].isna().all().all():
+        return None
+    below = (100 * (curve[metric] - curve[low])).clip(lower=0).fillna(0)
+    above = (100 * (curve[high] - curve[metric])).clip(lower=0).fillna(0)
+    return [below.to_numpy(), above.to_numpy()]
+
+
 def rate_accuracy_figure(points, references, x: str, element_id: str) -> str:  # type: ignore[no-untyped-def]
     """Figure 3 for one x axis: Top-1 and Top-5 panels, one curve per anchor x codec,
     anchor 3 (no codec) as a horizontal reference line."""
@@ -81,15 +92,18 @@ def rate_accuracy_figure(points, references, x: str, element_id: str) -> str:  #
             for anchor, curve in mine.groupby("anchor", sort=False):
                 curve = curve.sort_values(x)
                 label = f"{anchor} · {codec}" if several else str(anchor)
-                ax.plot(
+                ax.errorbar(
                     curve[x],
                     100 * curve[metric],
+                    yerr=error_bars(curve, metric),
                     linestyle=style,
                     marker=marker,
                     color=colors[anchor],
                     label=plain(label),
                     markersize=5,
                     linewidth=1.6,
+                    elinewidth=1.0,
+                    capsize=3,
                 )
         for _, row in references.iterrows():
             if math.isfinite(float(row[metric])):
@@ -100,6 +114,11 @@ def rate_accuracy_figure(points, references, x: str, element_id: str) -> str:  #
                     linewidth=1.2,
                     label=plain(f"{row['anchor']} (original images)"),
                 )
+                low, high = row.get(f"{metric}_ci95_low"), row.get(f"{metric}_ci95_high")
+                if low is not None and high is not None and math.isfinite(float(low)):
+                    ax.axhspan(
+                        100 * float(low), 100 * float(high), color=colors[row["anchor"]], alpha=0.1
+                    )
         ax.set_xlabel(X_AXES[x])
         ax.set_ylabel(ylabel)
         ax.set_title(f"{ylabel.split(' (')[0]} vs {X_AXES[x].split(' (')[0]}", fontsize=11)

@@ -2,6 +2,10 @@
 
 - ``table_top1.csv`` / ``table_top5.csv``: Table 2 -- rows are anchors, columns are
   codec x quality (anchor 3, which has no codec, fills its row with its one value);
+  ``table_top1_ci95.csv`` / ``table_top5_ci95.csv``: the same cells' 95 % Wilson
+  intervals over the test images, as ``[low, high]`` in percent;
+- ``paired_tests.csv``: McNemar's exact test for anchor 1 vs 2, anchor 2 vs compressed
+  and anchor 3 vs 1 at every codec x quality, on the same test images (:mod:`.paired`);
 - ``rate_accuracy.csv``: the points of Figure 3 -- codec, anchor, quality, bpp, psnr,
   ssim, ms_ssim, top1, top5;
 - ``bd_summary.csv``: Bjøntegaard summaries of those curves (see :mod:`.bd`);
@@ -33,6 +37,11 @@ RATE_ACCURACY_COLUMNS = [
     "ms_ssim",
     "top1",
     "top5",
+    "top1_ci95_low",
+    "top1_ci95_high",
+    "top5_ci95_low",
+    "top5_ci95_high",
+    "n_test",
 ]
 COST_COLUMNS = [
     "codec",
@@ -128,6 +137,27 @@ def table(results, metric: str):  # type: ignore[no-untyped-def]
     for _, row in results[results["quality"].isna()].iterrows():
         out.loc[row["anchor"], :] = 100 * row[metric]
     out.index.name = "anchor"
+    return out
+
+
+def interval_table(results, metric: str):  # type: ignore[no-untyped-def]
+    """Table 2's layout with each cell's 95 % interval as text, ``[low, high]`` in %."""
+    low = table(_with_metric(results, f"{metric}_ci95_low"), f"{metric}_ci95_low")
+    high = table(_with_metric(results, f"{metric}_ci95_high"), f"{metric}_ci95_high")
+    out = low.copy().astype(object)
+    for r in out.index:
+        for c in out.columns:
+            lo, hi = low.loc[r, c], high.loc[r, c]
+            out.loc[r, c] = "" if math.isnan(lo) or math.isnan(hi) else f"[{lo:.2f}, {hi:.2f}]"
+    return out
+
+
+def _with_metric(results, column: str):  # type: ignore[no-untyped-def]
+    """``results`` with ``column`` present (NaN for runs written before it existed)."""
+    if column in results:
+        return results
+    out = results.copy()
+    out[column] = math.nan
     return out
 
 
@@ -247,6 +277,9 @@ class CsvTablesWriter(ReportWriter):
     outputs = (
         "table_top1.csv",
         "table_top5.csv",
+        "table_top1_ci95.csv",
+        "table_top5_ci95.csv",
+        "paired_tests.csv",
         "rate_accuracy.csv",
         "bd_summary.csv",
         "per_class_accuracy.csv",
@@ -255,6 +288,7 @@ class CsvTablesWriter(ReportWriter):
 
     def write(self, run_dir: Path, out_dir: Path) -> list[Path]:
         from jpegai_eval.reports.bd import bd_summary
+        from jpegai_eval.reports.paired import paired_tests
 
         results = read_results(run_dir)
         per_image = read_per_image(run_dir)
@@ -264,7 +298,12 @@ class CsvTablesWriter(ReportWriter):
             _write_csv(table(results, metric), out_dir / f"table_{metric}.csv", float_format="%.2f")
             for metric in ("top1", "top5")
         ]
+        paths += [
+            _write_csv(interval_table(results, metric), out_dir / f"table_{metric}_ci95.csv")
+            for metric in ("top1", "top5")
+        ]
         frames = {
+            "paired_tests.csv": paired_tests(per_image),
             "rate_accuracy.csv": rate_accuracy(results),
             "bd_summary.csv": bd_summary(results),
             "per_class_accuracy.csv": per_class_accuracy(

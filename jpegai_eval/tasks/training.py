@@ -436,9 +436,11 @@ def _config(model: nn.Module, items: Sequence[Item], preset: Preset, domain: str
 
 
 def _progress(iterable, desc: str, enabled: bool, total: int | None = None, leave: bool = False):  # type: ignore[no-untyped-def]
-    from tqdm.auto import tqdm
+    from jpegai_eval.framework.progress import progress
 
-    return tqdm(iterable, desc=desc, total=total, disable=not enabled, leave=leave, unit="batch")
+    return progress(
+        iterable, desc=desc, total=total, disable=not enabled, leave=leave, unit="batch"
+    )
 
 
 def train_classifier(
