@@ -38,7 +38,7 @@ def test_plugins_json_shape():
     result = CliRunner().invoke(cli, ["plugins", "--json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
-    assert set(info) == {"codecs", "tasks", "anchors", "report_writers"}
+    assert set(info) == {"plugins", "codecs", "tasks", "anchors", "report_writers"}
     anchors = {a["id"]: a for a in info["anchors"]}
     assert set(anchors) >= {"anchor1", "anchor2", "anchor3", "compressed"}
     assert anchors["compressed"]["domain"] == "latent"
@@ -111,3 +111,17 @@ def test_unknown_codec_is_one_line_exit_2_no_traceback(console_script):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: Unknown codec: 'nope'. Known codecs:")
     assert "Traceback" not in result.stderr
+
+
+def test_console_script_lists_the_example_plugin_as_a_plugin(console_script):
+    result = run_script(console_script, "plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    plugins = {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
+    example = plugins["example_codec"]
+    assert example["distribution"]["name"] == "jpegai-eval-example-codec"
+    assert example["hooks"] == ["register_codecs"]
+    assert example["registered"]["codecs"] == ["downsample-png/pillow"]
+    table = run_script(console_script, "plugins").stdout
+    assert (
+        "  example_codec (jpegai-eval-example-codec 0.1.0)\n      hooks: register_codecs\n" in table
+    )

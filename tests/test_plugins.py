@@ -12,7 +12,13 @@ from click.testing import CliRunner
 
 from jpegai_eval import hookimpl
 from jpegai_eval.framework import hookspecs
-from jpegai_eval.framework.errors import DuplicateIdError, UnknownNameError, UsageError, UserError
+from jpegai_eval.framework.errors import (
+    DuplicateIdError,
+    PluginError,
+    UnknownNameError,
+    UsageError,
+    UserError,
+)
 from jpegai_eval.framework.plugins import DEFAULT_PLUGINS, make_plugin_manager
 from jpegai_eval.framework.types import Anchor, Codec, CodecModel, ReportWriter, Sample, Task
 
@@ -259,3 +265,86 @@ def test_readme_quickstart_starts_with_make_venv_and_make_test():
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(r"^\s*(make \w+)", readme, flags=re.M)
     assert commands[:2] == ["make venv", "make test"]
+
+
+# ------------------------------------------- unknown hooks, and what each plugin registered
+
+
+class TypoPlugin:
+    @hookimpl
+    def register_codec(self, register):  # the spec is register_codecs
+        register(TinyCodec())
+
+
+def test_unknown_hook_name_fails_naming_the_plugin_and_the_hook():
+    p = make_plugin_manager(load_external=False)
+    p.pm.register(TypoPlugin(), name="typo-plugin")
+    with pytest.raises(PluginError) as info:
+        p.codecs  # noqa: B018 - registries are filled on first access
+    message = info.value.message
+    assert "Plugin 'typo-plugin' implements an unknown hook 'register_codec'" in message
+    assert "did you mean 'register_codecs'?" in message
+    assert "\n" not in message and isinstance(info.value, UserError)
+
+
+def write_typo_distribution(folder: Path) -> Path:
+    """An installed plugin (a module and its .dist-info with an entry point) on a folder
+    that goes on sys.path, as pip would install it."""
+    (folder / "typo_plugin.py").write_text(
+        "from jpegai_eval import hookimpl\n\n\n"
+        "@hookimpl\n"
+        "def register_codec(register):\n"
+        "    raise AssertionError('never called')\n"
+    )
+    info = folder / "typo_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: typo-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[jpegai_eval]\ntypo = typo_plugin\n")
+    return folder
+
+
+def test_unknown_hook_in_an_installed_plugin_fails_at_start(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(write_typo_distribution(tmp_path)))
+    monkeypatch.setenv("JPEGAI_EVAL_LOAD_PLUGINS", "typo")
+    with pytest.raises(PluginError, match=r"Plugin 'typo' \(typo-plugin 0.1\) implements an"):
+        make_plugin_manager()
+
+
+def test_plugins_command_exits_non_zero_on_an_unknown_hook(tmp_path, console_script):
+    import os
+    import subprocess
+
+    folder = write_typo_distribution(tmp_path)
+    env = dict(os.environ, JPEGAI_EVAL_LOAD_PLUGINS="typo")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [console_script, "plugins"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("Error: Plugin 'typo' (typo-plugin 0.1) implements an unknown ")
+    assert "'register_codec' (did you mean 'register_codecs'?)" in lines[0]
+
+
+def test_plugin_listing_shows_each_plugin_with_its_hooks_and_registrations(plugins):
+    from jpegai_eval.framework.listing import describe_plugins, format_plugins
+
+    info = describe_plugins(plugins)
+    listed = {p["name"]: p for p in info["plugins"]}
+    assert list(listed)[: len(DEFAULT_PLUGINS)] == list(DEFAULT_PLUGINS)
+    test_plugin = listed["test-plugin"]
+    assert test_plugin["hooks"] == HOOKS
+    assert test_plugin["registered"] == {
+        "codecs": ["tiny/raw"],
+        "tasks": ["tiny-task"],
+        "anchors": ["anchor-x"],
+        "report_writers": ["tiny-writer"],
+        "commands": ["hello-plugin"],
+    }
+    assert listed["jpegai_eval.plugins.bench"]["registered"]["commands"] == ["bench"]
+    assert listed["jpegai_eval.plugins.anchors"]["distribution"]["name"] == "jpegai-eval"
+    text = format_plugins(info)
+    assert "Plugins:\n  jpegai_eval.plugins.compressai_codecs (jpegai-eval" in text
+    assert "  test-plugin\n      hooks: register_anchors, register_codecs," in text
+    assert "      commands: hello-plugin" in text

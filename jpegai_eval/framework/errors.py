@@ -49,3 +49,7 @@ class WeightsError(UserError):
 
 class DatasetError(UserError):
     """A dataset root that is missing or malformed."""
+
+
+class PluginError(UserError):
+    """An installed plugin that does not fit the plugin API (e.g. an unknown hook name)."""

@@ -1,10 +1,46 @@
-"""What ``jpegai-eval plugins`` shows: every registered object and where it came from."""
+"""What ``jpegai-eval plugins`` shows: each plugin with its hooks and what it
+registered, and every registered object with where it came from."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from jpegai_eval.framework.plugins import Plugins, get_plugins
+from jpegai_eval.framework.plugins import REGISTER_HOOKS, Plugins, get_plugins
+
+
+def commands_by_plugin(plugins: Plugins) -> dict[str, list[str]]:
+    """The command names each plugin's ``register_commands`` adds, found by calling it
+    on a scratch click group (command modules import nothing heavy)."""
+    import click
+
+    added: dict[str, list[str]] = {}
+    for impl in plugins.pm.hook.register_commands.get_hookimpls():
+        group = click.Group("scratch")
+        impl.function(**{a: group for a in impl.argnames if a == "cli"})
+        added[impl.plugin_name] = sorted(group.commands)
+    return added
+
+
+def describe_plugin_list(plugins: Plugins) -> list[dict[str, Any]]:
+    """Each plugin, in load order: its distribution, the hooks it implements and the
+    ids it registered, by kind."""
+    commands = commands_by_plugin(plugins)
+    out = []
+    for name in plugins.names():
+        registered: dict[str, list[str]] = {}
+        for kind in REGISTER_HOOKS:
+            registry = plugins.registries[kind]
+            registered[kind] = [registry.key(e.obj) for e in registry.entries() if e.plugin == name]
+        registered["commands"] = commands.get(name, [])
+        out.append(
+            {
+                "name": name,
+                "distribution": plugins.distributions.get(name, {}),
+                "hooks": plugins.hooks_of(name),
+                "registered": registered,
+            }
+        )
+    return out
 
 
 def describe_plugins(plugins: Plugins | None = None) -> dict[str, list[dict[str, Any]]]:
@@ -56,7 +92,13 @@ def describe_plugins(plugins: Plugins | None = None) -> dict[str, list[dict[str,
         }
         for e in plugins.report_writers.entries()
     ]
-    return {"codecs": codecs, "tasks": tasks, "anchors": anchors, "report_writers": writers}
+    return {
+        "plugins": describe_plugin_list(plugins),
+        "codecs": codecs,
+        "tasks": tasks,
+        "anchors": anchors,
+        "report_writers": writers,
+    }
 
 
 def _origin(entry: dict[str, Any]) -> str:
@@ -68,6 +110,15 @@ def _origin(entry: dict[str, Any]) -> str:
 def format_plugins(info: dict[str, list[dict[str, Any]]]) -> str:
     """A plain-text listing, one section per kind."""
     lines: list[str] = []
+    lines.append("Plugins:")
+    for p in info.get("plugins", []):
+        dist = p["distribution"]
+        where = f"{dist.get('name', '')} {dist.get('version', '')}".strip()
+        lines.append(f"  {p['name']}" + (f" ({where})" if where else ""))
+        lines.append(f"  {'':<4}hooks: {', '.join(p['hooks']) or '(none)'}")
+        for kind, ids in p["registered"].items():
+            if ids:
+                lines.append(f"  {'':<4}{kind.replace('_', ' ')}: {', '.join(ids)}")
     lines.append("Codecs:")
     for c in info["codecs"]:
         qualities = ",".join(str(q) for q in c["qualities"])

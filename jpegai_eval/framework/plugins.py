@@ -10,6 +10,7 @@ variable, so a developer's environment never leaks into the test suite.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import os
@@ -21,6 +22,7 @@ from typing import Any
 import pluggy
 
 from jpegai_eval.framework import hookspecs
+from jpegai_eval.framework.errors import PluginError
 from jpegai_eval.framework.registry import CodecRegistry, Registry, make_registries
 from jpegai_eval.framework.types import Anchor, ReportWriter, Task
 
@@ -61,8 +63,55 @@ class Plugins:
     pm: pluggy.PluginManager
     distributions: dict[str, dict[str, str]] = field(default_factory=dict)
 
+    def check(self) -> None:
+        """pluggy's ``check_pending``: refuse a plugin that implements a hook no spec
+        declares (a typo such as ``register_codec``), naming the plugin and the hook."""
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError:
+            raise PluginError(self._unknown_hooks_message()) from None
+
+    def _unknown_hooks_message(self) -> str:
+        known = hook_names()
+        found: list[str] = []
+        for name in sorted(vars(self.pm.hook)):
+            caller = getattr(self.pm.hook, name)
+            if name.startswith("_") or not isinstance(caller, pluggy.HookCaller):
+                continue
+            if caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.optionalhook:
+                    continue
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                who = self.origin(impl.plugin_name)
+                found.append(f"plugin {who} implements an unknown hook {name!r}{hint}")
+        listing = "; ".join(found) or "a plugin implements an unknown hook"
+        return (
+            f"{listing[0].upper()}{listing[1:]}. jpegai-eval's hooks are "
+            f"{', '.join(known)}. Rename the function in the plugin, or leave the plugin "
+            f"out with {LOAD_PLUGINS_ENV} (a comma-separated list of the plugins to load)."
+        )
+
+    def origin(self, plugin_name: str) -> str:
+        """``'name' (distribution version)`` of a registered plugin, for messages."""
+        dist = self.distributions.get(plugin_name, {})
+        where = f"{dist.get('name', '')} {dist.get('version', '')}".strip()
+        return f"{plugin_name!r}" + (f" ({where})" if where else "")
+
+    def names(self) -> list[str]:
+        """Registered plugins, in registration order (built-ins first)."""
+        return [name for name, plugin in self.pm.list_name_plugin() if plugin is not None]
+
+    def hooks_of(self, plugin_name: str) -> list[str]:
+        """The hooks that plugin implements."""
+        callers = self.pm.get_hookcallers(self.pm.get_plugin(plugin_name)) or []
+        return sorted(caller.name for caller in callers)
+
     @cached_property
     def registries(self) -> dict[str, Registry[Any]]:
+        self.check()
         registries = make_registries()
         for hook_name in REGISTER_HOOKS:
             registry = registries[hook_name]
@@ -111,7 +160,17 @@ def make_plugin_manager(load_external: bool = True) -> Plugins:
         plugins.distributions[name] = _self_distribution()
     if load_external:
         _load_entry_points(plugins)
+    plugins.check()
     return plugins
+
+
+def hook_names() -> list[str]:
+    """The hook specs' names (the whole plugin API)."""
+    return sorted(
+        name
+        for name, fn in vars(hookspecs).items()
+        if callable(fn) and hasattr(fn, f"{hookspecs.PROJECT_NAME}_spec")
+    )
 
 
 def _load_entry_points(plugins: Plugins) -> None:
