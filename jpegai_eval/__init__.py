@@ -24,6 +24,7 @@ from jpegai_eval.framework.errors import (
     BitstreamError,
     DatasetError,
     DuplicateIdError,
+    PluginError,
     UnknownNameError,
     UsageError,
     UserError,
@@ -59,6 +60,7 @@ __all__ = [
     "BitstreamError",
     "WeightsError",
     "DatasetError",
+    "PluginError",
     "DuplicateIdError",
     "testing",
 ]

@@ -35,3 +35,22 @@ def test_rate_grows_with_quality_and_top_quality_is_lossless(codec):
         rates.append(bits_per_pixel(data, 48, 40))
     assert rates == sorted(rates) and rates[0] < rates[-1]
     assert np.array_equal(codec.load(4).decode(codec.load(4).encode(image)), image)
+
+
+def test_readme_codec_plugin_snippets_are_the_example_files():
+    """Every code block of README's "Writing a codec plugin" is cut from a real, tested
+    file of the example plugin, so the documentation cannot drift from working code."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("## Writing a codec plugin") :]
+    section = section[: section.index("\n## ", 1)]
+    example = root / "examples" / "jpegai-eval-example-codec"
+    files = [p.read_text() for p in sorted(example.rglob("*.py"))]
+    files.append((example / "pyproject.toml").read_text())
+    blocks = re.findall(r"```(?:python|toml)\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 4
+    for block in blocks:
+        assert any(block in text for text in files), f"not in the example plugin:\n{block}"
