@@ -245,12 +245,16 @@ def test_tensors_command_lists_signatures_and_latents(tiny, loaded):
     assert result.exit_code == 2 and "--backend tfc" in result.output
 
 
-def test_tensors_command_lists_candidates_when_discovery_fails(tiny, monkeypatch):
+def test_tensors_command_lists_candidates_when_discovery_fails(tiny, monkeypatch, image):
     folder, _ = tiny
     scopes = {"synthesis": "decoder", "hyper_synthesis": "hyper_decoder"}
     monkeypatch.setitem(tfc_metagraph.SCOPES, "bmshj2018-hyperprior", scopes)
+    # Discovery is lazy: the model loads, encodes and decodes; only latents fail.
+    model = TfcHyperprior("msssim").load(1, weights=str(folder))
+    data = model.encode(image)
+    assert model.decode(data).shape == image.shape
     with pytest.raises(WeightsError, match=r"Cannot find y_hat.*JPEGAI_EVAL_TFC_TENSORS"):
-        TfcHyperprior("msssim").load(1, weights=str(folder))
+        model.latents(data)
     result = CliRunner().invoke(tensors_command, ["-q", "1", "--weights-dir", str(folder)])
     assert result.exit_code == 0, result.output
     assert "NOT FOUND: Cannot find y_hat" in result.output

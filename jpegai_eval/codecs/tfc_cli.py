@@ -48,13 +48,19 @@ def describe_tensors(
     except WeightsError as exc:
         lines.append(f"  NOT FOUND: {exc.message}")
     else:
-        for key in LATENT_NAMES:
-            lines.append(f"  {key:<10} {found.names[key]:<48} ({found.how[key]})")
+        for key in (*LATENT_NAMES, "sigma_index"):
+            if key in found.names:
+                how = found.how["y_hat" if key == "y_hat" else "sigma_hat"]
+                lines.append(f"  {key:<10} {found.names[key]:<48} ({how})")
+        for key, name in found.tables.items():
+            lines.append(f"  {key:<10} {name}")
+        lines.append(f"  mapping    {found.mapping}")
     lines.append(
-        f"candidates (float (1, h, w, C) tensors of the receiver outside g_s; override with "
-        f'{TENSORS_ENV}="y_hat=NAME:0,sigma_hat=NAME:0" or --tensor):'
+        "candidates ((1, h, w, C) float and integer tensors of the receiver outside g_s; "
+        f'override with {TENSORS_ENV}="y_hat=NAME:0,sigma_hat=NAME:0" (sigma_index=NAME:0 '
+        "for an integer scale index) or --tensor):"
     )
-    for info in graph.float_tensors():
+    for info in graph.candidate_tensors():
         lines.append(f"  {info.name:<58} {info.dtype} {info.shape}")
     if show_all:
         for name in ("sender", "receiver"):
@@ -91,7 +97,7 @@ def _shape(tensor) -> str:  # type: ignore[no-untyped-def]
     "tensor_specs",
     multiple=True,
     metavar="KEY=NAME",
-    help="Use this tensor for y_hat or sigma_hat instead of the discovered one.",
+    help="Use this tensor for y_hat, sigma_hat or sigma_index instead of the discovered one.",
 )
 @click.option("--all", "show_all", is_flag=True, help="Also list every tensor, like tfci.")
 def tensors_command(

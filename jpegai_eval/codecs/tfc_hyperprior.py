@@ -25,6 +25,7 @@ TensorFlow is imported only when a model is loaded.
 from __future__ import annotations
 
 import struct
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +77,11 @@ class TfcHyperprior(Codec):
         self.id = f"hyperprior-{metric}"
         self.description = (
             f"Balle et al. 2018 scale hyperprior optimized for {METRICS[metric]}, "
-            "TensorFlow-Compression's published tfci metagraphs"
+            "TensorFlow-Compression's published tfci metagraphs; compressed domain "
+            "y_hat + sigma_hat, where sigma_hat is the scale of the CDF row the integer "
+            "hyper synthesis' index selects (TFC's table exp(linspace(log 0.11, log 256, "
+            "64)) when the graph's CDF table encodes it, else the table's own row scales; "
+            "`codec tensors` says which) and sigma_index that index"
         )
         self.unavailable_reason = unavailable_reason
         self.tensors = dict(tensors or {})
@@ -126,20 +131,43 @@ class TfcHyperprior(Codec):
 
 
 class TfcHyperpriorModel(CodecModel):
-    """One metagraph: ``sender`` encodes, ``receiver`` decodes, its pruned part gives latents."""
+    """One metagraph: ``sender`` encodes, ``receiver`` decodes, its pruned part gives latents.
+
+    Encode and decode run the signatures only; the compressed-domain tensors are found
+    the first time ``latents`` (or ``latent_spec``'s channel count) needs them, and a
+    graph where they cannot be found still encodes and decodes.
+    """
 
     def __init__(self, codec: TfcHyperprior, quality: int, graph: Metagraph, device: str) -> None:
         super().__init__(codec, quality, weights_id=digest(graph.data))
         self.graph = graph
-        self.compressed = graph.compressed  # finds y_hat and sigma_hat: fails at load time
         self.device = "/GPU:0" if device.startswith("cuda") else "/CPU:0"
-        y_hat = graph.graph.get_tensor_by_name(graph.latent_tensors.names["y_hat"])
-        sigma = graph.graph.get_tensor_by_name(graph.latent_tensors.names["sigma_hat"])
-        fallback = latent_channels(quality)
-        channels = _channels(y_hat) or fallback
-        self.latent_spec = LatentSpec(
-            channels=channels, stride=STRIDE, sigma_channels=_channels(sigma) or channels
+
+    @property
+    def compressed(self) -> Any:
+        """The receiver pruned to the compressed domain (discovers it on first use)."""
+        return self.graph.compressed
+
+    @cached_property
+    def latent_spec(self) -> LatentSpec:  # type: ignore[override]
+        """M from the compressed-domain tensors' static shapes when they can be found,
+        else the published models' (192 / 320)."""
+        fallback = latent_channels(self.quality)
+        try:
+            names = [
+                self.graph.graph.get_tensor_by_name(n) for n in self.graph.latent_tensors.fetch
+            ]
+        except UserError:
+            return LatentSpec(channels=fallback, stride=STRIDE, sigma_channels=fallback)
+        channels = _channels(names[0]) or _channels(names[1]) or fallback
+        return LatentSpec(
+            channels=channels, stride=STRIDE, sigma_channels=_channels(names[1]) or channels
         )
+
+    @property
+    def sigma_mapping(self) -> str:
+        """How sigma_hat is obtained from the graph (a WeightsError if it cannot be)."""
+        return self.graph.latent_tensors.mapping
 
     def _encode_payload(self, image: np.ndarray) -> tuple[bytes, tuple[int, ...]]:
         import tensorflow as tf
@@ -184,17 +212,24 @@ class TfcHyperpriorModel(CodecModel):
         import numpy as np
         import tensorflow as tf
 
+        compressed = self.compressed  # a WeightsError naming JPEGAI_EVAL_TFC_TENSORS
         with tf.device(self.device):
-            y_hat, sigma_hat = self.compressed(*self._receiver_inputs(payload, header))
+            y_hat, sigma = compressed(*self._receiver_inputs(payload, header))
         y_hat = _chw(y_hat.numpy())
-        sigma_hat = _chw(sigma_hat.numpy())
+        sigma = _chw(sigma.numpy())
         # h_s may produce a map padded to a multiple of its stride; the receiver crops
         # it to y's size before decoding y, and so does this.
-        sigma_hat = sigma_hat[:, : y_hat.shape[1], : y_hat.shape[2]]
-        return {
-            "y_hat": np.ascontiguousarray(y_hat, dtype=np.float32),
-            "sigma_hat": np.ascontiguousarray(sigma_hat, dtype=np.float32),
-        }
+        sigma = sigma[:, : y_hat.shape[1], : y_hat.shape[2]]
+        out = {"y_hat": np.ascontiguousarray(y_hat, dtype=np.float32)}
+        if "sigma_index" in self.graph.latent_tensors.names:
+            # An integer hyper synthesis: sigma is the index of a CDF row; sigma_hat is
+            # that row's scale (see Metagraph.sigma_from_index and sigma_mapping).
+            index = np.ascontiguousarray(sigma, dtype=np.int32)
+            out["sigma_hat"] = np.ascontiguousarray(self.graph.sigma_from_index(index))
+            out["sigma_index"] = index
+        else:
+            out["sigma_hat"] = np.ascontiguousarray(sigma, dtype=np.float32)
+        return out
 
 
 def _channels(tensor: Any) -> int | None:
