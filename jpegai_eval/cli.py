@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 
 import click
@@ -110,6 +111,10 @@ def _add_plugin_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    if os.environ.get("JPEGAI_EVAL_OFFLINE"):
+        from jpegai_eval.framework.download import enforce_offline
+
+        enforce_offline()  # urllib refuses the network in this process
     try:
         _add_plugin_commands()
     except (UserError, DuplicateIdError) as exc:

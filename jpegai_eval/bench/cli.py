@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from jpegai_eval.framework.download import offline_option
 from jpegai_eval.framework.errors import UsageError
 
 
@@ -92,6 +93,7 @@ def _int_list(text: str, option: str) -> list[int]:
     "the environment as it is). Active waiting collapses on a shared, busy machine.",
 )
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@offline_option
 def bench_command(
     codec: str,
     qualities: tuple[int, ...],

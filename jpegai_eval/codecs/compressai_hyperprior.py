@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import torch
 
     from jpegai_eval.framework.bitstream import Header
+    from jpegai_eval.framework.remote import RemoteFile
 
 #: CompressAI's zoo configurations (N, M) of bmshj2018-hyperprior per quality.
 ZOO_CONFIGS: dict[int, tuple[int, int]] = {
@@ -101,6 +102,21 @@ class CompressAIHyperprior(Codec):
 
     def lmbda(self, quality: int) -> float:
         return LAMBDAS[self.metric][self.check_quality(quality) - 1]
+
+    def remote_files(
+        self,
+        quality: int,
+        weights: str | None = None,
+        weights_dir: str | os.PathLike[str] | None = None,
+    ) -> list[RemoteFile]:
+        """CompressAI's zoo checkpoint for ``quality`` when ``weights`` is ``pretrained``
+        (the demo weights ship with the package; a path is the user's own)."""
+        from jpegai_eval.codecs import weights as w
+
+        self.check_quality(quality)
+        if (weights or self.default_weights(quality)) != "pretrained":
+            return []
+        return [w.pretrained_file(self.id, quality, weights_dir)]
 
     def load(
         self,

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from jpegai_eval.framework.bitstream import Header
+    from jpegai_eval.framework.remote import RemoteFile
 
 BACKEND = "tfc"
 QUALITIES = (1, 2, 3, 4, 5, 6, 7, 8)
@@ -107,6 +108,17 @@ class TfcHyperprior(Codec):
         """The metagraph file for ``quality`` and ``weights`` (downloaded if missing)."""
         self.check_quality(quality)
         return find_metagraph(self.model_name(quality), weights, weights_dir)
+
+    def remote_files(
+        self, quality: int, weights: str | None = None, weights_dir: str | None = None
+    ) -> list[RemoteFile]:
+        """The published metagraph for ``quality`` when ``weights`` names a folder
+        (None, ``pretrained`` or a folder path), where :meth:`load` looks for it."""
+        from jpegai_eval.codecs.tfc_metagraph import remote_metagraph
+
+        self.check_quality(quality)
+        file = remote_metagraph(self.model_name(quality), weights, weights_dir)
+        return [file] if file is not None else []
 
     def open_metagraph(
         self, quality: int, weights: str | None = None, weights_dir: str | None = None

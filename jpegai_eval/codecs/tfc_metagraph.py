@@ -45,21 +45,20 @@ from __future__ import annotations
 
 import os
 import re
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from jpegai_eval.framework.errors import WeightsError
+from jpegai_eval.framework.download import download
+from jpegai_eval.framework.errors import UserError, WeightsError
+from jpegai_eval.framework.remote import RemoteFile
 
 URL_PREFIX = "https://storage.googleapis.com/tensorflow_compression/metagraphs"
 CACHE_ENV = "JPEGAI_EVAL_TFC_DIR"
 URL_ENV = "JPEGAI_EVAL_TFC_URL"
 TENSORS_ENV = "JPEGAI_EVAL_TFC_TENSORS"
 SUFFIX = ".metagraph"
-DOWNLOAD_TIMEOUT_S = 60
 
 #: Name scopes that hold the synthesis transform g_s and the hyper synthesis h_s in
 #: TFC's hyperprior graphs, per model family. y_hat is the tensor that enters the g_s
@@ -142,22 +141,46 @@ def find_metagraph(
     return target
 
 
+def metagraph_file(filename: str, folder: Path) -> RemoteFile:
+    """One metagraph as a :class:`RemoteFile` (TFC publishes no checksums: a download is
+    checked for completeness only, and by TensorFlow when it is imported)."""
+    return RemoteFile(
+        name=filename,
+        folder=Path(folder),
+        url=f"{url_prefix()}/{filename}",
+        what=f"TFC metagraph {filename.removesuffix(SUFFIX)}",
+        url_env=URL_ENV,
+    )
+
+
+def remote_metagraph(
+    model: str,
+    weights: str | os.PathLike[str] | None = None,
+    weights_dir: str | os.PathLike[str] | None = None,
+) -> RemoteFile | None:
+    """The metagraph :func:`find_metagraph` would download for these ``weights``, or
+    None when they name no download (a ``.metagraph`` file, ``demo``)."""
+    if weights is None or str(weights) == "pretrained":
+        folder = Path(weights_dir).expanduser() if weights_dir else default_cache_dir()
+    elif str(weights) == "demo" or Path(weights).suffix == SUFFIX:
+        return None
+    else:
+        folder = Path(weights).expanduser()
+    return metagraph_file(model + SUFFIX, folder)
+
+
 def _download(filename: str, folder: Path) -> None:
-    url = f"{url_prefix()}/{filename}"
+    file = metagraph_file(filename, folder)
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            data = response.read()
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        download(file)
+    except UserError as exc:
         raise WeightsError(
             f"The TFC metagraph {filename} is not in {str(folder)!r} and could not be "
-            f"downloaded from {url} ({exc}). Download it on a machine that is online "
-            f"and copy it into that folder, or give its folder with --weights-dir "
-            f"(default: ${CACHE_ENV} or ~/.cache/jpegai-eval/tfc)."
+            f"downloaded from {file.url} ({exc}). Download it on a machine that is online "
+            f"(`jpegai-eval fetch --codec ...` does it) and copy it into that folder, or "
+            f"give its folder with --weights-dir (default: ${CACHE_ENV} or "
+            "~/.cache/jpegai-eval/tfc)."
         ) from None
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{filename}.{os.getpid()}.part"
-    tmp.write_bytes(data)
-    os.replace(tmp, folder / filename)
 
 
 def tensor_overrides(spec: str | None = None) -> dict[str, str]:

@@ -27,15 +27,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import tempfile
 import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.errors import WeightsError
+from jpegai_eval.framework.download import OFFLINE_ENV, OfflineError, require_network
+from jpegai_eval.framework.download import download as fetch_file
+from jpegai_eval.framework.errors import UserError, WeightsError
+from jpegai_eval.framework.remote import RemoteFile, mirrored
 from jpegai_eval.framework.types import digest
 
 if TYPE_CHECKING:
@@ -49,6 +49,9 @@ ARCHITECTURE = "bmshj2018-hyperprior"
 #: Buffers recomputed by ``model.update(force=True)``; not part of the weights id.
 DERIVED_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")
 DOWNLOAD_TIMEOUT_S = 30
+#: Replaces :data:`COMPRESSAI_URL_PREFIX` in the zoo's URLs (a mirror, a test server).
+COMPRESSAI_URL_ENV = "JPEGAI_EVAL_COMPRESSAI_URL"
+COMPRESSAI_URL_PREFIX = "https://compressai.s3.amazonaws.com/models/v1"
 
 
 @dataclass
@@ -156,19 +159,34 @@ def pretrained_folder(weights_dir: str | os.PathLike[str] | None = None) -> Path
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
+def pretrained_file(
+    codec_id: str, quality: int, weights_dir: str | os.PathLike[str] | None = None
+) -> RemoteFile:
+    """CompressAI's checkpoint as a :class:`RemoteFile`: the zoo's file name (its
+    ``-<hex>`` part the start of its SHA-256), the folder it is looked for in, and its
+    URL (the prefix replaced by ``$JPEGAI_EVAL_COMPRESSAI_URL`` when set)."""
+    return RemoteFile(
+        name=pretrained_filename(codec_id, quality),
+        folder=pretrained_folder(weights_dir),
+        url=mirrored(pretrained_url(codec_id, quality), COMPRESSAI_URL_ENV, COMPRESSAI_URL_PREFIX),
+        what=f"CompressAI {ARCHITECTURE} ({zoo_metric(codec_id)}) quality {quality} weights",
+        url_env=COMPRESSAI_URL_ENV,
+    )
+
+
 def pretrained_path(
     codec_id: str, quality: int, weights_dir: str | os.PathLike[str] | None = None
 ) -> Path:
-    """The local file of CompressAI's checkpoint, downloaded first if it is missing."""
-    url = pretrained_url(codec_id, quality)
-    name = pretrained_filename(codec_id, quality)
-    folder = pretrained_folder(weights_dir)
-    path = folder / name
+    """The local file of CompressAI's checkpoint, downloaded first if it is missing
+    (never when offline: see :mod:`jpegai_eval.framework.download`)."""
+    file = pretrained_file(codec_id, quality, weights_dir)
+    url, name, folder, path = file.url, file.name, file.folder, file.path
     if path.is_file():
         return path
     try:
+        require_network(file)
         download(url, path)
-    except (OSError, urllib.error.URLError, ValueError) as exc:
+    except (OSError, urllib.error.URLError, ValueError, UserError) as exc:
         demo = demo_qualities("hyperprior-msssim")
         alternative = (
             f"or use the shipped demo weights (--codec hyperprior-msssim --weights demo, "
@@ -176,37 +194,25 @@ def pretrained_path(
             if demo
             else "or train weights with `jpegai-eval codec train`"
         )
+        why = (
+            f"the network is forbidden ({OFFLINE_ENV} or --offline)"
+            if isinstance(exc, OfflineError)
+            else f"downloading it failed ({exc})"
+        )
         raise WeightsError(
             f"Pretrained weights for {codec_id} quality {quality} are not available: "
-            f"file {name} is not in {str(folder)!r} and downloading it failed ({exc}). "
-            f"Download {url} into that folder (or into a folder you pass with "
-            f"--weights-dir), {alternative}."
+            f"file {name} is not in {str(folder)!r} and {why}. "
+            f"Download {url} into that folder (`jpegai-eval fetch --codec {codec_id} "
+            f"--weights pretrained ...` does it), or into a folder you pass with "
+            f"--weights-dir, {alternative}."
         ) from None
     return path
 
 
 def download(url: str, path: Path) -> None:
-    """Download ``url`` to ``path`` atomically, checking torch hub's hash prefix."""
-    import hashlib
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    match = re.search(r"-([a-f0-9]{6,})\.", path.name)
-    sha = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with (
-            os.fdopen(fd, "wb") as out,
-            urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
-        ):
-            while chunk := response.read(1 << 20):
-                sha.update(chunk)
-                out.write(chunk)
-        if match and not sha.hexdigest().startswith(match.group(1)):
-            raise ValueError(f"the download's SHA-256 does not start with {match.group(1)}")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Download ``url`` to ``path`` (resumable, verified against the hash prefix in
+    the name, renamed into place only when complete) with the framework's downloader."""
+    fetch_file(RemoteFile(path.name, path.parent, url, "CompressAI checkpoint"))
 
 
 # ---------------------------------------------------------------------- local weights

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.needs import check_offline
 from jpegai_eval.framework.plan import Plan, RunConfig, make_plan
 from jpegai_eval.framework.plugins import get_plugins
 from jpegai_eval.framework.progress import progress
@@ -215,6 +216,7 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     started = time.time()
     plugins = get_plugins()
     plan = make_plan(config, plugins)
+    check_offline(plan)  # offline: every missing file named at once, before any work
     out_dir = Path(out_dir) if out_dir else default_out_dir(config)
     # Everything a user can get wrong is checked before the output folder is touched:
     # names (the plan), the dataset (validated while listed) and the codec weights.

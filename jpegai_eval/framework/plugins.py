@@ -37,6 +37,7 @@ DEFAULT_PLUGINS = (
     "jpegai_eval.plugins.anchors",
     "jpegai_eval.plugins.report_writers",
     "jpegai_eval.plugins.bench",
+    "jpegai_eval.plugins.fetch",
 )
 
 REGISTER_HOOKS = ("codecs", "tasks", "anchors", "report_writers")

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: torch hub's rule: ``name-<sha256 prefix>.ext``.
@@ -38,6 +39,15 @@ def sha256_of(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def mirrored(url: str, env: str, default_prefix: str) -> str:
+    """``url`` with ``default_prefix`` replaced by the value of ``$env`` when it is set:
+    a mirror (``https://...``, ``file:///shared/mirror``) or a test server."""
+    value = os.environ.get(env, "").strip()
+    if value and url.startswith(default_prefix):
+        return value.rstrip("/") + url[len(default_prefix.rstrip("/")) :]
+    return url
+
+
 @dataclass(frozen=True)
 class RemoteFile:
     """One file a study needs: ``folder / name``, downloadable from ``url``."""
@@ -48,6 +58,16 @@ class RemoteFile:
     what: str
     sha256: str | None = None  # the full digest where published or recorded
     size: int | None = None  # bytes, where known
+    #: A SHA-1 where only that is published or recorded (MINC-2500's archive).
+    sha1: str | None = None
+    #: The environment variable that replaces the URL's prefix (a mirror), if any.
+    url_env: str | None = None
+    #: For an archive: the folder it is unpacked into (its one top-level folder, if it
+    #: has one, stripped), after which the archive itself is no longer needed.
+    unpack_into: Path | None = None
+    #: For an archive: ``None`` when its unpacked content is in place and valid, else
+    #: why not (the owner's own check, e.g. the task's dataset validation).
+    installed: Callable[[], str | None] | None = field(default=None, compare=False)
 
     @property
     def path(self) -> Path:
@@ -72,4 +92,22 @@ class RemoteFile:
             actual = sha256_of(target)
             if not actual.startswith(expected):
                 return f"SHA-256 {actual[:16]}... does not start with {expected}"
+        if self.sha1:
+            digest = hashlib.sha1(usedforsecurity=False)
+            with open(target, "rb") as fh:
+                while block := fh.read(1 << 20):
+                    digest.update(block)
+            if digest.hexdigest() != self.sha1:
+                return f"SHA-1 {digest.hexdigest()} is not the recorded {self.sha1}"
         return None
+
+    @property
+    def checksum(self) -> str:
+        """How the file is verified, for listings."""
+        if self.sha256:
+            return f"SHA-256 {self.sha256[:16]}..."
+        if self.sha256_prefix:
+            return f"SHA-256 prefix {self.sha256_prefix} (in the name)"
+        if self.sha1:
+            return f"SHA-1 {self.sha1}"
+        return "size only" if self.size is not None else "none published"

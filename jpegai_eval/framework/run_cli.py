@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from jpegai_eval.framework.download import offline_option
 from jpegai_eval.framework.errors import UsageError
 
 
@@ -89,6 +90,7 @@ def _int_list(text: str | None, what: str) -> list[int] | None:
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Reuse an output folder of another configuration.")
+@offline_option
 def run_command(
     codecs: tuple[str, ...],
     task: str,

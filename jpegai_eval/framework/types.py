@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from jpegai_eval.framework.bitstream import Header
+    from jpegai_eval.framework.remote import RemoteFile
 
 DOMAINS = ("pixel", "latent")
 
@@ -98,6 +99,14 @@ class Codec(ABC):
         """The compressed domain at ``quality`` (for ``weights``, whose channel count may
         differ from the defaults), or None for pixel-only codecs."""
         return None
+
+    def remote_files(
+        self, quality: int, weights: str | None = None, weights_dir: str | None = None
+    ) -> list[RemoteFile]:
+        """Files from outside that :meth:`load` needs for ``quality`` and ``weights``
+        (None: the backend's default) with ``weights_dir``: what ``jpegai-eval fetch``
+        downloads ahead of time and ``fetch --list`` shows. Default: none."""
+        return []
 
     @abstractmethod
     def load(
@@ -241,6 +250,13 @@ class Task(ABC):
     @abstractmethod
     def build_classifier(self, domain: str, latent_spec: LatentSpec | None = None) -> Any:
         """A fresh torch.nn.Module classifier for ``domain``."""
+
+    def remote_files(self, **options: Any) -> list[RemoteFile]:
+        """Files from outside that a study with these options needs (a dataset archive,
+        pretrained classifier weights): what ``jpegai-eval fetch`` downloads ahead of
+        time. ``options``: ``dataset``, ``data_root``, ``split_number``, ``preset``,
+        ``imagenet_weights`` (a task ignores what it does not use). Default: none."""
+        return []
 
     # -- what the evaluator calls; a task overrides these ----------------------------
     def init_classifier(self, model: Any, imagenet_weights: str | None = None) -> Any:

@@ -36,6 +36,13 @@ SPLITS: tuple[str, ...] = ("train", "validate", "test")
 SPLIT_NUMBERS: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 MINC_URL = "http://opensurfaces.cs.cornell.edu/static/minc/minc-2500.tar.gz"
+#: Replaces the folder of :data:`MINC_URL` (a mirror, a test server).
+MINC_URL_ENV = "JPEGAI_EVAL_MINC_URL"
+MINC_ARCHIVE = "minc-2500.tar.gz"
+#: The archive's SHA-1 as recorded by PyTorch-Encoding's ``scripts/prepare_minc.py``
+#: (zhanghang1989/PyTorch-Encoding). The dataset's authors publish no checksum and no
+#: size; this project could not re-check it against the server.
+MINC_SHA1 = "bcccbb3b1ab396ef540f024a5ba23eff54f7fe31"
 
 MINC_LAYOUT = (
     "ROOT/images/<class>/<class>_NNNNNN.jpg and ROOT/labels/{train,validate,test}{1..5}.txt, "

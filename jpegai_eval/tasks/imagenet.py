@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jpegai_eval.framework.remote import RemoteFile, torch_hub_checkpoints
+from jpegai_eval.framework.remote import RemoteFile, mirrored, torch_hub_checkpoints
+
+#: Replaces :data:`TORCHVISION_URL_PREFIX` in the URLs below (a mirror, a test server).
+TORCHVISION_URL_ENV = "JPEGAI_EVAL_TORCHVISION_URL"
+TORCHVISION_URL_PREFIX = "https://download.pytorch.org/models"
 
 #: torchvision's ``ResNet50_Weights``: V1 is the weights of the study's time (2018).
 VARIANTS: dict[str, tuple[str, str]] = {
@@ -33,6 +37,22 @@ def imagenet_file(variant: str = DEFAULT_VARIANT, folder: Path | None = None) ->
     return RemoteFile(
         name=name,
         folder=folder if folder is not None else torch_hub_checkpoints(),
-        url=url,
+        url=mirrored(url, TORCHVISION_URL_ENV, TORCHVISION_URL_PREFIX),
         what=f"torchvision ResNet-50 ImageNet weights ({variant})",
+        url_env=TORCHVISION_URL_ENV,
     )
+
+
+#: The ImageNet variant a preset initialises its classifiers from by default.
+PRESET_DEFAULTS: dict[str, str | None] = {"paper": DEFAULT_VARIANT}
+
+
+def variant_for(imagenet_weights: str | None, preset: str | None = None) -> str | None:
+    """Which torchvision variant ``--imagenet-weights`` (None: the preset's default)
+    asks for; None for ``none`` (from scratch) and for a file of the user's own."""
+    if imagenet_weights is None:
+        return PRESET_DEFAULTS.get(str(preset))
+    key = str(imagenet_weights).strip()
+    if key.upper() in VARIANTS:
+        return key.upper()
+    return None

@@ -32,12 +32,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jpegai_eval.framework.errors import DatasetError, UsageError
+from jpegai_eval.framework.remote import RemoteFile
 from jpegai_eval.framework.types import LatentSpec, Sample, Task
 from jpegai_eval.tasks.classes import (
     CORRUPT_IMAGE_POLICY,
+    MINC_ARCHIVE,
     MINC_CLASSES,
     MINC_LAYOUT,
+    MINC_SHA1,
     MINC_URL,
+    MINC_URL_ENV,
     SPLIT_NUMBERS,
     SPLITS,
 )
@@ -74,6 +78,42 @@ def resolve_root(data_root: str | os.PathLike[str] | None = None) -> Path:
             f"{source} at {str(root / 'minc-2500')!r} instead."
         )
     return root
+
+
+def minc_archive(data_root: str | os.PathLike[str] | None, split_number: int = 1) -> RemoteFile:
+    """MINC-2500's archive as a :class:`RemoteFile`: downloaded into the data root,
+    unpacked there (its ``minc-2500/`` folder stripped, so the root holds ``images/``
+    and ``labels/``) and then validated by :func:`load_splits`."""
+    from jpegai_eval.framework.remote import mirrored
+
+    value = data_root if data_root not in (None, "") else os.environ.get(ROOT_ENV, "")
+    if not value:
+        raise DatasetError(
+            "No MINC-2500 folder given: pass --data-root DIR (or set "
+            f"{ROOT_ENV}=DIR) to say where MINC-2500 is to be unpacked and then read."
+        )
+    root = Path(value).expanduser()
+
+    def installed() -> str | None:
+        if not (root / "labels").is_dir():
+            return f"not unpacked in {str(root)!r}"
+        try:
+            load_splits(resolve_root(root), split_number)
+        except DatasetError as exc:
+            return exc.message
+        return None
+
+    prefix = MINC_URL.rsplit("/", 1)[0]
+    return RemoteFile(
+        name=MINC_ARCHIVE,
+        folder=root,
+        url=mirrored(MINC_URL, MINC_URL_ENV, prefix),
+        what="MINC-2500 dataset archive",
+        sha1=MINC_SHA1,
+        url_env=MINC_URL_ENV,
+        unpack_into=root,
+        installed=installed,
+    )
 
 
 def check_split_number(split_number: int) -> int:
@@ -311,6 +351,26 @@ class MincTask(Task):
             raise UsageError(f"Unknown split {split!r}; MINC-2500's splits are {SPLITS}.")
         parts = self.splits(**dataset_options)  # type: ignore[arg-type]
         return [Sample(e.rel, parts.root / e.rel, e.label) for e in parts.entries[split]]
+
+    def remote_files(  # type: ignore[override]
+        self,
+        dataset: str = "minc",
+        data_root: str | os.PathLike[str] | None = None,
+        split_number: int = 1,
+        preset: str | None = None,
+        imagenet_weights: str | None = None,
+        **options: object,
+    ) -> list[RemoteFile]:
+        """MINC-2500's archive (for ``dataset="minc"``) and the torchvision ImageNet
+        weights the classifiers start from (the preset's default or
+        ``imagenet_weights``: ``IMAGENET1K_V1`` / ``IMAGENET1K_V2``)."""
+        from jpegai_eval.tasks import imagenet
+
+        files = [minc_archive(data_root, split_number)] if dataset == "minc" else []
+        variant = imagenet.variant_for(imagenet_weights, preset)
+        if variant is not None:
+            files.append(imagenet.imagenet_file(variant))
+        return files
 
     # -- classifiers -------------------------------------------------------------------
     def build_classifier(self, domain: str, latent_spec: LatentSpec | None = None):  # type: ignore[no-untyped-def]
