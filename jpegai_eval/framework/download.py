@@ -80,6 +80,8 @@ class _RefuseNetwork(urllib.request.BaseHandler):
     handler_order = 0
 
     def _refuse(self, req: urllib.request.Request) -> Any:
+        if not is_offline():
+            return None  # the next handler opens it (the switch was turned off)
         raise OfflineError(
             f"{OFFLINE_ENV} is set (or --offline was given): refusing to open "
             f"{req.full_url}. Run `jpegai-eval fetch` with the same options on a machine "
@@ -185,11 +187,16 @@ def part_path(file: RemoteFile) -> Path:
     return file.path.with_name(file.name + ".part")
 
 
-def _server_error(file: RemoteFile, url: str, status: str, tries: int) -> DownloadError:
-    env = f" (or the mirror set with {file.url_env})" if file.url_env else ""
-    if tries > 1:
-        what_to_do = f"after {tries} tries. The server may be down or overloaded: try again later"
+def _server_error(
+    file: RemoteFile, url: str, status: str, tries: int, transient: bool = False
+) -> DownloadError:
+    if transient:
+        what_to_do = (
+            f" after {tries} {'try' if tries == 1 else 'tries'}. The server may be down or "
+            "the connection unstable: try again later"
+        )
     else:
+        env = f" (or the mirror set with {file.url_env})" if file.url_env else ""
         what_to_do = f". Check the URL{env}"
     return DownloadError(
         f"Cannot download {file.what} ({file.name}) from {url}: {status}{what_to_do}, or "
@@ -295,7 +302,7 @@ def download(
             )
             time.sleep(delay)
     else:
-        raise _server_error(file, url, last, attempts)
+        raise _server_error(file, url, last, attempts, transient=True)
     problem = file.verify(part)
     if problem is not None:
         part.unlink(missing_ok=True)
