@@ -31,6 +31,7 @@ from jpegai_eval.framework.errors import (
     WeightsError,
 )
 from jpegai_eval.framework.hookspecs import hookimpl
+from jpegai_eval.framework.remote import RemoteFile
 from jpegai_eval.framework.types import (
     Anchor,
     Codec,
@@ -62,6 +63,7 @@ __all__ = [
     "DatasetError",
     "PluginError",
     "DuplicateIdError",
+    "RemoteFile",
     "testing",
 ]
 
