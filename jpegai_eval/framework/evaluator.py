@@ -41,6 +41,7 @@ from jpegai_eval.framework.runfolder import (
     resolve_device,
     write_json,
 )
+from jpegai_eval.framework.runlock import LOCK_NAME, RunLock, describe_holder
 from jpegai_eval.framework.types import Sample
 
 
@@ -68,7 +69,15 @@ def claim_out_dir(out_dir: Path, config: RunConfig, force: bool) -> dict[str, An
     if run_json.exists():
         try:
             previous = json.loads(run_json.read_text())
-        except ValueError:
+        except (OSError, ValueError):
+            previous = {}
+        if not isinstance(previous, dict):
+            if not force:
+                raise UserError(
+                    f"{str(run_json)!r} is not a jpegai-eval run record (it holds a JSON "
+                    f"{type(previous).__name__}, not an object). Give another --out, or pass "
+                    "--force to start this folder's run record afresh."
+                )
             previous = {}
         theirs = previous.get("fingerprint")
         if theirs != config.fingerprint() and not force:
@@ -79,7 +88,7 @@ def claim_out_dir(out_dir: Path, config: RunConfig, force: bool) -> dict[str, An
                 "where they still match)."
             )
         return previous
-    if out_dir.exists() and any(out_dir.iterdir()):
+    if out_dir.exists() and any(p.name != LOCK_NAME for p in out_dir.iterdir()):
         if not force:
             raise UserError(
                 f"Output folder {str(out_dir)!r} is not empty and holds no run.json. Give "
@@ -211,8 +220,6 @@ def git_commit() -> str | None:
 
 def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = False) -> RunResult:
     """Run (or resume) the whole study; return where the results are."""
-    from jpegai_eval.framework import classify, results
-
     started = time.time()
     plugins = get_plugins()
     plan = make_plan(config, plugins)
@@ -228,7 +235,35 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     cells = open_cells(plan, out_dir)
     everything = [s for split in SPLITS for s in samples[split]]
     check_disk(out_dir, len(everything) * len(cells), everything[0] if everything else None)
-    previous = claim_out_dir(out_dir, config, force)
+    # One run at a time per folder: the lock is held until the run ends (or fails).
+    with RunLock(out_dir) as lock:
+        previous = claim_out_dir(out_dir, config, force)
+        if lock.stale_holder:
+            log(
+                "took over the lock left by a run that is no longer alive "
+                f"({describe_holder(lock.stale_holder)})",
+                out_dir,
+            )
+        return _run_claimed(
+            plan, plugins, config, out_dir, previous, samples, cells, device, started, dataset_s
+        )
+
+
+def _run_claimed(
+    plan: Plan,
+    plugins: Any,
+    config: RunConfig,
+    out_dir: Path,
+    previous: dict[str, Any],
+    samples: dict[str, list[Sample]],
+    cells: dict[tuple[str, int], Any],
+    device: str,
+    started: float,
+    dataset_s: float,
+) -> RunResult:
+    """The stages of :func:`run_study`, once the output folder is locked and claimed."""
+    from jpegai_eval.framework import classify, results
+
     for note in plan.notes:
         log(note, out_dir)
     timings: dict[str, float] = {}  # this invocation's; run.json sums all of them

@@ -1,0 +1,99 @@
+"""The run folder's lock: one run per --out at a time, stale locks taken over."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.evaluator import run_study
+from jpegai_eval.framework.plan import RunConfig
+from jpegai_eval.framework.runlock import LOCK_NAME, RunLock, RunLockedError
+
+
+@pytest.fixture(scope="module")
+def tiny_minc(tmp_path_factory) -> Path:
+    from jpegai_eval.tasks.demo import write_demo_dataset
+
+    root = tmp_path_factory.mktemp("minc")
+    write_demo_dataset(root, per_class=3, size=32, seed=3)
+    return root
+
+
+def test_second_lock_on_a_folder_is_refused_naming_the_holder(tmp_path):
+    with RunLock(tmp_path / "run") as first:
+        assert first.held
+        with pytest.raises(RunLockedError) as info:
+            RunLock(tmp_path / "run").acquire()
+        message = info.value.message
+        assert f"pid {os.getpid()}" in message and socket.gethostname() in message
+        assert "another --out" in message
+    # released: the lock file is gone and the folder the lock made is removed again
+    assert not (tmp_path / "run").exists()
+    with RunLock(tmp_path / "run"):
+        pass
+
+
+def test_lock_held_by_another_process_is_refused(tmp_path):
+    out = tmp_path / "run"
+    code = textwrap.dedent(
+        f"""
+        import sys, time
+        from jpegai_eval.framework.runlock import RunLock
+        with RunLock({str(out)!r}):
+            print("locked", flush=True)
+            sys.stdin.readline()
+        """
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunLockedError, match=f"pid {holder.pid} on host"):
+            RunLock(out).acquire()
+    finally:
+        holder.communicate("\n", timeout=30)
+    with RunLock(out):  # the holder left: free again
+        pass
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    dead = {"pid": 999999, "host": "elsewhere", "started": "2020-01-01T00:00:00"}
+    (out / LOCK_NAME).write_text(json.dumps(dead))  # left behind, e.g. by kill -9
+    with RunLock(out) as lock:
+        assert lock.stale_holder == dead
+        mine = json.loads((out / LOCK_NAME).read_text())
+        assert mine["pid"] == os.getpid()
+    assert out.is_dir() and not (out / LOCK_NAME).exists()
+
+
+def _config(root: Path) -> RunConfig:
+    return RunConfig(
+        codecs=["jpeg"],
+        task="minc",
+        dataset="minc",
+        data_root=str(root),
+        qualities=[1],
+        anchors=["anchor3"],
+        preset="smoke",
+        workers=1,
+    )
+
+
+def test_run_into_a_locked_folder_is_refused_before_any_work(tiny_minc, tmp_path):
+    out = tmp_path / "run"
+    with RunLock(out):
+        with pytest.raises(UserError, match="in use by another run") as info:
+            run_study(_config(tiny_minc), out_dir=out)
+        assert f"pid {os.getpid()}" in info.value.message
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]  # nothing written
