@@ -543,6 +543,10 @@ def _encode_jpeg(image: Array) -> bytes:
     return buf.getvalue()
 
 
+#: The file that marks a folder as a demo dataset (``--overwrite`` replaces only those).
+DEMO_MARKER = ".jpegai-eval-demo"
+
+
 def write_demo_dataset(
     root: Path | str,
     per_class: int = DEFAULT_PER_CLASS,
@@ -561,6 +565,19 @@ def write_demo_dataset(
     """
     root = Path(root)
     _check_options(per_class, size, seed, splits)
+    try:
+        _check_target(root, overwrite)
+        _write_demo_files(root, per_class, size, seed, splits, progress)
+    except OSError as exc:
+        raise UserError(
+            f"Cannot write the demo dataset into {str(root)!r}: "
+            f"{exc.strerror or exc} ({exc.filename or root}). Give a writable folder."
+        ) from None
+    return root
+
+
+def _check_target(root: Path, overwrite: bool) -> None:
+    """Refuse a file, or a non-empty folder unless it is a demo and ``overwrite``."""
     if root.exists() and not root.is_dir():
         raise UserError(f"Demo dataset folder {str(root)!r} is a file; give a folder path.")
     if root.is_dir() and any(root.iterdir()):
@@ -569,9 +586,32 @@ def write_demo_dataset(
                 f"Demo dataset folder {str(root)!r} is not empty; give a new or empty folder "
                 "(or pass --overwrite to replace it)."
             )
+        if not (root / DEMO_MARKER).is_file():
+            raise UserError(
+                f"Demo dataset folder {str(root)!r} is not empty and was not written by "
+                f"`jpegai-eval data demo` (it has no {DEMO_MARKER} file), so --overwrite "
+                "will not delete its images/ and labels/ (it may be a real dataset). Give a "
+                "new or empty folder, or delete the folder yourself."
+            )
         for child in ("images", "labels"):
             shutil.rmtree(root / child, ignore_errors=True)
-    (root / "images").mkdir(parents=True, exist_ok=True)
+
+
+def _write_demo_files(
+    root: Path,
+    per_class: int,
+    size: int,
+    seed: int,
+    splits: Sequence[int],
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    # The marker first: a folder holding it (even a half-written one) may be replaced.
+    (root / DEMO_MARKER).write_text(
+        "This folder was written by `jpegai-eval data demo`; --overwrite may replace it.\n",
+        encoding="utf-8",
+    )
+    (root / "images").mkdir(exist_ok=True)
     (root / "labels").mkdir(exist_ok=True)
 
     total = len(MINC_CLASSES) * per_class
@@ -609,7 +649,6 @@ def write_demo_dataset(
         f"--per-class {per_class} --size {size} --seed {seed}\n",
         encoding="utf-8",
     )
-    return root
 
 
 def cache_dir() -> Path:
