@@ -186,7 +186,15 @@ def _read_categories(root: Path) -> None:
     path = root / "categories.txt"
     if not path.is_file():
         return
-    names = tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start : exc.start + 4]
+        raise DatasetError(
+            f"{str(path)!r} is not UTF-8 text (byte {exc.start}: {bad!r}). Restore the file "
+            f"from the archive at {MINC_URL}, or delete it (it is optional)."
+        ) from None
+    names = tuple(line.strip() for line in text.splitlines() if line.strip())
     if names != MINC_CLASSES:
         extra = [n for n in names if n not in MINC_CLASSES]
         missing = [n for n in MINC_CLASSES if n not in names]
@@ -219,13 +227,27 @@ def load_splits(root: Path, split_number: int = 1, check_files: bool = True) -> 
         )
 
     class_index = {name: i for i, name in enumerate(MINC_CLASSES)}
+    real_root = root.resolve()
     problems = _Problems()
     entries: dict[str, list[Entry]] = {}
     owner: dict[str, str] = {}
     for split, path in label_files.items():
-        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines()]
-        lines = [ln for ln in lines if ln]
         where = f"labels/{path.name}"
+        lines = []
+        raw = path.read_bytes()
+        if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Windows editors)
+            raw = raw[3:]
+        for number, raw_line in enumerate(raw.splitlines(), 1):
+            try:
+                line = raw_line.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                problems.add(
+                    "label line(s) that are not UTF-8 (rename those images to UTF-8 names)",
+                    f"{where} line {number}: {raw_line.strip()[:80]!r}",
+                )
+                continue
+            if line:
+                lines.append(line)
         items: list[Entry] = []
         for rel, n in Counter(lines).items():
             if n > 1:
@@ -236,8 +258,13 @@ def load_splits(root: Path, split_number: int = 1, check_files: bool = True) -> 
                 continue
             seen.add(rel)
             parts = rel.split("/")
-            if len(parts) != 3 or parts[0] != "images" or not parts[2]:
-                problems.add("malformed label line(s)", f"{where}: {rel!r}")
+            if len(parts) != 3 or parts[0] != "images" or parts[2] in ("", ".", ".."):
+                problems.add("malformed label line(s)", f"{where}: {_short(rel)!r}")
+                continue
+            if len(parts[2].encode()) > MAX_NAME_BYTES:
+                problems.add(
+                    f"file name(s) longer than {MAX_NAME_BYTES} bytes", f"{where}: {_short(rel)!r}"
+                )
                 continue
             if parts[1] not in class_index:
                 problems.add("line(s) with an unknown class", f"{where}: {rel}")
@@ -246,9 +273,16 @@ def load_splits(root: Path, split_number: int = 1, check_files: bool = True) -> 
                 problems.add("image(s) in two splits", f"{rel} in {owner[rel]} and {split}")
                 continue
             owner[rel] = split
-            if check_files and not (root / rel).is_file():
-                problems.add("missing image file(s)", rel)
-                continue
+            if check_files:
+                state = _file_state(root, real_root, rel)
+                if state == "missing":
+                    problems.add("missing image file(s)", rel)
+                    continue
+                if state == "outside":
+                    problems.add(
+                        "image path(s) that resolve outside the dataset root (symlinks)", rel
+                    )
+                    continue
             items.append(Entry(rel, class_index[parts[1]]))
         if not lines:
             problems.add("empty split(s)", where)
@@ -256,6 +290,26 @@ def load_splits(root: Path, split_number: int = 1, check_files: bool = True) -> 
     if problems:
         raise DatasetError(problems.message(root, split_number))
     return MincSplits(root=root, split_number=split_number, entries=entries)
+
+
+#: Longest file name most file systems allow (NAME_MAX).
+MAX_NAME_BYTES = 255
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _file_state(root: Path, real_root: Path, rel: str) -> str:
+    """``ok``, ``missing`` or ``outside`` (a symlink resolving out of the root)."""
+    path = root / rel
+    try:
+        if not path.is_file():
+            return "missing"
+        real = path.resolve()
+    except OSError:
+        return "missing"
+    return "ok" if real.is_relative_to(real_root) else "outside"
 
 
 def check_images(
