@@ -75,6 +75,14 @@ def model_for_file(path: str, weights: str | None, weights_dir: str | None, devi
     return data, header, load_model(codec, header.quality, weights, weights_dir, device)
 
 
+def _same_file(a: str, b: str) -> bool:
+    """Whether paths ``a`` and ``b`` name one file (links and ``./`` included)."""
+    try:
+        return Path(a).resolve() == Path(b).resolve() or Path(a).samefile(b)
+    except OSError:
+        return False
+
+
 def note(message: str) -> None:
     click.echo(f"Note: {message}", err=True)
 
@@ -91,15 +99,26 @@ def note(message: str) -> None:
 def encode_command(codec_id, backend, quality, weights, weights_dir, device, image, out):
     """Encode IMAGE (PNG, JPEG, ...) into the .jai bitstream OUT."""
     from jpegai_eval.framework.bitstream import bits_per_pixel
+    from jpegai_eval.framework.errors import UsageError, UserError
     from jpegai_eval.framework.image_io import atomic_write_bytes, read_image_with_notes
 
+    if _same_file(image, out):
+        raise UsageError(
+            f"OUT {out!r} is the input image itself: encoding would overwrite the source. "
+            "Give another output path, such as image.jai."
+        )
     codec = resolve_codec(codec_id, backend)
     codec.check_quality(quality)
     array, notes = read_image_with_notes(image)
     for text in notes:
         note(text)
     model = load_model(codec, quality, weights, weights_dir, device)
-    data = model.encode(array)
+    try:
+        data = model.encode(array)
+    except UserError as exc:
+        error = UserError(f"Cannot encode {image!r}: {exc.message}")
+        error.exit_code = exc.exit_code
+        raise error from None
     atomic_write_bytes(out, data)
     h, w = array.shape[:2]
     click.echo(

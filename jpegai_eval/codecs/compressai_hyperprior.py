@@ -29,7 +29,12 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.errors import BitstreamError, UserError
-from jpegai_eval.framework.types import Codec, CodecModel, LatentSpec
+from jpegai_eval.framework.types import (
+    LEARNED_CODEC_MAX_PIXELS,
+    Codec,
+    CodecModel,
+    LatentSpec,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -64,6 +69,7 @@ class CompressAIHyperprior(Codec):
     backend = "compressai"
     qualities = tuple(ZOO_CONFIGS)
     has_compressed_domain = True
+    max_pixels = LEARNED_CODEC_MAX_PIXELS
 
     def __init__(self, metric: str) -> None:
         if metric not in LAMBDAS:

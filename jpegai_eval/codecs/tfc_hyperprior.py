@@ -31,7 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.codecs.tfc_metagraph import Metagraph, find_metagraph
 from jpegai_eval.framework.errors import BitstreamError, UserError
-from jpegai_eval.framework.types import Codec, CodecModel, LatentSpec, digest
+from jpegai_eval.framework.types import (
+    LEARNED_CODEC_MAX_PIXELS,
+    Codec,
+    CodecModel,
+    LatentSpec,
+    digest,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,6 +71,7 @@ class TfcHyperprior(Codec):
     backend = BACKEND
     qualities = QUALITIES
     has_compressed_domain = True
+    max_pixels = LEARNED_CODEC_MAX_PIXELS
 
     def __init__(
         self,

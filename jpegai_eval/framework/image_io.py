@@ -47,12 +47,33 @@ def read_image_with_notes(path: str | os.PathLike[str]) -> tuple[np.ndarray, lis
             img.load()
             mode = img.mode
             image = img.copy()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+            wide_png = img.format == "PNG" and _png_bit_depth(path) == 16
+    except Image.DecompressionBombError:
         raise UserError(
-            f"Cannot read {str(path)!r} as an image ({exc}). Give a PNG, JPEG or other "
-            "file that Pillow can open."
+            f"{str(path)!r} is too large to open safely: more than "
+            f"{2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels (twice Pillow's MAX_IMAGE_PIXELS), "
+            "the size of a decompression bomb. Downscale or crop it first."
         ) from None
-    return _to_rgb8(image, mode, str(path), np)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, MemoryError) as exc:
+        raise UserError(
+            f"Cannot read {str(path)!r} as an image ({exc or type(exc).__name__}). Give a "
+            "PNG, JPEG or other file that Pillow can open."
+        ) from None
+    array, notes = _to_rgb8(image, mode, str(path), np)
+    if wide_png and mode in ("RGB", "RGBA", "LA", "L"):
+        # Pillow reads 16-bit colour PNGs as 8-bit (keeping the high byte) without a word.
+        notes.insert(0, f"{path}: 16-bit PNG reduced to 8 bits per channel.")
+    return array, notes
+
+
+def _png_bit_depth(path: Path) -> int | None:
+    """The bit depth in a PNG's IHDR chunk (byte 24), or None when unreadable."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(25)
+    except OSError:
+        return None
+    return head[24] if len(head) == 25 and head[12:16] == b"IHDR" else None
 
 
 def _to_rgb8(image, mode: str, name: str, np) -> tuple[np.ndarray, list[str]]:  # type: ignore[no-untyped-def]
@@ -127,7 +148,13 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
             f"Cannot write {str(path)!r}: folder {str(folder)!r} does not exist. Create "
             "it first, or give another output path."
         )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise UserError(
+            f"Cannot write {str(path)!r}: {exc.strerror or exc} (in folder {str(folder)!r}). "
+            "Give an output path in a writable folder."
+        ) from None
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode

@@ -26,6 +26,14 @@ if TYPE_CHECKING:
 
 DOMAINS = ("pixel", "latent")
 
+#: Pillow's own ``MAX_IMAGE_PIXELS`` (about 89.5 Mpx): the default cap of a codec.
+DEFAULT_MAX_PIXELS = 89_478_485
+#: A learned codec's default cap: 4096 x 4096 (the hyperprior needs about 40 bytes of
+#: activations per pixel, so 12000 x 12000 would try to allocate over 6 GB).
+LEARNED_CODEC_MAX_PIXELS = 4096 * 4096
+#: Overrides every codec's cap (a number of pixels).
+MAX_PIXELS_ENV = "JPEGAI_EVAL_MAX_PIXELS"
+
 
 # --------------------------------------------------------------------------- codecs
 
@@ -75,6 +83,22 @@ class Codec(ABC):
     #: Set when the backend cannot run here (e.g. a missing optional package); the
     #: codec is still listed, and using it raises a UserError with this reason.
     unavailable_reason: str | None = None
+    #: The largest image (in pixels) :meth:`CodecModel.encode` accepts; larger ones are
+    #: a UserError before any allocation. Learned codecs set a lower cap (their
+    #: activations grow with the image). ``$JPEGAI_EVAL_MAX_PIXELS`` overrides it.
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def pixel_limit(self) -> int:
+        """``max_pixels``, or ``$JPEGAI_EVAL_MAX_PIXELS`` when set."""
+        env = os.environ.get(MAX_PIXELS_ENV, "").strip()
+        if env:
+            try:
+                return int(env)
+            except ValueError:
+                raise UsageError(
+                    f"{MAX_PIXELS_ENV} must be a whole number of pixels; got {env!r}."
+                ) from None
+        return self.max_pixels
 
     def check_quality(self, quality: int) -> int:
         """Return ``quality`` if this codec has it, else raise a UsageError listing them."""
@@ -149,6 +173,7 @@ class CodecModel(ABC):
         from jpegai_eval.framework.bitstream import Header, pack
 
         check_image(image)
+        check_size(image, self.codec)
         payload, latent_shape = self._encode_payload(image)
         header = Header(
             codec=self.codec.id,
@@ -204,6 +229,20 @@ def check_image(image: Any) -> None:
             f"Codecs take RGB images as (H, W, 3) uint8 arrays; got shape {shape} dtype "
             f"{dtype}. Load files with jpegai_eval.framework.image_io.read_image, which "
             "converts grayscale, RGBA and 16-bit images to 8-bit RGB."
+        )
+
+
+def check_size(image: Any, codec: Codec) -> None:
+    """Refuse an image larger than ``codec`` accepts (see :attr:`Codec.max_pixels`)."""
+    height, width = int(image.shape[0]), int(image.shape[1])
+    limit = codec.pixel_limit()
+    if height * width > limit:
+        side = int(limit**0.5)
+        raise UserError(
+            f"The image is {width}x{height} = {height * width:,} pixels, more than codec "
+            f"{codec.key} accepts ({limit:,} pixels, about {side}x{side}); coding it would "
+            f"need more memory than a machine is likely to have. Downscale or crop it, or "
+            f"raise the limit with {MAX_PIXELS_ENV}=N."
         )
 
 
