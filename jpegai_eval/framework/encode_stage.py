@@ -106,11 +106,18 @@ def encode_one(job: Job) -> dict[str, Any]:
     if model is None:
         model = load_model(job.codec, job.quality, job.weights, job.weights_dir)
         _models[job.cell.root] = model
+    # A file that cannot be read or coded (corrupt, too small or too large for the codec)
+    # is reported with its path; the evaluator applies the corrupt-image policy.
     try:
         image = read_image(job.sample.path)
+        r = round_trip(model, image)
     except UserError as exc:
-        return {"id": job.sample.id, "error": exc.message}
-    r = round_trip(model, image)
+        return {"id": job.sample.id, "error": f"{job.sample.path}: {exc.message}"}
+    except MemoryError:
+        return {
+            "id": job.sample.id,
+            "error": f"{job.sample.path}: out of memory while coding it with {job.codec.key}",
+        }
     height, width = image.shape[:2]
     meta = {
         "id": job.sample.id,

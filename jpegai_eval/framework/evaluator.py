@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.errors import DatasetError, UserError
 from jpegai_eval.framework.needs import check_offline
 from jpegai_eval.framework.plan import Plan, RunConfig, make_plan
 from jpegai_eval.framework.plugins import get_plugins
@@ -111,8 +112,11 @@ def check_disk(out_dir: Path, n_entries: int, sample: Sample | None) -> None:
         return
     # decoded PNG (~3 B/px at worst) + latents (~0.5 B/px) + bitstream
     needed = int(n_entries * pixels * 4)
-    existing = next(p for p in [out_dir, *out_dir.resolve().parents] if p.exists())
-    free = shutil.disk_usage(existing).free
+    existing = next(p for p in [out_dir, *out_dir.resolve().parents] if os.path.exists(p))
+    try:
+        free = shutil.disk_usage(existing).free
+    except OSError:
+        return  # the output folder's own checks report an unusable --out
     if free < needed:
         raise UserError(
             f"Not enough free disk for the encode cache in {str(out_dir)!r}: about "
@@ -165,6 +169,18 @@ def encode_stage(
             metrics[(job.codec.key, job.quality)][job.sample.id] = dict(result, _key=job.key)
     log(f"encode: {len(jobs)} entries ({reused} reused from the cache)", out_dir)
     return Encoded(cells, metrics, failed)
+
+
+def bad_images_error(failed: dict[str, str]) -> DatasetError:
+    """The corrupt-image policy ``stop``: one error naming the files and why."""
+    shown = "; ".join(list(failed.values())[:3])
+    more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+    return DatasetError(
+        f"{len(failed)} image(s) cannot be used{more}: {shown} The corrupt-image policy is "
+        "'stop', so no accuracy is computed on a silently reduced set. Replace or remove "
+        "those files (`jpegai-eval task check minc --decode` finds unreadable ones), or "
+        "pass --skip-bad-images to leave them out and list them in run.json and the report."
+    )
 
 
 # ------------------------------------------------------------------------ the matrix
@@ -279,6 +295,7 @@ def _run_claimed(
         # A resumed run keeps the first start; each invocation is listed.
         "started": previous.get("started", started_iso),
         "status": "running",
+        "corrupt_image_policy": "skip" if config.skip_bad_images else "stop",
         "notes": plan.notes,
         "timings": timings,
         "invocations": invocations,
@@ -296,10 +313,12 @@ def _run_claimed(
     encoded = encode_stage(plan, samples, out_dir, cells)
     timings["encode_s"] = round(time.time() - t, 3)
     if encoded.failed:
+        if not config.skip_bad_images:
+            raise bad_images_error(encoded.failed)
         first = ", ".join(list(encoded.failed)[:3])
         log(
             f"skipped {len(encoded.failed)} unreadable images (first: {first}); they are "
-            "left out of every anchor and listed in run.json",
+            "left out of every anchor and listed in run.json (--skip-bad-images)",
             out_dir,
         )
         for split in SPLITS:

@@ -42,6 +42,9 @@ class RunConfig:
     workers: int = 2
     #: Where pretrained weights are looked up (the weights' digest keys the cache).
     weights_dir: str | None = None
+    #: Corrupt-image policy: False (default) stops the run naming the unreadable files;
+    #: True leaves them out and lists them in run.json and the report.
+    skip_bad_images: bool = False
 
     RESULT_KEYS = (
         "codecs",

@@ -15,11 +15,38 @@ def _int_list(text: str | None, what: str) -> list[int] | None:
     if text is None:
         return None
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise UsageError(
             f"--{what} takes comma-separated integers such as 1,4,8; got {text!r}."
         ) from None
+    if not values:
+        raise UsageError(
+            f"--{what} names no value (got {text!r}); give comma-separated integers such "
+            "as 1,4,8, or leave the option out for the default."
+        )
+    return values
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def cap_workers(workers: int) -> int:
+    """``workers``, at most the usable cores; says so when it lowers the value."""
+    cores = usable_cores()
+    if workers > cores:
+        click.echo(
+            f"Note: --workers {workers} is more than the {cores} CPU core(s) available here; "
+            f"using {cores} worker(s).",
+            err=True,
+        )
+        return cores
+    return workers
 
 
 @click.command("run")
@@ -91,6 +118,12 @@ def _int_list(text: str | None, what: str) -> list[int] | None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Reuse an output folder of another configuration.")
 @offline_option
+@click.option(
+    "--skip-bad-images",
+    is_flag=True,
+    help="Leave out images that cannot be read or coded (listed in run.json and the "
+    "report) instead of stopping the run.",
+)
 def run_command(
     codecs: tuple[str, ...],
     task: str,
@@ -109,6 +142,7 @@ def run_command(
     workers: int,
     seed: int,
     force: bool,
+    skip_bad_images: bool,
 ) -> None:
     """Run the codec x quality x anchor study and write results.csv and the reports.
 
@@ -119,6 +153,7 @@ def run_command(
     from jpegai_eval.framework.evaluator import run_study
     from jpegai_eval.framework.plan import RunConfig
 
+    workers = cap_workers(workers)
     config = RunConfig(
         codecs=list(codecs),
         task=task,
@@ -135,6 +170,7 @@ def run_command(
         imagenet_weights=imagenet_weights,
         device=device,
         workers=workers,
+        skip_bad_images=skip_bad_images,
     )
     out_dir = Path(out) if out else None
     result = run_study(config, out_dir=out_dir, force=force)

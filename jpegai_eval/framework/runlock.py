@@ -88,7 +88,7 @@ class RunLock:
         """Take the lock (creating the folder if needed) or raise RunLockedError."""
         if self._fd is not None:
             return self
-        if not self.out_dir.exists():
+        if not os.path.exists(self.out_dir):
             try:
                 self.out_dir.mkdir(parents=True)
             except FileExistsError:
