@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.download import OFFLINE_ENV, OfflineError, require_network
 from jpegai_eval.framework.download import download as fetch_file
-from jpegai_eval.framework.errors import UserError, WeightsError
+from jpegai_eval.framework.errors import UserError, WeightsError, describe_load_error
 from jpegai_eval.framework.remote import RemoteFile, mirrored
 from jpegai_eval.framework.types import digest
 
@@ -293,10 +293,9 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Weights:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(
-            f"Cannot read weights file {str(path)!r}: it is not a PyTorch checkpoint that "
-            f"loads with weights_only=True ({first}). Give a checkpoint written by "
+            f"Cannot read weights file {str(path)!r}: it is not a PyTorch checkpoint of "
+            f"plain tensors ({describe_load_error(exc)}). Give a checkpoint written by "
             "`jpegai-eval codec train` or one of CompressAI's zoo files."
         ) from None
     meta: dict[str, Any] = {}

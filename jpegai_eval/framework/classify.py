@@ -49,6 +49,40 @@ def latent_spec_of(cell: CellId, encoded: Encoded) -> Any:
     return encoded.cells[(cell.codec.key, cell.quality)].latent_spec
 
 
+def damaged(path: Path, why: str, folder: Path) -> UserError:
+    """The error for a damaged file of a finished step in a run folder."""
+    return UserError(
+        f"{str(path)!r} in the run folder is damaged ({why}). Delete {str(folder)!r} and "
+        "rerun the same command: the run redoes that step (and keeps everything else)."
+    )
+
+
+def load_classifier(model: Any, folder: Path) -> None:
+    """Load ``folder/model.pt`` (plain tensors only) into ``model``."""
+    import torch
+
+    from jpegai_eval.framework.errors import describe_load_error
+
+    path = folder / "model.pt"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as exc:  # noqa: BLE001 - truncated, foreign or mismatched file
+        raise damaged(path, describe_load_error(exc), folder) from None
+
+
+def open_classifier_session(folder: Path, device: str) -> Any:
+    """An ONNX Runtime session on ``folder/model.onnx``; a damaged file is a UserError."""
+    path = folder / "model.onnx"
+    try:
+        return open_session(path, device)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise damaged(path, f"ONNX Runtime cannot load it: {first}", folder) from None
+
+
 class Classifiers:
     """Trains each classifier once and hands out (model, ONNX session, metadata)."""
 
@@ -86,7 +120,7 @@ class Classifiers:
             and (folder / "model.pt").is_file()
             and (folder / "model.onnx").is_file()
         ):
-            model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+            load_classifier(model, folder)
             log(f"classifier {name}: reused", folder.parent.parent)
         else:
             source = self.plan.trainers[cell.anchor.id].train_on
@@ -131,7 +165,7 @@ class Classifiers:
 
             write_json(folder / "meta.json", meta)
         model.eval()
-        session = open_session(folder / "model.onnx", config.device)
+        session = open_classifier_session(folder, config.device)
         self._ready[name] = (model, session, meta)
         return self._ready[name]
 
@@ -162,12 +196,15 @@ def evaluate_cell(cell: CellId, classifiers: Classifiers) -> dict[str, Any]:
             [p for p, _ in items[start : start + EVAL_BATCH]], domain, plan.config.preset
         )
         if start == 0:  # parity with PyTorch on the first batch, before trusting ONNX
-            diff = parity(model, session, (batch,))
+            folder = classifiers.root / meta["name"]
+            try:
+                diff = parity(model, session, (batch,))
+            except Exception as exc:  # noqa: BLE001 - e.g. an ONNX graph of another input
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                raise onnx_mismatch(folder, f"it does not run on this input: {first}") from None
             if diff > PARITY_TOLERANCE:
-                raise UserError(
-                    f"ONNX Runtime and PyTorch disagree on classifier {meta['name']}: max "
-                    f"logit difference {diff:.2e} > {PARITY_TOLERANCE:.0e}. The exported "
-                    "model is not trustworthy; report this with the run folder's run.json."
+                raise onnx_mismatch(
+                    folder, f"max logit difference {diff:.2e} > {PARITY_TOLERANCE:.0e}"
                 )
         t0 = time.perf_counter()
         logits.append(session(batch))
@@ -189,6 +226,34 @@ def evaluate_cell(cell: CellId, classifiers: Classifiers) -> dict[str, Any]:
         "init": meta.get("init"),
     }
     return {"row": row, "predictions": predictions}
+
+
+def onnx_mismatch(folder: Path, why: str) -> UserError:
+    return UserError(
+        f"{str(folder / 'model.onnx')!r} does not match {str(folder / 'model.pt')!r} "
+        f"(ONNX Runtime and PyTorch disagree: {why}), so its accuracy cannot be trusted. "
+        f"The ONNX file was replaced or damaged: delete the classifier folder "
+        f"{str(folder)!r} and rerun the same command to retrain and export it again."
+    )
+
+
+def load_cell(path: Path) -> dict[str, Any] | None:
+    """A finished cell's record, or None when there is none yet. A record without its
+    row and predictions is a UserError naming the file."""
+    if not path.exists():
+        return None
+    try:
+        done = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise damaged(path, f"not JSON: {exc}", path) from None
+    if (
+        not isinstance(done, dict)
+        or not isinstance(done.get("row"), dict)
+        or not isinstance(done.get("predictions"), dict)
+        or "provider" not in done["row"]
+    ):
+        raise damaged(path, 'no "row" and "predictions" of a finished cell', path)
+    return done
 
 
 def codec_columns(cell: CellId, encoded: Encoded, test: list[Sample]) -> dict[str, Any]:
@@ -227,7 +292,7 @@ def run_cells(
     for cell in bar:
         bar.set_postfix_str(cell.name)
         path = out_dir / "cells" / f"{cell.name}.json"
-        done = _load_json(path)
+        done = load_cell(path)
         if done is None:
             result = evaluate_cell(cell, classifiers)
             done = {

@@ -53,3 +53,26 @@ class DatasetError(UserError):
 
 class PluginError(UserError):
     """An installed plugin that does not fit the plugin API (e.g. an unknown hook name)."""
+
+
+def describe_load_error(exc: BaseException) -> str:
+    """A short, safe reason why ``torch.load`` (or ``np.load``) failed, for a UserError.
+
+    torch's own message for a file that ``weights_only=True`` refuses tells the reader
+    to retry with ``weights_only=False`` -- which would run whatever code the file
+    carries. That advice is never passed on: such a file is described as holding
+    Python objects other than tensors, and other messages keep only their first line,
+    minus any sentence that mentions ``weights_only``.
+    """
+    text = str(exc).strip()
+    if "Weights only load failed" in text or "weights_only" in text:
+        return (
+            "it holds Python objects other than tensors, which are refused because "
+            "loading them could run code"
+        )
+    first = text.splitlines()[0].strip() if text else ""
+    if not first:
+        return f"{type(exc).__name__}: the file is truncated or not in the expected format"
+    if len(first) > 200:
+        first = first[:200] + "..."
+    return f"{type(exc).__name__}: {first}"

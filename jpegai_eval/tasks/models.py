@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck, conv1x1
 
-from jpegai_eval.framework.errors import UsageError, WeightsError
+from jpegai_eval.framework.errors import UsageError, WeightsError, describe_load_error
 from jpegai_eval.framework.types import DOMAINS, LatentSpec
 
 NUM_CLASSES = 23
@@ -194,8 +194,8 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure
         raise WeightsError(
-            f"Cannot read {str(path)!r} as a torch checkpoint ({type(exc).__name__}: "
-            f"{exc}). Give torchvision's ResNet-50 state dict ({TORCHVISION_RESNET50_URL})."
+            f"Cannot read {str(path)!r} as a torch checkpoint ({describe_load_error(exc)}). "
+            f"Give torchvision's ResNet-50 state dict ({TORCHVISION_RESNET50_URL})."
         ) from None
     for key in ("state_dict", "model"):
         if isinstance(data, dict) and isinstance(data.get(key), dict):

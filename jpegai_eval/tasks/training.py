@@ -45,6 +45,7 @@ import json
 import math
 import os
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,11 +198,12 @@ def load_latents(source: Source) -> np.ndarray:
         try:
             with np.load(source, allow_pickle=False) as npz:
                 data = {k: npz[k] for k in ("y_hat", "sigma_hat")}
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise DatasetError(
                 f"Cannot read latents from {str(source)!r} ({type(exc).__name__}: {exc}); a "
-                "latents file is a .npz with arrays y_hat and sigma_hat. Delete it so the "
-                "encode stage writes it again."
+                "latents file is a .npz with arrays y_hat and sigma_hat. The run folder's "
+                "cache entry is damaged: delete that file and rerun the same command, and "
+                "the encode stage writes it again."
             ) from None
     y, s = np.asarray(data["y_hat"], np.float32), np.asarray(data["sigma_hat"], np.float32)
     if y.ndim != 3 or s.ndim != 3 or y.shape[1:] != s.shape[1:]:
