@@ -58,7 +58,14 @@ def build_reports(
     out = Path(out_dir) if out_dir else run_dir
     paths: list[Path] = []
     for writer in writers:
-        paths += writer.write(run_dir, out)
+        try:
+            paths += writer.write(run_dir, out)
+        except OSError as exc:
+            where = exc.filename or out
+            raise UserError(
+                f"Cannot write the {writer_format(writer)} report into {str(out)!r}: "
+                f"{exc.strerror or exc} ({where}). Give a writable --out folder."
+            ) from None
     return paths
 
 

@@ -19,6 +19,7 @@ import base64
 import datetime as dt
 import io
 import math
+import zipfile
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -412,15 +413,29 @@ def latent_map(array) -> Any:  # type: ignore[no-untyped-def]
     return Image.fromarray(rgb)
 
 
-def _thumb(path: Path) -> str | None:
+def inside(base: Path, path: Path) -> Path | None:
+    """``path`` when it resolves (symlinks followed) to a place under ``base``, else
+    None: a run folder names images by id, and must not make the report embed any other
+    local file."""
+    try:
+        real = Path(path).resolve()
+        return path if real.is_relative_to(Path(base).resolve()) else None
+    except (OSError, RuntimeError):
+        return None
+
+
+def _thumb(path: Path | None) -> str | None:
     from PIL import Image
 
+    if path is None:
+        return None
     try:
         with Image.open(path) as img:
             img = img.convert("RGB")
             img.thumbnail((2 * THUMB, 2 * THUMB))
             return png_data_uri(img)
-    except OSError:
+    except (OSError, ValueError, Image.DecompressionBombError):
+        # unreadable, or larger than Pillow's pixel limit: the tile says it is missing
         return None
 
 
@@ -444,7 +459,7 @@ def figure2_section(run_dir: Path, info: dict[str, Any], per_image, results) -> 
     for image_id in chosen:
         rows = test[test["image_id"] == image_id]
         label = rows["label"].iloc[0]
-        original = _thumb(root / image_id) if root is not None else None
+        original = _thumb(inside(root, root / image_id)) if root is not None else None
         original_tile = _tile(
             original,
             f"original · {e(label)}",
@@ -461,15 +476,22 @@ def figure2_section(run_dir: Path, info: dict[str, Any], per_image, results) -> 
                     & (rows["quality"] == quality)
                 ]
                 stem = cache_entry(run_dir, codec[0], codec[1], quality, image_id)
+                if stem is not None and inside(run_dir, stem.with_suffix(".png")) is None:
+                    stem = None  # a symlink out of the run folder
                 decoded = _thumb(stem.with_suffix(".png")) if stem is not None else None
                 maps = None
+                if stem is not None and inside(run_dir, stem.with_suffix(".npz")) is None:
+                    stem = None
                 if stem is not None and stem.with_suffix(".npz").is_file():
-                    with np.load(stem.with_suffix(".npz"), allow_pickle=False) as latents:
-                        if "y_hat" in latents and "sigma_hat" in latents:
-                            maps = (
-                                png_data_uri(latent_map(latents["y_hat"])),
-                                png_data_uri(latent_map(latents["sigma_hat"])),
-                            )
+                    try:
+                        with np.load(stem.with_suffix(".npz"), allow_pickle=False) as latents:
+                            if "y_hat" in latents and "sigma_hat" in latents:
+                                maps = (
+                                    png_data_uri(latent_map(latents["y_hat"])),
+                                    png_data_uri(latent_map(latents["sigma_hat"])),
+                                )
+                    except (OSError, ValueError, zipfile.BadZipFile):
+                        maps = None  # a damaged cache entry only drops the latent maps
                 m = match.iloc[0] if len(match) else {}
                 caption = (
                     f"{e(codec[0])}/{e(codec[1])} q{quality}<br>"

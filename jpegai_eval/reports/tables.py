@@ -84,7 +84,81 @@ def read_results(run_dir: Path):  # type: ignore[no-untyped-def]
     for column in ("codec", "backend", "anchor"):
         if column in results:
             results[column] = results[column].fillna("").astype(str)
+    check_results(results, path)
     return results
+
+
+#: Numeric columns of results.csv that a report reads.
+NUMERIC_COLUMNS = (
+    "quality",
+    "bpp",
+    "psnr",
+    "ssim",
+    "ms_ssim",
+    "top1",
+    "top5",
+    "n_test",
+    "params",
+    "macs",
+    "infer_ms_per_image",
+    "encode_ms_per_image",
+    "latents_ms_per_image",
+    "decode_ms_per_image",
+)
+
+
+def check_results(results, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Refuse a results.csv whose values no run writes: text in numeric columns, a
+    fractional quality or test count, an accuracy outside 0..1, duplicate rows. Converts
+    the numeric columns in place."""
+    import numpy as np
+    import pandas as pd
+
+    def bad(column: str, mask, why: str) -> UserError:  # type: ignore[no-untyped-def]
+        index = int(np.flatnonzero(np.asarray(mask))[0])
+        value = raw[column].iloc[index] if column in raw else results[column].iloc[index]
+        return UserError(
+            f"{str(path)!r} row {index + 2} has {column} = {value!r}: {why}. The file was "
+            "edited or damaged; rerun `jpegai-eval run` with the same --out to rewrite it."
+        )
+
+    raw = results.copy()
+    for column in NUMERIC_COLUMNS:
+        if column not in results:
+            continue
+        values = pd.to_numeric(results[column], errors="coerce")
+        text = values.isna() & results[column].notna()
+        if text.any():
+            raise bad(column, text, "not a number")
+        results[column] = values
+    finite = {c: results[c].dropna() for c in NUMERIC_COLUMNS if c in results}
+    for column, values in finite.items():
+        infinite = ~np.isfinite(values.to_numpy(dtype=float))
+        if infinite.any():
+            raise bad(column, results[column].isin(values[infinite]), "not a finite number")
+    for column in ("quality", "n_test"):
+        if column in results:
+            values = results[column]
+            wrong = values.notna() & ((values != values.round()) | (values < 0))
+            if wrong.any():
+                raise bad(column, wrong, "not a whole non-negative number")
+    for column in ("top1", "top5"):
+        if column in results:
+            values = results[column]
+            wrong = values.notna() & ((values < 0) | (values > 1))
+            if wrong.any():
+                raise bad(column, wrong, "an accuracy must lie between 0 and 1")
+    keys = [c for c in ("codec", "backend", "anchor", "quality") if c in results]
+    duplicated = results.duplicated(keys, keep="first")
+    if duplicated.any():
+        index = int(np.flatnonzero(duplicated.to_numpy())[0])
+        row = results.iloc[index]
+        what = ", ".join(f"{k} {row[k]!r}" for k in keys)
+        raise UserError(
+            f"{str(path)!r} row {index + 2} repeats an earlier row ({what}): a run writes "
+            "one row per anchor x codec x quality. The file was edited or concatenated; "
+            "rerun `jpegai-eval run` with the same --out to rewrite it."
+        )
 
 
 def read_per_image(run_dir: Path):  # type: ignore[no-untyped-def]
@@ -102,10 +176,18 @@ def read_per_image(run_dir: Path):  # type: ignore[no-untyped-def]
 
 
 def read_run_info(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / "run.json"
     try:
-        return json.loads((Path(run_dir) / "run.json").read_text())  # type: ignore[no-any-return]
+        info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    if not isinstance(info, dict):
+        raise UserError(
+            f"{str(path)!r} is not a jpegai-eval run record (it holds a JSON "
+            f"{type(info).__name__}, not an object). Rerun `jpegai-eval run` with the same "
+            "--out to rewrite it, or delete it to build the report without run details."
+        )
+    return info
 
 
 def column_label(codec: str, backend: str, quality: Any) -> str:
