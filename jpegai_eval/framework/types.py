@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from jpegai_eval.framework.bitstream import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
+from jpegai_eval.framework.bitstream import max_pixels as env_max_pixels
 from jpegai_eval.framework.errors import UsageError, UserError
 
 if TYPE_CHECKING:
@@ -26,13 +28,9 @@ if TYPE_CHECKING:
 
 DOMAINS = ("pixel", "latent")
 
-#: Pillow's own ``MAX_IMAGE_PIXELS`` (about 89.5 Mpx): the default cap of a codec.
-DEFAULT_MAX_PIXELS = 89_478_485
 #: A learned codec's default cap: 4096 x 4096 (the hyperprior needs about 40 bytes of
 #: activations per pixel, so 12000 x 12000 would try to allocate over 6 GB).
 LEARNED_CODEC_MAX_PIXELS = 4096 * 4096
-#: Overrides every codec's cap (a number of pixels).
-MAX_PIXELS_ENV = "JPEGAI_EVAL_MAX_PIXELS"
 
 
 # --------------------------------------------------------------------------- codecs
@@ -85,19 +83,14 @@ class Codec(ABC):
     unavailable_reason: str | None = None
     #: The largest image (in pixels) :meth:`CodecModel.encode` accepts; larger ones are
     #: a UserError before any allocation. Learned codecs set a lower cap (their
-    #: activations grow with the image). ``$JPEGAI_EVAL_MAX_PIXELS`` overrides it.
+    #: activations grow with the image). ``$JPEGAI_EVAL_MAX_PIXELS`` overrides it (the
+    #: same variable caps ``.jai`` headers, :func:`~jpegai_eval.framework.bitstream.max_pixels`).
     max_pixels: int = DEFAULT_MAX_PIXELS
 
     def pixel_limit(self) -> int:
         """``max_pixels``, or ``$JPEGAI_EVAL_MAX_PIXELS`` when set."""
-        env = os.environ.get(MAX_PIXELS_ENV, "").strip()
-        if env:
-            try:
-                return int(env)
-            except ValueError:
-                raise UsageError(
-                    f"{MAX_PIXELS_ENV} must be a whole number of pixels; got {env!r}."
-                ) from None
+        if os.environ.get(MAX_PIXELS_ENV, "").strip():
+            return env_max_pixels()  # the one limit for images and .jai headers alike
         return self.max_pixels
 
     def check_quality(self, quality: int) -> int:
