@@ -11,8 +11,10 @@
     CompressAI's official bmshj2018-hyperprior checkpoints for the (metric, quality),
     under the exact file names of CompressAI's zoo, looked up in ``--weights-dir`` (or
     ``$JPEGAI_EVAL_WEIGHTS_DIR``) or else torch hub's cache
-    (``$TORCH_HOME/hub/checkpoints``), and downloaded there when online. Offline, the
-    error names the file, the folder searched and the URL.
+    (``$TORCH_HOME/hub/checkpoints``), and downloaded there when online (or ahead of
+    time by ``jpegai-eval fetch``; ``$JPEGAI_EVAL_COMPRESSAI_URL`` replaces the URL's
+    folder). Offline (``JPEGAI_EVAL_OFFLINE=1``, ``--offline``) or when the download
+    fails, the error names the file, the folder searched and the URL.
 a path
     A checkpoint file (this project's format, a CompressAI training checkpoint with a
     ``state_dict`` key, or a bare state dict), or a folder holding one file per quality

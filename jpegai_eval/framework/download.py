@@ -205,6 +205,14 @@ def _server_error(
     )
 
 
+def _disk_error(file: RemoteFile, where: Path, exc: OSError) -> DownloadError:
+    return DownloadError(
+        f"Cannot write {file.what} ({file.name}) to {str(where)!r}: "
+        f"{exc.strerror or exc}. Free some space or fix the folder's permissions, or "
+        "choose another folder (--weights-dir, --data-root, TORCH_HOME)."
+    )
+
+
 def _attempt(file: RemoteFile, url: str, part: Path, stream: IO[str], timeout: float) -> None:
     """One request: resume ``part`` (or start it) and read to the end. Raises
     :class:`_Interrupted` if the connection ended early."""
@@ -233,9 +241,16 @@ def _attempt(file: RemoteFile, url: str, part: Path, stream: IO[str], timeout: f
         progress = _Progress(file.name, total, offset, stream)
         complete = False
         try:
-            with open(part, "ab" if resumed else "wb") as out:
+            try:
+                out = open(part, "ab" if resumed else "wb")  # noqa: SIM115
+            except OSError as exc:
+                raise _disk_error(file, part, exc) from None
+            with out:
                 while chunk := response.read(CHUNK):
-                    out.write(chunk)
+                    try:
+                        out.write(chunk)
+                    except OSError as exc:
+                        raise _disk_error(file, part, exc) from None
                     progress.update(len(chunk))
             got = part.stat().st_size
             if total is not None and got < total:
@@ -264,7 +279,10 @@ def download(
     require_network(file, url)
     stream = stream if stream is not None else sys.stderr
     attempts = attempts if attempts is not None else ATTEMPTS
-    file.folder.mkdir(parents=True, exist_ok=True)
+    try:
+        file.folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _disk_error(file, file.folder, exc) from None
     part = part_path(file)
     last = ""
     for attempt in range(1, attempts + 1):
@@ -381,3 +399,8 @@ def offline_option(command: Any) -> Any:
         help=f"Never use the network (as {OFFLINE_ENV}=1 does): a missing file is an "
         "error naming the file, its folder and its URL.",
     )(command)
+
+
+# A process of the tool started with JPEGAI_EVAL_OFFLINE set (an encode worker, a
+# DataLoader worker, a torchrun rank) is guarded from the moment this module loads.
+enforce_offline()

@@ -122,6 +122,7 @@ def fetch(list_only: bool, keep_archives: bool, **options: Any) -> None:
     if list_only:
         if not files:
             click.echo("This study needs no file from outside.")
+            return
         click.echo("\n\n".join(describe(f) for f in files))
         return
     failures: list[str] = []
