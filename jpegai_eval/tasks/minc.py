@@ -60,7 +60,8 @@ def resolve_root(data_root: str | os.PathLike[str] | None = None) -> Path:
         if not env:
             raise DatasetError(
                 "No MINC-2500 dataset given: pass --data-root DIR or set "
-                f"{ROOT_ENV}=DIR. Download it from {MINC_URL} and unpack it; the "
+                f"{ROOT_ENV}=DIR. Download it from {MINC_URL} and unpack it (`jpegai-eval "
+                "fetch` with --data-root DIR and the run's other options does both); the "
                 f"expected layout is {MINC_LAYOUT}. To try the tool without it, use "
                 "--dataset demo (a synthetic dataset in the same layout)."
             )
@@ -70,7 +71,8 @@ def resolve_root(data_root: str | os.PathLike[str] | None = None) -> Path:
         raise DatasetError(
             f"MINC-2500 root {str(root)!r} (from {source}) is not a folder. Download the "
             f"dataset from {MINC_URL}, unpack it and point {source} at the folder that "
-            f"holds images/ and labels/; the expected layout is {MINC_LAYOUT}."
+            f"holds images/ and labels/ (`jpegai-eval fetch` with the run's options does "
+            f"it); the expected layout is {MINC_LAYOUT}."
         )
     if not (root / "labels").is_dir() and (root / "minc-2500" / "labels").is_dir():
         raise DatasetError(
