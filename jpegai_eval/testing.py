@@ -339,8 +339,8 @@ def _check_latents(  # type: ignore[no-untyped-def]
             "the header's latent shape is y_hat's",
             f"header has {tuple(header.latent_shape)}, y_hat is {y_hat.shape}",
         )
-    if not (sigma_hat >= 0).all():
-        raise fail("sigma_hat (a scale map) is not negative", f"min {sigma_hat.min()}")
+    # sigma_hat may hold negative values: TFC's h_s ends without an activation and its
+    # entropy model bounds the scale from below, so the sign is no rule of the contract.
     report.latent_shape = tuple(int(s) for s in y_hat.shape)
     # From the bitstream alone: a fresh model, a copy of the file, the same latents --
     # after another image went through the first model.

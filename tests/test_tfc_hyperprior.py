@@ -259,3 +259,13 @@ def test_tensors_command_lists_candidates_when_discovery_fails(tiny, monkeypatch
     assert result.exit_code == 0, result.output
     assert "NOT FOUND: Cannot find y_hat" in result.output
     assert "location_scale_indexed_entropy_model/" in result.output  # among the candidates
+
+
+def test_keeps_the_codec_contract_of_the_testing_kit(tiny):
+    from jpegai_eval.testing import check_codec
+
+    folder, _ = tiny
+    report = check_codec(TfcHyperprior("msssim"), 1, str(folder))
+    assert report.latent_shape == (8, 5, 6)  # ceil(72 / 16) x ceil(88 / 16)
+    assert "model.decode()" in report.guarded
+    assert "re-labelled (other weights)" in report.refused
