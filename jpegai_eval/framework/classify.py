@@ -114,6 +114,7 @@ class Classifiers:
         domain = cell.anchor.domain
         spec = latent_spec_of(cell, self.encoded) if domain == "latent" else None
         meta = _load_json(folder / "meta.json")
+        torch.manual_seed(config.seed)  # the same --seed, the same initial weights
         model = task.build_classifier(domain, spec)
         if (
             meta is not None

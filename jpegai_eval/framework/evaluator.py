@@ -38,6 +38,7 @@ from jpegai_eval.framework.runfolder import (
     SPLITS,
     CellId,
     Encoded,
+    determinism,
     log,
     resolve_device,
     write_json,
@@ -292,6 +293,7 @@ def _run_claimed(
         "anchors": [a.id for a in plan.anchors],
         "versions": versions(),
         "git_commit": git_commit(),
+        "determinism": determinism(device),
         # A resumed run keeps the first start; each invocation is listed.
         "started": previous.get("started", started_iso),
         "status": "running",

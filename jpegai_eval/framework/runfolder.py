@@ -8,7 +8,8 @@ and :mod:`~jpegai_eval.framework.results`, so none of them imports another for a
 - :class:`Encoded` -- the encode stage's output, and :func:`item_path` -- where a
   sample's input for a domain lives (original, decoded PNG, latents ``.npz``);
 - :func:`log` and :func:`write_json` -- the run's log line and atomic JSON write;
-- :func:`resolve_device` -- the one place ``--device auto|cpu|cuda`` is interpreted.
+- :func:`resolve_device` -- the one place ``--device auto|cpu|cuda`` is interpreted;
+- :func:`determinism` -- what ``--seed`` guarantees on that device, for ``run.json``.
 """
 
 from __future__ import annotations
@@ -120,3 +121,27 @@ def item_path(
         return sample.path
     assert codec is not None and quality is not None
     return encoded.entry_path(codec, quality, sample, "png" if data == "decoded" else "npz")
+
+
+def determinism(device: str) -> dict[str, Any]:
+    """What ``--seed`` guarantees for the classifiers trained on ``device`` (``run.json``)."""
+    import torch
+
+    report: dict[str, Any] = {
+        "seeded": "classifier initialisation, shuffling and each item's augmentation",
+        "deterministic_algorithms": True,
+        "torch_threads": torch.get_num_threads(),
+    }
+    if str(device).startswith("cuda"):
+        report["guarantee"] = (
+            "none on CUDA: some CUDA kernels (e.g. the backward of adaptive pooling, "
+            "scatter-add, cuBLAS without CUBLAS_WORKSPACE_CONFIG=:4096:8) have no "
+            "deterministic implementation, and PyTorch warns when one runs; train with "
+            "--device cpu for bit-identical classifiers"
+        )
+    else:
+        report["guarantee"] = (
+            "bit-identical classifier weights and accuracies for the same --seed on the "
+            "CPU, given the same library versions and torch_threads"
+        )
+    return report

@@ -325,12 +325,25 @@ class _LatentTrainTransform:
 
 
 class ItemDataset(torch.utils.data.Dataset):
-    """(input tensor, label) for each item; ``train`` picks augmentation or eval crops."""
+    """(input tensor, label) for each item; ``train`` picks augmentation or eval crops.
 
-    def __init__(self, items: Sequence[Item], domain: str, preset: Preset, train: bool) -> None:
+    With a ``seed``, the augmentation of item ``i`` in epoch :attr:`epoch` draws from a
+    torch RNG seeded by (seed, epoch, i) alone, so the same seed gives the same batches
+    whatever the number of DataLoader workers or the order they finish in."""
+
+    def __init__(
+        self,
+        items: Sequence[Item],
+        domain: str,
+        preset: Preset,
+        train: bool,
+        seed: int | None = None,
+    ) -> None:
         _check_domain(domain)
         self.items = list(items)
         self.domain = domain
+        self.seed = seed
+        self.epoch = 0
         self.load = load_image if domain == "pixel" else load_latents
         if train:
             self.transform: Callable[[Any], Any] = (
@@ -344,7 +357,52 @@ class ItemDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         source, label = self.items[index]
-        return self.transform(self.load(source)), int(label)
+        if self.seed is None:
+            return self.transform(self.load(source)), int(label)
+        # The caller's RNG is left as it was, so the training loop (dropout) draws the
+        # same numbers whether items load here or in worker processes.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(item_seed(self.seed, self.epoch, index))
+            return self.transform(self.load(source)), int(label)
+
+
+def item_seed(seed: int, epoch: int, index: int) -> int:
+    """The augmentation seed of one item in one epoch (see :class:`ItemDataset`)."""
+    return ((seed * 1_000_003 + epoch) * 1_000_003 + index) % 2**63
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Seed numpy and ``random`` in a DataLoader worker from its torch seed (which the
+    loader's seeded generator sets), for transforms that use them."""
+    import random
+
+    base = torch.initial_seed() % 2**32
+    np.random.seed(base)
+    random.seed(base)
+
+
+class deterministic:  # noqa: N801 - used as a context manager
+    """Deterministic kernels while training (``torch.use_deterministic_algorithms``,
+    cuDNN without autotuning), restored afterwards. Where a kernel has no deterministic
+    implementation (some CUDA ones), PyTorch warns instead of failing; the run's
+    ``run.json`` says so (:func:`jpegai_eval.framework.runfolder.determinism`)."""
+
+    def __enter__(self) -> None:
+        self.saved = (
+            torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(),
+            torch.backends.cudnn.deterministic,
+            torch.backends.cudnn.benchmark,
+        )
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+    def __exit__(self, *exc: object) -> None:
+        enabled, warn_only, cudnn_det, cudnn_bench = self.saved
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+        torch.backends.cudnn.deterministic = cudnn_det
+        torch.backends.cudnn.benchmark = cudnn_bench
 
 
 def _loader(
@@ -365,6 +423,7 @@ def _loader(
         generator=generator,
         drop_last=drop_last,
         persistent_workers=False,
+        worker_init_fn=_seed_worker if workers else None,
     )
 
 
@@ -445,7 +504,14 @@ def _progress(iterable, desc: str, enabled: bool, total: int | None = None, leav
     )
 
 
-def train_classifier(
+def train_classifier(*args: Any, **kwargs: Any) -> TrainResult:
+    """Train ``model`` with deterministic kernels (:class:`deterministic`); the
+    arguments and the result are :func:`_train`'s."""
+    with deterministic():
+        return _train(*args, **kwargs)
+
+
+def _train(
     model: nn.Module,
     train_items: Sequence[Item],
     preset: str | Preset,
@@ -507,7 +573,7 @@ def train_classifier(
         if log and start_epoch < p.epochs:
             log(f"Resuming from {ckpt_path} after epoch {start_epoch}/{p.epochs}.")
 
-    dataset = ItemDataset(train_items, domain, p, train=True)
+    dataset = ItemDataset(train_items, domain, p, train=True, seed=seed)
     generator = torch.Generator()
     # Drop a last batch of one: BatchNorm cannot train on it.
     drop_last = len(dataset) % p.batch_size == 1
@@ -518,6 +584,7 @@ def train_classifier(
         t0 = time.perf_counter()
         generator.manual_seed(seed * 1000 + epoch)
         torch.manual_seed(seed * 1000 + epoch)
+        dataset.epoch = epoch
         model.train()
         total_loss, correct, seen = 0.0, 0, 0
         n_batches = len(loader) if limit_batches is None else min(limit_batches, len(loader))
