@@ -111,3 +111,14 @@ def test_a_folder_without_results_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="No results.csv in"):
         CompressAIJsonWriter().write(tmp_path, tmp_path)
     assert not (tmp_path / "compressai").exists()
+
+
+def test_a_damaged_results_file_is_refused_like_every_report_refuses_it(run_dir, tmp_path):
+    path = run_dir / "results.csv"
+    frame = pd.read_csv(path)
+    frame["bpp"] = frame["bpp"].astype(object)
+    frame.loc[1, "bpp"] = "lots"
+    frame.to_csv(path, index=False)
+    with pytest.raises(UserError, match="row 3 has bpp = 'lots': not a number"):
+        CompressAIJsonWriter().write(run_dir, tmp_path / "out")
+    assert not (tmp_path / "out" / "compressai").exists()

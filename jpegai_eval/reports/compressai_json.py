@@ -10,8 +10,9 @@ CompressAI's ``results/image/<dataset>/`` (which its ``compressai.utils.plot`` a
                  "encoding_time": [...], "decoding_time": [...]}}
 
 Each list has one value per quality, lowest quality first: the mean over the run's test
-images, as ``results.csv`` gives it. MS-SSIM is linear (the plotting script converts it
-to dB), times are in seconds per image. So::
+images, as ``results.csv`` gives it (read and checked by
+:func:`jpegai_eval.reports.tables.read_results`, like every report). MS-SSIM is linear
+(the plotting script converts it to dB), times are in seconds per image. So::
 
     python -m compressai.utils.plot -f RUN/compressai/*.json -m ms-ssim
 
@@ -30,6 +31,7 @@ from typing import Any
 from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.image_io import atomic_output
 from jpegai_eval.framework.types import ReportWriter
+from jpegai_eval.reports.tables import read_results
 
 FOLDER = "compressai"
 #: CompressAI's key -> (results.csv column, scale)
@@ -52,51 +54,34 @@ def _float(value: Any) -> float:
 
 
 def codec_results(run_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """``{(codec, backend): {"qualities": [...], "n_test": ..., <CompressAI key>: [...]}}``
-    from ``results.csv``, qualities ascending."""
-    import csv
-
-    path = Path(run_dir) / "results.csv"
-    if not path.is_file():
-        raise UserError(
-            f"No results.csv in {str(run_dir)!r}: give the output folder of a finished "
-            "`jpegai-eval run` (rerun it with the same --out to finish it)."
-        )
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    columns = ("codec", "backend", "quality", "bpp", "psnr", "ms_ssim")
-    missing = [c for c in columns if rows and c not in rows[0]]
+    """``{(codec, backend): {"qualities": [...], "n_test": [...], <CompressAI key>: [...]}}``
+    from ``results.csv`` (read and checked as every report reads it), qualities ascending."""
+    results = read_results(run_dir)
+    missing = [c for c in ("bpp", "psnr", "ms_ssim") if c not in results]
     if missing:
         raise UserError(
-            f"{str(path)!r} lacks the column(s) {', '.join(missing)}: it was not written "
-            "by `jpegai-eval run`. Give the output folder of a run."
+            f"{str(Path(run_dir) / 'results.csv')!r} lacks the column(s) "
+            f"{', '.join(missing)}: it was not written by `jpegai-eval run`. Give the "
+            "output folder of a run."
         )
-    # One row per anchor shares the cell's rate and fidelity: the first with a rate wins.
-    cells: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
-    for row in rows:
-        quality = _float(row.get("quality"))
-        if math.isnan(quality) or math.isnan(_float(row.get("bpp"))):
-            continue  # anchor 3 (originals): no codec, no rate
-        key = (row["codec"], row.get("backend") or "")
-        cells.setdefault(key, {}).setdefault(int(quality), row)
+    # Anchor 3 (originals) has no codec and no rate; the anchors of one codec x quality
+    # share its rate and fidelity: the first row of each cell stands for it.
+    coded = results[results["quality"].notna() & results["bpp"].notna()]
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    for key, by_quality in cells.items():
-        qualities = sorted(by_quality)
+    for (codec, backend), rows in coded.groupby(["codec", "backend"], sort=False):
+        cells = rows.sort_values("quality", kind="stable").drop_duplicates("quality")
         entry: dict[str, Any] = {
-            "qualities": qualities,
-            "n_test": sorted(
-                {
-                    int(n)
-                    for q in qualities
-                    if not math.isnan(n := _float(by_quality[q].get("n_test")))
-                }
-            ),
+            "qualities": [int(q) for q in cells["quality"]],
+            "n_test": sorted({int(n) for n in cells.get("n_test", []) if not math.isnan(n)}),
         }
         for name, (column, scale) in FIELDS.items():
-            values = [_float(by_quality[q].get(column)) * scale for q in qualities]
+            values = [
+                _float(v) * scale
+                for v in (cells[column] if column in cells else [math.nan] * len(cells))
+            ]
             if name in REQUIRED or not all(math.isnan(v) for v in values):
                 entry[name] = values
-        out[key] = entry
+        out[(str(codec), str(backend))] = entry
     return out
 
 
