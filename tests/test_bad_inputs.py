@@ -444,3 +444,126 @@ def test_report_with_a_decompression_bomb_original(tmp_path, monkeypatch):
     result = invoke(["report", folder, "--format", "html"])
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
     assert "original image not found under" in (folder / "report.html").read_text()
+
+
+def test_decompression_bomb_inside_a_run_names_the_file(root, tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # every 64x64 image is a "bomb"
+    out = tmp_path / "run"
+    args = run_args(root, out)
+    args[args.index("--codec") + 1] = "jpeg"  # a quick codec: the image fails, not the codec
+    del args[args.index("--weights") : args.index("--weights") + 2]
+    result = invoke(args)
+    assert_clean_error(result, 1, "too large to open safely", str(root / "images"))
+    assert not (out / "results.csv").exists()
+
+
+@pytest.mark.parametrize("option", ["--weights", "--imagenet-weights"])
+def test_weights_errors_never_advise_weights_only_false(root, tmp_path, option):
+    import pickle
+
+    bad = tmp_path / "evil.pt"
+    bad.write_bytes(pickle.dumps({"state_dict": {"x": Path("object")}}))  # not plain tensors
+    if option == "--weights":
+        args = ["codec", "encode", "--codec", "hyperprior-msssim", "--quality", "1"]
+        result = invoke([*args, "--weights", bad, png(tmp_path / "in.png"), tmp_path / "o.jai"])
+    else:
+        result = invoke(run_args(root, tmp_path / "run", "--imagenet-weights", str(bad)))
+    error = assert_clean_error(result, 1, "evil.pt")
+    assert "weights_only" not in error.replace("weights_only=True", "")
+    assert "False" not in error
+
+
+# ---------------------------------------------------------- a finished run, damaged
+
+
+@pytest.fixture(scope="module")
+def finished_run(dataset, tmp_path_factory) -> tuple[Path, Path]:
+    """(dataset, run folder): anchor 3 and the compressed anchor, with one undecodable
+    test image skipped under --skip-bad-images."""
+    data = tmp_path_factory.mktemp("data") / "root"
+    shutil.copytree(dataset, data)
+    bad = (data / "labels" / "test1.txt").read_text().split()[0]
+    (data / bad).write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    out = tmp_path_factory.mktemp("runs") / "run"
+    args = run_args(data, out, "--skip-bad-images")
+    args[args.index("--anchors") + 1] = "anchor3,compressed"
+    result = invoke(args)
+    assert result.exit_code == 0, result.output
+    return data, out
+
+
+def _rerun(data: Path, folder: Path):  # type: ignore[no-untyped-def]
+    args = run_args(data, folder, "--skip-bad-images")
+    args[args.index("--anchors") + 1] = "anchor3,compressed"
+    return invoke(args)
+
+
+@pytest.mark.slow
+def test_skipped_images_are_listed_in_run_json_and_the_report(finished_run):
+    data, out = finished_run
+    bad = (data / "labels" / "test1.txt").read_text().split()[0]
+    info = json.loads((out / "run.json").read_text())
+    assert info["corrupt_image_policy"] == "skip" and list(info["skipped_images"]) == [bad]
+    results = pd.read_csv(out / "results.csv")
+    assert (results["n_test"] == 22).all()
+    html = (out / "report.html").read_text()
+    assert "Skipped images" in html and bad in html
+
+
+def _classifier(folder: Path, domain: str) -> Path:
+    return next((folder / "classifiers").glob(f"{domain}-*"))
+
+
+def _cell(folder: Path, anchor: str) -> Path:
+    return next((folder / "cells").glob(f"{anchor}*.json"))
+
+
+def _no_row(folder: Path) -> tuple[Path, str]:
+    cell = _cell(folder, "anchor3")
+    cell.write_text(json.dumps({"predictions": {}}))
+    return cell, "redoes that step"
+
+
+def _truncated_model_pt(folder: Path) -> tuple[Path, str]:
+    model = _classifier(folder, "pixel") / "model.pt"
+    model.write_bytes(model.read_bytes()[:1000])
+    _cell(folder, "anchor3").unlink()
+    return model.parent, "is damaged"
+
+
+def _corrupt_model_onnx(folder: Path) -> tuple[Path, str]:
+    model = _classifier(folder, "pixel") / "model.onnx"
+    model.write_bytes(b"not an onnx graph" * 10)
+    _cell(folder, "anchor3").unlink()
+    return model.parent, "ONNX Runtime cannot load it"
+
+
+def _swapped_model_onnx(folder: Path) -> tuple[Path, str]:
+    pixel = _classifier(folder, "pixel")
+    shutil.copy(_classifier(folder, "latent") / "model.onnx", pixel / "model.onnx")
+    _cell(folder, "anchor3").unlink()
+    return pixel, "does not match"
+
+
+def _truncated_latents(folder: Path) -> tuple[Path, str]:
+    for npz in (folder / "cache").rglob("*.npz"):
+        npz.write_bytes(npz.read_bytes()[:100])
+    _cell(folder, "compressed").unlink()
+    return folder / "cache", "delete that file and rerun"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "damage",
+    [_no_row, _truncated_model_pt, _corrupt_model_onnx, _swapped_model_onnx, _truncated_latents],
+    ids=["cell-without-row", "truncated-model.pt", "corrupt-model.onnx", "swapped-onnx", "npz"],
+)
+def test_damaged_run_folder_names_the_file_and_the_fix(finished_run, tmp_path, damage):
+    data, out = finished_run
+    folder = tmp_path / "run"
+    shutil.copytree(out, folder)
+    culprit, phrase = damage(folder)
+    result = _rerun(data, folder)
+    error = assert_clean_error(result, 1, str(culprit), phrase)
+    assert "weights_only" not in error
+    assert not (folder / ".lock").exists()

@@ -109,8 +109,8 @@ def check_disk(out_dir: Path, n_entries: int, sample: Sample | None) -> None:
 
         with Image.open(sample.path) as img:
             pixels = img.width * img.height
-    except OSError:
-        return
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return  # the encode stage names an unreadable image
     # decoded PNG (~3 B/px at worst) + latents (~0.5 B/px) + bitstream
     needed = int(n_entries * pixels * 4)
     existing = next(p for p in [out_dir, *out_dir.resolve().parents] if os.path.exists(p))

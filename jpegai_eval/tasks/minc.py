@@ -16,11 +16,18 @@ files, duplicates within a split, images in two splits, and empty splits are col
 and reported in one :class:`~jpegai_eval.framework.errors.DatasetError` that gives the
 count and the first offenders of each problem.
 
-Corrupt images: the policy is **stop**. An image that exists but cannot be decoded,
-found later while training or evaluating, stops the run with a DatasetError naming its
-path, so no accuracy is ever computed on a silently reduced set. The policy is
-recorded with the results (:data:`CORRUPT_IMAGE_POLICY`); ``jpegai-eval task check minc
---decode`` decodes every image up front to find such files before a long run.
+Corrupt images: the policy is **stop**. An image that exists but cannot be decoded
+(or coded: too small or too large for the codec), found by the encode stage or later
+while training or evaluating, stops the run with a DatasetError naming its path, so no
+accuracy is ever computed on a silently reduced set. The policy is recorded with the
+results (:data:`CORRUPT_IMAGE_POLICY`, and ``corrupt_image_policy`` in ``run.json``);
+``jpegai-eval run --skip-bad-images`` is the one way to leave such images out, and
+lists them (``skipped_images``). ``jpegai-eval task check minc --decode`` decodes every
+image up front to find such files before a long run.
+
+Paths: label files are UTF-8 (a byte-order mark is accepted); a line that is not, a
+file name longer than the file system allows, or an image path that resolves outside
+the root (a symlink) is reported with the other problems.
 """
 
 from __future__ import annotations
