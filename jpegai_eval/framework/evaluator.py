@@ -18,6 +18,7 @@ results) written atomically, so rerunning with the same output folder resumes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jpegai_eval.framework import distributed
 from jpegai_eval.framework.errors import DatasetError, UserError
 from jpegai_eval.framework.needs import check_offline
 from jpegai_eval.framework.plan import Plan, RunConfig, make_plan
@@ -38,6 +40,7 @@ from jpegai_eval.framework.runfolder import (
     SPLITS,
     CellId,
     Encoded,
+    classifier_name,
     determinism,
     log,
     resolve_device,
@@ -149,26 +152,36 @@ def open_cells(plan: Plan, out_dir: Path) -> dict[tuple[str, int], Any]:
 
 
 def encode_stage(
-    plan: Plan, samples: dict[str, list[Sample]], out_dir: Path, cells: dict[tuple[str, int], Any]
+    plan: Plan,
+    samples: dict[str, list[Sample]],
+    out_dir: Path,
+    cells: dict[tuple[str, int], Any],
+    record: dict[str, Any] | None = None,
 ) -> Encoded:
     from jpegai_eval.framework.encode_stage import make_jobs, run_jobs
 
     config = plan.config
     everything = [s for split in SPLITS for s in samples[split]]
     jobs = make_jobs(list(cells.values()), everything)
+    mine = distributed.share(jobs)  # this rank's block, cell by cell (all of them alone)
     metrics: dict[tuple[str, int], dict[str, dict[str, Any]]] = {k: {} for k in cells}
     failed: dict[str, str] = {}
-    reused = 0
-    bar = progress(total=len(jobs), desc="encode", unit="img")
+    reused = unreadable = 0
+    bar = progress(total=len(mine), desc="encode", unit="img")
     with bar:
-        for job, result in run_jobs(jobs, config.workers):
+        for job, result in run_jobs(mine, config.workers):
             bar.update()
             if "error" in result:
                 failed[job.sample.id] = result["error"]
+                unreadable += 1
                 continue
             reused += bool(result.get("reused"))
             metrics[(job.codec.key, job.quality)][job.sample.id] = dict(result, _key=job.key)
-    log(f"encode: {len(jobs)} entries ({reused} reused from the cache)", out_dir)
+    log(f"encode: {len(mine)} entries ({reused} reused from the cache)", out_dir)
+    if record is not None:
+        record["items_encoded"] = len(mine) - reused - unreadable
+    if distributed.world().distributed:
+        failed = gather_other_ranks_entries(jobs, mine, metrics, failed)
     return Encoded(cells, metrics, failed)
 
 
@@ -184,6 +197,29 @@ def bad_images_error(failed: dict[str, str]) -> DatasetError:
     )
 
 
+def gather_other_ranks_entries(
+    jobs: list[Any],
+    mine: list[Any],
+    metrics: dict[tuple[str, int], dict[str, dict[str, Any]]],
+    failed: dict[str, str],
+) -> dict[str, str]:
+    """Wait for every rank's encode block; read the entries the others wrote from the
+    cache into ``metrics``; return the unreadable images of every rank."""
+    failed = {k: v for part in distributed.all_gather_json(failed) for k, v in part.items()}
+    ours = {(job.cell.root, job.key) for job in mine}
+    for job in jobs:
+        if (job.cell.root, job.key) in ours or job.sample.id in failed:
+            continue
+        entry = job.cell.load(job.key)
+        if entry is None:
+            raise RuntimeError(
+                f"cache entry {job.cell.root / job.key} is missing after every rank "
+                "finished encoding: is the output folder on a filesystem all ranks share?"
+            )
+        metrics[(job.codec.key, job.quality)][job.sample.id] = dict(entry, _key=job.key)
+    return failed
+
+
 # ------------------------------------------------------------------------ the matrix
 
 
@@ -193,6 +229,84 @@ def matrix(plan: Plan) -> list[CellId]:
         for q in cp.qualities:
             cells += [CellId(a, cp.codec, q) for a in plan.anchors_for(cp.codec)]
     return cells
+
+
+# ---------------------------------------------------------------- classifiers by rank
+
+
+def classifier_of(plan: Plan, cell: CellId) -> str:
+    return classifier_name(cell.anchor, cell.codec, cell.quality, plan)
+
+
+def expected_costs(plan: Plan, cells: list[CellId], encoded: Encoded) -> dict[str, float]:
+    """Each classifier's expected training cost: the MACs of one forward pass of its
+    architecture at the preset's input size (every classifier trains on the same
+    split for the same epochs). The same on every rank: nothing random, nothing timed."""
+    import torch
+
+    from jpegai_eval.framework.classify import latent_spec_of
+
+    task, preset = plan.task, plan.config.preset
+    macs: dict[str, float] = {}
+    costs: dict[str, float] = {}
+    for cell in cells:
+        name = classifier_of(plan, cell)
+        domain = cell.anchor.domain
+        spec = latent_spec_of(cell, encoded) if domain == "latent" else None
+        kind = f"{domain}:{spec!r}"
+        if kind not in macs:
+            with torch.random.fork_rng():
+                model = task.build_classifier(domain, spec)
+                info = task.classifier_info(model, domain, spec, preset)
+            macs[kind] = float(info.get("macs") or 1.0)
+        costs[name] = macs[kind]
+    return costs
+
+
+def cells_for_rank(plan: Plan, cells: list[CellId], encoded: Encoded) -> list[CellId]:
+    """The cells whose classifier this rank trains and evaluates: whole classifiers,
+    balanced by expected cost (all cells for one process)."""
+    w = distributed.world()
+    if not w.distributed:
+        return cells
+    owner = distributed.balance(expected_costs(plan, cells, encoded), w.size)
+    return [c for c in cells if owner[classifier_of(plan, c)] == w.rank]
+
+
+def classify_stage(
+    plan: Plan,
+    samples: dict[str, list[Sample]],
+    encoded: Encoded,
+    out_dir: Path,
+    device: str,
+    record: dict[str, Any],
+    started: float,
+) -> tuple[tuple[list[dict[str, Any]], dict[str, dict[str, int]], str], list[dict[str, Any]]]:
+    """Train and evaluate this rank's classifiers; then, on rank 0 of several, collect
+    every cell (each finished, on disk, by the rank that owns it). Also return every
+    rank's ``record`` (with the classifiers it trained and its seconds)."""
+    from jpegai_eval.framework import classify
+
+    everything = matrix(plan)
+    mine = cells_for_rank(plan, everything, encoded)
+    names = sorted({classifier_of(plan, c) for c in mine})
+    meta = [out_dir / "classifiers" / n / "meta.json" for n in names]
+    before = [m.is_file() for m in meta]
+    out = classify.run_cells(plan, mine, samples, encoded, out_dir, device)
+    record["classifiers"] = names
+    record["classifiers_trained"] = [
+        n for n, m, was in zip(names, meta, before, strict=True) if not was and m.is_file()
+    ]
+    record["seconds"] = round(time.time() - started, 1)
+    records = distributed.all_gather_json(record)  # also: every rank's cells are on disk
+    if distributed.world().distributed and distributed.is_main():
+        out = classify.run_cells(plan, everything, samples, encoded, out_dir, device)
+    return out, records
+
+
+def rank_record(device: str) -> dict[str, Any]:
+    w = distributed.world()
+    return {"rank": w.rank, "local_rank": w.local_rank, "host": platform.node(), "device": device}
 
 
 # ------------------------------------------------------------------------------- run
@@ -248,19 +362,27 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     options = dataset_options(config)
     samples = {split: plan.task.samples(split, **options) for split in SPLITS}
     dataset_s = round(time.time() - t, 3)
-    device = resolve_device(config.device)
+    device = distributed.rank_device(resolve_device(config.device))
     cells = open_cells(plan, out_dir)
     everything = [s for split in SPLITS for s in samples[split]]
     check_disk(out_dir, len(everything) * len(cells), everything[0] if everything else None)
-    # One run at a time per folder: the lock is held until the run ends (or fails).
-    with RunLock(out_dir) as lock:
-        previous = claim_out_dir(out_dir, config, force)
-        if lock.stale_holder:
-            log(
-                "took over the lock left by a run that is no longer alive "
-                f"({describe_holder(lock.stale_holder)})",
-                out_dir,
-            )
+    # One run at a time per folder: the lock is held until the run ends (or fails). Every
+    # rank checked the same things above; rank 0 takes the lock and claims the folder
+    # while the others wait (and stop with its error if it fails).
+    with contextlib.ExitStack() as held:
+
+        def claim() -> dict[str, Any]:
+            lock = held.enter_context(RunLock(out_dir))
+            previous = claim_out_dir(out_dir, config, force)
+            if lock.stale_holder:
+                log(
+                    "took over the lock left by a run that is no longer alive "
+                    f"({describe_holder(lock.stale_holder)})",
+                    out_dir,
+                )
+            return previous
+
+        previous = distributed.on_main(claim) or {}
         return _run_claimed(
             plan, plugins, config, out_dir, previous, samples, cells, device, started, dataset_s
         )
@@ -279,9 +401,11 @@ def _run_claimed(
     dataset_s: float,
 ) -> RunResult:
     """The stages of :func:`run_study`, once the output folder is locked and claimed."""
-    from jpegai_eval.framework import classify, results
+    from jpegai_eval.framework import results
 
-    for note in plan.notes:
+    w = distributed.world()
+    record = rank_record(device)
+    for note in plan.notes if w.is_main else []:
         log(note, out_dir)
     timings: dict[str, float] = {}  # this invocation's; run.json sums all of them
     started_iso = dt.datetime.fromtimestamp(started).isoformat(timespec="seconds")
@@ -301,8 +425,10 @@ def _run_claimed(
         "notes": plan.notes,
         "timings": timings,
         "invocations": invocations,
+        "world_size": w.size,
     }
-    write_json(out_dir / "run.json", run_info)
+    if w.is_main:
+        write_json(out_dir / "run.json", run_info)
 
     timings["dataset_s"] = dataset_s
     log(
@@ -312,7 +438,7 @@ def _run_claimed(
     )
 
     t = time.time()
-    encoded = encode_stage(plan, samples, out_dir, cells)
+    encoded = encode_stage(plan, samples, out_dir, cells, record)
     timings["encode_s"] = round(time.time() - t, 3)
     if encoded.failed:
         if not config.skip_bad_images:
@@ -327,17 +453,20 @@ def _run_claimed(
             samples[split] = [s for s in samples[split] if s.id not in encoded.failed]
 
     t = time.time()
-    rows, predictions, provider = classify.run_cells(
-        plan, matrix(plan), samples, encoded, out_dir, device
+    (rows, predictions, provider), ranks = classify_stage(
+        plan, samples, encoded, out_dir, device, record, started
     )
     timings["classify_s"] = round(time.time() - t, 3)
+    if not w.is_main:  # rank 0 writes the results
+        return RunResult(out_dir)
+    run_info["ranks"] = ranks
 
     t = time.time()
     results.write_results(
         out_dir, rows, results.per_image_rows(plan, samples, encoded, predictions)
     )
     timings["results_s"] = round(time.time() - t, 3)
-    invocations.append({"started": started_iso, "timings": timings})
+    invocations.append({"started": started_iso, "timings": timings, "world_size": w.size})
 
     def finish() -> None:
         """Record this invocation and the totals over every invocation of the run."""

@@ -150,6 +150,7 @@ def run_command(
     folder; classifiers are trained, exported to ONNX and evaluated with ONNX
     Runtime. Rerunning with the same --out resumes: finished cells are skipped.
     """
+    from jpegai_eval.framework.distributed import from_environment, session
     from jpegai_eval.framework.evaluator import run_study
     from jpegai_eval.framework.plan import RunConfig
 
@@ -173,7 +174,16 @@ def run_command(
         skip_bad_images=skip_bad_images,
     )
     out_dir = Path(out) if out else None
-    result = run_study(config, out_dir=out_dir, force=force)
-    click.echo(f"Results: {result.out_dir / 'results.csv'}")
-    for path in result.reports:
-        click.echo(f"Report:  {path}")
+    if out_dir is None and from_environment().distributed:
+        raise UsageError(
+            "Under torchrun every rank must write into the same output folder: give "
+            "--out PATH (on a filesystem all nodes share)."
+        )
+    # Under torchrun (RANK, WORLD_SIZE, LOCAL_RANK set) join the job's process group;
+    # otherwise a no-op.
+    with session(device) as w:
+        result = run_study(config, out_dir=out_dir, force=force)
+    if w.is_main:
+        click.echo(f"Results: {result.out_dir / 'results.csv'}")
+        for path in result.reports:
+            click.echo(f"Report:  {path}")

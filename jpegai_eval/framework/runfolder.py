@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jpegai_eval.framework.distributed import world
 from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.image_io import atomic_write_bytes
 
@@ -31,13 +32,21 @@ if TYPE_CHECKING:
 SPLITS = ("train", "test")
 
 
+def log_name() -> str:
+    """``run.log``; rank N > 0 of a distributed run logs to ``run.rankN.log`` (ranks
+    never write the same file)."""
+    rank = world().rank
+    return "run.log" if rank == 0 else f"run.rank{rank}.log"
+
+
 def log(message: str, out_dir: Path | None = None) -> None:
     """One line to the terminal (above any progress bar) and to ``run.log``."""
     from tqdm import tqdm
 
-    tqdm.write(message, file=sys.stderr)
+    w = world()
+    tqdm.write(f"[rank {w.rank}] {message}" if w.distributed else message, file=sys.stderr)
     if out_dir is not None and out_dir.is_dir():
-        with open(out_dir / "run.log", "a") as fh:
+        with open(out_dir / log_name(), "a") as fh:
             fh.write(f"{dt.datetime.now().isoformat(timespec='seconds')} {message}\n")
 
 
