@@ -98,6 +98,7 @@ def _group_worker(rank: int, size: int, port: int, out: str) -> None:
     Path(out, f"rank{rank}.json").write_text(json.dumps(report))
 
 
+@pytest.mark.slow
 def test_exchanges_on_a_real_gloo_group(tmp_path):
     """A user error on rank 0 reaches rank 1 as the same error, instead of a hang."""
     import torch.multiprocessing as mp
