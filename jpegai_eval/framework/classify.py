@@ -126,7 +126,7 @@ class Classifiers:
         else:
             source = self.plan.trainers[cell.anchor.id].train_on
             items = _items(source, self.samples["train"], cell, self.encoded)
-            init = task.init_classifier(model, config.imagenet_weights)
+            init = task.init_classifier(model, self.plan.init_weights)
             log(
                 f"classifier {name}: training on {len(items)} {source} "
                 f"{'latents' if domain == 'latent' else 'images'} ({config.preset} preset)",

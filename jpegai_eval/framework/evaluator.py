@@ -357,11 +357,15 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     check_offline(plan)  # offline: every missing file named at once, before any work
     out_dir = Path(out_dir) if out_dir else default_out_dir(config)
     # Everything a user can get wrong is checked before the output folder is touched:
-    # names (the plan), the dataset (validated while listed) and the codec weights.
+    # names (the plan), the dataset (validated while listed), the classifiers' ImageNet
+    # weights and the codec weights.
     t = time.time()
     options = dataset_options(config)
     samples = {split: plan.task.samples(split, **options) for split in SPLITS}
     dataset_s = round(time.time() - t, 3)
+    plan.init_weights, plan.init_label = plan.task.classifier_init(
+        config.preset, config.imagenet_weights
+    )
     device = distributed.rank_device(resolve_device(config.device))
     cells = open_cells(plan, out_dir)
     everything = [s for split in SPLITS for s in samples[split]]
@@ -423,6 +427,7 @@ def _run_claimed(
         "status": "running",
         "corrupt_image_policy": "skip" if config.skip_bad_images else "stop",
         "notes": plan.notes,
+        "classifier_init": plan.init_label,
         "timings": timings,
         "invocations": invocations,
         "world_size": w.size,
@@ -431,6 +436,7 @@ def _run_claimed(
         write_json(out_dir / "run.json", run_info)
 
     timings["dataset_s"] = dataset_s
+    log(f"classifiers start {plan.init_label}", out_dir)
     log(
         f"task {plan.task.id}: {len(samples['train'])} training and {len(samples['test'])} "
         f"test images; classifiers train on {device}",

@@ -110,6 +110,10 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     #: anchor id -> the anchor whose classifier it uses (itself, unless it reuses one)
     trainers: dict[str, Anchor] = field(default_factory=dict)
+    #: What the classifiers start from (Task.classifier_init): a checkpoint or None, and
+    #: its description; set by the evaluator before the output folder is touched.
+    init_weights: str | None = None
+    init_label: str = "from scratch"
 
     def anchors_for(self, codec: Codec) -> list[Anchor]:
         """Per-quality anchors that this codec can run."""

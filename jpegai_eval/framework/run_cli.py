@@ -95,9 +95,11 @@ def cap_workers(workers: int) -> int:
 )
 @click.option(
     "--imagenet-weights",
-    type=click.Path(dir_okay=False),
     default=None,
-    help="A torchvision ResNet-50 checkpoint to initialise the classifiers.",
+    metavar="VARIANT|FILE|none",
+    help="What the classifiers start from: torchvision's ResNet-50 IMAGENET1K_V1 (the "
+    "paper preset's default, from torch hub's checkpoints folder) or IMAGENET1K_V2, a "
+    "checkpoint file, or none to train from scratch (the other presets' default).",
 )
 @click.option(
     "--out",

@@ -291,6 +291,15 @@ class Task(ABC):
         return []
 
     # -- what the evaluator calls; a task overrides these ----------------------------
+    def classifier_init(self, preset: str, imagenet_weights: str | None) -> tuple[str | None, str]:
+        """What the classifiers start from under ``preset`` given ``--imagenet-weights``
+        (None: the preset's default): ``(checkpoint for init_classifier or None, a
+        one-line description)``. Called before the run touches its output folder, so a
+        missing or damaged file is one UserError before any work."""
+        if imagenet_weights is None or imagenet_weights.strip().lower() == "none":
+            return None, "from scratch (no ImageNet weights)"
+        return imagenet_weights, f"ImageNet weights from {imagenet_weights}"
+
     def init_classifier(self, model: Any, imagenet_weights: str | None = None) -> Any:
         """Initialise ``model`` (e.g. from ImageNet weights); return a record of what
         was done, with a ``summary()`` method or a ``str()`` for the results."""

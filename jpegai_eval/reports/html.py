@@ -193,6 +193,7 @@ def summary_section(run_dir: Path, info: dict[str, Any], results) -> str:  # typ
         ("Split", e(config.get("split", ""))),
         ("Test images", e(int(max(n_test))) if len(n_test) else "–"),
         ("Preset", e(config.get("preset", ""))),
+        ("Classifier init", e(info.get("classifier_init") or "–")),
         ("Weights", e(config.get("weights") or "default")),
         ("Device / provider", f"{e(info.get('device', '?'))} / {e(info.get('provider', '?'))}"),
         ("Started", e(info.get("started", "?"))),

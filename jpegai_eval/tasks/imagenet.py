@@ -9,6 +9,7 @@ SHA-256 (checked on load and on download).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from jpegai_eval.framework.remote import RemoteFile, mirrored, torch_hub_checkpoints
@@ -56,3 +57,102 @@ def variant_for(imagenet_weights: str | None, preset: str | None = None) -> str 
     if key.upper() in VARIANTS:
         return key.upper()
     return None
+
+
+NONE = "none"
+
+
+@dataclass(frozen=True)
+class ImagenetInit:
+    """What the classifiers start from: a checkpoint path (None: from scratch) and a
+    one-line description for the log, ``run.json`` and the report."""
+
+    path: str | None
+    label: str
+
+
+def resolve_imagenet_weights(
+    value: str | None, preset: str, folder: Path | None = None
+) -> ImagenetInit:
+    """Resolve ``--imagenet-weights`` for ``preset``: a variant name (``IMAGENET1K_V1``,
+    ``IMAGENET1K_V2``), ``none``, or a checkpoint path; None means the preset's default.
+
+    A variant is looked for in torch hub's checkpoints folder (``folder``, by default
+    :func:`torch_hub_checkpoints`) and its hash prefix checked; a missing one is
+    downloaded the way torchvision does (``torch.hub.load_state_dict_from_url``) unless
+    ``JPEGAI_EVAL_OFFLINE=1``. Anything missing or wrong is one WeightsError naming the
+    file, the folder and the URL -- raised before the run does any work.
+    """
+    from jpegai_eval.framework.errors import WeightsError
+
+    given = value is not None
+    choice = value if given else PRESET_DEFAULTS.get(preset) or NONE
+    origin = "--imagenet-weights" if given else f"the {preset} preset's default"
+    if choice.strip().lower() == NONE:
+        return ImagenetInit(None, f"from scratch ({origin}: no ImageNet weights)")
+    variant = choice.strip().upper()
+    if variant in VARIANTS:
+        remote = imagenet_file(variant, folder)
+        if not remote.path.is_file():
+            _download(remote, variant, origin)
+        problem = remote.verify()
+        if problem is not None:
+            raise WeightsError(
+                f"{remote.path} is not torchvision's {remote.name} ({problem}): the file is "
+                f"damaged or another one. Delete it and download {remote.url} into "
+                f"{remote.folder} again, or train from scratch with --imagenet-weights none."
+            )
+        return ImagenetInit(
+            str(remote.path),
+            f"ImageNet: torchvision ResNet-50 {variant} ({remote.name}, {origin})",
+        )
+    path = Path(choice).expanduser()
+    if not path.is_file():
+        raise WeightsError(
+            f"--imagenet-weights {choice!r} is not a file, nor one of "
+            f"{', '.join(VARIANTS)} or none. Give torchvision's ResNet-50 checkpoint "
+            f"({VARIANTS[DEFAULT_VARIANT][1]}), a variant name, or none to train from scratch."
+        )
+    for variant, (name, url) in VARIANTS.items():
+        if path.name == name:  # torchvision's own file: its name carries its hash prefix
+            problem = imagenet_file(variant, path.parent).verify()
+            if problem is not None:
+                raise WeightsError(
+                    f"{path} is not torchvision's {name} ({problem}). Download it again "
+                    f"from {url}, or train from scratch with --imagenet-weights none."
+                )
+    return ImagenetInit(str(path), f"ImageNet weights from {path} (--imagenet-weights)")
+
+
+def _download(remote: RemoteFile, variant: str, origin: str) -> None:
+    from jpegai_eval.framework.errors import WeightsError
+
+    def missing(why: str) -> WeightsError:
+        return WeightsError(
+            f"The classifiers fine-tune from torchvision's ResNet-50 ImageNet weights "
+            f"{variant} ({origin}), but {remote.name} is not in {remote.folder} and {why}. "
+            f"Download {remote.url} into {remote.folder} (torch hub's checkpoints folder; "
+            "set TORCH_HOME to use another), or give the file with --imagenet-weights "
+            "FILE, or train from scratch with --imagenet-weights none."
+        )
+
+    from jpegai_eval.framework.download import OFFLINE_ENV, is_offline
+
+    if is_offline():
+        raise missing(f"the network is forbidden ({OFFLINE_ENV} is set or --offline was given)")
+    try:
+        import torch.hub
+
+        torch.hub.load_state_dict_from_url(
+            remote.url,
+            model_dir=str(remote.folder),
+            progress=False,
+            check_hash=True,
+            file_name=remote.name,
+            weights_only=True,
+        )
+    except Exception as exc:  # noqa: BLE001 - network, disk or hash failures alike
+        partial = remote.path
+        if partial.is_file() and remote.verify() is not None:
+            partial.unlink()
+        raise missing(f"downloading it failed ({type(exc).__name__}: {exc})") from None

@@ -441,6 +441,15 @@ class MincTask(Task):
 
         return models.build_classifier(domain, latent_spec, num_classes=len(MINC_CLASSES))
 
+    def classifier_init(self, preset, imagenet_weights):  # type: ignore[no-untyped-def]
+        """torchvision's ResNet-50 ImageNet weights (IMAGENET1K_V1) under the paper
+        preset, from scratch under the others, unless --imagenet-weights says otherwise
+        (see :func:`jpegai_eval.tasks.imagenet.resolve_imagenet_weights`)."""
+        from jpegai_eval.tasks.imagenet import resolve_imagenet_weights
+
+        init = resolve_imagenet_weights(imagenet_weights, preset)
+        return init.path, init.label
+
     def init_classifier(self, model, imagenet_weights=None):  # type: ignore[no-untyped-def]
         """Load ImageNet weights into ``model`` (or keep its initialisation); a report."""
         from jpegai_eval.tasks import models

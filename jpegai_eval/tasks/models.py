@@ -35,9 +35,11 @@ from torchvision.models.resnet import Bottleneck, conv1x1
 
 from jpegai_eval.framework.errors import UsageError, WeightsError, describe_load_error
 from jpegai_eval.framework.types import DOMAINS, LatentSpec
+from jpegai_eval.tasks.imagenet import DEFAULT_VARIANT, VARIANTS
 
 NUM_CLASSES = 23
-TORCHVISION_RESNET50_URL = "https://download.pytorch.org/models/resnet50-11ad3fa6.pth"
+#: torchvision's ResNet-50 IMAGENET1K_V1 checkpoint, the paper preset's default.
+TORCHVISION_RESNET50_URL = VARIANTS[DEFAULT_VARIANT][1]
 
 
 def _make_layer(inplanes: int, planes: int, blocks: int, stride: int) -> nn.Sequential:
@@ -188,7 +190,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise WeightsError(
             f"ImageNet weights file not found: {str(path)!r}. Download torchvision's "
             f"ResNet-50 checkpoint from {TORCHVISION_RESNET50_URL} and pass its path to "
-            "--imagenet-weights, or leave the option out to train from scratch."
+            "--imagenet-weights, or give --imagenet-weights none to train from scratch."
         )
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
