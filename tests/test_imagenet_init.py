@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 
 from jpegai_eval.framework.errors import WeightsError
-from jpegai_eval.tasks import imagenet
 from jpegai_eval.tasks.imagenet import VARIANTS, resolve_imagenet_weights
 
 V1_NAME, V1_URL = VARIANTS["IMAGENET1K_V1"]
