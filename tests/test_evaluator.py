@@ -386,3 +386,45 @@ def test_encode_stage_never_reuses_a_model_loaded_for_other_weights(tmp_path):
             latents = np.load(job.cell.paths(job.key)["npz"])
             channels.append(latents["y_hat"].shape[0])
     assert channels == [12, 16]
+
+
+@pytest.mark.slow
+def test_changed_dataset_retrains_and_reevaluates_with_the_reason_logged(tmp_path):
+    """Issue 12, item 2: rerunning the same command after the dataset's contents were
+    replaced must not answer from the old classifiers and cells."""
+    import shutil
+
+    from jpegai_eval.tasks.demo import write_demo_dataset
+
+    root = tmp_path / "minc"
+    write_demo_dataset(root, per_class=3, size=64, seed=3)
+    out = tmp_path / "run"
+    cfg = config(root, anchors=["compressed"])
+    run_study(cfg, out_dir=out)
+    stale = (out / "results.csv").read_bytes()
+    log_before = (out / "run.log").read_text()
+
+    # Same names, same labels, other pixels.
+    other = tmp_path / "other"
+    write_demo_dataset(other, per_class=3, size=64, seed=11)
+    shutil.rmtree(root / "images")
+    shutil.copytree(other / "images", root / "images")
+    run_study(cfg, out_dir=out)
+    new_log = (out / "run.log").read_text()[len(log_before) :]
+    classifier = "classifier latent-latents-hyperprior-msssim-compressai-q1"
+    assert f"{classifier}: retraining it: its training data changed" in new_log
+    assert (
+        "compressed-hyperprior-msssim-compressai-q1: evaluating it again: its test data "
+        "changed" in new_log
+    )
+    fresh = (out / "results.csv").read_bytes()
+    assert fresh != stale
+    rows = pd.read_csv(out / "results.csv")
+    per_image = pd.read_csv(out / "per_image.csv")
+    assert rows["bpp"].iloc[0] == pytest.approx(per_image["bpp"].mean())
+
+    # Unchanged data: everything is reused, nothing retrained.
+    run_study(cfg, out_dir=out)
+    last_log = (out / "run.log").read_text()[len(log_before) + len(new_log) :]
+    assert "retraining" not in last_log and "evaluating it again" not in last_log
+    assert (out / "results.csv").read_bytes() == fresh

@@ -3,8 +3,11 @@
 Anchors that train on the same data share a classifier (anchor 1 uses anchor 3's).
 Each classifier lives in ``<out>/classifiers/<name>/``: the task's training
 checkpoints (resumable), ``model.pt`` and ``model.onnx``, and ``meta.json`` (written
-last). Each finished cell leaves ``<out>/cells/<cell>.json`` with its row and
-predictions, so a rerun skips it.
+last), and ``key.json``: what it was trained on (written before training). Each
+finished cell leaves ``<out>/cells/<cell>.json`` with its row, predictions and key, so
+a rerun skips it -- unless the key differs from what the run computes now (the dataset,
+the codec's weights or the configuration changed): then the classifier is retrained or
+the cell re-evaluated, and the log says why (:mod:`~jpegai_eval.framework.freshness`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.freshness import cell_key, classifier_key, stale_reason
 from jpegai_eval.framework.onnx_runtime import PARITY_TOLERANCE, export, open_session, parity
 from jpegai_eval.framework.progress import progress
 from jpegai_eval.framework.runfolder import classifier_name, item_path, log, write_json
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
     from jpegai_eval.framework.types import Sample
 
 EVAL_BATCH = 32
+KEY_FILE = "key.json"
 
 
 def _load_json(path: Path) -> dict[str, Any] | None:
@@ -101,6 +106,22 @@ class Classifiers:
         self.device = device
         self._ready: dict[str, tuple[Any, Any, dict[str, Any]]] = {}
 
+    def key(self, cell: CellId) -> dict[str, Any]:
+        """What the classifier of ``cell`` is (to be) trained from."""
+        spec = latent_spec_of(cell, self.encoded) if cell.anchor.domain == "latent" else None
+        return classifier_key(self.plan, cell, self.samples["train"], self.encoded, spec)
+
+    def clear_if_stale(self, name: str, folder: Path, key: dict[str, Any]) -> None:
+        """Delete a classifier folder's files when they were trained from other data or
+        settings than ``key`` (the log says which)."""
+        files = [p for p in folder.iterdir() if p.is_file()]
+        reason = stale_reason(_load_json(folder / KEY_FILE), key, "training")
+        if not files or reason is None:
+            return
+        log(f"classifier {name}: retraining it: {reason}", folder.parent.parent)
+        for path in files:
+            path.unlink()
+
     def get(self, cell: CellId) -> tuple[Any, Any, dict[str, Any]]:
 
         name = classifier_name(cell.anchor, cell.codec, cell.quality, self.plan)
@@ -113,6 +134,8 @@ class Classifiers:
         folder.mkdir(parents=True, exist_ok=True)
         domain = cell.anchor.domain
         spec = latent_spec_of(cell, self.encoded) if domain == "latent" else None
+        key = self.key(cell)
+        self.clear_if_stale(name, folder, key)
         meta = _load_json(folder / "meta.json")
         torch.manual_seed(config.seed)  # the same --seed, the same initial weights
         model = task.build_classifier(domain, spec)
@@ -132,6 +155,7 @@ class Classifiers:
                 f"{'latents' if domain == 'latent' else 'images'} ({config.preset} preset)",
                 folder.parent.parent,
             )
+            write_json(folder / KEY_FILE, key)
             t0 = time.time()
             trained = task.train(
                 model,
@@ -257,6 +281,19 @@ def load_cell(path: Path) -> dict[str, Any] | None:
     return done
 
 
+def fresh_cell(path: Path, key: dict[str, Any], name: str, out_dir: Path) -> dict[str, Any] | None:
+    """The finished cell at ``path`` if it was computed from ``key``; else None (and the
+    log says why it is redone)."""
+    done = load_cell(path)
+    if done is None:
+        return None
+    reason = stale_reason(done.get("key"), key, "test")
+    if reason is not None:
+        log(f"{name}: evaluating it again: {reason}", out_dir)
+        return None
+    return done
+
+
 def codec_columns(cell: CellId, encoded: Encoded, test: list[Sample]) -> dict[str, Any]:
 
     if cell.codec is None or cell.quality is None:
@@ -293,12 +330,14 @@ def run_cells(
     for cell in bar:
         bar.set_postfix_str(cell.name)
         path = out_dir / "cells" / f"{cell.name}.json"
-        done = load_cell(path)
+        key = cell_key(cell, classifiers.key(cell), samples["test"], encoded)
+        done = fresh_cell(path, key, cell.name, out_dir)
         if done is None:
             result = evaluate_cell(cell, classifiers)
             done = {
                 "row": {**codec_columns(cell, encoded, samples["test"]), **result["row"]},
                 "predictions": result["predictions"],
+                "key": key,
             }
             write_json(path, done)
             log(
