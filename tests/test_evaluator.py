@@ -419,6 +419,9 @@ def test_changed_dataset_retrains_and_reevaluates_with_the_reason_logged(tmp_pat
     )
     fresh = (out / "results.csv").read_bytes()
     assert fresh != stale
+    # Item 7: the classifier keeps model.pt and model.onnx, not the training checkpoint.
+    folder = out / "classifiers" / classifier.split()[1]
+    assert (folder / "model.pt").is_file() and not (folder / "checkpoint.pt").exists()
     rows = pd.read_csv(out / "results.csv")
     per_image = pd.read_csv(out / "per_image.csv")
     assert rows["bpp"].iloc[0] == pytest.approx(per_image["bpp"].mean())
@@ -428,3 +431,40 @@ def test_changed_dataset_retrains_and_reevaluates_with_the_reason_logged(tmp_pat
     last_log = (out / "run.log").read_text()[len(log_before) + len(new_log) :]
     assert "retraining" not in last_log and "evaluating it again" not in last_log
     assert (out / "results.csv").read_bytes() == fresh
+
+
+def test_sweep_removes_only_temporary_files(tmp_path):
+    from jpegai_eval.framework.evaluator import sweep_temporaries
+
+    keep = [tmp_path / ".lock", tmp_path / "run.json", tmp_path / "classifiers" / "x" / "model.pt"]
+    gone = [
+        tmp_path / "classifiers" / "x" / ".checkpoint.pt.tmp-4242",
+        tmp_path / "cells" / ".anchor3.json.k2j3h4.tmp",
+        tmp_path / "cache" / "c__b" / "q1-ab" / ".img-1.png.x8y9.tmp",
+    ]
+    for path in keep + gone:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    assert sweep_temporaries(tmp_path) == 3
+    assert all(p.exists() for p in keep) and not any(p.exists() for p in gone)
+
+
+def test_disk_check_counts_the_classifiers(tiny_minc, tmp_path, monkeypatch):
+    """Issue 12, item 7: an output disk with room for the cache but not for the
+    classifiers (ResNet-50: 95 MB of weights, a 190 MB checkpoint) is refused up front."""
+    import shutil as shutil_module
+    from collections import namedtuple
+
+    from jpegai_eval.framework.evaluator import classifier_bytes, open_cells
+
+    cfg = config(tiny_minc, anchors=["anchor3"])
+    plan = make_plan(cfg, make_plugin_manager(False))
+    needed = classifier_bytes(plan, open_cells(plan, tmp_path / "probe"))
+    assert needed > 6 * 4 * 23_000_000  # one ResNet-50: weights, ONNX, checkpoint, its copy
+    usage = namedtuple("usage", "total used free")
+    cache = 46 * 64 * 64 * 4  # 46 images of 64x64, ~4 bytes a pixel
+    free = cache + needed // 2
+    monkeypatch.setattr(shutil_module, "disk_usage", lambda path: usage(10**12, 0, free))
+    with pytest.raises(UserError, match="encode cache and the classifiers"):
+        run_study(cfg, out_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()

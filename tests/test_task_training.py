@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -301,3 +303,48 @@ def test_run_json_says_what_the_seed_guarantees():
     cpu, cuda = determinism("cpu"), determinism("cuda")
     assert "bit-identical" in cpu["guarantee"] and cpu["torch_threads"] >= 1
     assert cuda["guarantee"].startswith("none on CUDA")
+
+
+def test_a_failed_checkpoint_save_leaves_no_temporary_file(latent_items, tmp_path, monkeypatch):
+    """Issue 12, item 7: a full disk while saving is one paragraph, and the partial
+    ``.checkpoint.pt.tmp-PID`` is deleted."""
+
+    def full_disk(obj, path):
+        Path(path).write_bytes(b"\0" * 1000)  # what got written before the disk filled
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:595] . PytorchStreamWriter failed "
+            "writing file data/0: file write failed"
+        )
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    preset = training.get_preset("quick", epochs=1, **TINY)
+    with pytest.raises(UserError, match="is the disk full") as err:
+        training.train_classifier(
+            CResNet39(4, 4),
+            latent_items,
+            preset,
+            "latent",
+            tmp_path,
+            device="cpu",
+            workers=0,
+            progress=False,
+        )
+    assert "\n" not in err.value.message
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_a_killed_trainings_temporary_checkpoint_is_swept(latent_items, tmp_path):
+    left = tmp_path / f".{training.CHECKPOINT}.tmp-999999"
+    left.write_bytes(b"\0" * 1000)  # what kill -9 in the middle of torch.save leaves
+    preset = training.get_preset("quick", epochs=1, **TINY)
+    training.train_classifier(
+        CResNet39(4, 4),
+        latent_items,
+        preset,
+        "latent",
+        tmp_path,
+        device="cpu",
+        workers=0,
+        progress=False,
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [training.CHECKPOINT]

@@ -88,6 +88,15 @@ def open_classifier_session(folder: Path, device: str) -> Any:
         raise damaged(path, f"ONNX Runtime cannot load it: {first}", folder) from None
 
 
+def drop_training_state(folder: Path) -> None:
+    """Once ``meta.json`` and ``model.pt`` exist, the task's training checkpoints (every
+    other ``*.pt``, e.g. a 190 MB ``checkpoint.pt`` for ResNet-50) are not needed."""
+    if (folder / "meta.json").is_file() and (folder / "model.pt").is_file():
+        for path in folder.glob("*.pt"):
+            if path.name != "model.pt":
+                path.unlink(missing_ok=True)
+
+
 class Classifiers:
     """Trains each classifier once and hands out (model, ONNX session, metadata)."""
 
@@ -145,6 +154,7 @@ class Classifiers:
             and (folder / "model.onnx").is_file()
         ):
             load_classifier(model, folder)
+            drop_training_state(folder)
             log(f"classifier {name}: reused", folder.parent.parent)
         else:
             source = self.plan.trainers[cell.anchor.id].train_on
@@ -189,6 +199,7 @@ class Classifiers:
             }
 
             write_json(folder / "meta.json", meta)
+            drop_training_state(folder)
         model.eval()
         session = open_classifier_session(folder, config.device)
         self._ready[name] = (model, session, meta)

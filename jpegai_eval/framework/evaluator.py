@@ -103,19 +103,21 @@ def claim_out_dir(out_dir: Path, config: RunConfig, force: bool) -> dict[str, An
     return {}
 
 
-def check_disk(out_dir: Path, n_entries: int, sample: Sample | None) -> None:
-    """Refuse to start when the cache clearly will not fit."""
-    if sample is None or n_entries == 0:
-        return
-    try:
-        from PIL import Image
+def check_disk(out_dir: Path, n_entries: int, sample: Sample | None, classifiers: int = 0) -> None:
+    """Refuse to start when the cache and ``classifiers`` bytes clearly will not fit."""
+    pixels = 0
+    if sample is not None and n_entries:
+        try:
+            from PIL import Image
 
-        with Image.open(sample.path) as img:
-            pixels = img.width * img.height
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return  # the encode stage names an unreadable image
+            with Image.open(sample.path) as img:
+                pixels = img.width * img.height
+        except (OSError, ValueError, Image.DecompressionBombError):
+            pass  # the encode stage names an unreadable image
     # decoded PNG (~3 B/px at worst) + latents (~0.5 B/px) + bitstream
-    needed = int(n_entries * pixels * 4)
+    needed = int(n_entries * pixels * 4) + classifiers
+    if needed == 0:
+        return
     existing = next(p for p in [out_dir, *out_dir.resolve().parents] if os.path.exists(p))
     try:
         free = shutil.disk_usage(existing).free
@@ -123,10 +125,48 @@ def check_disk(out_dir: Path, n_entries: int, sample: Sample | None) -> None:
         return  # the output folder's own checks report an unusable --out
     if free < needed:
         raise UserError(
-            f"Not enough free disk for the encode cache in {str(out_dir)!r}: about "
+            f"Not enough free disk for the encode cache and the classifiers in "
+            f"{str(out_dir)!r}: about "
             f"{needed / 2**30:.1f} GiB needed, {free / 2**30:.1f} GiB free. Free some "
             "space or give another --out."
         )
+
+
+def classifier_bytes(plan: Plan, cells: dict[tuple[str, int], Any]) -> int:
+    """Disk the classifiers need: each keeps ``model.pt`` and ``model.onnx`` (4 bytes a
+    parameter each), and while one trains its checkpoint (weights and SGD momentum) and
+    the checkpoint's temporary copy need 4 times that again."""
+    from jpegai_eval.framework.runfolder import classifier_name
+
+    params: dict[Any, int] = {}
+    names = set()
+    largest = 0
+    for cell in matrix(plan):
+        names.add(classifier_name(cell.anchor, cell.codec, cell.quality, plan))
+        domain = cell.anchor.domain
+        spec = None
+        if domain == "latent" and cell.codec is not None and cell.quality is not None:
+            spec = cells[(cell.codec.key, cell.quality)].latent_spec
+        if (domain, repr(spec)) not in params:
+            model = plan.task.build_classifier(domain, spec)
+            params[(domain, repr(spec))] = sum(
+                int(p.numel()) for p in getattr(model, "parameters", lambda: [])()
+            )
+        largest = max(largest, params[(domain, repr(spec))])
+    return len(names) * 2 * 4 * max(params.values(), default=0) + 4 * 4 * largest
+
+
+def sweep_temporaries(out_dir: Path) -> int:
+    """Delete the temporary files a killed run left in its folder (``.NAME.*.tmp`` of
+    atomic writes, ``.NAME.tmp-PID`` of checkpoints); call with the run lock held.
+    Return how many."""
+    count = 0
+    for path in out_dir.rglob(".*"):
+        name = path.name
+        if path.is_file() and (name.endswith(".tmp") or ".tmp-" in name):
+            path.unlink(missing_ok=True)
+            count += 1
+    return count
 
 
 # ------------------------------------------------------------------------------ stages
@@ -369,7 +409,12 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     device = distributed.rank_device(resolve_device(config.device))
     cells = open_cells(plan, out_dir)
     everything = [s for split in SPLITS for s in samples[split]]
-    check_disk(out_dir, len(everything) * len(cells), everything[0] if everything else None)
+    check_disk(
+        out_dir,
+        len(everything) * len(cells),
+        everything[0] if everything else None,
+        classifier_bytes(plan, cells),
+    )
     # One run at a time per folder: the lock is held until the run ends (or fails). Every
     # rank checked the same things above; rank 0 takes the lock and claims the folder
     # while the others wait (and stop with its error if it fails).
@@ -378,6 +423,9 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
         def claim() -> dict[str, Any]:
             lock = held.enter_context(RunLock(out_dir))
             previous = claim_out_dir(out_dir, config, force)
+            swept = sweep_temporaries(out_dir)
+            if swept:
+                log(f"deleted {swept} temporary files left by an interrupted run", out_dir)
             if lock.stale_holder:
                 log(
                     "took over the lock left by a run that is no longer alive "

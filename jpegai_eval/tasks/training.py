@@ -459,9 +459,26 @@ class TrainResult:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file renamed onto ``path``; on failure (a full
+    disk) the temporary file is deleted and the error is one paragraph."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:
+        tmp.unlink(missing_ok=True)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise UserError(
+            f"Cannot write the training checkpoint {str(path)!r} ({first}); is the disk "
+            "full? Free some space and rerun the same command: the training resumes after "
+            "its last saved epoch."
+        ) from None
+
+
+def _sweep_temporaries(out: Path) -> None:
+    """Delete checkpoint temporaries left by a killed training (``kill -9``)."""
+    for tmp in out.glob(f".{CHECKPOINT}.tmp-*"):
+        tmp.unlink(missing_ok=True)
 
 
 _CHECKPOINT_KEYS = ("config", "epoch", "model", "optimizer", "scheduler", "history")
@@ -539,6 +556,7 @@ def _train(
         raise DatasetError("No training items: the training split is empty.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _sweep_temporaries(out)
     dev = resolve_device(device)
     workers = default_workers() if workers is None else workers
     torch.manual_seed(seed)
