@@ -399,3 +399,26 @@ def test_minc_archive_needs_a_data_root(monkeypatch):
     assert (
         minc.MincTask().remote_files(dataset="demo", preset="paper", imagenet_weights="none") == []
     )
+
+
+def test_tfc_metagraphs_are_fetched_into_the_weights_folder(
+    server, monkeypatch, tmp_path, loopback_only
+):
+    from jpegai_eval.codecs import tfc_metagraph
+
+    names = [f"bmshj2018-hyperprior-msssim-{q}.metagraph" for q in (1, 2)]
+    for name in names:
+        server.files[f"/tfc/{name}"] = name.encode() * 50
+    monkeypatch.setenv(tfc_metagraph.URL_ENV, f"{server.url}/tfc")
+    folder = tmp_path / "metagraphs"
+    args = ["--codec", "hyperprior-msssim/tfc", "--weights", "pretrained", "--qualities", "1,2"]
+    args += ["--weights-dir", str(folder), "--task", "minc", "--dataset", "demo"]
+    args += ["--preset", "smoke"]
+    listed = invoke(["fetch", "--list", *args]).output
+    assert listed.count("missing") == 2 and f"{server.url}/tfc/{names[0]}" in listed
+    assert "none published" in listed
+    result = invoke(["fetch", *args])
+    assert result.exit_code == 0, result.output
+    for name in names:
+        assert (folder / name).read_bytes() == name.encode() * 50
+    assert "checked for presence only" in invoke(["fetch", "--list", *args]).output

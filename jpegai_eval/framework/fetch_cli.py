@@ -84,6 +84,7 @@ def fetch_one(file: RemoteFile, keep_archives: bool = False) -> str:
     else:
         download(file)
     if file.installed is not None:
+        click.echo(f"fetch: unpacking {file.name} into {file.unpack_into} ...", err=True)
         unpack(file)
         problem = file.installed()
         if problem is not None:
