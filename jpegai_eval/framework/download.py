@@ -297,13 +297,8 @@ def download(
             if exc.code < 500 and exc.code not in (408, 429):
                 raise _server_error(file, url, status, 1) from None
             last = status
-        except (
-            _Interrupted,
-            urllib.error.URLError,
-            http.client.HTTPException,
-            ConnectionError,
-            TimeoutError,
-        ) as exc:
+        except (_Interrupted, http.client.HTTPException, OSError) as exc:
+            # URLError, resets, timeouts, TLS errors (disk errors are DownloadErrors)
             reason = getattr(exc, "reason", None) or exc
             last = f"the transfer failed ({reason})"
             if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, OfflineError):
