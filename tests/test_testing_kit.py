@@ -166,8 +166,15 @@ def test_a_bare_payload_instead_of_a_jai_file_fails():
         def encode(self, image):
             return self._encode_payload(image)[0]
 
-    with pytest.raises(ContractError, match="complete .jai file"):
+    with pytest.raises(ContractError, match="complete .jai file; it starts with"):
         check_codec(broken(Bare), 1)
+
+    class Array(RawModel):
+        def encode(self, image):
+            return np.frombuffer(super().encode(image), np.uint8)
+
+    with pytest.raises(ContractError, match=r"encode\(\) returns bytes .*got ndarray"):
+        check_codec(broken(Array), 1)
 
 
 def test_decode_that_needs_state_from_encode_fails():
