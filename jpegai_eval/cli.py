@@ -25,10 +25,6 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "task": ("jpegai_eval.tasks.cli:task_group", "Inspect tasks and their classifiers."),
     "run": ("jpegai_eval.framework.run_cli:run_command", "Run the codec x quality x anchor study."),
     "report": ("jpegai_eval.reports.cli:report_command", "Rebuild reports from a run folder."),
-    "bench": (
-        "jpegai_eval.framework.bench_cli:bench_command",
-        "Measure inference and encode cost.",
-    ),
 }
 
 
