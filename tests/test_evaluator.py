@@ -40,8 +40,7 @@ def config(root: Path, **overrides) -> RunConfig:
     values = dict(
         codecs=["hyperprior-msssim"],
         task="minc",
-        dataset="minc",
-        data_root=str(root),
+        task_options={"dataset": "minc", "data_root": str(root)},
         qualities=[1],
         weights="demo",
         preset="smoke",

@@ -36,8 +36,7 @@ def real_run(tmp_path_factory) -> Path:
             RunConfig(
                 codecs=CODECS,
                 task="minc",
-                dataset="minc",
-                data_root=str(base / "data"),
+                task_options={"dataset": "minc", "data_root": str(base / "data")},
                 qualities=QUALITIES,
                 weights="demo",
                 preset="smoke",

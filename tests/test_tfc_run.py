@@ -23,7 +23,7 @@ def test_run_with_both_hyperprior_backends_writes_tfc_rows(tmp_path):
     config = RunConfig(
         codecs=["hyperprior-msssim/compressai", "hyperprior-msssim/tfc"],
         task="minc",
-        data_root=str(data),
+        task_options={"data_root": str(data)},
         qualities=[1],
         anchors=["anchor3", "anchor1", "compressed"],
         weights=f"compressai=demo,tfc={metagraphs}",

@@ -37,6 +37,8 @@ from jpegai_eval.framework.plan import Plan, RunConfig, make_plan
 from jpegai_eval.framework.plugins import get_plugins
 from jpegai_eval.framework.progress import progress
 from jpegai_eval.framework.runfolder import (
+    ORIGINAL_COPIES,
+    ORIGINALS_DIR,
     SPLITS,
     CellId,
     Encoded,
@@ -172,10 +174,6 @@ def sweep_temporaries(out_dir: Path) -> int:
 # ------------------------------------------------------------------------------ stages
 
 
-def dataset_options(config: RunConfig) -> dict[str, Any]:
-    return {"dataset": config.dataset, "data_root": config.data_root, "split_number": config.split}
-
-
 def open_cells(plan: Plan, out_dir: Path) -> dict[tuple[str, int], Any]:
     """Load every codec x quality once, so that missing or wrong weights fail before
     any work (or any output file) is made."""
@@ -258,6 +256,33 @@ def gather_other_ranks_entries(
             )
         metrics[(job.codec.key, job.quality)][job.sample.id] = dict(entry, _key=job.key)
     return failed
+
+
+def copy_originals(test: list[Sample], out_dir: Path) -> dict[str, str]:
+    """Copy the first test image of each of the first :data:`ORIGINAL_COPIES` classes
+    into ``OUT/originals/``, byte for byte, so that reports show originals without the
+    dataset. Return {image id: path relative to ``out_dir``}."""
+    from jpegai_eval.framework.cache import file_digest, image_key
+    from jpegai_eval.framework.image_io import atomic_write_bytes
+
+    chosen: dict[int, Sample] = {}
+    for sample in test:
+        if len(chosen) == ORIGINAL_COPIES:
+            break
+        chosen.setdefault(sample.label, sample)
+    copies: dict[str, str] = {}
+    for sample in chosen.values():
+        try:
+            data = sample.path.read_bytes()
+        except OSError:
+            continue
+        name = image_key(sample.id, file_digest(sample.path)) + sample.path.suffix.lower()
+        target = out_dir / ORIGINALS_DIR / name
+        if not (target.is_file() and target.stat().st_size == len(data)):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(target, data)
+        copies[sample.id] = f"{ORIGINALS_DIR}/{name}"
+    return copies
 
 
 # ------------------------------------------------------------------------ the matrix
@@ -395,13 +420,13 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     plugins = get_plugins()
     plan = make_plan(config, plugins)
     check_offline(plan)  # offline: every missing file named at once, before any work
+    config = plan.config  # the task's options resolved, defaults filled in
     out_dir = Path(out_dir) if out_dir else default_out_dir(config)
     # Everything a user can get wrong is checked before the output folder is touched:
     # names (the plan), the dataset (validated while listed), the classifiers' ImageNet
     # weights and the codec weights.
     t = time.time()
-    options = dataset_options(config)
-    samples = {split: plan.task.samples(split, **options) for split in SPLITS}
+    samples = {split: plan.task.samples(split, **config.task_options) for split in SPLITS}
     dataset_s = round(time.time() - t, 3)
     plan.init_weights, plan.init_label = plan.task.classifier_init(
         config.preset, config.imagenet_weights
@@ -516,8 +541,11 @@ def _run_claimed(
     run_info["ranks"] = ranks
 
     t = time.time()
+    copies = copy_originals(samples["test"], out_dir)
     results.write_results(
-        out_dir, rows, results.per_image_rows(plan, samples, encoded, predictions)
+        out_dir,
+        rows,
+        results.per_image_rows(plan, samples, encoded, predictions, out_dir, copies),
     )
     timings["results_s"] = round(time.time() - t, 3)
     invocations.append({"started": started_iso, "timings": timings, "world_size": w.size})

@@ -21,12 +21,15 @@ from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.needs import state_of, study_needs
 from jpegai_eval.framework.plan import RunConfig, make_plan
 from jpegai_eval.framework.remote import RemoteFile
-from jpegai_eval.framework.run_cli import _int_list, run_command
+from jpegai_eval.framework.run_cli import TaskOptionsCommand, _int_list, run_command
 
 
 def config_from_options(options: dict[str, Any]) -> RunConfig:
     """A RunConfig from ``run``'s options, parsed as ``run`` parses them."""
     values = {k: v for k, v in options.items() if k in RunConfig.__dataclass_fields__}
+    # The rest of what `run` would take are the task's declared options (given ones only).
+    own = {p.name for p in run_command.params} | {"list_only", "keep_archives", "offline"}
+    values["task_options"] = {k: v for k, v in options.items() if k not in own and v is not None}
     values["codecs"] = list(values.get("codecs") or ())
     if isinstance(values.get("qualities"), str):
         values["qualities"] = _int_list(values["qualities"], "qualities")
@@ -100,7 +103,8 @@ def fetch_one(file: RemoteFile, keep_archives: bool = False) -> str:
 
 
 def _run_params() -> list[click.Parameter]:
-    """``run``'s options, copied, so fetch takes exactly what run takes."""
+    """``run``'s options, copied, so fetch takes exactly what run takes (the task's
+    dataset options are added the way ``run`` adds them: :class:`TaskOptionsCommand`)."""
     return [copy.copy(p) for p in run_command.params if p.name != "offline"]
 
 
@@ -141,7 +145,7 @@ def fetch(list_only: bool, keep_archives: bool, **options: Any) -> None:
     )
 
 
-fetch_command = click.Command(
+fetch_command = TaskOptionsCommand(
     "fetch",
     callback=fetch,
     params=_run_params() + list(reversed(fetch.__click_params__)),  # type: ignore[attr-defined]

@@ -17,12 +17,11 @@ from jpegai_eval.framework.remote import RemoteFile
 
 
 def task_options(plan: Plan) -> dict[str, Any]:
-    """The options :meth:`Task.remote_files` is called with."""
+    """The options :meth:`Task.remote_files` is called with: the task's own (its
+    declared options, resolved by the plan), ``preset`` and ``imagenet_weights``."""
     config = plan.config
     return {
-        "dataset": config.dataset,
-        "data_root": config.data_root,
-        "split_number": config.split,
+        **config.task_options,
         "preset": config.preset,
         "imagenet_weights": config.imagenet_weights,
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,9 @@ class RunConfig:
     backend: str | None = None
     qualities: list[int] | None = None
     anchors: list[str] | None = None
-    dataset: str = "minc"
-    data_root: str | None = None
-    split: int = 1
+    #: The task's dataset options by name (its TaskOption declarations), e.g.
+    #: ``{"data_root": "~/minc-2500", "split_number": 1}``; the plan fills in defaults.
+    task_options: dict[str, Any] = field(default_factory=dict)
     weights: str | None = None
     preset: str = "paper"
     seed: int = 0
@@ -52,9 +52,7 @@ class RunConfig:
         "backend",
         "qualities",
         "anchors",
-        "dataset",
-        "data_root",
-        "split",
+        "task_options",
         "weights",
         "preset",
         "seed",
@@ -137,7 +135,11 @@ def _parse_codec(text: str, default_backend: str | None) -> tuple[str, str | Non
 
 
 def make_plan(config: RunConfig, plugins: Plugins) -> Plan:
-    """Resolve and check every name in ``config``; raise a UserError on the first problem."""
+    """Resolve and check every name in ``config``; raise a UserError on the first problem.
+
+    The plan's config is a copy of ``config`` whose ``task_options`` hold every option
+    the task declares (given values converted and checked, the rest their defaults),
+    so that the fingerprint and run.json do not depend on how an option was given."""
     if not config.codecs:
         raise UsageError("No codec given: pass --codec ID (see `jpegai-eval plugins`).")
     codecs: list[Codec] = []
@@ -147,6 +149,7 @@ def make_plan(config: RunConfig, plugins: Plugins) -> Plan:
             raise UsageError(f"Codec {codec.key} is given twice; give each codec once.")
         codecs.append(codec)
     task = plugins.tasks.get(config.task)
+    config = replace(config, task_options=task.resolve_options(config.task_options))
     if task.presets and config.preset not in task.presets:
         raise UsageError(
             f"Task {task.id!r} has no preset {config.preset!r}; its presets are "

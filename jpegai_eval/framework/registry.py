@@ -12,7 +12,15 @@ from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 from jpegai_eval.framework.errors import DuplicateIdError, UnknownNameError, UsageError
-from jpegai_eval.framework.types import Anchor, Codec, Registered, ReportWriter, Task
+from jpegai_eval.framework.types import (
+    Anchor,
+    Codec,
+    Registered,
+    ReportWriter,
+    Task,
+    TaskOption,
+    missing_task_methods,
+)
 
 T = TypeVar("T")
 
@@ -125,10 +133,44 @@ def check_load_signature(codec: Codec, plugin: str) -> None:
         )
 
 
+class TaskRegistry(Registry[Task]):
+    """Tasks by id. A task must implement every method of :attr:`Task.REQUIRED` and
+    declare its options as :class:`~jpegai_eval.framework.types.TaskOption`; both are
+    checked here, when its plugin loads, so a broken task fails at start."""
+
+    def __init__(self) -> None:
+        super().__init__("task", Task)
+
+    def add(self, obj: Task, plugin: str, distribution: dict[str, str] | None = None) -> None:
+        if isinstance(obj, type) and issubclass(obj, Task):
+            missing = missing_task_methods(obj)
+            lacks = f" (it also lacks {', '.join(missing)})" if missing else ""
+            raise TypeError(
+                f"Plugin {plugin!r} registered the class {obj.__name__} as a task; register "
+                f"an instance instead: register({obj.__name__}()){lacks}."
+            )
+        if isinstance(obj, Task):
+            missing = missing_task_methods(obj)
+            if missing:
+                raise TypeError(
+                    f"Plugin {plugin!r} registered task {obj.id!r} "
+                    f"({type(obj).__module__}.{type(obj).__name__}) without "
+                    f"{', '.join(missing)}: every task implements "
+                    f"{', '.join(Task.REQUIRED)} (see README, 'Writing a task plugin')."
+                )
+            bad = [o for o in obj.options if not isinstance(o, TaskOption)]
+            if bad:
+                raise TypeError(
+                    f"Plugin {plugin!r} registered task {obj.id!r} whose options are not "
+                    f"all TaskOption instances: {bad[:3]!r}."
+                )
+        super().add(obj, plugin, distribution)
+
+
 def make_registries() -> dict[str, Registry]:  # type: ignore[type-arg]
     return {
         "codecs": CodecRegistry(),
-        "tasks": Registry[Task]("task", Task),
+        "tasks": TaskRegistry(),
         "anchors": Registry[Anchor]("anchor", Anchor),
         "report_writers": Registry[ReportWriter]("report writer", ReportWriter),
     }

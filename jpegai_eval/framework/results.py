@@ -7,6 +7,7 @@ writers only read them (pandas) and never recompute anything.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,14 @@ IMAGE_METRICS = (
 )
 
 
+#: Per-image columns naming files: the original, its copy in the run folder (if any)
+#: and the cache entry of the row's codec x quality (paths relative to the run folder).
+IMAGE_FILES = ("source", "original_copy", "bitstream", "decoded", "latents")
+
+#: Cache-entry suffix of each file column.
+ENTRY_SUFFIXES = {"bitstream": "jai", "decoded": "png", "latents": "npz"}
+
+
 def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
     import pandas as pd
 
@@ -106,6 +115,7 @@ def write_results(
             "backend",
             "quality",
             *IMAGE_METRICS,
+            *IMAGE_FILES,
         ],
     )
 
@@ -115,11 +125,30 @@ def per_image_rows(
     samples: dict[str, list[Sample]],
     encoded: Encoded,
     predictions: dict[str, dict[str, int]],
+    out_dir: Path | None = None,
+    copies: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per test image per codec x quality, with each anchor's predicted class.
+    """One row per test image per codec x quality, with each anchor's predicted class
+    and the image's files: its ``source``, its ``original_copy`` (``copies``: image id
+    -> path relative to the run folder) and its cache entries, relative to ``out_dir``.
 
     ``predictions`` maps a cell name (see ``CellId.name``) to {image id: class index}.
     """
+    copies = copies or {}
+
+    def entry(codec: Any, quality: int, sample: Sample, m: dict[str, Any]) -> dict[str, Any]:
+        files: dict[str, Any] = {c: None for c in ENTRY_SUFFIXES}
+        if "_key" not in m:
+            return files
+        for column, suffix in ENTRY_SUFFIXES.items():
+            path = encoded.entry_path(codec, quality, sample, suffix)
+            if suffix == "npz" and not m.get("has_latents"):
+                continue
+            files[column] = (
+                Path(os.path.relpath(path, out_dir)).as_posix() if out_dir else str(path)
+            )
+        return files
+
     classes = plan.task.classes
     rows = []
     for cp in plan.codecs:
@@ -135,6 +164,9 @@ def per_image_rows(
                     "backend": cp.codec.backend,
                     "quality": q,
                     **{k: m.get(k) for k in IMAGE_METRICS},
+                    "source": str(Path(sample.path).resolve()),
+                    "original_copy": copies.get(sample.id),
+                    **entry(cp.codec, q, sample, m),
                 }
                 for anchor in plan.anchors:
                     name = (

@@ -1,14 +1,31 @@
-"""``jpegai-eval run``: parse options, plan, run the study, say where the report is."""
+"""``jpegai-eval run``: parse options, plan, run the study, say where the report is.
+
+The options of ``run`` are its own (codecs, qualities, anchors, training, output)
+plus the dataset options of the task given with ``--task``: each task declares them
+(:attr:`Task.options <jpegai_eval.framework.types.Task.options>`, a tuple of
+:class:`~jpegai_eval.framework.types.TaskOption`), so nothing here knows any task.
+Parsing has two phases (:class:`TaskOptionsCommand`): ``--task ID`` is read from the
+raw arguments first, wherever it stands; then click parses everything with that task's
+options added, so an option of another task, or a misspelt one, is a usage error
+naming the task's options. A task option not given is left out and the task's default
+applies (:meth:`Task.resolve_options`), exactly as for a :class:`RunConfig` built in
+Python.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
 from jpegai_eval.framework.download import offline_option
-from jpegai_eval.framework.errors import UsageError
+from jpegai_eval.framework.errors import UnknownNameError, UsageError
+from jpegai_eval.framework.types import Task, TaskOption
+
+#: Where the task read from the arguments is kept between the two phases of parsing.
+TASK_META = "jpegai_eval.run.task"
 
 
 def _int_list(text: str | None, what: str) -> list[int] | None:
@@ -49,7 +66,111 @@ def cap_workers(workers: int) -> int:
     return workers
 
 
-@click.command("run")
+def peek_task(args: list[str]) -> str | None:
+    """The value of ``--task`` in raw arguments (``--task ID`` or ``--task=ID``)."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--task" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--task="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def click_option(option: TaskOption) -> click.Option:
+    """A task's declared option as a click option. Its click default is None, so that
+    an option not given is left to :meth:`Task.resolve_options` (the help shows the
+    task's default)."""
+    if option.choices:
+        kind: Any = click.Choice([str(c) for c in option.choices])
+    elif option.type == "path":
+        kind = click.Path()
+    else:
+        kind = {str: click.STRING, int: click.INT, float: click.FLOAT}[option.type]
+    default = f"  [default: {option.default}]" if option.default is not None else ""
+    return click.Option(
+        [option.flag, option.name], type=kind, default=None, help=option.help + default
+    )
+
+
+def _all_tasks() -> list[Task]:
+    from jpegai_eval.framework.plugins import get_plugins
+
+    return list(get_plugins().tasks)
+
+
+class TaskOptionsCommand(click.Command):
+    """A click command whose options include those of the task named by ``--task``.
+
+    Phase one reads ``--task`` from the raw arguments (:func:`peek_task`) and looks the
+    task up; phase two is click's own parse, with :meth:`get_params` adding that
+    task's options. Without ``--task``, ``--help`` lists every task's options."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        task_id = peek_task(args)
+        task = None
+        if task_id is not None:
+            from jpegai_eval.framework.plugins import get_plugins
+
+            tasks = get_plugins().tasks
+            if task_id in tasks:
+                task = tasks.get(task_id)
+        ctx.meta[TASK_META] = task
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            raise self._no_such_option(exc, task_id, task) from None
+
+    def _no_such_option(
+        self, exc: click.NoSuchOption, task_id: str | None, task: Task | None
+    ) -> Exception:
+        owners = [t.id for t in _all_tasks() if exc.option_name in [o.flag for o in t.options]]
+        if not owners:
+            return exc
+        if task_id is None:
+            return UsageError(
+                f"Option {exc.option_name} is a dataset option of task {', '.join(owners)}; "
+                f"give the task too: --task {owners[0]}."
+            )
+        if task is None:
+            from jpegai_eval.framework.plugins import get_plugins
+
+            return UnknownNameError("task", task_id, get_plugins().tasks.ids())
+        mine = ", ".join(o.flag for o in task.options) or "none"
+        return UsageError(
+            f"Task {task.id!r} has no option {exc.option_name} (task "
+            f"{', '.join(owners)} has); the options of {task.id!r} are {mine}."
+        )
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        task: Task | None = ctx.meta.get(TASK_META)
+        if task is None or not task.options:
+            return params
+        taken = {n for p in params for n in [p.name, *getattr(p, "opts", [])]}
+        clash = [o.flag for o in task.options if o.name in taken or o.flag in taken]
+        if clash:
+            raise UsageError(
+                f"Task {task.id!r} declares {', '.join(clash)}, which `run` already has; "
+                "the task's plugin must rename that option."
+            )
+        extra: list[click.Parameter] = [click_option(o) for o in task.options]
+        if params and params[-1].name == "help":  # the help option stays last
+            return [*params[:-1], *extra, params[-1]]
+        return [*params, *extra]
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        if ctx.meta.get(TASK_META) is not None:
+            return
+        rows = [(t.id, " ".join(o.flag for o in t.options) or "(none)") for t in _all_tasks()]
+        if rows:
+            with formatter.section("Dataset options of each task (--task ID --help)"):
+                formatter.write_dl(rows)
+
+
+@click.command("run", cls=TaskOptionsCommand)
 @click.option(
     "--codec",
     "codecs",
@@ -57,7 +178,7 @@ def cap_workers(workers: int) -> int:
     required=True,
     help="Codec id, or id/backend. Repeat to compare codecs side by side.",
 )
-@click.option("--task", required=True, help="Task id, e.g. minc.")
+@click.option("--task", required=True, help="Task id, e.g. minc; its dataset options follow it.")
 @click.option("--backend", default=None, help="Backend for codecs given without one.")
 @click.option("--qualities", default=None, help="Comma-separated qualities [default: 1,4,8].")
 @click.option(
@@ -65,20 +186,6 @@ def cap_workers(workers: int) -> int:
     default=None,
     help="Comma-separated anchors [default: all: anchor1,anchor2,anchor3,compressed].",
 )
-@click.option(
-    "--dataset",
-    type=click.Choice(["minc", "demo"]),
-    default="minc",
-    show_default=True,
-    help="minc reads your MINC-2500 copy; demo the embedded synthetic dataset.",
-)
-@click.option(
-    "--data-root",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="MINC-2500 root (or set JPEGAI_EVAL_MINC_ROOT).",
-)
-@click.option("--split", type=click.IntRange(1, 5), default=1, show_default=True)
 @click.option(
     "--weights",
     default=None,
@@ -132,9 +239,6 @@ def run_command(
     backend: str | None,
     qualities: str | None,
     anchors: str | None,
-    dataset: str,
-    data_root: str | None,
-    split: int,
     weights: str | None,
     weights_dir: str | None,
     preset: str,
@@ -145,12 +249,16 @@ def run_command(
     seed: int,
     force: bool,
     skip_bad_images: bool,
+    **task_options: object,
 ) -> None:
     """Run the codec x quality x anchor study and write results.csv and the reports.
 
     Every image is encoded once per codec x quality into a cache in the output
     folder; classifiers are trained, exported to ONNX and evaluated with ONNX
     Runtime. Rerunning with the same --out resumes: finished cells are skipped.
+
+    The task's dataset options (e.g. --data-root) come from the task given with
+    --task; `jpegai-eval run --task ID --help` lists them.
     """
     from jpegai_eval.framework.distributed import from_environment, session
     from jpegai_eval.framework.evaluator import run_study
@@ -163,9 +271,7 @@ def run_command(
         backend=backend,
         qualities=_int_list(qualities, "qualities"),
         anchors=[a.strip() for a in anchors.split(",") if a.strip()] if anchors else None,
-        dataset=dataset,
-        data_root=data_root,
-        split=split,
+        task_options={k: v for k, v in task_options.items() if v is not None},
         weights=weights,
         weights_dir=weights_dir,
         preset=preset,

@@ -9,7 +9,13 @@ and :mod:`~jpegai_eval.framework.results`, so none of them imports another for a
   sample's input for a domain lives (original, decoded PNG, latents ``.npz``);
 - :func:`log` and :func:`write_json` -- the run's log line and atomic JSON write;
 - :func:`resolve_device` -- the one place ``--device auto|cpu|cuda`` is interpreted;
-- :func:`determinism` -- what ``--seed`` guarantees on that device, for ``run.json``.
+- :func:`determinism` -- what ``--seed`` guarantees on that device, for ``run.json``;
+- :data:`ORIGINALS_DIR` -- where a few test originals are copied for the reports.
+
+What reports read, they read from the run folder only: ``per_image.csv`` records per
+test image its ``source`` file, its ``original_copy`` (if copied) and, per codec x
+quality, its cache entries (``bitstream``, ``decoded``, ``latents``), relative to the
+run folder.
 """
 
 from __future__ import annotations
@@ -30,6 +36,11 @@ if TYPE_CHECKING:
     from jpegai_eval.framework.types import Anchor, Codec, Sample
 
 SPLITS = ("train", "test")
+
+#: Test images whose originals are copied into the run folder (the first of each of
+#: this many classes), so that reports need only the run folder.
+ORIGINAL_COPIES = 8
+ORIGINALS_DIR = "originals"
 
 
 def log_name() -> str:

@@ -257,18 +257,80 @@ class Sample:
     label: int
 
 
+@dataclass(frozen=True)
+class TaskOption:
+    """One dataset option a task declares: ``jpegai-eval run --task ID`` offers it as a
+    command-line option, the task receives it as a keyword of :meth:`Task.samples`, and
+    ``run.json`` records its value (defaults filled in) in ``config.task_options``.
+
+    ``name`` is the keyword (``data_root``); ``flag`` the option on the command line,
+    by default ``--`` and the name with dashes (``--data-root``). ``type`` is one of
+    ``str``, ``int``, ``float`` or ``"path"`` (a folder, kept as a string); ``choices``
+    restricts the values.
+    """
+
+    name: str
+    type: Any = str
+    default: Any = None
+    help: str = ""
+    choices: tuple[Any, ...] = ()
+    flag: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"TaskOption name {self.name!r} must be a Python identifier")
+        if self.type not in (str, int, float, "path"):
+            raise ValueError(f"TaskOption {self.name!r}: type must be str, int, float or 'path'")
+        if not self.flag:
+            object.__setattr__(self, "flag", "--" + self.name.replace("_", "-"))
+
+    def convert(self, value: Any, task_id: str) -> Any:
+        """``value`` as this option's type, checked against its choices; None stays None."""
+        if value is None:
+            return None
+        try:
+            converted = str(value) if self.type == "path" else self.type(value)
+        except (TypeError, ValueError):
+            kind = "a path" if self.type == "path" else f"a {self.type.__name__}"
+            raise UsageError(
+                f"Task {task_id!r}: {self.flag} takes {kind}; got {value!r}."
+            ) from None
+        if self.choices and converted not in self.choices:
+            known = ", ".join(str(c) for c in self.choices)
+            raise UsageError(
+                f"Task {task_id!r}: {self.flag} must be one of {known}; got {value!r}."
+            )
+        return converted
+
+
 class Task(ABC):
     """A vision task: its classes, its splits and its classifiers.
 
     The evaluator asks a task for the samples of a split, for a classifier of a
     domain (``"pixel"`` or ``"latent"``, the latter shaped by a codec's LatentSpec),
-    and to train and evaluate it.
+    and to train and evaluate it. Every method in :attr:`REQUIRED` is abstract: a
+    task class without one cannot be instantiated, and the registry refuses such a
+    task when its plugin loads, so it fails at start, never after the encode stage.
+
+    A task owns its dataset options (:attr:`options`): ``jpegai-eval run --task ID``
+    builds its command-line options from them, and :meth:`samples` receives their
+    values as keywords.
     """
 
     id: str = ""
     description: str = ""
     #: Training presets, e.g. ``("paper", "quick")``.
     presets: tuple[str, ...] = ()
+    #: The dataset options ``samples`` takes (e.g. ``--data-root``), see TaskOption.
+    options: ClassVar[tuple[TaskOption, ...]] = ()
+    #: The methods every task implements (abstract below); checked at registration.
+    REQUIRED: ClassVar[tuple[str, ...]] = (
+        "classes",
+        "samples",
+        "build_classifier",
+        "train",
+        "eval_batch",
+    )
 
     @property
     @abstractmethod
@@ -277,7 +339,8 @@ class Task(ABC):
 
     @abstractmethod
     def samples(self, split: str, **dataset_options: Any) -> list[Sample]:
-        """The samples of ``split`` (``"train"``, ``"validate"`` or ``"test"``)."""
+        """The samples of ``split`` (``"train"`` or ``"test"``), validated, for the
+        values of :attr:`options` given as keywords."""
 
     @abstractmethod
     def build_classifier(self, domain: str, latent_spec: LatentSpec | None = None) -> Any:
@@ -286,11 +349,10 @@ class Task(ABC):
     def remote_files(self, **options: Any) -> list[RemoteFile]:
         """Files from outside that a study with these options needs (a dataset archive,
         pretrained classifier weights): what ``jpegai-eval fetch`` downloads ahead of
-        time. ``options``: ``dataset``, ``data_root``, ``split_number``, ``preset``,
-        ``imagenet_weights`` (a task ignores what it does not use). Default: none."""
+        time. ``options``: the task's declared :attr:`options` (resolved), ``preset``
+        and ``imagenet_weights`` (a task ignores what it does not use). Default: none."""
         return []
 
-    # -- what the evaluator calls; a task overrides these ----------------------------
     def classifier_init(self, preset: str, imagenet_weights: str | None) -> tuple[str | None, str]:
         """What the classifiers start from under ``preset`` given ``--imagenet-weights``
         (None: the preset's default): ``(checkpoint for init_classifier or None, a
@@ -300,11 +362,7 @@ class Task(ABC):
             return None, "from scratch (no ImageNet weights)"
         return imagenet_weights, f"ImageNet weights from {imagenet_weights}"
 
-    def init_classifier(self, model: Any, imagenet_weights: str | None = None) -> Any:
-        """Initialise ``model`` (e.g. from ImageNet weights); return a record of what
-        was done, with a ``summary()`` method or a ``str()`` for the results."""
-        return "from scratch"
-
+    @abstractmethod
     def train(
         self,
         model: Any,
@@ -320,19 +378,57 @@ class Task(ABC):
         """Train ``model`` in place on (source, label) items -- a source is an image
         file (pixel domain) or a ``.npz`` with ``y_hat`` and ``sigma_hat`` (latent
         domain) -- checkpointing into ``out_dir`` and resuming from it."""
-        raise NotImplementedError(f"task {self.id!r} does not train classifiers")
 
+    @abstractmethod
     def eval_batch(self, sources: list[Path], domain: str, preset: str) -> Any:
         """The deterministic evaluation inputs for ``sources`` as one float32
         (N, C, H, W) numpy array, exactly what the classifier (and its ONNX export)
         takes."""
-        raise NotImplementedError(f"task {self.id!r} does not evaluate classifiers")
+
+    # -- optional; the defaults below are sensible ------------------------------------
+    def init_classifier(self, model: Any, imagenet_weights: str | None = None) -> Any:
+        """Initialise ``model`` (e.g. from ImageNet weights); return a record of what
+        was done, with a ``summary()`` method or a ``str()`` for the results."""
+        return "from scratch"
 
     def classifier_info(
         self, model: Any, domain: str, latent_spec: LatentSpec | None, preset: str
     ) -> dict[str, Any]:
         """``{"params", "macs", ...}`` of ``model`` at its input size for ``preset``."""
         return {"params": sum(p.numel() for p in model.parameters()), "macs": None}
+
+    def resolve_options(self, given: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Every declared option's value: ``given`` converted and checked, the rest
+        their defaults. An unknown name is a UsageError listing the task's options."""
+        given = dict(given or {})
+        known = {o.name: o for o in self.options}
+        unknown = [name for name in given if name not in known]
+        if unknown:
+            listing = ", ".join(o.flag for o in self.options) or "none"
+            flags = ", ".join("--" + n.replace("_", "-") for n in unknown)
+            raise UsageError(
+                f"Task {self.id!r} has no option {flags}; its options are {listing} "
+                f"(see `jpegai-eval run --task {self.id} --help`)."
+            )
+        return {
+            name: option.convert(given.get(name, option.default), self.id)
+            for name, option in known.items()
+        }
+
+
+def missing_task_methods(task: Any) -> list[str]:
+    """The names of :attr:`Task.REQUIRED` that ``task`` (an instance or a class) lacks:
+    abstract, absent or not callable."""
+    cls = task if isinstance(task, type) else type(task)
+    abstract = set(getattr(cls, "__abstractmethods__", ()))
+    missing = []
+    for name in Task.REQUIRED:
+        attr = getattr(cls, name, None)
+        if name in abstract or attr is None:
+            missing.append(name)
+        elif not isinstance(attr, property) and not callable(attr):
+            missing.append(name)
+    return missing
 
 
 # -------------------------------------------------------------------------- anchors

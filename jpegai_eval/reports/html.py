@@ -163,6 +163,15 @@ def table2_frame(results, metric: str):  # type: ignore[no-untyped-def]
 # ----------------------------------------------------------------------------- sections
 
 
+def task_options_text(config: dict[str, Any]) -> str:
+    """The task's options as run.json recorded them (``name=value``, defaults included);
+    run folders written before tasks owned their options kept dataset, data_root, split."""
+    options = config.get("task_options")
+    if options is None:
+        options = {k: config[k] for k in ("dataset", "data_root", "split") if k in config}
+    return ", ".join(f"{k}={v}" for k, v in options.items()) or "none"
+
+
 def summary_section(run_dir: Path, info: dict[str, Any], results) -> str:  # type: ignore[no-untyped-def]
     config = info.get("config", {})
     n_test = results["n_test"].dropna() if "n_test" in results else []
@@ -181,16 +190,7 @@ def summary_section(run_dir: Path, info: dict[str, Any], results) -> str:  # typ
             ),
         ),
         ("Task", e(config.get("task", ""))),
-        (
-            "Dataset",
-            e(config.get("dataset", ""))
-            + (
-                f" <span class=muted>({e(config['data_root'])})</span>"
-                if config.get("data_root")
-                else ""
-            ),
-        ),
-        ("Split", e(config.get("split", ""))),
+        ("Task options", e(task_options_text(config))),
         ("Test images", e(int(max(n_test))) if len(n_test) else "–"),
         ("Preset", e(config.get("preset", ""))),
         ("Classifier init", e(info.get("classifier_init") or "–")),
@@ -211,7 +211,7 @@ def summary_section(run_dir: Path, info: dict[str, Any], results) -> str:  # typ
         items.append(("Skipped images", e(f"{len(skipped)}: " + ", ".join(list(skipped)[:5]))))
     for note in info.get("notes") or []:
         items.append(("Note", e(note)))
-    wide = {"Run folder", "Versions", "Note", "Skipped images", "Dataset"}
+    wide = {"Run folder", "Versions", "Note", "Skipped images", "Task options"}
     items = [i for i in items if i[0] not in wide] + [i for i in items if i[0] in wide]
     rows = "".join(
         f"<dt>{k}</dt><dd{' class=wide' if k in wide else ''}>{v}</dd>" for k, v in items
@@ -364,41 +364,14 @@ def _bd_cell(value: Any) -> str:
 # ------------------------------------------------------------------------- Figure 2
 
 
-def dataset_root(info: dict[str, Any]) -> Path | None:
-    """Where the run's original images live, or None when that is unknown here."""
-    config = info.get("config", {})
-    if config.get("data_root"):
-        return Path(config["data_root"])
-    try:
-        from jpegai_eval.tasks.minc import MincTask
-
-        return Path(MincTask().root(dataset=config.get("dataset", "minc")))
-    except Exception:  # noqa: BLE001 -- a missing dataset only drops the originals
+def run_file(run_dir: Path, row: Any, column: str) -> Path | None:
+    """The file a per_image.csv ``column`` names for ``row``, relative to the run folder;
+    None when the column is empty or absent, or names no file inside the run folder."""
+    value = row.get(column) if hasattr(row, "get") else None
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
         return None
-
-
-def cache_entry(
-    run_dir: Path, codec: str, backend: str, quality: int, image_id: str
-) -> Path | None:
-    """The cache stem (path without suffix) of one image at one codec x quality."""
-    import json
-
-    from jpegai_eval.framework.cache import image_key
-
-    prefix = image_key(image_id, "x")[:-2]
-    folders = sorted(
-        (Path(run_dir) / "cache" / f"{codec}__{backend}").glob(f"q{quality}-*"),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    for folder in folders:
-        for meta in folder.glob(f"{prefix}-*.json"):
-            try:
-                if json.loads(meta.read_text()).get("id") == image_id:
-                    return meta.with_suffix("")
-            except (OSError, ValueError):
-                continue
-    return None
+    path = Path(run_dir) / str(value)
+    return path if path.is_file() and inside(run_dir, path) is not None else None
 
 
 def latent_map(array) -> Any:  # type: ignore[no-untyped-def]
@@ -455,17 +428,19 @@ def figure2_section(run_dir: Path, info: dict[str, Any], per_image, results) -> 
     )
     test = per_image[per_image["split"] == "test"] if "split" in per_image else per_image
     chosen = test.drop_duplicates("label").head(FIGURE2_IMAGES)["image_id"].tolist()
-    root = dataset_root(info)
     coded = tables.coded_rows(results).drop_duplicates(["codec", "backend", "quality"])
     for image_id in chosen:
         rows = test[test["image_id"] == image_id]
         label = rows["label"].iloc[0]
-        original = _thumb(inside(root, root / image_id)) if root is not None else None
+        # Only files inside the run folder are embedded: a copy of the original, the
+        # cache entries per_image.csv names (never a path leading out of the run folder).
+        first = rows.iloc[0]
+        original = _thumb(run_file(run_dir, first, "original_copy"))
         original_tile = _tile(
             original,
             f"original · {e(label)}",
             None,
-            f"original image not found under {root}" if original is None else "",
+            "original image not copied into the run folder" if original is None else "",
         )
         codec_rows = []
         for codec, group in coded.groupby(["codec", "backend"], sort=False):
@@ -476,16 +451,13 @@ def figure2_section(run_dir: Path, info: dict[str, Any], per_image, results) -> 
                     & (rows["backend"] == codec[1])
                     & (rows["quality"] == quality)
                 ]
-                stem = cache_entry(run_dir, codec[0], codec[1], quality, image_id)
-                if stem is not None and inside(run_dir, stem.with_suffix(".png")) is None:
-                    stem = None  # a symlink out of the run folder
-                decoded = _thumb(stem.with_suffix(".png")) if stem is not None else None
+                m = match.iloc[0] if len(match) else {}
+                decoded = _thumb(run_file(run_dir, m, "decoded"))
                 maps = None
-                if stem is not None and inside(run_dir, stem.with_suffix(".npz")) is None:
-                    stem = None
-                if stem is not None and stem.with_suffix(".npz").is_file():
+                latents_path = run_file(run_dir, m, "latents")
+                if latents_path is not None:
                     try:
-                        with np.load(stem.with_suffix(".npz"), allow_pickle=False) as latents:
+                        with np.load(latents_path, allow_pickle=False) as latents:
                             if "y_hat" in latents and "sigma_hat" in latents:
                                 maps = (
                                     png_data_uri(latent_map(latents["y_hat"])),
@@ -493,7 +465,6 @@ def figure2_section(run_dir: Path, info: dict[str, Any], per_image, results) -> 
                                 )
                     except (OSError, ValueError, zipfile.BadZipFile):
                         maps = None  # a damaged cache entry only drops the latent maps
-                m = match.iloc[0] if len(match) else {}
                 caption = (
                     f"{e(codec[0])}/{e(codec[1])} q{quality}<br>"
                     f"{num(m.get('bpp'), '{:.3f}')} bpp · "

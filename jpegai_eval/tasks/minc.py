@@ -40,7 +40,7 @@ from pathlib import Path
 
 from jpegai_eval.framework.errors import DatasetError, UsageError
 from jpegai_eval.framework.remote import RemoteFile
-from jpegai_eval.framework.types import LatentSpec, Sample, Task
+from jpegai_eval.framework.types import LatentSpec, Sample, Task, TaskOption
 from jpegai_eval.tasks.classes import (
     CORRUPT_IMAGE_POLICY,
     MINC_ARCHIVE,
@@ -368,6 +368,27 @@ class MincTask(Task):
     id = "minc"
     description = "MINC-2500 material recognition (23 classes): ResNet-50 / cResNet-39"
     presets = ("paper", "quick", "smoke")
+    options = (
+        TaskOption(
+            "data_root",
+            type="path",
+            help=f"MINC-2500 root (or set {ROOT_ENV}); with --dataset demo, a demo dataset.",
+        ),
+        TaskOption(
+            "split_number",
+            type=int,
+            default=1,
+            choices=SPLIT_NUMBERS,
+            flag="--split",
+            help="MINC-2500's partition (labels/{train,validate,test}N.txt).",
+        ),
+        TaskOption(
+            "dataset",
+            default="minc",
+            choices=DATASETS,
+            help="minc reads your MINC-2500 copy; demo the embedded synthetic dataset.",
+        ),
+    )
 
     def __init__(self) -> None:
         self._cache: dict[tuple[object, ...], MincSplits] = {}
