@@ -34,6 +34,7 @@ DEFAULT_PLUGINS = (
     "jpegai_eval.plugins.pillow_codecs",
     "jpegai_eval.plugins.tfc_codecs",
     "jpegai_eval.plugins.minc_task",
+    "jpegai_eval.plugins.imagefolder_task",
     "jpegai_eval.plugins.anchors",
     "jpegai_eval.plugins.report_writers",
     "jpegai_eval.plugins.bench",

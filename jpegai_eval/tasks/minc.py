@@ -40,7 +40,7 @@ from pathlib import Path
 
 from jpegai_eval.framework.errors import DatasetError, UsageError
 from jpegai_eval.framework.remote import RemoteFile
-from jpegai_eval.framework.types import LatentSpec, Sample, Task, TaskOption
+from jpegai_eval.framework.types import Sample, TaskOption
 from jpegai_eval.tasks.classes import (
     CORRUPT_IMAGE_POLICY,
     MINC_ARCHIVE,
@@ -52,6 +52,7 @@ from jpegai_eval.tasks.classes import (
     SPLIT_NUMBERS,
     SPLITS,
 )
+from jpegai_eval.tasks.classification import ClassificationTask
 
 ROOT_ENV = "JPEGAI_EVAL_MINC_ROOT"
 
@@ -353,7 +354,7 @@ def corrupt_images_error(root: Path, bad: list[str]) -> DatasetError:
 DATASETS = ("minc", "demo")
 
 
-class MincTask(Task):
+class MincTask(ClassificationTask):
     """Material recognition on MINC-2500 (23 classes): the paper's task.
 
     Dataset options (``samples(split, **options)``, ``splits(**options)``):
@@ -448,97 +449,5 @@ class MincTask(Task):
         """MINC-2500's archive (for ``dataset="minc"``) and the torchvision ImageNet
         weights the classifiers start from (the preset's default or
         ``imagenet_weights``: ``IMAGENET1K_V1`` / ``IMAGENET1K_V2``)."""
-        from jpegai_eval.tasks import imagenet
-
         files = [minc_archive(data_root, split_number)] if dataset == "minc" else []
-        variant = imagenet.variant_for(imagenet_weights, preset)
-        if variant is not None:
-            files.append(imagenet.imagenet_file(variant))
-        return files
-
-    # -- classifiers -------------------------------------------------------------------
-    def build_classifier(self, domain: str, latent_spec: LatentSpec | None = None):  # type: ignore[no-untyped-def]
-        from jpegai_eval.tasks import models
-
-        return models.build_classifier(domain, latent_spec, num_classes=len(MINC_CLASSES))
-
-    def classifier_init(self, preset, imagenet_weights):  # type: ignore[no-untyped-def]
-        """torchvision's ResNet-50 ImageNet weights (IMAGENET1K_V1) under the paper
-        preset, from scratch under the others, unless --imagenet-weights says otherwise
-        (see :func:`jpegai_eval.tasks.imagenet.resolve_imagenet_weights`)."""
-        from jpegai_eval.tasks.imagenet import resolve_imagenet_weights
-
-        init = resolve_imagenet_weights(imagenet_weights, preset)
-        return init.path, init.label
-
-    def init_classifier(self, model, imagenet_weights=None):  # type: ignore[no-untyped-def]
-        """Load ImageNet weights into ``model`` (or keep its initialisation); a report."""
-        from jpegai_eval.tasks import models
-
-        return models.init_from_imagenet(model, imagenet_weights)
-
-    def train(  # type: ignore[no-untyped-def]
-        self,
-        model,
-        items: list[tuple[Path, int]],
-        *,
-        preset: str = "paper",
-        domain: str = "pixel",
-        out_dir: Path,
-        device: str = "auto",
-        workers: int | None = None,
-        seed: int = 0,
-        **options: object,
-    ):
-        """Train in place; see :func:`jpegai_eval.tasks.training.train_classifier`.
-
-        Returns a :class:`~jpegai_eval.tasks.training.TrainResult` (``history``,
-        ``as_dict()``); checkpoints into ``out_dir`` and resumes from it."""
-        from jpegai_eval.tasks import training
-
-        return training.train_classifier(
-            model,
-            items,
-            preset,
-            domain,
-            out_dir,
-            device=device,
-            workers=workers,
-            seed=seed,
-            **options,  # type: ignore[arg-type]
-        )
-
-    def evaluate(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        """:func:`jpegai_eval.tasks.training.evaluate` (PyTorch Top-1 / Top-5)."""
-        from jpegai_eval.tasks import training
-
-        return training.evaluate(*args, **kwargs)
-
-    def eval_batch(self, sources: list[Path], domain: str, preset: str):  # type: ignore[no-untyped-def]
-        """float32 (N, C, H, W) evaluation inputs (resize, center crop) for ``sources``."""
-        import numpy as np
-
-        from jpegai_eval.tasks import training
-
-        transform = training.eval_transform(domain, preset)
-        load = training.load_image if domain == "pixel" else training.load_latents
-        return np.stack([transform(load(source)) for source in sources])
-
-    def classifier_info(  # type: ignore[no-untyped-def]
-        self, model, domain: str, latent_spec: LatentSpec | None, preset: str
-    ) -> dict[str, object]:
-        """Parameters and MACs of ``model`` at the input size of ``preset``."""
-        from jpegai_eval.tasks import models, training
-
-        p = training.get_preset(preset)
-        size = p.input_size(domain)
-        channels = 3
-        if domain == "latent" and latent_spec is not None:
-            channels = latent_spec.channels + latent_spec.sigma_channels
-        c = models.complexity(model, (channels, size, size))
-        return {
-            "params": c.parameters,
-            "macs": c.macs,
-            "input": c.as_dict()["input"],
-            "conv_layers": c.conv_layers,
-        }
+        return files + super().remote_files(preset=preset, imagenet_weights=imagenet_weights)

@@ -1,0 +1,120 @@
+"""What every image-classification task shares: ResNet-50 on pixels, cResNet-39 on
+the compressed domain, their initialisation, training and evaluation inputs.
+
+A task built on :class:`ClassificationTask` says only where its data is (its
+``classes``, ``samples`` and dataset ``options``); MINC-2500
+(:mod:`~jpegai_eval.tasks.minc`) and ImageFolder (:mod:`~jpegai_eval.tasks.imagefolder`)
+both do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jpegai_eval.framework.remote import RemoteFile
+from jpegai_eval.framework.types import LatentSpec, Task
+
+
+class ClassificationTask(Task):
+    """A :class:`~jpegai_eval.framework.types.Task` whose classifiers are the paper's:
+    ResNet-50 (pixel domain) and cResNet-39 (latent domain), with ``len(classes)``
+    outputs, trained by :func:`jpegai_eval.tasks.training.train_classifier`."""
+
+    presets = ("paper", "quick", "smoke")
+
+    def remote_files(  # type: ignore[override]
+        self, preset: str | None = None, imagenet_weights: str | None = None, **options: object
+    ) -> list[RemoteFile]:
+        """The torchvision ImageNet weights the classifiers start from (the preset's
+        default or ``imagenet_weights``: ``IMAGENET1K_V1`` / ``IMAGENET1K_V2``), if any."""
+        from jpegai_eval.tasks import imagenet
+
+        variant = imagenet.variant_for(imagenet_weights, preset)
+        return [imagenet.imagenet_file(variant)] if variant is not None else []
+
+    # -- classifiers -------------------------------------------------------------------
+    def build_classifier(self, domain: str, latent_spec: LatentSpec | None = None):  # type: ignore[no-untyped-def]
+        from jpegai_eval.tasks import models
+
+        return models.build_classifier(domain, latent_spec, num_classes=len(self.classes))
+
+    def classifier_init(self, preset, imagenet_weights):  # type: ignore[no-untyped-def]
+        """torchvision's ResNet-50 ImageNet weights (IMAGENET1K_V1) under the paper
+        preset, from scratch under the others, unless --imagenet-weights says otherwise
+        (see :func:`jpegai_eval.tasks.imagenet.resolve_imagenet_weights`)."""
+        from jpegai_eval.tasks.imagenet import resolve_imagenet_weights
+
+        init = resolve_imagenet_weights(imagenet_weights, preset)
+        return init.path, init.label
+
+    def init_classifier(self, model, imagenet_weights=None):  # type: ignore[no-untyped-def]
+        """Load ImageNet weights into ``model`` (or keep its initialisation); a report."""
+        from jpegai_eval.tasks import models
+
+        return models.init_from_imagenet(model, imagenet_weights)
+
+    def train(  # type: ignore[no-untyped-def]
+        self,
+        model,
+        items: list[tuple[Path, int]],
+        *,
+        preset: str = "paper",
+        domain: str = "pixel",
+        out_dir: Path,
+        device: str = "auto",
+        workers: int | None = None,
+        seed: int = 0,
+        **options: object,
+    ):
+        """Train in place; see :func:`jpegai_eval.tasks.training.train_classifier`.
+
+        Returns a :class:`~jpegai_eval.tasks.training.TrainResult` (``history``,
+        ``as_dict()``); checkpoints into ``out_dir`` and resumes from it."""
+        from jpegai_eval.tasks import training
+
+        return training.train_classifier(
+            model,
+            items,
+            preset,
+            domain,
+            out_dir,
+            device=device,
+            workers=workers,
+            seed=seed,
+            **options,  # type: ignore[arg-type]
+        )
+
+    def evaluate(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        """:func:`jpegai_eval.tasks.training.evaluate` (PyTorch Top-1 / Top-5)."""
+        from jpegai_eval.tasks import training
+
+        return training.evaluate(*args, **kwargs)
+
+    def eval_batch(self, sources: list[Path], domain: str, preset: str):  # type: ignore[no-untyped-def]
+        """float32 (N, C, H, W) evaluation inputs (resize, center crop) for ``sources``."""
+        import numpy as np
+
+        from jpegai_eval.tasks import training
+
+        transform = training.eval_transform(domain, preset)
+        load = training.load_image if domain == "pixel" else training.load_latents
+        return np.stack([transform(load(source)) for source in sources])
+
+    def classifier_info(  # type: ignore[no-untyped-def]
+        self, model, domain: str, latent_spec: LatentSpec | None, preset: str
+    ) -> dict[str, object]:
+        """Parameters and MACs of ``model`` at the input size of ``preset``."""
+        from jpegai_eval.tasks import models, training
+
+        p = training.get_preset(preset)
+        size = p.input_size(domain)
+        channels = 3
+        if domain == "latent" and latent_spec is not None:
+            channels = latent_spec.channels + latent_spec.sigma_channels
+        c = models.complexity(model, (channels, size, size))
+        return {
+            "params": c.parameters,
+            "macs": c.macs,
+            "input": c.as_dict()["input"],
+            "conv_layers": c.conv_layers,
+        }
