@@ -67,7 +67,7 @@ def test_plan_defaults_to_the_papers_qualities_and_all_anchors(tiny_minc):
     ("overrides", "message"),
     [
         ({"codecs": ["nope"]}, "Unknown codec: 'nope'. Known codecs:"),
-        ({"task": "nope"}, "Unknown task: 'nope'. Known tasks: minc"),
+        ({"task": "nope"}, "Unknown task: 'nope'. Known tasks: imagefolder, minc"),
         ({"anchors": ["anchor9"]}, "Unknown anchor: 'anchor9'"),
         ({"qualities": [9]}, "has no quality 9; its qualities are 1, 2, 3, 4, 5, 6, 7, 8"),
         ({"backend": "nope"}, "has no backend 'nope'"),
