@@ -78,10 +78,10 @@ def peek_task(args: list[str]) -> str | None:
     return None
 
 
-def click_option(option: TaskOption) -> click.Option:
+def click_option(option: TaskOption, task_id: str) -> click.Option:
     """A task's declared option as a click option. Its click default is None, so that
     an option not given is left to :meth:`Task.resolve_options` (the help shows the
-    task's default)."""
+    task's default). A given value reaches the task converted to the option's type."""
     if option.choices:
         kind: Any = click.Choice([str(c) for c in option.choices])
     elif option.type == "path":
@@ -89,8 +89,16 @@ def click_option(option: TaskOption) -> click.Option:
     else:
         kind = {str: click.STRING, int: click.INT, float: click.FLOAT}[option.type]
     default = f"  [default: {option.default}]" if option.default is not None else ""
+
+    def convert(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        return None if value is None else option.convert(value, task_id)
+
     return click.Option(
-        [option.flag, option.name], type=kind, default=None, help=option.help + default
+        [option.flag, option.name],
+        type=kind,
+        default=None,
+        help=option.help + default,
+        callback=convert,
     )
 
 
@@ -155,7 +163,7 @@ class TaskOptionsCommand(click.Command):
                 f"Task {task.id!r} declares {', '.join(clash)}, which `run` already has; "
                 "the task's plugin must rename that option."
             )
-        extra: list[click.Parameter] = [click_option(o) for o in task.options]
+        extra: list[click.Parameter] = [click_option(o, task.id) for o in task.options]
         if params and params[-1].name == "help":  # the help option stays last
             return [*params[:-1], *extra, params[-1]]
         return [*params, *extra]
