@@ -145,6 +145,21 @@ def test_cli_errors_name_the_task_and_its_options(tree, tmp_path):
     assert not out.exists()
 
 
+def test_task_check_validates_with_the_tasks_options(tree, copy):
+    runner = CliRunner()
+    check = ["task", "check", "imagefolder", "--decode", "--data-root"]
+    result = runner.invoke(cli, [*check, str(tree)])
+    assert result.exit_code == 0, result.output
+    assert "12 train, 6 test images, 3 classes" in result.output
+    assert "All 18 images decode" in result.output
+    (copy / "test" / "sky" / "sky_0.png").write_bytes(b"\x89PNG not really")
+    result = runner.invoke(cli, [*check, str(copy)])
+    assert result.exit_code == 1
+    assert "1 image(s) of task imagefolder cannot be decoded" in result.output
+    result = runner.invoke(cli, ["task", "check", "--split", "2", "minc"])
+    assert result.exit_code == 2 and "give the task first" in result.output
+
+
 def _html_images(path: Path) -> int:
     return path.read_text().count('src="data:image/png;base64,')
 

@@ -115,8 +115,14 @@ class TaskOptionsCommand(click.Command):
     task up; phase two is click's own parse, with :meth:`get_params` adding that
     task's options. Without ``--task``, ``--help`` lists every task's options."""
 
+    #: When True, the task is the first argument (``task check TASK ...``), not --task.
+    task_is_first_argument = False
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        task_id = peek_task(args)
+        if self.task_is_first_argument:
+            task_id = args[0] if args and not args[0].startswith("-") else None
+        else:
+            task_id = peek_task(args)
         task = None
         if task_id is not None:
             from jpegai_eval.framework.plugins import get_plugins
@@ -128,18 +134,23 @@ class TaskOptionsCommand(click.Command):
         try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as exc:
-            raise self._no_such_option(exc, task_id, task) from None
+            raise self._no_such_option(ctx, exc, task_id, task) from None
 
     def _no_such_option(
-        self, exc: click.NoSuchOption, task_id: str | None, task: Task | None
+        self, ctx: click.Context, exc: click.NoSuchOption, task_id: str | None, task: Task | None
     ) -> Exception:
         owners = [t.id for t in _all_tasks() if exc.option_name in [o.flag for o in t.options]]
         if not owners:
             return exc
         if task_id is None:
+            give = (
+                f"give the task first: {ctx.command_path} {owners[0]} {exc.option_name} ..."
+                if self.task_is_first_argument
+                else f"give the task too: --task {owners[0]}"
+            )
             return UsageError(
                 f"Option {exc.option_name} is a dataset option of task {', '.join(owners)}; "
-                f"give the task too: --task {owners[0]}."
+                f"{give}."
             )
         if task is None:
             from jpegai_eval.framework.plugins import get_plugins

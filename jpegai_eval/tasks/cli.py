@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from jpegai_eval.framework.errors import UsageError
+from jpegai_eval.framework.errors import DatasetError, UsageError
+from jpegai_eval.framework.run_cli import TaskOptionsCommand
 
 data_group = click.Group("data", help="Datasets: write the synthetic demo dataset.")
 task_group = click.Group("task", help="Tasks: models, sizes and dataset checks.")
@@ -140,28 +141,49 @@ def info_command(
     )
 
 
-@task_group.command("check")
-@click.argument("task_id", metavar="TASK")
-@click.option("--dataset", type=click.Choice(["minc", "demo"]), default="minc", show_default=True)
-@click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Dataset root.")
-@click.option("--split", "split_number", type=int, default=1, show_default=True)
-@click.option("--decode", is_flag=True, help="Also decode every image to find corrupt files.")
-def check_command(
-    task_id: str, dataset: str, data_root: Path | None, split_number: int, decode: bool
-) -> None:
-    """Validate a dataset's layout (and, with --decode, every image) before a run."""
-    from jpegai_eval.tasks import minc
+class _CheckCommand(TaskOptionsCommand):
+    task_is_first_argument = True
 
+
+@task_group.command("check", cls=_CheckCommand)
+@click.argument("task_id", metavar="TASK")
+@click.option("--decode", is_flag=True, help="Also decode every image to find corrupt files.")
+def check_command(task_id: str, decode: bool, **options: object) -> None:
+    """Validate a task's dataset (and, with --decode, every image) before a run.
+
+    TASK comes first; its dataset options follow (`jpegai-eval task check TASK --help`
+    lists them), the same as `jpegai-eval run --task TASK` takes."""
     task = _task(task_id)
-    splits = task.splits(split_number=split_number, dataset=dataset, data_root=data_root)
-    counts = splits.counts()
+    resolved = task.resolve_options({k: v for k, v in options.items() if v is not None})
+    samples = {split: task.samples(split, **resolved) for split in ("train", "test")}
+    described = ", ".join(f"{k}={v}" for k, v in resolved.items())
     click.echo(
-        f"{splits.root}: partition {split_number} is valid: "
-        + ", ".join(f"{n} {s}" for s, n in counts.items())
+        f"Task {task.id} ({described}): the dataset is valid: "
+        + ", ".join(f"{len(s)} {split}" for split, s in samples.items())
         + f" images, {len(task.classes)} classes."
     )
     if decode:
-        bad = minc.check_images(splits)
+        everything = [s for split in samples.values() for s in split]
+        bad = undecodable([s.path for s in everything])
         if bad:
-            raise minc.corrupt_images_error(splits.root, bad)
-        click.echo(f"All {sum(counts.values())} images decode.")
+            shown = ", ".join(str(p) for p in bad[:5])
+            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+            raise DatasetError(
+                f"{len(bad)} image(s) of task {task.id} cannot be decoded: {shown}{more}. "
+                "Replace or remove them (a run stops at, or skips, such files)."
+            )
+        click.echo(f"All {len(everything)} images decode.")
+
+
+def undecodable(paths: list[Path]) -> list[Path]:
+    """The files among ``paths`` that Pillow cannot decode."""
+    from PIL import Image
+
+    bad = []
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                img.load()
+        except Exception:  # noqa: BLE001 - any decoder failure means a corrupt file
+            bad.append(path)
+    return bad
