@@ -149,8 +149,7 @@ class TaskOptionsCommand(click.Command):
                 else f"give the task too: --task {owners[0]}"
             )
             return UsageError(
-                f"Option {exc.option_name} is a dataset option of task {', '.join(owners)}; "
-                f"{give}."
+                f"Option {exc.option_name} is a dataset option of task {', '.join(owners)}; {give}."
             )
         if task is None:
             from jpegai_eval.framework.plugins import get_plugins
@@ -174,7 +173,10 @@ class TaskOptionsCommand(click.Command):
                 f"Task {task.id!r} declares {', '.join(clash)}, which `run` already has; "
                 "the task's plugin must rename that option."
             )
-        extra: list[click.Parameter] = [click_option(o, task.id) for o in task.options]
+        # Built once per invocation: click's parse and its processing see the same objects.
+        extra: list[click.Parameter] = ctx.meta.setdefault(
+            TASK_META + ".params", [click_option(o, task.id) for o in task.options]
+        )
         if params and params[-1].name == "help":  # the help option stays last
             return [*params[:-1], *extra, params[-1]]
         return [*params, *extra]
