@@ -65,6 +65,12 @@ class TinyTask(Task):
     def build_classifier(self, domain, latent_spec=None):
         return None
 
+    def train(self, model, items, *, preset, domain, out_dir, device, workers, seed):
+        return None
+
+    def eval_batch(self, sources, domain, preset):
+        return None
+
 
 class TinyWriter(ReportWriter):
     id = "tiny-writer"
