@@ -526,6 +526,12 @@ def check_task(
         raise fail("a task is a jpegai_eval.Task", f"got {type(task).__name__}")
     if not isinstance(task.id, str) or not task.id:
         raise fail("Task.id is a non-empty string", f"got {task.id!r}")
+
+    def samples(split: str, where: Any = root) -> Any:
+        return task.samples(split, **{root_option: where, **options})
+
+    # A task may learn its classes from the dataset (imagefolder): list a split first.
+    _run(lambda: samples(SPLITS[0]), f"samples({SPLITS[0]!r}) lists {root}", fail)
     classes = tuple(task.classes)
     if (
         len(classes) < 2
@@ -533,9 +539,6 @@ def check_task(
         or not all(isinstance(c, str) and c for c in classes)
     ):
         raise fail("Task.classes are at least two unique non-empty names", f"got {classes!r}")
-
-    def samples(split: str, where: Any = root) -> Any:
-        return task.samples(split, **{root_option: where, **options})
 
     counts: dict[str, int] = {}
     read: dict[str, int] = {}

@@ -111,6 +111,13 @@ def test_a_malformed_tree_is_one_clear_error(copy, kind, expected):
     assert "\n" not in message  # one paragraph
 
 
+def test_the_testing_kit_passes_the_task(tree):
+    from jpegai_eval.testing import check_task
+
+    report = check_task(ImageFolderTask(), tree)
+    assert report.classes == 3 and report.counts == {"train": 12, "test": 6}
+
+
 def test_missing_root_says_what_to_pass(tmp_path):
     with pytest.raises(DatasetError, match="pass --data-root DIR"):
         ImageFolderTask().samples("train")
