@@ -410,40 +410,46 @@ def test_report_into_a_read_only_folder(tmp_path, readonly):
     assert_clean_error(result, 1, "Cannot write the", "writable --out")
 
 
-def _figure2_folder(tmp_path: Path, image_id: str, data_root: Path) -> Path:
-    folder = _report_folder(tmp_path, _rows(), info={"config": {"data_root": str(data_root)}})
+def _figure2_folder(tmp_path: Path, image_id: str, original_copy: str | None = None) -> Path:
+    """A run folder whose per_image.csv names one test image and, optionally, the copy
+    of its original (reports read originals only from there, never by image id)."""
+    folder = _report_folder(tmp_path, _rows())
     per_image = pd.DataFrame(
         [{"image_id": image_id, "split": "test", "label": "brick", "codec": "jpeg",
-          "backend": "pillow", "quality": 1, "pred_anchor3": "brick"}]
+          "backend": "pillow", "quality": 1, "original_copy": original_copy,
+          "pred_anchor3": "brick"}]
     )  # fmt: skip
     per_image.to_csv(folder / "per_image.csv", index=False)
     return folder
 
 
-def test_report_never_embeds_an_image_outside_the_dataset_root(tmp_path):
-    data = tmp_path / "data"
-    (data / "images").mkdir(parents=True)
+def test_report_never_embeds_an_image_outside_the_run_folder(tmp_path):
     secret = png(tmp_path / "secret.png", size=40, seed=9)
-    (data / "images" / "link.png").symlink_to(secret)
-    for image_id in ("../secret.png", "images/link.png"):
+    cases = [
+        ("../secret.png", None),  # an image id is never read as a path
+        ("images/x.png", "../secret.png"),  # a copy that leads out of the run folder
+        ("images/x.png", "originals/link.png"),  # a symlink out of the run folder
+    ]
+    for image_id, original_copy in cases:
         shutil.rmtree(tmp_path / "run", ignore_errors=True)
-        folder = _figure2_folder(tmp_path, image_id, data)
+        folder = _figure2_folder(tmp_path, image_id, original_copy)
+        (folder / "originals").mkdir()
+        (folder / "originals" / "link.png").symlink_to(secret)
         result = invoke(["report", folder, "--format", "html"])
         assert result.exit_code == 0, result.output
         html = (folder / "report.html").read_text()
-        assert "original image not found under" in html
-        assert html.count("data:image/png;base64") == 0, image_id
+        assert "original image not copied into the run folder" in html
+        assert html.count("data:image/png;base64") == 0, (image_id, original_copy)
 
 
 def test_report_with_a_decompression_bomb_original(tmp_path, monkeypatch):
-    data = tmp_path / "data"
-    (data / "images").mkdir(parents=True)
-    png(data / "images" / "big.png", size=64)
-    folder = _figure2_folder(tmp_path, "images/big.png", data)
+    folder = _figure2_folder(tmp_path, "images/big.png", "originals/big.png")
+    (folder / "originals").mkdir()
+    png(folder / "originals" / "big.png", size=64)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     result = invoke(["report", folder, "--format", "html"])
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
-    assert "original image not found under" in (folder / "report.html").read_text()
+    assert "original image not copied into the run folder" in (folder / "report.html").read_text()
 
 
 def test_decompression_bomb_inside_a_run_names_the_file(root, tmp_path, monkeypatch):

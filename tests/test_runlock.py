@@ -81,8 +81,7 @@ def _config(root: Path) -> RunConfig:
     return RunConfig(
         codecs=["jpeg"],
         task="minc",
-        dataset="minc",
-        data_root=str(root),
+        task_options={"dataset": "minc", "data_root": str(root)},
         qualities=[1],
         anchors=["anchor3"],
         preset="smoke",

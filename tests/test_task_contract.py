@@ -182,11 +182,18 @@ def test_run_builds_the_selected_tasks_options(captured, tmp_path):
     result = runner.invoke(cli, ["run", "--codec", "jpeg", "--split", "3"])
     assert result.exit_code == 2
     assert "--split is a dataset option of task minc; give the task too" in result.output
-    result = runner.invoke(cli, ["run", "--codec", "jpeg", "--task", "nope", "--split", "3"])
-    assert result.exit_code == 2 and "Unknown task: 'nope'" in result.output
     result = runner.invoke(cli, ["run", "--codec", "jpeg", "--task", "minc", "--splt", "3"])
     assert result.exit_code == 2 and "Did you mean '--split'?" in result.output
     assert len(captured) == 2
+
+
+def test_an_unknown_task_is_reported_by_the_plan_whatever_options_follow(tmp_path):
+    out = tmp_path / "r"
+    args = ["run", "--codec", "jpeg", "--task", "nope", "--split", "3", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "Unknown task: 'nope'. Known tasks: imagefolder, minc." in result.output
+    assert not out.exists()
 
 
 def test_run_help_shows_the_tasks_options():

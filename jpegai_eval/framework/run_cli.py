@@ -102,6 +102,19 @@ def click_option(option: TaskOption, task_id: str) -> click.Option:
     )
 
 
+def _any_options() -> list[click.Parameter]:
+    """Every registered task's options, each flag once, taken as given (for a --task
+    that names no task: the plan then reports it)."""
+    seen: set[str] = set()
+    options: list[click.Parameter] = []
+    for task in _all_tasks():
+        for o in task.options:
+            if o.flag not in seen and o.name not in seen:
+                seen |= {o.flag, o.name}
+                options.append(click.Option([o.flag, o.name], default=None, hidden=True))
+    return options
+
+
 def _all_tasks() -> list[Task]:
     from jpegai_eval.framework.plugins import get_plugins
 
@@ -131,6 +144,9 @@ class TaskOptionsCommand(click.Command):
             if task_id in tasks:
                 task = tasks.get(task_id)
         ctx.meta[TASK_META] = task
+        # An unknown task is the plan's to report (with the known ones), after the
+        # command's own checks: meanwhile any task's options are accepted as given.
+        ctx.meta[TASK_META + ".unknown"] = task_id is not None and task is None
         try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as exc:
@@ -164,6 +180,8 @@ class TaskOptionsCommand(click.Command):
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         params = super().get_params(ctx)
         task: Task | None = ctx.meta.get(TASK_META)
+        if task is None and ctx.meta.get(TASK_META + ".unknown"):
+            return self._with(params, ctx.meta.setdefault(TASK_META + ".params", _any_options()))
         if task is None or not task.options:
             return params
         taken = {n for p in params for n in [p.name, *getattr(p, "opts", [])]}
@@ -177,6 +195,10 @@ class TaskOptionsCommand(click.Command):
         extra: list[click.Parameter] = ctx.meta.setdefault(
             TASK_META + ".params", [click_option(o, task.id) for o in task.options]
         )
+        return self._with(params, extra)
+
+    @staticmethod
+    def _with(params: list[click.Parameter], extra: list[click.Parameter]) -> list[click.Parameter]:
         if params and params[-1].name == "help":  # the help option stays last
             return [*params[:-1], *extra, params[-1]]
         return [*params, *extra]
