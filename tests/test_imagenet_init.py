@@ -97,7 +97,7 @@ def test_run_paper_with_none_trains_from_scratch_and_says_so(
     config = RunConfig(
         codecs=["hyperprior-msssim"],
         task="minc",
-        data_root=str(data),
+        task_options={"data_root": str(data)},
         qualities=[1],
         anchors=["anchor3"],
         weights="demo",
