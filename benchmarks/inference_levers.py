@@ -76,8 +76,8 @@ def main() -> None:
     net = model.net
     config = bench.BenchConfig(size=args.size)
     data = model.encode(bench.bench_images(config, 1)[0])
-    header, payload = model._open(data)
-    y_string, z_string = model._strings(payload, header)
+    header, payload = model.open(data)
+    y_string, z_string = model.strings(payload, header)
     gc = net.gaussian_conditional
     with torch.inference_mode():
         z_hat = net.entropy_bottleneck.decompress([z_string], model.z_shape(args.size, args.size))

@@ -48,3 +48,17 @@ def test_measure_reports_rate_fidelity_and_times():
     assert m.encode_time > 0 and m.decode_time > 0
     assert m.latents_time is None
     assert set(m.as_row()) >= {"bpp", "psnr", "ssim", "ms_ssim", "encode_time"}
+
+
+@pytest.mark.parametrize("size", [(64, 64), (170, 200), (240, 161)])
+def test_shared_ssim_and_ms_ssim_equal_the_separate_ones(size):
+    """quality_metrics takes SSIM from MS-SSIM's first scale when the windows agree;
+    the values are exactly those of ssim() and ms_ssim() run separately."""
+    image = synthetic_image(*size, seed=7)
+    noise = np.random.RandomState(1).randint(-20, 21, image.shape)
+    noisy = np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    q = metrics.quality_metrics(image, noisy)
+    assert q["ssim"] == metrics.ssim(image, noisy)
+    ms = metrics.ms_ssim(image, noisy)
+    assert q["ms_ssim"] == ms or (np.isnan(ms) and np.isnan(q["ms_ssim"]))
+    assert 0 < q["ssim"] < 1

@@ -15,10 +15,13 @@ with a Scale Hyperprior", ICLR 2018; CompressAI's ``ScaleHyperprior``::
 
 ``encode`` pads the image (edge replication, right and bottom) to a multiple of 64,
 runs CompressAI's ``compress`` and packs the y and z strings into a ``.jai`` file.
-``decode`` runs the steps of CompressAI's ``decompress`` on those strings (same
-values; y_hat is decoded by ``decode_y``, faster) and crops to the original size.
-``latents`` entropy-decodes z_hat, runs h_s to get sigma_hat (``scales_hat``),
-entropy-decodes y_hat with it and stops: g_s never runs. Both latents are cropped to
+One staged decode (``decode_batch``; ``decode_stages`` for one file) serves
+``decode``, ``latents``, the encode stage and the bench: it runs the steps of
+CompressAI's ``decompress`` on those strings (same values; y_hat is decoded by
+``decode_y``, faster) -- entropy-decode z_hat, h_s gives sigma_hat (``scales_hat``),
+entropy-decode y_hat with it -- and then g_s for the image (cropped to the original
+size) and/or the latents, from the same y_hat. ``latents`` alone stops before g_s:
+g_s never runs. Both latents are cropped to
 ``ceil(H / 16) x ceil(W / 16)``, the part that covers the original image.
 """
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.errors import BitstreamError, UserError
@@ -33,6 +37,7 @@ from jpegai_eval.framework.types import (
     LEARNED_CODEC_MAX_PIXELS,
     Codec,
     CodecModel,
+    Decoded,
     LatentSpec,
 )
 
@@ -218,7 +223,8 @@ class HyperpriorModel(CodecModel):
         payload = pack_strings([y_strings[0], z_strings[0]])
         return payload, self.latent_shape(*image.shape[:2])
 
-    def _strings(self, payload: bytes, header: Header) -> list[bytes]:
+    def strings(self, payload: bytes, header: Header) -> tuple[bytes, bytes]:
+        """(y string, z string) of a checked payload (see :meth:`CodecModel.open`)."""
         from jpegai_eval.framework.bitstream import unpack_strings
 
         expected = self.latent_shape(header.height, header.width)
@@ -248,17 +254,93 @@ class HyperpriorModel(CodecModel):
                     f"symbols of that size (at least {need:,} bytes). The file is corrupt or "
                     "crafted; re-encode the image."
                 )
-        return strings
+        return strings[0], strings[1]
 
-    def entropy_decode(
-        self, y_strings: list[bytes], z_strings: list[bytes], height: int, width: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(scales_hat, y_hat) of a batch of bitstreams of one image size: decode z_hat,
-        run h_s, decode y_hat -- CompressAI's ``decompress`` up to, not including, g_s."""
+    # -- the staged decode -----------------------------------------------------------
+    def decode_batch(
+        self,
+        files: list[bytes],
+        *,
+        image: bool = True,
+        latents: bool = True,
+        transforms: dict[str, Any] | None = None,
+    ) -> StagedBatch:
+        """The staged decode of ``files`` (all of one image size) as one batch::
+
+            open        container checks (codec, quality, weights), payload strings
+            entropy_decode_z   z_hat from the z strings (CompressAI's entropy bottleneck)
+            h_s         sigma_hat = h_s(z_hat)
+            entropy_decode_y   y_hat from the y strings with sigma_hat (:meth:`decode_y`)
+            g_s         x_hat = g_s(y_hat), clamped           (only when ``image``)
+            image       crop, round to uint8 (H, W, 3)         (only when ``image``)
+            latents     crop y_hat and sigma_hat to float32    (only when ``latents``)
+
+        CompressAI's ``decompress`` is the first five; :meth:`decode`, :meth:`latents`,
+        the evaluator's encode stage (both outputs from one pass) and the bench all run
+        this. ``transforms`` replaces h_s and/or g_s by other callables on tensors (the
+        bench runs them through onnxruntime). Each stage is timed (synchronising the
+        GPU first when the model is on one)."""
+        clock = _Laps(self.device)
+        opened = []
+        for data in files:
+            header, payload = self.open(data)
+            opened.append((header, *self.strings(payload, header)))
+        sizes = {(h.height, h.width) for h, _, _ in opened}
+        if len(sizes) != 1:
+            raise ValueError(f"decode_batch takes files of one image size; got {sorted(sizes)}")
+        clock.lap("open")
+        return self._stages(opened, image, latents, transforms or {}, clock)
+
+    def _stages(
+        self,
+        opened: list[tuple[Header, bytes, bytes]],
+        image: bool,
+        latents: bool,
+        transforms: dict[str, Any],
+        clock: _Laps,
+    ) -> StagedBatch:
+        import torch
+
         net = self.net
-        z_hat = net.entropy_bottleneck.decompress(z_strings, self.z_shape(height, width))
-        scales_hat = net.h_s(z_hat)
-        return scales_hat, self.decode_y(y_strings, scales_hat)
+        header = opened[0][0]
+        height, width = header.height, header.width
+        h_s = transforms.get("h_s", net.h_s)
+        g_s = transforms.get("g_s", net.g_s)
+        out = StagedBatch([h for h, _, _ in opened], only=dict(STAGE_ONLY))
+        with torch.inference_mode():
+            z_hat = net.entropy_bottleneck.decompress(
+                [z for _, _, z in opened], self.z_shape(height, width)
+            )
+            clock.lap("entropy_decode_z")
+            scales_hat = h_s(z_hat)
+            clock.lap("h_s")
+            y_hat = self.decode_y([y for _, y, _ in opened], scales_hat)
+            clock.lap("entropy_decode_y")
+            if image:
+                x_hat = g_s(y_hat).clamp_(0, 1)
+                clock.lap("g_s")
+                out.images = [to_uint8(x[:, :height, :width]) for x in x_hat]
+                clock.lap("image")
+            if latents:
+                _, h, w = self.latent_shape(height, width)
+                ys = y_hat[:, :, :h, :w].float().cpu().numpy()
+                ss = scales_hat[:, :, :h, :w].float().cpu().numpy()
+                out.latents = [{"y_hat": y, "sigma_hat": s} for y, s in zip(ys, ss, strict=True)]
+                clock.lap("latents")
+        out.times = clock.times
+        return out
+
+    def _decode_stages(self, payload: bytes, header: Header, image: bool, latents: bool) -> Decoded:
+        clock = _Laps(self.device)
+        y_string, z_string = self.strings(payload, header)
+        batch = self._stages([(header, y_string, z_string)], image, latents, {}, clock)
+        return Decoded(
+            header,
+            image=batch.images[0] if batch.images is not None else None,
+            latents=batch.latents[0] if batch.latents is not None else None,
+            times=batch.times,
+            only=batch.only,
+        )
 
     def decode_y(self, y_strings: list[bytes], scales_hat: torch.Tensor) -> torch.Tensor:
         """y_hat (B, M, h, w) from its strings and sigma_hat: the values of CompressAI's
@@ -293,29 +375,51 @@ class HyperpriorModel(CodecModel):
         return y_hat.to(scales_hat.device)
 
     def _decode_payload(self, payload: bytes, header: Header) -> np.ndarray:
-        import torch
-
-        y_string, z_string = self._strings(payload, header)
-        with torch.inference_mode():
-            # CompressAI's decompress(), with the faster y_hat decoding.
-            _, y_hat = self.entropy_decode([y_string], [z_string], header.height, header.width)
-            x_hat = self.net.g_s(y_hat).clamp_(0, 1)
-        return to_uint8(x_hat[0, :, : header.height, : header.width])
+        image = self._decode_stages(payload, header, True, False).image
+        assert image is not None
+        return image
 
     def _latents_payload(self, payload: bytes, header: Header) -> dict[str, np.ndarray]:
-        import torch
+        latents = self._decode_stages(payload, header, False, True).latents
+        assert latents is not None
+        return latents
 
-        y_string, z_string = self._strings(payload, header)
-        with torch.inference_mode():
-            # decompress() up to, not including, g_s.
-            scales_hat, y_hat = self.entropy_decode(
-                [y_string], [z_string], header.height, header.width
-            )
-        _, h, w = self.latent_shape(header.height, header.width)
-        return {
-            "y_hat": y_hat[0, :, :h, :w].float().cpu().numpy(),
-            "sigma_hat": scales_hat[0, :, :h, :w].float().cpu().numpy(),
-        }
+
+#: Stages of the staged decode that serve one output only (the rest serve both).
+STAGE_ONLY = {"g_s": "image", "image": "image", "latents": "latents"}
+
+
+@dataclass
+class StagedBatch:
+    """:meth:`HyperpriorModel.decode_batch`'s result: per file the header, the image and
+    the latents (None when not asked for), and the seconds of each stage for the batch."""
+
+    headers: list[Header]
+    images: list[np.ndarray] | None = None
+    latents: list[dict[str, np.ndarray]] | None = None
+    times: dict[str, float] = field(default_factory=dict)
+    only: dict[str, str] = field(default_factory=dict)
+
+
+class _Laps:
+    """Seconds between laps, in order; waits for the GPU first when there is one."""
+
+    def __init__(self, device: Any) -> None:
+        import time
+
+        self._now = time.perf_counter
+        self._cuda = str(device).startswith("cuda")
+        self.times: dict[str, float] = {}
+        self._last = self._now()
+
+    def lap(self, stage: str) -> None:
+        if self._cuda:
+            import torch
+
+            torch.cuda.synchronize()
+        now = self._now()
+        self.times[stage] = self.times.get(stage, 0.0) + now - self._last
+        self._last = now
 
 
 def min_string_bytes(coder: Any, count: int) -> int:

@@ -66,13 +66,51 @@ def ms_ssim(original: np.ndarray, decoded: np.ndarray) -> float:
 
 
 def quality_metrics(original: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
-    """``{"psnr", "ssim", "ms_ssim", "ms_ssim_win"}`` for one decoded image."""
+    """``{"psnr", "ssim", "ms_ssim", "ms_ssim_win"}`` for one decoded image.
+
+    When SSIM and MS-SSIM use the same window (images over 160 px), SSIM is MS-SSIM's
+    first scale: both come from one pass (:func:`ssim_and_ms_ssim`), with the values
+    :func:`ssim` and :func:`ms_ssim` give."""
+    s, ms = ssim_and_ms_ssim(original, decoded)
     return {
         "psnr": psnr(original, decoded),
-        "ssim": ssim(original, decoded),
-        "ms_ssim": ms_ssim(original, decoded),
+        "ssim": s,
+        "ms_ssim": ms,
         "ms_ssim_win": float(msssim_window(*original.shape[:2])),
     }
+
+
+def ssim_and_ms_ssim(original: np.ndarray, decoded: np.ndarray) -> tuple[float, float]:
+    """(SSIM, MS-SSIM) as :func:`ssim` and :func:`ms_ssim` compute them, sharing the
+    full-resolution scale when the windows agree: pytorch-msssim's ``ms_ssim`` loop,
+    with the first scale's SSIM kept (the same ``_ssim`` call ``ssim`` makes)."""
+    import torch
+    import torch.nn.functional as F
+    from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
+
+    a, b = _pair_tensors(original, decoded)
+    ssim_win = min(DEFAULT_WIN, _odd_at_most(min(original.shape[:2])))
+    ms_win = msssim_window(*original.shape[:2])
+    if ms_win != ssim_win:
+        return ssim(original, decoded), ms_ssim(original, decoded)
+    weights = a.new_tensor([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
+    win = _fspecial_gauss_1d(ms_win, 1.5).repeat([a.shape[1], 1, 1, 1])
+    mcs = []
+    first = None
+    with torch.no_grad():
+        for level in range(MSSSIM_LEVELS):
+            per_channel, cs = _ssim(a, b, win=win, data_range=255.0, size_average=False)
+            if first is None:
+                first = float(per_channel.mean())
+            if level < MSSSIM_LEVELS - 1:
+                mcs.append(torch.relu(cs))
+                padding = [s % 2 for s in a.shape[2:]]
+                a = F.avg_pool2d(a, kernel_size=2, padding=padding)
+                b = F.avg_pool2d(b, kernel_size=2, padding=padding)
+        stacked = torch.stack([*mcs, torch.relu(per_channel)], dim=0)
+        value = torch.prod(stacked ** weights.view(-1, 1, 1), dim=0).mean()
+    assert first is not None
+    return first, float(value)
 
 
 @dataclass
@@ -106,18 +144,18 @@ class RoundTrip:
 
 
 def round_trip(model: CodecModel, image: np.ndarray) -> RoundTrip:
-    """Encode ``image``, decode the bitstream and, for a codec with a compressed domain,
-    take the latents from the bitstream, timing each step."""
+    """Encode ``image`` and decode the bitstream once through the codec's staged decode
+    (:meth:`CodecModel.decode_stages`): the reconstruction and, for a codec with a
+    compressed domain, the latents from one pass (the entropy decoding runs once). The
+    decode and latents times are those of the stages each output needs, measured
+    stage by stage inside that pass."""
     t0 = time.perf_counter()
     data = model.encode(image)
     t1 = time.perf_counter()
-    decoded = model.decode(data)
-    t2 = time.perf_counter()
-    latents = latents_time = None
-    if model.codec.has_compressed_domain:
-        latents = model.latents(data)
-        latents_time = time.perf_counter() - t2
-    return RoundTrip(data, decoded, latents, t1 - t0, t2 - t1, latents_time)
+    out = model.decode_stages(data, image=True, latents=model.codec.has_compressed_domain)
+    decode_time = out.decode_time
+    assert out.image is not None and decode_time is not None
+    return RoundTrip(data, out.image, out.latents, t1 - t0, decode_time, out.latents_time)
 
 
 def measure(model: CodecModel, image: np.ndarray) -> tuple[Measurement, bytes, np.ndarray]:

@@ -181,19 +181,43 @@ class CodecModel(ABC):
 
     def decode(self, data: bytes) -> np.ndarray:
         """Reconstruct the (H, W, 3) uint8 image of a ``.jai`` file made by this model."""
-        header, payload = self._open(data)
-        return self._decode_payload(payload, header)
+        image = self.decode_stages(data, image=True, latents=False).image
+        assert image is not None
+        return image
 
     def latents(self, data: bytes) -> dict[str, np.ndarray]:
         """``{"y_hat", "sigma_hat"}`` as float32 (C, h, w) arrays, from the bitstream only."""
-        if not self.codec.has_compressed_domain:
+        latents = self.decode_stages(data, image=False, latents=True).latents
+        assert latents is not None
+        return latents
+
+    def decode_stages(
+        self, data: bytes, *, image: bool = True, latents: bool | None = None
+    ) -> Decoded:
+        """The staged decode: one pass over the bitstream giving the reconstruction
+        (``image``), the compressed domain (``latents``; default: when the codec has
+        one) or both, and the time of each stage. :meth:`decode` and :meth:`latents`
+        are this with one output; the encode stage asks for both at once, so the
+        entropy decoding runs once per image. The container is checked first (a file
+        of another codec, quality or weights is refused before any decoding)."""
+        import time
+
+        if latents is None:
+            latents = self.codec.has_compressed_domain
+        if latents and not self.codec.has_compressed_domain:
             raise UserError(
                 f"Codec {self.codec.key} has no compressed domain: it only decodes to pixels."
             )
-        header, payload = self._open(data)
-        return self._latents_payload(payload, header)
+        t0 = time.perf_counter()
+        header, payload = self.open(data)
+        opened = time.perf_counter() - t0
+        out = self._decode_stages(payload, header, image, latents)
+        out.times = {"open": opened, **out.times}
+        return out
 
-    def _open(self, data: bytes) -> tuple[Header, bytes]:
+    def open(self, data: bytes) -> tuple[Header, bytes]:
+        """The header and payload of a ``.jai`` file, refused (BitstreamError) unless this
+        model (codec, backend, quality, weights) wrote it."""
         from jpegai_eval.framework.bitstream import check_matches, unpack
 
         header, payload = unpack(data)
@@ -211,6 +235,54 @@ class CodecModel(ABC):
 
     def _latents_payload(self, payload: bytes, header: Header) -> dict[str, np.ndarray]:
         raise NotImplementedError
+
+    def _decode_stages(self, payload: bytes, header: Header, image: bool, latents: bool) -> Decoded:
+        """The staged decode of a checked payload. This default runs
+        :meth:`_decode_payload` and :meth:`_latents_payload` one after the other (two
+        passes); a codec that can share the entropy decoding overrides it."""
+        import time
+
+        out = Decoded(header, only={"decode": "image", "latents": "latents"})
+        if image:
+            t0 = time.perf_counter()
+            out.image = self._decode_payload(payload, header)
+            out.times["decode"] = time.perf_counter() - t0
+        if latents:
+            t0 = time.perf_counter()
+            out.latents = self._latents_payload(payload, header)
+            out.times["latents"] = time.perf_counter() - t0
+        return out
+
+
+@dataclass
+class Decoded:
+    """What one staged decode gives: the header, the reconstruction and/or the latents,
+    and the seconds each stage took, in the order they ran.
+
+    Stages named in ``only`` serve one output (``"image"`` or ``"latents"``); the
+    others (container checks, entropy decoding, h_s) serve both, so :attr:`decode_time`
+    is what :meth:`CodecModel.decode` alone costs and :attr:`latents_time` what
+    :meth:`CodecModel.latents` alone costs, measured inside the one pass.
+    """
+
+    header: Header
+    image: np.ndarray | None = None
+    latents: dict[str, np.ndarray] | None = None
+    times: dict[str, float] = field(default_factory=dict)
+    only: dict[str, str] = field(default_factory=dict)
+
+    def time_for(self, output: str) -> float:
+        """Seconds of the stages that ``output`` (``"image"`` or ``"latents"``) needs."""
+        other = "latents" if output == "image" else "image"
+        return sum(t for name, t in self.times.items() if self.only.get(name) != other)
+
+    @property
+    def decode_time(self) -> float | None:
+        return None if self.image is None else self.time_for("image")
+
+    @property
+    def latents_time(self) -> float | None:
+        return None if self.latents is None else self.time_for("latents")
 
 
 def check_image(image: Any) -> None:
