@@ -1,11 +1,16 @@
 """The encode stage: every image, once per codec x quality, into the cache.
 
-Work items are spread over worker processes (``spawn``, each with
-``cores // workers`` torch threads); each worker keeps the codec models it has
-loaded. A worker reads the original, encodes it, decodes the bitstream, takes the
-latents from the bitstream (for codecs with a compressed domain), measures PSNR,
-SSIM and MS-SSIM and stores the entry (see :mod:`jpegai_eval.framework.cache`).
-Entries already complete are not redone, so an interrupted stage resumes.
+Work items are spread over worker processes, each with ``cores // workers`` torch
+threads (one on a 2-core machine with 2 workers: no oversubscription). On Linux
+without CUDA or TensorFlow initialised the workers are forked, so they start in
+milliseconds and inherit the models :func:`open_cell` loaded; elsewhere they are
+spawned and load the models they need once. A worker reads the original, encodes it,
+decodes the bitstream once through the codec's staged decode -- the reconstruction
+and, for codecs with a compressed domain, the latents (y_hat, sigma_hat from the
+bitstream) from the same pass -- measures PSNR, SSIM and MS-SSIM and stores the entry
+(see :mod:`jpegai_eval.framework.cache`). Entries already complete are not redone, so
+an interrupted stage resumes. :func:`effective_workers` runs small stages in process,
+where a pool would cost more than it gives.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,17 +70,80 @@ def open_cell(
     model = load_model(codec, quality, weights, weights_dir)
     wid = model.weights_id.hex()
     cache = CacheCell.for_codec(cache_root, codec.id, codec.backend, quality, wid)
+    # Kept: the in-process path and forked workers encode with it (no second load).
+    _models[_model_key(codec, cache)] = model
     spec = model.latent_spec if codec.has_compressed_domain else None
     return Cell(
         codec, quality, weights, wid, cache, spec or codec.latent_spec(quality), weights_dir
     )
 
 
-_models: dict[Path, Any] = {}
+#: Models loaded in this process, by codec and cache cell (which names the quality and
+#: the weights' digest, so a model loaded for other weights is never reused).
+_models: dict[tuple[str, str], Any] = {}
+
+#: Environment variable that forces the workers' start method (``fork``, ``spawn``,
+#: ``forkserver``).
+START_METHOD_ENV = "JPEGAI_EVAL_START_METHOD"
+#: Spawned workers import torch and load their models (2.5-3 s on 2 cores,
+#: docs/benchmarks.md): below this many jobs per worker a spawned pool loses.
+SPAWN_MIN_JOBS_PER_WORKER = 16
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _model_key(codec: Codec, cache: CacheCell) -> tuple[str, str]:
+    return (codec.key, str(cache.root.name))
+
+
+def default_workers() -> int:
+    """The default ``--workers``: one single-threaded worker per core (at most 8).
+    On 2 cores, 2 workers of 1 thread encode faster than 1 worker of 2 threads
+    (docs/benchmarks.md); :func:`effective_workers` falls back to one in-process
+    worker for stages too small to pay for a pool."""
+    return max(1, min(8, usable_cores()))
+
+
+def start_method() -> str:
+    """``fork`` on Linux while neither CUDA nor TensorFlow is initialised in this
+    process (both break in forked children), else ``spawn``; ``JPEGAI_EVAL_START_METHOD``
+    overrides."""
+    forced = os.environ.get(START_METHOD_ENV)
+    if forced:
+        if forced not in multiprocessing.get_all_start_methods():
+            raise UserError(
+                f"{START_METHOD_ENV}={forced!r} is not a start method here; use one of "
+                f"{', '.join(multiprocessing.get_all_start_methods())}."
+            )
+        return forced
+    if not sys.platform.startswith("linux"):
+        return "spawn"
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        return "spawn"
+    if "tensorflow" in sys.modules:
+        return "spawn"
+    return "fork"
+
+
+def effective_workers(workers: int, jobs: int, method: str | None = None) -> int:
+    """How many processes to run ``jobs`` on when ``workers`` are asked for: never more
+    than the CPU's cores or the jobs (an idle worker only costs), and one (in process)
+    when spawned workers would spend longer starting than they save."""
+    n = max(1, min(workers, usable_cores(), jobs))
+    if n > 1 and (method or start_method()) != "fork":
+        n = max(1, min(n, jobs // SPAWN_MIN_JOBS_PER_WORKER))
+    return n
 
 
 def _init_worker(threads: int) -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     try:
         import torch
 
@@ -102,15 +171,16 @@ def encode_one(job: Job) -> dict[str, Any]:
         return dict(cached, reused=True)
     # The cell folder names codec, backend, quality and the weights' digest, so a model
     # loaded for other weights is never reused.
-    model = _models.get(job.cell.root)
+    key = _model_key(job.codec, job.cell)
+    model = _models.get(key)
     if model is None:
         model = load_model(job.codec, job.quality, job.weights, job.weights_dir)
-        _models[job.cell.root] = model
+        _models[key] = model
     # A file that cannot be read or coded (corrupt, too small or too large for the codec)
     # is reported with its path; the evaluator applies the corrupt-image policy.
     try:
         image = read_image(job.sample.path)
-        r = round_trip(model, image)
+        r = round_trip(model, image)  # encode, then one staged decode: image and latents
     except UserError as exc:
         return {"id": job.sample.id, "error": f"{job.sample.path}: {exc.message}"}
     except MemoryError:
@@ -154,8 +224,8 @@ def make_jobs(cells: list[Cell], samples: Iterable[Sample]) -> list[Job]:
 
 
 def run_jobs(jobs: list[Job], workers: int) -> Iterator[tuple[Job, dict[str, Any]]]:
-    """Yield (job, metrics) as jobs finish, over ``workers`` processes."""
-    cores = os.cpu_count() or 1
+    """Yield (job, metrics) as jobs finish, over up to ``workers`` processes (see
+    :func:`effective_workers`)."""
     todo = []
     for job in jobs:
         cached = job.cell.load(job.key)
@@ -165,13 +235,16 @@ def run_jobs(jobs: list[Job], workers: int) -> Iterator[tuple[Job, dict[str, Any
             yield job, dict(cached, reused=True)
     if not todo:
         return
+    method = start_method()
+    workers = effective_workers(workers, len(todo), method)
     if workers <= 1:
         for job in todo:
             yield job, encode_one(job)
         return
-    threads = max(1, cores // workers)
-    ctx = multiprocessing.get_context("spawn")
+    threads = max(1, usable_cores() // workers)
+    ctx = multiprocessing.get_context(method)
     with ctx.Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
-        # Jobs are ordered cell by cell, so each worker loads few models.
-        for job, result in zip(todo, pool.imap(encode_one, todo, chunksize=4), strict=True):
+        # Jobs are ordered cell by cell, so each worker loads few models; one job per
+        # task keeps the workers evenly busy (a job is ~0.1-1 s, its pickles ~1 KB).
+        for job, result in zip(todo, pool.imap(encode_one, todo, chunksize=1), strict=True):
             yield job, result

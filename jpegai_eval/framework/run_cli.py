@@ -14,13 +14,13 @@ Python.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
 from jpegai_eval.framework.download import offline_option
+from jpegai_eval.framework.encode_stage import default_workers, usable_cores
 from jpegai_eval.framework.errors import UnknownNameError, UsageError
 from jpegai_eval.framework.types import Task, TaskOption
 
@@ -43,14 +43,6 @@ def _int_list(text: str | None, what: str) -> list[int] | None:
             "as 1,4,8, or leave the option out for the default."
         )
     return values
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def cap_workers(workers: int) -> int:
@@ -263,9 +255,10 @@ class TaskOptionsCommand(click.Command):
 @click.option(
     "--workers",
     type=click.IntRange(1, 64),
-    default=min(2, os.cpu_count() or 1),
-    show_default=True,
-    help="Worker processes for encoding and data loading.",
+    default=default_workers,
+    show_default="one per core, at most 8",
+    help="Worker processes for encoding and data loading (one torch thread each when "
+    "there are several; a stage too small to pay for a pool runs in process).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Reuse an output folder of another configuration.")
