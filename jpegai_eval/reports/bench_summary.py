@@ -128,6 +128,22 @@ def summary_tables(result: dict[str, Any]) -> list[dict[str, Any]]:
                     "",
                 ]
             )
+        raw = st.get("raw_compressai")
+        if raw:
+            rows.append(
+                [
+                    "CompressAI compress + decompress loop, images/s",
+                    _fmt(raw["images_per_s"], 2),
+                    "",
+                ]
+            )
+            rows.append(
+                [
+                    "encode stage (1 worker) / compress + decompress loop",
+                    "",
+                    _fmt(st.get("over_raw"), 3),
+                ]
+            )
         speed = st.get("speedup_2_over_1") or {}
         tables.append(
             {
