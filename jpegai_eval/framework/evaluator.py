@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jpegai_eval.framework import distributed
+from jpegai_eval.framework import distributed, onnx_runtime
 from jpegai_eval.framework.errors import DatasetError, UserError
 from jpegai_eval.framework.needs import check_offline
 from jpegai_eval.framework.plan import Plan, RunConfig, make_plan
@@ -557,6 +557,7 @@ def _run_claimed(
             status="finished",
             device=device,
             provider=provider,
+            onnxruntime_cuda_fallback=onnx_runtime.fallbacks(),
             skipped_images=encoded.failed,
             finished=dt.datetime.now().isoformat(timespec="seconds"),
             duration_s=round(sum(i["duration_s"] for i in invocations), 1),

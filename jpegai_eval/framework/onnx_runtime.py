@@ -3,6 +3,14 @@
 The provider is CUDA when ``device`` allows it and the CUDA provider actually starts
 (onnxruntime-gpu lists it even on machines without a GPU and falls back silently, so
 the session's own provider list is what gets reported), else CPU.
+
+Before a CUDA session is opened, :func:`prepare_cuda` makes the CUDA and cuDNN
+libraries that PyTorch ships visible to onnxruntime-gpu: ``import torch`` loads them
+into the process, then ``onnxruntime.preload_dlls()`` (onnxruntime >= 1.21) loads any
+it still lacks from the ``nvidia`` packages. When ``device`` is ``auto`` and the CUDA
+provider still does not start, the session runs on the CPU, one warning line says so
+and :func:`fallbacks` returns the reason for ``run.json``; ``--device cuda`` makes it
+an error instead.
 """
 
 from __future__ import annotations
@@ -50,6 +58,43 @@ def gpu_present() -> bool:
     return bool(torch.cuda.is_available())
 
 
+#: Why a CUDA session fell back to the CPU in this process (for run.json), once each.
+_fallbacks: list[str] = []
+_cuda_prepared: str | None = None
+
+
+def prepare_cuda() -> str:
+    """Load PyTorch's CUDA libraries, then ``onnxruntime.preload_dlls()`` where it
+    exists; return what was done (once per process)."""
+    global _cuda_prepared
+    if _cuda_prepared is not None:
+        return _cuda_prepared
+    import onnxruntime as ort
+    import torch  # noqa: F401  (loads libcudart, cuBLAS and cuDNN from its wheels)
+
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        _cuda_prepared = "torch's CUDA libraries (onnxruntime has no preload_dlls)"
+        return _cuda_prepared
+    try:
+        preload(cuda=True, cudnn=True, msvc=False)
+        _cuda_prepared = "torch's CUDA libraries, then onnxruntime.preload_dlls()"
+    except Exception as exc:  # noqa: BLE001 (a failed preload must not stop the CPU path)
+        _cuda_prepared = f"onnxruntime.preload_dlls() failed: {type(exc).__name__}: {exc}"
+    return _cuda_prepared
+
+
+def fallbacks() -> list[str]:
+    """The reasons CUDA sessions fell back to the CPU in this process (empty: none)."""
+    return list(_fallbacks)
+
+
+def _note_fallback(reason: str) -> None:
+    if reason not in _fallbacks:
+        _fallbacks.append(reason)
+        log.warning("ONNX Runtime: %s", reason)
+
+
 def providers_for(device: str) -> list[str]:
     import onnxruntime as ort
 
@@ -88,13 +133,32 @@ def open_session(
         options.intra_op_num_threads = threads
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(str(path), options, providers=providers_for(device))
-    provider = session.get_providers()[0]
-    if device == "cuda" and provider != "CUDAExecutionProvider":
-        raise UserError(
-            "--device cuda was asked for, but ONNX Runtime's CUDA provider did not start "
-            f"(running on {provider}). Check the GPU driver and onnxruntime-gpu's CUDA "
-            "libraries, or use --device auto."
+    providers = providers_for(device)
+    wants_cuda = "CUDAExecutionProvider" in providers
+    prepared = prepare_cuda() if wants_cuda else ""
+    try:
+        session = ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:  # noqa: BLE001 (onnxruntime raises its own types)
+        if not wants_cuda:
+            raise
+        # Some builds raise instead of falling back when the CUDA libraries are missing.
+        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}"
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        provider = "CPUExecutionProvider"
+    else:
+        provider = session.get_providers()[0]
+        reason = "the provider did not start (onnxruntime logged why at its own level)"
+    if wants_cuda and provider != "CUDAExecutionProvider":
+        if device == "cuda":
+            raise UserError(
+                "--device cuda was asked for, but ONNX Runtime's CUDA provider did not start "
+                f"(running on {provider}; {reason}; libraries: {prepared}). Check the GPU "
+                "driver and that onnxruntime-gpu was built for the CUDA major version of "
+                "torch (torch.version.cuda), or use --device auto."
+            )
+        _note_fallback(
+            f"CUDA execution provider did not start, classifiers run on the CPU ({reason}; "
+            f"libraries: {prepared})"
         )
     return Session(session, provider, [i.name for i in session.get_inputs()])
 
