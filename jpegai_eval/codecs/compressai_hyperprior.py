@@ -223,6 +223,68 @@ class HyperpriorModel(CodecModel):
         payload = pack_strings([y_strings[0], z_strings[0]])
         return payload, self.latent_shape(*image.shape[:2])
 
+    def encode_batch(self, images: list[np.ndarray], batch_size: int = 8) -> list[bytes]:
+        """``.jai`` files of ``images``, with the analysis transforms batched: images of
+        equal padded size go through g_a and h_a together on the model's device (the
+        GPU's strength), while a background thread entropy-codes the previous batch on
+        the CPU (CompressAI's rANS coder is CPU-only), so the two overlap.
+
+        Each file decodes with :meth:`decode` like one from :meth:`encode`: h_s, whose
+        sigma_hat selects the entropy coder's tables, runs per image exactly as the
+        decoder runs it. On a GPU, batched convolutions may round differently from
+        single-image ones (CompressAI's documented GPU non-determinism), so y_hat and
+        the bytes can differ from :meth:`encode`'s in rare elements; decode such files
+        on the device that encoded them. On the CPU they are checked to be identical
+        (tests/test_staged_decode.py)."""
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        import torch
+
+        from jpegai_eval.framework.types import check_image
+
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(images):
+            check_image(image)
+            groups.setdefault(self.padded_size(*image.shape[:2]), []).append(i)
+        step = max(1, batch_size)
+        files: dict[int, bytes] = {}
+        with ThreadPoolExecutor(1, thread_name_prefix="entropy-coder") as coder:
+            pending: list[Future[list[bytes]]] = []
+            chunks = []
+            for indexes in groups.values():
+                for start in range(0, len(indexes), step):
+                    chunk = indexes[start : start + step]
+                    x = torch.cat([self.to_input(images[i]) for i in chunk])
+                    with torch.inference_mode():
+                        y = self.net.g_a(x)
+                        z = self.net.h_a(torch.abs(y))
+                    # Coded while the next chunk's g_a and h_a run.
+                    pending.append(coder.submit(self._code, [images[i] for i in chunk], y, z))
+                    chunks.append(chunk)
+            for chunk, future in zip(chunks, pending, strict=True):
+                files.update(zip(chunk, future.result(), strict=True))
+        return [files[i] for i in range(len(images))]
+
+    def _code(self, images: list[np.ndarray], y: torch.Tensor, z: torch.Tensor) -> list[bytes]:
+        """Entropy-code one batch of g_a / h_a outputs: CompressAI's ``compress`` from
+        its entropy bottleneck on, with h_s run per image as the decoder runs it."""
+        import torch
+
+        from jpegai_eval.framework.bitstream import pack_strings
+
+        net = self.net
+        out = []
+        with torch.inference_mode():
+            z_strings = net.entropy_bottleneck.compress(z)
+            z_hat = net.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
+            for i, image in enumerate(images):
+                scales_hat = net.h_s(z_hat[i : i + 1])
+                indexes = net.gaussian_conditional.build_indexes(scales_hat)
+                y_strings = net.gaussian_conditional.compress(y[i : i + 1], indexes)
+                payload = pack_strings([y_strings[0], z_strings[i]])
+                out.append(self.container(image, payload, self.latent_shape(*image.shape[:2])))
+        return out
+
     def strings(self, payload: bytes, header: Header) -> tuple[bytes, bytes]:
         """(y string, z string) of a checked payload (see :meth:`CodecModel.open`)."""
         from jpegai_eval.framework.bitstream import unpack_strings

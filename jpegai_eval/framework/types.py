@@ -163,11 +163,16 @@ class CodecModel(ABC):
     # -- public API ----------------------------------------------------------------
     def encode(self, image: np.ndarray) -> bytes:
         """Encode an (H, W, 3) uint8 RGB image into a complete ``.jai`` file."""
-        from jpegai_eval.framework.bitstream import Header, pack
-
         check_image(image)
         check_size(image, self.codec)
         payload, latent_shape = self._encode_payload(image)
+        return self.container(image, payload, latent_shape)
+
+    def container(self, image: np.ndarray, payload: bytes, latent_shape: tuple[int, ...]) -> bytes:
+        """The ``.jai`` file of ``image``'s entropy-coded ``payload`` (for codecs that
+        encode by other routes than :meth:`encode`, such as batches)."""
+        from jpegai_eval.framework.bitstream import Header, pack
+
         header = Header(
             codec=self.codec.id,
             backend=self.codec.backend,
