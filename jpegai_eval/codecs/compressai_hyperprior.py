@@ -240,11 +240,12 @@ class HyperpriorModel(CodecModel):
 
         import torch
 
-        from jpegai_eval.framework.types import check_image
+        from jpegai_eval.framework.types import check_image, check_size
 
         groups: dict[tuple[int, int], list[int]] = {}
         for i, image in enumerate(images):
             check_image(image)
+            check_size(image, self.codec)
             groups.setdefault(self.padded_size(*image.shape[:2]), []).append(i)
         step = max(1, batch_size)
         files: dict[int, bytes] = {}
