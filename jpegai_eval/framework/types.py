@@ -186,15 +186,17 @@ class CodecModel(ABC):
 
     def decode(self, data: bytes) -> np.ndarray:
         """Reconstruct the (H, W, 3) uint8 image of a ``.jai`` file made by this model."""
-        image = self.decode_stages(data, image=True, latents=False).image
-        assert image is not None
-        return image
+        header, payload = self.open(data)
+        return self._decode_payload(payload, header)
 
     def latents(self, data: bytes) -> dict[str, np.ndarray]:
         """``{"y_hat", "sigma_hat"}`` as float32 (C, h, w) arrays, from the bitstream only."""
-        latents = self.decode_stages(data, image=False, latents=True).latents
-        assert latents is not None
-        return latents
+        if not self.codec.has_compressed_domain:
+            raise UserError(
+                f"Codec {self.codec.key} has no compressed domain: it only decodes to pixels."
+            )
+        header, payload = self.open(data)
+        return self._latents_payload(payload, header)
 
     def decode_stages(
         self, data: bytes, *, image: bool = True, latents: bool | None = None
@@ -202,7 +204,8 @@ class CodecModel(ABC):
         """The staged decode: one pass over the bitstream giving the reconstruction
         (``image``), the compressed domain (``latents``; default: when the codec has
         one) or both, and the time of each stage. :meth:`decode` and :meth:`latents`
-        are this with one output; the encode stage asks for both at once, so the
+        give one output each (a codec implements them with the same stages, see
+        ``compressai_hyperprior``); the encode stage asks for both at once, so the
         entropy decoding runs once per image. The container is checked first (a file
         of another codec, quality or weights is refused before any decoding)."""
         import time
