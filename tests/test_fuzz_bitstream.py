@@ -109,11 +109,12 @@ def test_random_headers_with_a_valid_crc(header, payload):
 
 @FUZZ
 @given(
-    height=st.integers(0, 400),
-    width=st.integers(0, 400),
+    height=st.integers(0, 120) | st.integers(0, 400),
+    width=st.integers(0, 120) | st.integers(0, 400),
     matching_shape=st.booleans(),
-    strings=st.lists(st.binary(max_size=120), max_size=3),
-    raw=st.none() | st.binary(max_size=64),
+    strings=st.lists(st.binary(min_size=4, max_size=120), min_size=2, max_size=2)
+    | st.lists(st.binary(max_size=120), max_size=3),
+    raw=st.none() | st.none() | st.binary(max_size=64),
 )
 def test_hyperprior_payloads(hyperprior, height, width, matching_shape, strings, raw):
     before = _peak_rss_mb()
@@ -135,16 +136,16 @@ def test_hyperprior_payloads(hyperprior, height, width, matching_shape, strings,
 
 @FUZZ
 @given(
-    height=st.integers(0, 200),
-    width=st.integers(0, 200),
-    cut=st.integers(0, 2000),
+    size=st.just((48, 64)) | st.tuples(st.integers(0, 200), st.integers(0, 200)),
+    cut=st.none() | st.integers(0, 2000),
     flips=st.lists(st.tuples(st.integers(0, 2000), st.integers(1, 255)), max_size=4),
 )
-def test_jpeg_payloads(jpeg, height, width, cut, flips):
+def test_jpeg_payloads(jpeg, size, cut, flips):
     from jpegai_eval.codecs.testing import synthetic_image
 
+    height, width = size
     _, real = unpack(jpeg.encode(synthetic_image(48, 64, seed=1)))
-    payload = bytearray(real[: max(cut, 2)])
+    payload = bytearray(real if cut is None else real[: max(cut, 2)])
     for at, bits in flips:
         if at < len(payload):
             payload[at] ^= bits
