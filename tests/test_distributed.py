@@ -275,3 +275,35 @@ def test_a_rank_killed_while_encoding_takes_the_job_down_and_the_rerun_matches(
     assert len(run["invocations"]) == 1  # the killed one never finished
     results = pd.read_csv(out / "results.csv")
     pd.testing.assert_frame_equal(results[ACCURACY], one_process[ACCURACY])
+
+
+def test_python_m_jpegai_eval_is_the_command():
+    done = subprocess.run(
+        [sys.executable, "-m", "jpegai_eval", "--help"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Usage: jpegai-eval" in done.stdout and "run" in done.stdout
+
+
+@pytest.mark.slow
+def test_a_folder_rank_0_refuses_stops_every_rank_with_one_paragraph(
+    tiny_minc, tmp_path, console_script
+):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"fingerprint": "another"}))
+    done = subprocess.run(
+        _torchrun(console_script, tiny_minc, out),
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
+    assert done.returncode != 0
+    # Both ranks stop with rank 0's message (none waits for a rank that will not come).
+    assert done.stderr.count("holds a run of another configuration") == 2, done.stderr[-3000:]
+    assert not (out / "cache").exists() and not (out / "run.log").exists()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jpegai_eval.framework.distributed import world
 from jpegai_eval.framework.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,13 @@ def open_session(
         options.intra_op_num_threads = threads
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    providers = providers_for(device)
+    providers: list[Any] = list(providers_for(device))
     wants_cuda = "CUDAExecutionProvider" in providers
+    if wants_cuda and world().distributed:
+        import torch
+
+        # Under torchrun each rank runs on its own GPU (distributed.session set it).
+        providers[0] = ("CUDAExecutionProvider", {"device_id": torch.cuda.current_device()})
     prepared = prepare_cuda() if wants_cuda else ""
     try:
         session = ort.InferenceSession(str(path), options, providers=providers)
