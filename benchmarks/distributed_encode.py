@@ -109,7 +109,9 @@ def main() -> None:
                     f"--codec={args.codec}",
                     f"--quality={args.quality}",
                 ]
-                subprocess.run(command, check=True, env=env, capture_output=True)
+                done = subprocess.run(command, env=env, capture_output=True, text=True)
+                if done.returncode != 0:
+                    sys.exit(f"{' '.join(command)} failed:\n{done.stderr[-4000:]}")
                 result = json.loads((out / "bench.json").read_text())
                 times[n].append(result["seconds"])
                 per_rank = [r["items_encoded"] for r in result["ranks"]]
