@@ -356,17 +356,24 @@ def classify_stage(
     mine = cells_for_rank(plan, everything, encoded)
     names = sorted({classifier_of(plan, c) for c in mine})
     meta = [out_dir / "classifiers" / n / "meta.json" for n in names]
-    before = [m.is_file() for m in meta]
+    before = [_mtime(m) for m in meta]
     out = classify.run_cells(plan, mine, samples, encoded, out_dir, device)
     record["classifiers"] = names
-    record["classifiers_trained"] = [
-        n for n, m, was in zip(names, meta, before, strict=True) if not was and m.is_file()
+    record["classifiers_trained"] = [  # a new or rewritten meta.json: (re)trained here
+        n for n, m, was in zip(names, meta, before, strict=True) if _mtime(m) not in (None, was)
     ]
     record["seconds"] = round(time.time() - started, 1)
     records = distributed.all_gather_json(record)  # also: every rank's cells are on disk
     if distributed.world().distributed and distributed.is_main():
         out = classify.run_cells(plan, everything, samples, encoded, out_dir, device)
     return out, records
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def rank_record(device: str) -> dict[str, Any]:
