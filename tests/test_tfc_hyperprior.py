@@ -186,7 +186,7 @@ def test_bad_weights_are_user_errors(tmp_path):
     with pytest.raises(WeightsError, match="does not exist"):
         codec.load(1, weights=str(tmp_path / "missing.metagraph"))
     with pytest.raises(WeightsError, match="no 'demo' weights"):
-        codec.load(1, weights="demo")
+        TfcHyperprior("mse").load(1, weights="demo")  # demo metagraphs: msssim q1, q4, q8
     junk = tmp_path / "junk.metagraph"
     junk.write_bytes(b"\xff\x00 not a protobuf")
     with pytest.raises(WeightsError, match="not a TensorFlow metagraph"):

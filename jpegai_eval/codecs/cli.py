@@ -41,8 +41,11 @@ device_option = click.option(
 
 
 def resolve_codec(codec_id: str, backend: str | None = None):  # type: ignore[no-untyped-def]
+    """A codec by id, ``id/backend`` (as ``run --codec`` takes it), or id and --backend."""
     from jpegai_eval.framework.plugins import get_plugins
 
+    if "/" in codec_id and backend is None:
+        codec_id, backend = codec_id.split("/", 1)
     return get_plugins().codecs.resolve(codec_id, backend)
 
 

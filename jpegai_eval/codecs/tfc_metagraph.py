@@ -11,6 +11,8 @@ graph pruned to y_hat and sigma_hat, so that the synthesis transform never runs.
 
 Where the files live (first match wins):
 
+- ``weights="demo"``: the small metagraphs shipped in ``codecs/weights/tfc-demo/``
+  (``bmshj2018-hyperprior-msssim-{1,4,8}``; trained by this project, see its model card);
 - ``weights`` given as a ``.metagraph`` file: that file;
 - ``weights`` given as a folder: ``FOLDER/<model>.metagraph``;
 - otherwise (None or ``"pretrained"``): ``WEIGHTS_DIR/<model>.metagraph`` where
@@ -59,6 +61,9 @@ CACHE_ENV = "JPEGAI_EVAL_TFC_DIR"
 URL_ENV = "JPEGAI_EVAL_TFC_URL"
 TENSORS_ENV = "JPEGAI_EVAL_TFC_TENSORS"
 SUFFIX = ".metagraph"
+#: The ``demo`` weights: small hyperpriors trained with TFC by this project and exported
+#: as tfci metagraphs (see MODEL_CARD.md there and :mod:`jpegai_eval.codecs.tfc_training`).
+DEMO_DIR = Path(__file__).resolve().parent / "weights" / "tfc-demo"
 
 #: Name scopes that hold the synthesis transform g_s and the hyper synthesis h_s in
 #: TFC's hyperprior graphs, per model family. y_hat is the tensor that enters the g_s
@@ -112,13 +117,17 @@ def find_metagraph(
     if weights is None or str(weights) == "pretrained":
         folder = Path(weights_dir).expanduser() if weights_dir else default_cache_dir()
     elif str(weights) == "demo":
-        raise WeightsError(
-            "The tfc backend has no 'demo' weights: it runs TensorFlow-Compression's "
-            f"published metagraphs such as {filename}. Give 'pretrained' (the cache "
-            f"folder ${CACHE_ENV} or ~/.cache/jpegai-eval/tfc, downloaded when online), a "
-            "folder of .metagraph files, or one .metagraph file; the demo weights belong "
-            "to the compressai backend."
-        )
+        target = DEMO_DIR / filename
+        if not target.is_file():
+            have = ", ".join(sorted(p.stem for p in DEMO_DIR.glob(f"*{SUFFIX}"))) or "none"
+            raise WeightsError(
+                f"The tfc backend has no 'demo' weights for {model}: its demo metagraphs "
+                f"(small models this project trained with TFC, see {DEMO_DIR}/MODEL_CARD.md) "
+                f"are {have}. Give 'pretrained' (TFC's published metagraphs in the cache "
+                f"folder ${CACHE_ENV} or ~/.cache/jpegai-eval/tfc, downloaded when online), a "
+                "folder of .metagraph files, or one .metagraph file."
+            )
+        return target
     else:
         path = Path(weights).expanduser()
         if path.suffix == SUFFIX:
