@@ -40,6 +40,7 @@ from jpegai_eval.framework.types import (
     ReportWriter,
     Sample,
     Task,
+    TaskOption,
 )
 
 __version__ = "0.1.0"
@@ -52,6 +53,7 @@ __all__ = [
     "LatentSpec",
     "Header",
     "Task",
+    "TaskOption",
     "Sample",
     "Anchor",
     "ReportWriter",

@@ -37,6 +37,7 @@ def test_public_api_is_importable_without_torch():
 
 def test_all_names_the_public_api():
     assert set(jpegai_eval.__all__) >= {
+        "TaskOption",
         "hookimpl",
         "Codec",
         "CodecModel",
