@@ -40,7 +40,7 @@ def worker(args: argparse.Namespace) -> None:
     config = RunConfig(
         codecs=[args.codec],
         task="minc",
-        data_root=args.data,
+        task_options={"data_root": args.data},
         qualities=[args.quality],
         weights="demo",
         workers=1,
@@ -48,7 +48,7 @@ def worker(args: argparse.Namespace) -> None:
     out = Path(args.out)
     with distributed.session("cpu") as w:
         plan = make_plan(config, make_plugin_manager(False))
-        samples = {s: plan.task.samples(s, data_root=args.data) for s in SPLITS}
+        samples = {s: plan.task.samples(s, **plan.config.task_options) for s in SPLITS}
         out.mkdir(parents=True, exist_ok=True)
         cells = open_cells(plan, out)
         distributed.barrier()
