@@ -83,7 +83,7 @@ def test_study_with_both_backends_demo_weights(tmp_path):
     config = RunConfig(
         codecs=["hyperprior-msssim/compressai", "hyperprior-msssim/tfc"],
         task="minc",
-        data_root=str(data),
+        task_options={"data_root": str(data)},
         qualities=[1, 8],
         anchors=["anchor1", "compressed"],
         weights="demo",
