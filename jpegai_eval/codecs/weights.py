@@ -291,9 +291,11 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Weights:
     import_compressai()
     from compressai.zoo.pretrained import load_pretrained
 
+    from jpegai_eval.framework.safeload import load_plain
+
     path = Path(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = load_plain(path)
     except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError) as exc:
         raise WeightsError(
             f"Cannot read weights file {str(path)!r}: it is not a PyTorch checkpoint of "

@@ -64,13 +64,13 @@ def damaged(path: Path, why: str, folder: Path) -> UserError:
 
 def load_classifier(model: Any, folder: Path) -> None:
     """Load ``folder/model.pt`` (plain tensors only) into ``model``."""
-    import torch
 
     from jpegai_eval.framework.errors import describe_load_error
+    from jpegai_eval.framework.safeload import load_plain
 
     path = folder / "model.pt"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_plain(path)
         model.load_state_dict(state)
     except Exception as exc:  # noqa: BLE001 - truncated, foreign or mismatched file
         raise damaged(path, describe_load_error(exc), folder) from None

@@ -58,11 +58,11 @@ class PluginError(UserError):
 def describe_load_error(exc: BaseException) -> str:
     """A short, safe reason why ``torch.load`` (or ``np.load``) failed, for a UserError.
 
-    torch's own message for a file that ``weights_only=True`` refuses tells the reader
-    to retry with ``weights_only=False`` -- which would run whatever code the file
-    carries. That advice is never passed on: such a file is described as holding
-    Python objects other than tensors, and other messages keep only their first line,
-    minus any sentence that mentions ``weights_only``.
+    torch's own message for a file that the safe loader refuses advises turning the
+    safety off -- which would run whatever code the file carries. That advice is never
+    passed on: such a file is described as holding Python objects other than tensors,
+    and other messages keep only their first line, minus any sentence that mentions
+    the loader's flag.
     """
     text = str(exc).strip()
     if "Weights only load failed" in text or "weights_only" in text:

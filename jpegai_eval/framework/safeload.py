@@ -14,6 +14,14 @@ from typing import Any
 from jpegai_eval.framework.errors import UserError
 
 
+def load_plain(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
+    """The one place a PyTorch file is read: tensors and plain containers only
+    (``weights_only=True``). Callers turn its errors into their own message."""
+    import torch
+
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
 def torch_load(
     path: str | os.PathLike[str], what: str, remedy: str, map_location: Any = "cpu"
 ) -> Any:
@@ -21,10 +29,8 @@ def torch_load(
     naming ``what`` and the file, ending with ``remedy``."""
     import pickle
 
-    import torch
-
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return load_plain(path, map_location)
     except (
         pickle.UnpicklingError,
         RuntimeError,

@@ -34,6 +34,7 @@ from torch import nn
 from torchvision.models.resnet import Bottleneck, conv1x1
 
 from jpegai_eval.framework.errors import UsageError, WeightsError, describe_load_error
+from jpegai_eval.framework.safeload import load_plain
 from jpegai_eval.framework.types import DOMAINS, LatentSpec
 from jpegai_eval.tasks.imagenet import DEFAULT_VARIANT, VARIANTS
 
@@ -193,7 +194,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             "--imagenet-weights, or give --imagenet-weights none to train from scratch."
         )
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = load_plain(path)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure
         raise WeightsError(
             f"Cannot read {str(path)!r} as a torch checkpoint ({describe_load_error(exc)}). "
