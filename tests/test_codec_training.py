@@ -98,3 +98,45 @@ def test_bad_training_options_are_clear(tmp_path, images):
     result = CliRunner().invoke(codec_group, args)
     assert result.exit_code == 2 and "multiple of 64" in result.output
     assert not (tmp_path / "o.pt").exists()
+
+
+def test_explicit_shape_and_init_fine_tunes_from_a_checkpoint(tmp_path, images):
+    torch.set_num_threads(1)
+    base = tmp_path / "base.pt"
+    shape = ["--N", "8", "--M", "16"]
+    result = CliRunner().invoke(codec_group, train_args(images, base, 2, *shape))
+    assert result.exit_code == 0, result.output
+    meta = torch.load(base, weights_only=True)["meta"]
+    assert (meta["N"], meta["M"]) == (8, 16)  # not the zoo's (8, 12) at this scale
+
+    base_model = CompressAIHyperprior("ms-ssim").load(2, str(base))
+    tuned = tmp_path / "tuned.pt"
+    # lr 0: a fine-tune that cannot move the network keeps the --init weights exactly.
+    args = train_args(images, tuned, 1, *shape, "--init", str(base), "--lr", "0")
+    result = CliRunner().invoke(codec_group, args)
+    assert result.exit_code == 0, result.output
+    tuned_meta = torch.load(tuned, weights_only=True)["meta"]
+    assert tuned_meta["init_weights_id"] == base_model.weights_id.hex()
+    a = torch.load(base, weights_only=True)["state_dict"]
+    b = torch.load(tuned, weights_only=True)["state_dict"]
+    assert torch.equal(a["g_a.0.weight"], b["g_a.0.weight"])
+    assert torch.equal(a["h_s.4.weight"], b["h_s.4.weight"])
+
+    wrong = train_args(images, tmp_path / "w.pt", 1, "--N", "8", "--M", "24", "--init", str(base))
+    result = CliRunner().invoke(codec_group, wrong)
+    assert result.exit_code == 2 and "N=8, M=16" in result.output and "--M 16" in result.output
+
+
+def test_several_data_folders_share_the_patches(tmp_path):
+    from jpegai_eval.codecs.training import PatchSampler
+
+    few, many = tmp_path / "few", tmp_path / "many"
+    few.mkdir()
+    many.mkdir()
+    Image.new("RGB", (64, 64), (255, 255, 255)).save(few / "white.png")
+    for i in range(9):
+        Image.new("RGB", (64, 64), (0, 0, 0)).save(many / f"black{i}.png")
+    sources = [dataset_images(few), dataset_images(many)]
+    sampler = PatchSampler(sources, 64, torch.Generator().manual_seed(0))
+    white = float((sampler.batch(400).mean(dim=(1, 2, 3)) > 0.5).float().mean())
+    assert 0.4 < white < 0.6  # one image of ten, but half of the patches

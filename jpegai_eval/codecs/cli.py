@@ -232,8 +232,10 @@ def eval_command(codec_id, backend, quality, weights, weights_dir, device, data,
 @click.option(
     "--data",
     required=True,
+    multiple=True,
     type=click.Path(file_okay=False),
-    help="A folder of images (recursive), or a MINC-2500 layout root (train1.txt).",
+    help="A folder of images (recursive), or a MINC-2500 layout root (train1.txt). "
+    "Repeat to mix folders; each gets an equal share of the patches.",
 )
 @click.option(
     "--out",
@@ -252,6 +254,14 @@ def eval_command(codec_id, backend, quality, weights, weights_dir, device, data,
     default=1.0,
     show_default=True,
     help="Scale CompressAI's (N, M) for the quality, e.g. 0.25 for a small model.",
+)
+@click.option("--N", "n", type=int, default=None, help="Channels N (overrides the zoo's).")
+@click.option("--M", "m", type=int, default=None, help="Latent channels M (overrides the zoo's).")
+@click.option(
+    "--init",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Start from this checkpoint's weights (same N, M), e.g. to fine-tune a quality ladder.",
 )
 @click.option("--lr", type=float, default=1e-4, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)

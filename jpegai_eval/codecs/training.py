@@ -4,7 +4,14 @@ Rate-distortion loss ``lambda * D + bpp`` with CompressAI's lambda ladder for th
 codec's metric (D = ``1 - MS-SSIM`` or ``255^2 * MSE``), Adam on the network
 (lr 1e-4, gradient norm clipped at 1) and a separate Adam on the entropy bottleneck's
 quantiles driven by the auxiliary loss (lr 1e-3). Patches are random crops with random
-horizontal flips.
+horizontal flips. Several ``--data`` folders share the batches equally (each patch picks a
+folder first, then an image in it), so a few large photographs weigh as much as many
+small textures.
+
+``--N``/``--M`` fix the architecture (default: CompressAI's zoo configuration for the
+quality, times ``--config-scale``); ``--init`` starts from another checkpoint of the same
+shape, the usual way to train a ladder of qualities: one long run, then a short
+fine-tune per lambda.
 
 The output file is a weights checkpoint usable at once with ``--weights FILE``. Every
 ``checkpoint_every`` steps the full training state (network, both optimizers, step,
@@ -35,12 +42,15 @@ CACHE_BYTES = 1 << 30
 class TrainConfig:
     codec_id: str
     quality: int
-    data: Path
+    data: tuple[Path, ...]
     out: Path
     steps: int = 2000
     patch: int = 128
     batch: int = 8
     config_scale: float = 1.0
+    n: int | None = None
+    m: int | None = None
+    init: Path | None = None
     lr: float = 1e-4
     aux_lr: float = 1e-3
     seed: int = 0
@@ -67,6 +77,31 @@ def scaled_config(quality: int, scale: float) -> tuple[int, int]:
 def training_images(data: Path) -> list[Path]:
     """The training images under ``data`` (see :func:`dataset_images`)."""
     return dataset_images(data, "train")
+
+
+def architecture(cfg: TrainConfig) -> tuple[int, int]:
+    """(N, M): ``--N``/``--M`` where given, else the zoo's for the quality, scaled."""
+    n, m = scaled_config(cfg.quality, cfg.config_scale)
+    n, m = cfg.n or n, cfg.m or m
+    if n < 8 or m < 8:
+        raise UsageError(f"--N and --M must be at least 8; got {n}, {m}.")
+    return n, m
+
+
+def load_init(n: int, m: int, path: Path) -> tuple[Any, str]:
+    """A ScaleHyperprior holding checkpoint ``path``'s weights (it must be N=n, M=m), and
+    their weights id for the training record."""
+    from jpegai_eval.codecs.weights import build_model, read_checkpoint, weights_id
+
+    weights = read_checkpoint(path)
+    if (weights.N, weights.M) != (n, m):
+        raise UsageError(
+            f"--init {str(path)!r} is a model of N={weights.N}, M={weights.M}; this training "
+            f"builds N={n}, M={m}. Give --N {weights.N} --M {weights.M}, or an --init "
+            "checkpoint of the same shape."
+        )
+    net = build_model(weights)
+    return net, weights_id(net).hex()
 
 
 def dataset_images(data: Path, split: str = "train") -> list[Path]:
@@ -106,10 +141,14 @@ def dataset_images(data: Path, split: str = "train") -> list[Path]:
 
 
 class PatchSampler:
-    """Random ``patch`` x ``patch`` crops (and flips) of the training images."""
+    """Random ``patch`` x ``patch`` crops (and flips) of the training images. ``sources``
+    is one list of images per data folder; each patch picks a folder uniformly, then an
+    image in it (one folder: an image uniformly, as before)."""
 
-    def __init__(self, paths: list[Path], patch: int, generator: Any) -> None:
-        self.paths = paths
+    def __init__(self, sources: list[list[Path]], patch: int, generator: Any) -> None:
+        self.sources = sources
+        self.paths = [p for s in sources for p in s]
+        self._offsets = [sum(len(s) for s in sources[:i]) for i in range(len(sources))]
         self.patch = patch
         self.generator = generator
         self._cache: dict[int, Any] = {}
@@ -140,7 +179,14 @@ class PatchSampler:
         import torch
 
         g = self.generator
-        picks = torch.randint(len(self.paths), (size,), generator=g).tolist()
+        if len(self.sources) == 1:
+            picks = torch.randint(len(self.paths), (size,), generator=g).tolist()
+        else:
+            picks = []
+            for _ in range(size):
+                k = int(torch.randint(len(self.sources), (1,), generator=g))
+                i = int(torch.randint(len(self.sources[k]), (1,), generator=g))
+                picks.append(self._offsets[k] + i)
         crops = []
         for index in picks:
             img = self._image(index)
@@ -205,13 +251,20 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             f"--patch must be a multiple of 64 (the hyperprior's padding multiple); got "
             f"{cfg.patch}."
         )
-    n, m = scaled_config(cfg.quality, cfg.config_scale)
-    paths = training_images(cfg.data)
+    n, m = architecture(cfg)
+    if not cfg.data:
+        raise UsageError("Give at least one --data folder.")
+    sources = [training_images(d) for d in cfg.data]
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
-    net = ScaleHyperprior(n, m).to(cfg.device)
+    init_id = None
+    if cfg.init is not None:
+        net, init_id = load_init(n, m, cfg.init)
+    else:
+        net = ScaleHyperprior(n, m)
+    net = net.to(cfg.device)
     params = {k for k, p in net.named_parameters() if not k.endswith(".quantiles")}
     aux_params = {k for k, p in net.named_parameters() if k.endswith(".quantiles")}
     named = dict(net.named_parameters())
@@ -231,6 +284,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "N": n,
         "M": m,
     }
+    if len(cfg.data) > 1:
+        settings["data_folders"] = len(cfg.data)
+    if init_id is not None:
+        settings["init_weights_id"] = init_id
     step = 0
     elapsed = 0.0
     spath = state_path(cfg.out)
@@ -256,7 +313,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         step = int(state["step"])
         elapsed = float(state.get("elapsed", 0.0))
 
-    sampler = PatchSampler(paths, cfg.patch, generator)
+    sampler = PatchSampler(sources, cfg.patch, generator)
 
     def save_state() -> None:
         from jpegai_eval.framework.image_io import atomic_output
@@ -316,7 +373,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     net.eval()
     net.update(force=True)
-    meta = dict(settings, steps=step, train_seconds=round(elapsed, 1), images=len(paths))
+    meta = dict(
+        settings,
+        steps=step,
+        train_seconds=round(elapsed, 1),
+        images=sum(len(s) for s in sources),
+    )
     meta.update({f"final_{k}": round(v, 5) for k, v in last.items()})
     save_checkpoint(cfg.out, net, meta, half=cfg.half)
     return meta
@@ -324,6 +386,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
 def config_from_options(**options: Any) -> TrainConfig:
     """A TrainConfig from CLI options (paths converted, unknown keys refused)."""
-    options["data"] = Path(options["data"])
+    data = options["data"]
+    data = [data] if isinstance(data, str | os.PathLike) else list(data)
+    options["data"] = tuple(Path(d) for d in data)
     options["out"] = Path(os.fspath(options["out"]))
+    if options.get("init") is not None:
+        options["init"] = Path(os.fspath(options["init"]))
     return TrainConfig(**options)
