@@ -477,6 +477,19 @@ class Task(ABC):
         """``{"params", "macs", ...}`` of ``model`` at its input size for ``preset``."""
         return {"params": sum(p.numel() for p in model.parameters()), "macs": None}
 
+    def data_parallel(self, preset: str, world_size: int) -> dict[str, Any]:
+        """For ``run --ddp`` under ``torchrun``: whether and how :meth:`train` trains one
+        classifier with every one of ``world_size`` ranks together (it is then called on
+        every rank with ``ddp=True``). Return the rule as a record for ``run.json`` (e.g.
+        ``{"global_batch": 32, "per_rank_batch": 8, "lr": 0.01}``); raise a UsageError
+        when ``preset`` cannot be split over ``world_size`` ranks. Called before the
+        output folder is touched. Default: the task cannot, a UsageError."""
+        raise UsageError(
+            f"Task {self.id!r} cannot train one classifier over several processes "
+            "(its train() has no data-parallel mode), so --ddp does not apply to it. Leave "
+            "out --ddp: the ranks then take whole classifiers."
+        )
+
     def resolve_options(self, given: dict[str, Any] | None = None) -> dict[str, Any]:
         """Every declared option's value: ``given`` converted and checked, the rest
         their defaults. An unknown name is a UsageError listing the task's options."""

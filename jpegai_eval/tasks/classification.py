@@ -84,6 +84,15 @@ class ClassificationTask(Task):
             **options,  # type: ignore[arg-type]
         )
 
+    def data_parallel(self, preset: str, world_size: int) -> dict[str, object]:
+        """``--ddp``: the preset's batch is the global batch, split evenly over the
+        ranks; the learning rate stays the preset's
+        (:func:`jpegai_eval.tasks.data_parallel.rule`)."""
+        from jpegai_eval.tasks import data_parallel, training
+
+        p = training.get_preset(preset)
+        return data_parallel.rule(p.batch_size, p.lr, world_size, p.name)
+
     def evaluate(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         """:func:`jpegai_eval.tasks.training.evaluate` (PyTorch Top-1 / Top-5)."""
         from jpegai_eval.tasks import training

@@ -413,11 +413,13 @@ def _loader(
     device: torch.device,
     generator: torch.Generator | None = None,
     drop_last: bool = False,
+    sampler: torch.utils.data.Sampler | None = None,  # type: ignore[type-arg]
 ) -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
+        sampler=sampler,
         num_workers=workers,
         pin_memory=device.type == "cuda",
         generator=generator,
@@ -446,6 +448,8 @@ class TrainResult:
     init: dict[str, Any] = field(default_factory=dict)
     checkpoint: str = ""
     corrupt_image_policy: str = CORRUPT_IMAGE_POLICY
+    #: Under ``ddp``: this rank's part (``DataParallel.record`` in tasks/data_parallel.py).
+    data_parallel: dict[str, Any] = field(default_factory=dict)
 
     @property
     def final_loss(self) -> float:
@@ -542,6 +546,7 @@ def _train(
     progress: bool = True,
     limit_batches: int | None = None,
     log: Callable[[str], None] | None = None,
+    ddp: bool = False,
 ) -> TrainResult:
     """Train ``model`` in place on ``train_items``; checkpoint each epoch; resume.
 
@@ -549,6 +554,11 @@ def _train(
     result. ``limit_batches`` caps the batches per epoch (smoke tests). ``log`` receives
     one line per epoch. The trained weights stay in ``model`` and in
     ``out_dir/checkpoint.pt`` (key ``"model"``).
+
+    ``ddp``: every rank of the initialised process group calls this together and trains
+    the one model data-parallel (:mod:`~jpegai_eval.tasks.data_parallel`: the preset's
+    batch is the global batch); rank 0 alone writes the checkpoint. Ignored without a
+    process group of several ranks.
     """
     _check_domain(domain)
     p = get_preset(preset)
@@ -556,7 +566,12 @@ def _train(
         raise DatasetError("No training items: the training split is empty.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _sweep_temporaries(out)
+    from jpegai_eval.tasks import data_parallel
+
+    ddp = ddp and data_parallel.process_group_size() > 1
+    writer = not ddp or data_parallel.rank() == 0  # who writes the checkpoint
+    if writer:
+        _sweep_temporaries(out)
     dev = resolve_device(device)
     workers = default_workers() if workers is None else workers
     torch.manual_seed(seed)
@@ -593,9 +608,26 @@ def _train(
 
     dataset = ItemDataset(train_items, domain, p, train=True, seed=seed)
     generator = torch.Generator()
-    # Drop a last batch of one: BatchNorm cannot train on it.
-    drop_last = len(dataset) % p.batch_size == 1
-    loader = _loader(dataset, p.batch_size, True, workers, dev, generator, drop_last)
+    parallel = None
+    net = model  # what the steps run: the model, or its DistributedDataParallel wrapper
+    if ddp:
+        # Every rank the same number of steps of batch_size // world_size images (the
+        # sampler pads the epoch to a multiple of the world size): no batch of one.
+        parallel = data_parallel.prepare(model, dataset, p.batch_size, seed, dev, p.name)
+        net = parallel.wrapped
+        loader = _loader(
+            dataset,
+            parallel.per_rank_batch,
+            False,
+            workers,
+            dev,
+            generator,
+            sampler=parallel.sampler,
+        )
+    else:
+        # Drop a last batch of one: BatchNorm cannot train on it.
+        drop_last = len(dataset) % p.batch_size == 1
+        loader = _loader(dataset, p.batch_size, True, workers, dev, generator, drop_last)
     criterion = nn.CrossEntropyLoss()
 
     for epoch in range(start_epoch, p.epochs):
@@ -603,7 +635,9 @@ def _train(
         generator.manual_seed(seed * 1000 + epoch)
         torch.manual_seed(seed * 1000 + epoch)
         dataset.epoch = epoch
-        model.train()
+        if parallel is not None:
+            parallel.sampler.set_epoch(epoch)
+        net.train()
         total_loss, correct, seen = 0.0, 0, 0
         n_batches = len(loader) if limit_batches is None else min(limit_batches, len(loader))
         bar = _progress(loader, f"epoch {epoch + 1}/{p.epochs}", progress, n_batches, leave=True)
@@ -612,7 +646,7 @@ def _train(
                 if step >= n_batches:
                     break
                 x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-                logits = model(x)
+                logits = net(x)
                 loss = criterion(logits, y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -626,6 +660,12 @@ def _train(
         finally:
             bar.close()
         scheduler.step()
+        if parallel is not None:  # this rank's share, then the whole epoch's figures
+            parallel.epochs.append({"epoch": epoch + 1, "samples": seen, "steps": n_batches})
+            total_loss, correct_sum, seen_sum = parallel.sum_over_ranks(
+                [total_loss, correct, seen], dev
+            )
+            correct, seen = round(correct_sum), round(seen_sum)
         row: dict[str, float] = {
             "epoch": epoch + 1,
             "loss": total_loss / max(seen, 1),
@@ -638,19 +678,22 @@ def _train(
         seconds += time.perf_counter() - t0
         row["seconds"] = round(time.perf_counter() - t0, 3)
         history.append(row)
-        _atomic_save(
-            {
-                "config": config,
-                "epoch": epoch + 1,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "history": history,
-                "seconds": seconds,
-                "init": init,
-            },
-            ckpt_path,
-        )
+        if writer:
+            _atomic_save(
+                {
+                    "config": config,
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "history": history,
+                    "seconds": seconds,
+                    "init": init,
+                },
+                ckpt_path,
+            )
+        if parallel is not None:
+            parallel.barrier()  # the others wait for rank 0's checkpoint
         if log:
             extra = f", val top1 {row['val_top1']:.3f}" if "val_top1" in row else ""
             log(
@@ -658,6 +701,8 @@ def _train(
                 f"{row['train_top1']:.3f}{extra} ({row['seconds']:.1f} s)"
             )
 
+    if ddp:
+        data_parallel.revert_sync_batchnorm(model)
     return TrainResult(
         model=type(model).__name__,
         domain=domain,
@@ -670,6 +715,7 @@ def _train(
         history=history,
         init=init or {"init": "scratch"},
         checkpoint=str(ckpt_path),
+        data_parallel=parallel.record(len(train_items)) if parallel is not None else {},
     )
 
 
