@@ -307,3 +307,109 @@ def test_a_folder_rank_0_refuses_stops_every_rank_with_one_paragraph(
     # Both ranks stop with rank 0's message (none waits for a rank that will not come).
     assert done.stderr.count("holds a run of another configuration") == 2, done.stderr[-3000:]
     assert not (out / "cache").exists() and not (out / "run.log").exists()
+
+
+# ------------------------------------------------------------- --ddp, 2 ranks, 1 model
+
+
+@pytest.mark.slow
+def test_torchrun_ddp_trains_each_classifier_with_both_ranks(tiny_minc, tmp_path, console_script):
+    """`--ddp`: both ranks train every classifier together (half of each global batch
+    of the smoke preset's 8 images each), end with the same model, which rank 0
+    writes; a rerun retrains only a classifier that is missing."""
+    import torch
+
+    from jpegai_eval.framework.classify import state_digest
+
+    out = tmp_path / "run"
+    command = [*_torchrun(console_script, tiny_minc, out), "--ddp"]
+    done = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("Results:") == 1
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["ddp"] is True
+    assert {k: run["ddp"][k] for k in ("world_size", "global_batch", "per_rank_batch")} == {
+        "world_size": 2,
+        "global_batch": 8,
+        "per_rank_batch": 4,
+    }
+    names = sorted(["pixel-original", "latent-latents-hyperprior-msssim-compressai-q1"])
+    ranks = run["ranks"]
+    assert [sorted(r["classifiers_trained"]) for r in ranks] == [names, names]
+    for name in names:
+        parts = [r["data_parallel"][name] for r in ranks]
+        assert [p["rank"] for p in parts] == [0, 1]
+        # 23 training images, padded to 24 by the sampler: 12 per rank, 3 steps of 4.
+        assert [(p["samples"], p["steps"], p["per_rank_batch"]) for p in parts] == [(12, 3, 4)] * 2
+        assert sum(p["samples"] for p in parts) == parts[0]["epoch_samples"] == 24
+        assert parts[0]["train_items"] == 23
+        # Both ranks ended with the model rank 0 wrote.
+        meta = json.loads((out / "classifiers" / name / "meta.json").read_text())
+        written = torch.load(out / "classifiers" / name / "model.pt", weights_only=True)
+        assert parts[0]["model_sha256"] == parts[1]["model_sha256"] == meta["model_sha256"]
+        assert state_digest(written) == meta["model_sha256"]
+        assert meta["data_parallel"]["per_rank_batch"] == 4
+        assert not (out / "classifiers" / name / "checkpoint.pt").exists()
+    assert "data parallel over every rank" in (out / "run.rank1.log").read_text()
+    first = pd.read_csv(out / "results.csv")
+    assert len(first) == 2 and first["n_test"].eq(23).all()
+
+    # A classifier lost (e.g. a kill while it trained): the rerun trains it alone,
+    # again with both ranks, and evaluates its cells; the other one is reused.
+    lost = names[0]
+    for path in (out / "classifiers" / lost).iterdir():
+        path.unlink()
+    for path in (out / "cells").iterdir():
+        path.unlink()
+    again = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    rerun = json.loads((out / "run.json").read_text())
+    assert [r["classifiers_trained"] for r in rerun["ranks"]] == [[lost], [lost]]
+    digests = {r["data_parallel"][lost]["model_sha256"] for r in rerun["ranks"]}
+    assert len(digests) == 1, "both ranks retrained the same model"
+    # Same seed, same world size: the same model as the first time, so the same results.
+    assert digests == {r["data_parallel"][lost]["model_sha256"] for r in ranks}
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv")[ACCURACY], first[ACCURACY])
+
+
+@pytest.mark.slow
+def test_ddp_in_one_process_does_nothing_but_say_so(tiny_minc, tmp_path, one_process):
+    script = Path(sys.executable).parent / "jpegai-eval"
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [str(script), *_args(tiny_minc, out), "--ddp"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "run.log").read_text().count("--ddp does nothing in one process") == 1
+    run = json.loads((out / "run.json").read_text())
+    assert run["ddp"] is False and run["config"]["ddp"] is True
+    assert "data_parallel" not in run["ranks"][0]
+    results = pd.read_csv(out / "results.csv")
+    pd.testing.assert_frame_equal(results[ACCURACY], one_process[ACCURACY])
+
+
+@pytest.mark.slow
+def test_ddp_refuses_a_batch_that_does_not_split_over_the_ranks(
+    tiny_minc, tmp_path, console_script
+):
+    out = tmp_path / "run"
+    torchrun = Path(sys.executable).parent / "torchrun"
+    command = [str(torchrun), "--standalone", "--nproc_per_node=3", console_script]
+    done = subprocess.run(
+        [*command, *_args(tiny_minc, out), "--ddp"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
+    assert done.returncode != 0
+    # Every rank stops with the one paragraph, before the output folder is touched.
+    message = "'smoke' preset's batch of 8 images does not divide over 3 ranks"
+    assert done.stderr.count(message) == 3, done.stderr[-3000:]
+    frames = [ln for ln in done.stderr.splitlines() if ln.strip().startswith('File "')]
+    assert not [ln for ln in frames if "jpegai_eval" in ln], "no traceback of ours (torchrun's own)"
+    assert not out.exists()

@@ -12,11 +12,14 @@ the cell re-evaluated, and the log says why (:mod:`~jpegai_eval.framework.freshn
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jpegai_eval.framework import distributed
 from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.freshness import cell_key, classifier_key, stale_reason
 from jpegai_eval.framework.onnx_runtime import PARITY_TOLERANCE, export, open_session, parity
@@ -88,6 +91,23 @@ def open_classifier_session(folder: Path, device: str) -> Any:
         raise damaged(path, f"ONNX Runtime cannot load it: {first}", folder) from None
 
 
+def is_trained(folder: Path) -> bool:
+    """Whether ``folder`` holds a finished classifier's weights and ONNX export (its
+    ``meta.json`` is checked by the caller)."""
+    return (folder / "model.pt").is_file() and (folder / "model.onnx").is_file()
+
+
+def state_digest(state: Mapping[str, Any]) -> str:
+    """The SHA-256 of a state dict's names, dtypes, shapes and values (for checking
+    that every rank of a data-parallel training holds the same model)."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
+
+
 def drop_training_state(folder: Path) -> None:
     """Once ``meta.json`` and ``model.pt`` exist, the task's training checkpoints (every
     other ``*.pt``, e.g. a 190 MB ``checkpoint.pt`` for ResNet-50) are not needed."""
@@ -148,37 +168,67 @@ class Classifiers:
         meta = _load_json(folder / "meta.json")
         torch.manual_seed(config.seed)  # the same --seed, the same initial weights
         model = task.build_classifier(domain, spec)
-        if (
-            meta is not None
-            and (folder / "model.pt").is_file()
-            and (folder / "model.onnx").is_file()
-        ):
+        if meta is not None and is_trained(folder):
             load_classifier(model, folder)
             drop_training_state(folder)
             log(f"classifier {name}: reused", folder.parent.parent)
         else:
-            source = self.plan.trainers[cell.anchor.id].train_on
-            items = _items(source, self.samples["train"], cell, self.encoded)
-            init = task.init_classifier(model, self.plan.init_weights)
-            log(
-                f"classifier {name}: training on {len(items)} {source} "
-                f"{'latents' if domain == 'latent' else 'images'} ({config.preset} preset)",
-                folder.parent.parent,
-            )
+            model, meta, _ = self.train(cell, name, folder, model, key)
+        model.eval()
+        session = open_classifier_session(folder, config.device)
+        self._ready[name] = (model, session, meta)
+        return self._ready[name]
+
+    def train(
+        self,
+        cell: CellId,
+        name: str,
+        folder: Path,
+        model: Any,
+        key: dict[str, Any],
+        data_parallel: dict[str, Any] | None = None,
+    ) -> tuple[Any, dict[str, Any], Any]:
+        """Train ``model`` (freshly built) for ``cell`` into ``folder``; write
+        ``model.pt``, ``model.onnx`` and ``meta.json``. Return the model (on the CPU,
+        in eval mode), its metadata and what the task's ``train`` returned.
+
+        With ``data_parallel`` (``--ddp``, the task's rule) every rank calls this
+        together and the task trains with ``ddp=True``; rank 0 alone writes the files
+        while the others wait (and stop with its error if it fails)."""
+        import torch
+
+        task, config = self.plan.task, self.plan.config
+        domain = cell.anchor.domain
+        spec = latent_spec_of(cell, self.encoded) if domain == "latent" else None
+        source = self.plan.trainers[cell.anchor.id].train_on
+        items = _items(source, self.samples["train"], cell, self.encoded)
+        init = task.init_classifier(model, self.plan.init_weights)
+        log(
+            f"classifier {name}: training on {len(items)} {source} "
+            f"{'latents' if domain == 'latent' else 'images'} ({config.preset} preset"
+            f"{', data parallel over every rank' if data_parallel else ''})",
+            folder.parent.parent,
+        )
+        if data_parallel:
+            distributed.on_main(lambda: write_json(folder / KEY_FILE, key))
+        else:
             write_json(folder / KEY_FILE, key)
-            t0 = time.time()
-            trained = task.train(
-                model,
-                items,
-                preset=config.preset,
-                domain=domain,
-                out_dir=folder,
-                device=self.device,
-                workers=config.workers,
-                seed=config.seed,
-            )
-            train_s = time.time() - t0
-            model = model.to("cpu").eval()
+        t0 = time.time()
+        trained = task.train(
+            model,
+            items,
+            preset=config.preset,
+            domain=domain,
+            out_dir=folder,
+            device=self.device,
+            workers=config.workers,
+            seed=config.seed,
+            **({"ddp": True} if data_parallel else {}),
+        )
+        train_s = time.time() - t0
+        model = model.to("cpu").eval()
+
+        def save() -> dict[str, Any]:
             from jpegai_eval.framework.image_io import atomic_output
 
             with atomic_output(folder / "model.pt") as tmp:
@@ -197,13 +247,20 @@ class Classifiers:
                 "history": getattr(trained, "history", None),
                 **info,
             }
+            if data_parallel:
+                meta["data_parallel"] = data_parallel
+                meta["model_sha256"] = state_digest(model.state_dict())
 
             write_json(folder / "meta.json", meta)
             drop_training_state(folder)
-        model.eval()
-        session = open_classifier_session(folder, config.device)
-        self._ready[name] = (model, session, meta)
-        return self._ready[name]
+            return meta
+
+        if not data_parallel:
+            return model, save(), trained
+        meta = distributed.on_main(save)
+        if meta is None:  # the other ranks read what rank 0 wrote
+            meta = _load_json(folder / "meta.json") or {}
+        return model, meta, trained
 
     def example_batch(self, domain: str, cell: CellId) -> Any:
         data = "latents" if domain == "latent" else "original"
@@ -211,6 +268,53 @@ class Classifiers:
             data, self.samples["test"][:2] or self.samples["train"][:2], cell, self.encoded
         )
         return self.plan.task.eval_batch([p for p, _ in items], domain, self.plan.config.preset)
+
+
+def train_together(
+    plan: Plan,
+    cells: list[CellId],
+    samples: dict[str, list[Sample]],
+    encoded: Encoded,
+    out_dir: Path,
+    device: str,
+) -> dict[str, dict[str, Any]]:
+    """``--ddp``: every rank trains each classifier of ``cells`` not trained yet, one
+    after the other, all together (the task's ``train(..., ddp=True)``); rank 0 writes
+    the files. Return, per classifier trained, this rank's part (the task's record: the
+    images and steps it processed) and the digest of the model it ended with."""
+    import torch
+
+    classifiers = Classifiers(plan, samples, encoded, out_dir, device)
+    done: dict[str, dict[str, Any]] = {}
+    seen: set[str] = set()
+    for cell in cells:
+        name = classifier_name(cell.anchor, cell.codec, cell.quality, plan)
+        if name in seen:
+            continue
+        seen.add(name)
+        folder = classifiers.root / name
+        key = classifiers.key(cell)
+
+        def check(name: str = name, folder: Path = folder, key: dict[str, Any] = key) -> bool:
+            folder.mkdir(parents=True, exist_ok=True)
+            classifiers.clear_if_stale(name, folder, key)
+            return (folder / "meta.json").is_file() and is_trained(folder)
+
+        # Rank 0 alone looks (and deletes a stale classifier); every rank follows it.
+        if distributed.all_gather_json(distributed.on_main(check))[0]:
+            continue
+        domain = cell.anchor.domain
+        spec = latent_spec_of(cell, encoded) if domain == "latent" else None
+        torch.manual_seed(plan.config.seed)  # the same --seed, the same initial weights
+        model = plan.task.build_classifier(domain, spec)
+        model, _, trained = classifiers.train(
+            cell, name, folder, model, key, data_parallel=plan.data_parallel
+        )
+        done[name] = {
+            **(getattr(trained, "data_parallel", None) or {}),
+            "model_sha256": state_digest(model.state_dict()),
+        }
+    return done
 
 
 def evaluate_cell(cell: CellId, classifiers: Classifiers) -> dict[str, Any]:

@@ -353,6 +353,10 @@ def classify_stage(
     from jpegai_eval.framework import classify
 
     everything = matrix(plan)
+    together: dict[str, Any] = {}
+    if plan.data_parallel:  # --ddp: first every rank trains every classifier together
+        together = classify.train_together(plan, everything, samples, encoded, out_dir, device)
+        record["data_parallel"] = together
     mine = cells_for_rank(plan, everything, encoded)
     names = sorted({classifier_of(plan, c) for c in mine})
     meta = [out_dir / "classifiers" / n / "meta.json" for n in names]
@@ -362,6 +366,8 @@ def classify_stage(
     record["classifiers_trained"] = [  # a new or rewritten meta.json: (re)trained here
         n for n, m, was in zip(names, meta, before, strict=True) if _mtime(m) not in (None, was)
     ]
+    if plan.data_parallel:  # trained by every rank; evaluated by the rank in "classifiers"
+        record["classifiers_trained"] = sorted(together)
     record["seconds"] = round(time.time() - started, 1)
     records = distributed.all_gather_json(record)  # also: every rank's cells are on disk
     if distributed.world().distributed and distributed.is_main():
@@ -438,6 +444,8 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     plan.init_weights, plan.init_label = plan.task.classifier_init(
         config.preset, config.imagenet_weights
     )
+    if config.ddp and distributed.world().distributed:
+        plan.data_parallel = plan.task.data_parallel(config.preset, distributed.world().size)
     device = distributed.rank_device(resolve_device(config.device))
     cells = open_cells(plan, out_dir)
     everything = [s for split in SPLITS for s in samples[split]]
@@ -511,9 +519,17 @@ def _run_claimed(
         "timings": timings,
         "invocations": invocations,
         "world_size": w.size,
+        # --ddp: the task's rule (world size, global and per-rank batch, learning rate)
+        "ddp": plan.data_parallel or False,
     }
     if w.is_main:
         write_json(out_dir / "run.json", run_info)
+    if config.ddp and not w.distributed:
+        log(
+            "--ddp does nothing in one process (not launched by torchrun): each "
+            "classifier trains as usual",
+            out_dir,
+        )
 
     timings["dataset_s"] = dataset_s
     log(f"classifiers start {plan.init_label}", out_dir)

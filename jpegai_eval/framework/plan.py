@@ -45,6 +45,10 @@ class RunConfig:
     #: Corrupt-image policy: False (default) stops the run naming the unreadable files;
     #: True leaves them out and lists them in run.json and the report.
     skip_bad_images: bool = False
+    #: Under torchrun: every rank trains each classifier together (data parallel, the
+    #: preset's batch split over the ranks) instead of ranks taking whole classifiers.
+    #: The same recipe, so not part of the fingerprint; a no-op for one process.
+    ddp: bool = False
 
     RESULT_KEYS = (
         "codecs",
@@ -112,6 +116,9 @@ class Plan:
     #: its description; set by the evaluator before the output folder is touched.
     init_weights: str | None = None
     init_label: str = "from scratch"
+    #: Under ``--ddp`` with several ranks: the task's data-parallel rule
+    #: (Task.data_parallel), set by the evaluator; None: ranks take whole classifiers.
+    data_parallel: dict[str, Any] | None = None
 
     def anchors_for(self, codec: Codec) -> list[Anchor]:
         """Per-quality anchors that this codec can run."""

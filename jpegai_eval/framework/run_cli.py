@@ -261,6 +261,14 @@ class TaskOptionsCommand(click.Command):
     "there are several; a stage too small to pay for a pool runs in process).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--ddp",
+    is_flag=True,
+    help="Under torchrun: train each classifier with every rank together "
+    "(DistributedDataParallel, SyncBatchNorm; the preset's batch is the global batch, "
+    "split evenly over the ranks, at the preset's learning rate), for fewer classifiers "
+    "than ranks. Without torchrun it does nothing.",
+)
 @click.option("--force", is_flag=True, help="Reuse an output folder of another configuration.")
 @offline_option
 @click.option(
@@ -283,6 +291,7 @@ def run_command(
     device: str,
     workers: int,
     seed: int,
+    ddp: bool,
     force: bool,
     skip_bad_images: bool,
     **task_options: object,
@@ -316,6 +325,7 @@ def run_command(
         device=device,
         workers=workers,
         skip_bad_images=skip_bad_images,
+        ddp=ddp,
     )
     out_dir = Path(out) if out else None
     if out_dir is None and from_environment().distributed:
