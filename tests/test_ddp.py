@@ -57,6 +57,15 @@ def test_a_task_without_a_data_parallel_mode_refuses_ddp():
         Plain().data_parallel("smoke", 2)
 
 
+def test_ddp_on_cuda_needs_a_gpu_per_rank():
+    check = distributed.check_gpus_for_ddp
+    check("cpu", {"LOCAL_WORLD_SIZE": "8"}, gpus=0)  # gloo: any number of ranks
+    check("cuda", {"LOCAL_WORLD_SIZE": "2"}, gpus=2)
+    check("cuda:1", {}, gpus=1)
+    with pytest.raises(UsageError, match="this node runs 2 ranks on 1 GPU"):
+        check("cuda", {"LOCAL_WORLD_SIZE": "2"}, gpus=1)
+
+
 class TinyNet(nn.Module):
     """A classifier with BatchNorm2d and BatchNorm1d, small enough to train in a test."""
 

@@ -146,6 +146,27 @@ def rank_device(device: str) -> str:
     return device
 
 
+def check_gpus_for_ddp(device: str, environ: Any = None, gpus: int | None = None) -> None:
+    """``--ddp`` on CUDA needs a GPU per rank: NCCL, which DistributedDataParallel and
+    SyncBatchNorm then use, refuses two ranks of a job on one GPU (whole classifiers per
+    rank share GPUs fine: they exchange nothing over NCCL). A :class:`UsageError` when
+    this node runs more ranks (``LOCAL_WORLD_SIZE``) than it has GPUs."""
+    if not device.startswith("cuda"):
+        return
+    env = os.environ if environ is None else environ
+    local = int(env.get("LOCAL_WORLD_SIZE", "1") or 1)
+    if gpus is None:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    if local > gpus:
+        raise UsageError(
+            f"--ddp trains over NCCL, which needs one GPU per rank, but this node runs "
+            f"{local} ranks on {gpus} GPU(s). Launch --nproc_per_node={gpus} (or fewer), "
+            "or leave out --ddp: the ranks then take whole classifiers and may share GPUs."
+        )
+
+
 def barrier() -> None:
     """Wait until every rank gets here (nothing to wait for with one process)."""
     if _world.distributed:

@@ -446,6 +446,7 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     )
     if config.ddp and distributed.world().distributed:
         plan.data_parallel = plan.task.data_parallel(config.preset, distributed.world().size)
+        distributed.check_gpus_for_ddp(resolve_device(config.device))
     device = distributed.rank_device(resolve_device(config.device))
     cells = open_cells(plan, out_dir)
     everything = [s for split in SPLITS for s in samples[split]]
