@@ -256,10 +256,6 @@ class DataParallel:
     #: What this rank processed in each epoch this invocation trained.
     epochs: list[dict[str, int]] = field(default_factory=list)
 
-    @property
-    def is_writer(self) -> bool:
-        return self.rank == 0
-
     def barrier(self) -> None:
         dist.barrier()
 
@@ -295,21 +291,20 @@ def prepare(
     """Set up ``model`` (on ``device``) for data-parallel training over the initialised
     default process group: SyncBatchNorm, DDP, and this rank's sampler of ``dataset``.
     The model keeps its identity (its BatchNorm children are replaced in place);
-    :meth:`DataParallel.finish` restores them."""
+    :func:`revert_sync_batchnorm` restores them."""
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import DistributedSampler
 
-    world_size, rank = int(dist.get_world_size()), int(dist.get_rank())
+    world_size, me = int(dist.get_world_size()), int(dist.get_rank())
     per_rank = split_batch(batch_size, world_size, preset)
-    synced = convert_sync_batchnorm(model, device)
-    if synced is not model:
-        raise UsageError(
-            "--ddp cannot train a model that is itself a BatchNorm layer; wrap it in a module."
-        )
+    if convert_sync_batchnorm(model, device) is not model:
+        raise ValueError("a model that is itself a BatchNorm layer cannot be converted in place")
     wrapped = DistributedDataParallel(
         model, device_ids=[device.index or 0] if device.type == "cuda" else None
     )
+    # Epoch e's order comes from seed * 1000 + e, as the one-process loader's generator
+    # (so two seeds do not share epochs' orders); padded, never dropped.
     sampler: DistributedSampler[Any] = DistributedSampler(
-        dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed * 1000, drop_last=False
+        dataset, num_replicas=world_size, rank=me, shuffle=True, seed=seed * 1000, drop_last=False
     )
-    return DataParallel(rank, world_size, batch_size, per_rank, model, wrapped, sampler)
+    return DataParallel(me, world_size, batch_size, per_rank, model, wrapped, sampler)
