@@ -140,3 +140,30 @@ def test_several_data_folders_share_the_patches(tmp_path):
     sampler = PatchSampler(sources, 64, torch.Generator().manual_seed(0))
     white = float((sampler.batch(400).mean(dim=(1, 2, 3)) > 0.5).float().mean())
     assert 0.4 < white < 0.6  # one image of ten, but half of the patches
+
+
+def test_a_non_finite_loss_is_skipped_not_applied(tmp_path, images, monkeypatch):
+    from jpegai_eval.codecs import training
+
+    torch.set_num_threads(1)
+    real = training.rd_loss
+    calls = {"n": 0}
+
+    def sometimes_nan(out, x, lmbda, metric):
+        calls["n"] += 1
+        losses = real(out, x, lmbda, metric)
+        if calls["n"] == 2:  # what MS-SSIM does at high lambda once in a while
+            losses["loss"] = losses["loss"] * float("nan")
+        return losses
+
+    monkeypatch.setattr(training, "rd_loss", sometimes_nan)
+    out = tmp_path / "q2.pt"
+    result = CliRunner().invoke(codec_group, train_args(images, out, 4))
+    assert result.exit_code == 0, result.output
+    ckpt = torch.load(out, weights_only=True)
+    assert ckpt["meta"]["skipped_nonfinite_steps"] == 1
+    assert all(torch.isfinite(v.float()).all() for v in ckpt["state_dict"].values() if v.numel())
+
+    monkeypatch.setattr(training, "rd_loss", lambda *a: {"loss": torch.tensor(float("nan"))})
+    result = CliRunner().invoke(codec_group, train_args(images, tmp_path / "x.pt", 40))
+    assert result.exit_code == 2 and "diverged" in result.output

@@ -340,6 +340,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         unit="step",
     )
     last: dict[str, float] = {}
+    skipped = 0
     t_start = time.perf_counter() - elapsed
     while step < cfg.steps:
         x = sampler.batch(cfg.batch).to(cfg.device)
@@ -347,6 +348,17 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         aux_optimizer.zero_grad()
         out = net(x)
         losses = rd_loss(out, x, lmbda, metric)
+        if not bool(torch.isfinite(losses["loss"])):
+            # MS-SSIM's contrast terms can go negative and NaN the loss at high lambda;
+            # one such batch would turn every weight into NaN. Skip it, and count it.
+            skipped += 1
+            step += 1
+            if skipped > max(10, cfg.steps // 100):
+                raise UsageError(
+                    f"The loss was NaN or infinite on {skipped} batches; the training of "
+                    f"{cfg.out} diverged. Lower --lr, or delete {spath} to start over."
+                )
+            continue
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         optimizer.step()
@@ -376,6 +388,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     meta = dict(
         settings,
         steps=step,
+        skipped_nonfinite_steps=skipped,
         train_seconds=round(elapsed, 1),
         images=sum(len(s) for s in sources),
     )
