@@ -157,13 +157,16 @@ def test_evaluator_contract_eval_batch_and_info(root, tmp_path):
     task = MincTask()
     samples = task.samples("test", data_root=root)[:3]
     batch = task.eval_batch([s.path for s in samples], "pixel", "quick")
-    assert batch.shape == (3, 3, 64, 64) and batch.dtype == np.float32
+    assert batch.shape == (3, 3, 112, 112) and batch.dtype == np.float32
     assert np.array_equal(
         batch[1], training.eval_transform("pixel", "quick")(training.load_image(samples[1].path))
     )
     npz = tmp_path / "l.npz"
     np.savez(npz, y_hat=np.ones((4, 8, 8), np.float32), sigma_hat=np.zeros((2, 8, 8)))
-    assert task.eval_batch([npz, npz], "latent", "quick").shape == (2, 6, 8, 8)
+    assert task.eval_batch([npz, npz], "latent", "quick").shape == (2, 6, 14, 14)
     spec = LatentSpec(4, 16, 2)
     info = task.classifier_info(task.build_classifier("latent", spec), "latent", spec, "quick")
-    assert info["input"] == "6x8x8" and info["params"] > 20e6 and info["macs"] > 0
+    assert info["input"] == "6x14x14" and info["params"] > 20e6 and info["macs"] > 0
+    quick = task.classifier_for("latent", spec, "quick")  # the quick preset's width
+    info = task.classifier_info(quick, "latent", spec, "quick")
+    assert info["input"] == "6x14x14" and 1e6 < info["params"] < 2e6

@@ -167,14 +167,15 @@ def test_task_info_cli(monkeypatch):
     monkeypatch.setattr("jpegai_eval.framework.plugins.get_plugins", lambda: _FakePlugins)
     result = CliRunner().invoke(task_cli.task_group, ["info", "minc", "--preset", "quick"])
     assert result.exit_code == 0, result.output
-    assert re.search(r"ResNet-50 +pixel +3x64x64 +23\.68 M +444\.32 MMAC", result.output)
-    assert "384x8x8" in result.output and "640x8x8" in result.output  # M=192 and M=320
+    # quick: Table 1's ResNet-50 at a quarter of its width on 112-pixel crops
+    assert re.search(r"ResNet-50 +pixel +3x112x112 +1\.50 M +89\.44 MMAC", result.output)
+    assert "384x14x14" in result.output and "640x14x14" in result.output  # M=192 and M=320
     assert "39 convolution layers" in result.output
     result = CliRunner().invoke(
         task_cli.task_group, ["info", "minc", "--codec", "fake", "--preset", "quick"]
     )
     assert result.exit_code == 0, result.output
-    assert "16x8x8" in result.output and "fake/test quality 1-2 (M=8)" in result.output
-    assert "32x8x8" in result.output and "quality 3 (M=16)" in result.output
+    assert "16x14x14" in result.output and "fake/test quality 1-2 (M=8)" in result.output
+    assert "32x14x14" in result.output and "quality 3 (M=16)" in result.output
     result = CliRunner().invoke(task_cli.task_group, ["info", "minc", "--quality", "3"])
     assert isinstance(result.exception, UsageError)

@@ -72,7 +72,7 @@ def test_eval_transform_pixel_and_latent():
     image = np.zeros((50, 70, 3), np.uint8)
     image[:, :, 0] = 255
     x = training.eval_transform("pixel", "quick")(image)
-    assert x.shape == (3, 64, 64) and x.dtype == np.float32
+    assert x.shape == (3, 112, 112) and x.dtype == np.float32
     np.testing.assert_allclose(x[0], (1 - 0.485) / 0.229, rtol=1e-5)
     np.testing.assert_allclose(x[1], -0.456 / 0.224, rtol=1e-5)
     y = np.arange(2 * 10 * 10, dtype=np.float32).reshape(2, 10, 10)

@@ -167,7 +167,7 @@ class Classifiers:
         self.clear_if_stale(name, folder, key)
         meta = _load_json(folder / "meta.json")
         torch.manual_seed(config.seed)  # the same --seed, the same initial weights
-        model = task.build_classifier(domain, spec)
+        model = task.classifier_for(domain, spec, config.preset)
         if meta is not None and is_trained(folder):
             load_classifier(model, folder)
             drop_training_state(folder)
@@ -306,7 +306,7 @@ def train_together(
         domain = cell.anchor.domain
         spec = latent_spec_of(cell, encoded) if domain == "latent" else None
         torch.manual_seed(plan.config.seed)  # the same --seed, the same initial weights
-        model = plan.task.build_classifier(domain, spec)
+        model = plan.task.classifier_for(domain, spec, plan.config.preset)
         model, _, trained = classifiers.train(
             cell, name, folder, model, key, data_parallel=plan.data_parallel
         )

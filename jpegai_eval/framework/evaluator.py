@@ -150,7 +150,7 @@ def classifier_bytes(plan: Plan, cells: dict[tuple[str, int], Any]) -> int:
         if domain == "latent" and cell.codec is not None and cell.quality is not None:
             spec = cells[(cell.codec.key, cell.quality)].latent_spec
         if (domain, repr(spec)) not in params:
-            model = plan.task.build_classifier(domain, spec)
+            model = plan.task.classifier_for(domain, spec, plan.config.preset)
             params[(domain, repr(spec))] = sum(
                 int(p.numel()) for p in getattr(model, "parameters", lambda: [])()
             )
@@ -321,7 +321,7 @@ def expected_costs(plan: Plan, cells: list[CellId], encoded: Encoded) -> dict[st
         kind = f"{domain}:{spec!r}"
         if kind not in macs:
             with torch.random.fork_rng():
-                model = task.build_classifier(domain, spec)
+                model = task.classifier_for(domain, spec, preset)
                 info = task.classifier_info(model, domain, spec, preset)
             macs[kind] = float(info.get("macs") or 1.0)
         costs[name] = macs[kind]

@@ -238,10 +238,12 @@ class TaskOptionsCommand(click.Command):
 @click.option(
     "--imagenet-weights",
     default=None,
-    metavar="VARIANT|FILE|none",
+    metavar="VARIANT|FILE|texture-standin|none",
     help="What the classifiers start from: torchvision's ResNet-50 IMAGENET1K_V1 (the "
     "paper preset's default, from torch hub's checkpoints folder) or IMAGENET1K_V2, a "
-    "checkpoint file, or none to train from scratch (the other presets' default).",
+    "checkpoint file, texture-standin (the quick preset's default: the shipped ResNet-50 "
+    "pretrained on procedural textures, see docs/demo.md), or none to train from scratch "
+    "(the smoke preset's default).",
 )
 @click.option(
     "--out",

@@ -424,7 +424,22 @@ class Task(ABC):
 
     @abstractmethod
     def build_classifier(self, domain: str, latent_spec: LatentSpec | None = None) -> Any:
-        """A fresh torch.nn.Module classifier for ``domain``."""
+        """A fresh torch.nn.Module classifier for ``domain``. A task may also take a
+        ``preset`` keyword (the training preset's name) to size its models by preset;
+        the framework passes it where the signature has it (:meth:`classifier_for`)."""
+
+    def classifier_for(
+        self, domain: str, latent_spec: LatentSpec | None, preset: str | None
+    ) -> Any:
+        """:meth:`build_classifier`, with ``preset=`` when the task's method takes it
+        (tasks written before presets could size models keep working)."""
+        import inspect
+
+        params = inspect.signature(self.build_classifier).parameters
+        takes = "preset" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+        if takes and preset is not None:
+            return self.build_classifier(domain, latent_spec, preset=preset)
+        return self.build_classifier(domain, latent_spec)
 
     def remote_files(self, **options: Any) -> list[RemoteFile]:
         """Files from outside that a study with these options needs (a dataset archive,

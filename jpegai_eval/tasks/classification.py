@@ -33,10 +33,17 @@ class ClassificationTask(Task):
         return [imagenet.imagenet_file(variant)] if variant is not None else []
 
     # -- classifiers -------------------------------------------------------------------
-    def build_classifier(self, domain: str, latent_spec: LatentSpec | None = None):  # type: ignore[no-untyped-def]
+    def build_classifier(  # type: ignore[no-untyped-def]
+        self, domain: str, latent_spec: LatentSpec | None = None, preset: str | None = None
+    ):
+        """ResNet-50 / cResNet-39 at the width of ``preset`` (the paper's without one)."""
         from jpegai_eval.tasks import models
+        from jpegai_eval.tasks.training import get_preset
 
-        return models.build_classifier(domain, latent_spec, num_classes=len(self.classes))
+        width = get_preset(preset).width if preset is not None else 1.0
+        return models.build_classifier(
+            domain, latent_spec, num_classes=len(self.classes), width=width
+        )
 
     def classifier_init(self, preset, imagenet_weights):  # type: ignore[no-untyped-def]
         """torchvision's ResNet-50 ImageNet weights (IMAGENET1K_V1) under the paper

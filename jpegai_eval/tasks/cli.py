@@ -103,7 +103,7 @@ def _fmt(n: float, unit: str) -> str:
     type=click.Choice(["paper", "quick"]),
     default="paper",
     show_default=True,
-    help="Training preset whose input sizes are used.",
+    help="Training preset whose input sizes and width are used.",
 )
 def info_command(
     task_id: str, codec_id: str | None, backend: str | None, quality: int | None, preset: str
@@ -121,14 +121,16 @@ def info_command(
     click.echo(f"Input sizes of preset {p.name!r}.")
     header = f"{'model':<12} {'domain':<7} {'input':<12} {'parameters':>12} {'MACs':>12}  for"
     click.echo(header)
-    c = models.complexity(task.build_classifier("pixel"), (3, p.pixel_crop, p.pixel_crop))
+    c = models.complexity(
+        task.classifier_for("pixel", None, p.name), (3, p.pixel_crop, p.pixel_crop)
+    )
     click.echo(
         f"{'ResNet-50':<12} {'pixel':<7} {c.as_dict()['input']:<12} "
         f"{_fmt(c.parameters, ''):>12} {_fmt(c.macs, 'MAC'):>12}  "
         f"deep stem; {c.main_path_convs} convolutions + fc"
     )
     for label, spec in specs:
-        model = task.build_classifier("latent", spec)
+        model = task.classifier_for("latent", spec, p.name)
         shape = (spec.channels + spec.sigma_channels, p.latent_crop, p.latent_crop)
         c = models.complexity(model, shape)
         click.echo(
@@ -139,6 +141,44 @@ def info_command(
         f"cResNet-39: two bottleneck adapters (y_hat, sigma_hat -> 128 + 128 channels), then "
         f"{models.cresnet_backbone_convs(model)} convolution layers (conv3_x..conv5_x) and fc."
     )
+
+
+@task_group.command("pretrain")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Weights file to write (and OUT.json describing it); OUT.work/ holds the "
+    "resumable epoch checkpoints.",
+)
+@click.option(
+    "--per-class",
+    type=click.IntRange(1),
+    default=None,
+    help="Corpus images per texture family [default: 240, the shipped file's].",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=int, default=0, show_default=True, help="DataLoader workers.")
+def pretrain_command(out: str, per_class: int | None, seed: int, workers: int) -> None:
+    """Pretrain the quick preset's texture stand-in for ImageNet (resumable).
+
+    ResNet-50 at the quick preset's width, trained on procedural textures that share no
+    image with any demo dataset (see jpegai_eval/tasks/standin.py and docs/demo.md).
+    The shipped file was made with `jpegai-eval task pretrain --out FILE` on one CPU
+    thread.
+    """
+    from pathlib import Path
+
+    from jpegai_eval.tasks import standin
+
+    record = standin.pretrain(
+        Path(out),
+        per_class=per_class or standin.CORPUS_PER_CLASS,
+        seed=seed,
+        workers=workers,
+        log=lambda line: click.echo(line, err=True),
+    )
+    click.echo(f"{record['file']}: sha256 {record['sha256']}, {record['bytes']} bytes")
 
 
 class _CheckCommand(TaskOptionsCommand):

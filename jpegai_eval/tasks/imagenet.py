@@ -44,16 +44,28 @@ def imagenet_file(variant: str = DEFAULT_VARIANT, folder: Path | None = None) ->
     )
 
 
-#: The ImageNet variant a preset initialises its classifiers from by default.
-PRESET_DEFAULTS: dict[str, str | None] = {"paper": DEFAULT_VARIANT}
+#: The ``--imagenet-weights`` value naming the shipped texture stand-in for ImageNet
+#: (:mod:`jpegai_eval.tasks.standin` makes it), and where it is.
+STANDIN_NAME = "texture-standin"
+STANDIN_FILE = "texture-standin-resnet50-w0.25.pt"
+
+
+def standin_path() -> Path:
+    return Path(__file__).resolve().parent / "weights" / STANDIN_FILE
+
+
+#: What a preset initialises its classifiers from by default: an ImageNet variant, or
+#: the shipped texture stand-in (:mod:`jpegai_eval.tasks.standin`) for ``quick``.
+PRESET_DEFAULTS: dict[str, str | None] = {"paper": DEFAULT_VARIANT, "quick": STANDIN_NAME}
 
 
 def variant_for(imagenet_weights: str | None, preset: str | None = None) -> str | None:
     """Which torchvision variant ``--imagenet-weights`` (None: the preset's default)
     asks for; None for ``none`` (from scratch) and for a file of the user's own."""
-    if imagenet_weights is None:
-        return PRESET_DEFAULTS.get(str(preset))
-    key = str(imagenet_weights).strip()
+    key = str(
+        imagenet_weights if imagenet_weights is not None else PRESET_DEFAULTS.get(str(preset))
+    )
+    key = key.strip()
     if key.upper() in VARIANTS:
         return key.upper()
     return None
@@ -90,6 +102,18 @@ def resolve_imagenet_weights(
     origin = "--imagenet-weights" if given else f"the {preset} preset's default"
     if choice.strip().lower() == NONE:
         return ImagenetInit(None, f"from scratch ({origin}: no ImageNet weights)")
+    if choice.strip().lower() == STANDIN_NAME:
+        path = standin_path()
+        if not path.is_file():
+            raise WeightsError(
+                f"The texture stand-in for ImageNet ({origin}) is missing: {path} does not "
+                "exist, so this installation is incomplete. Reinstall jpegai-eval, rebuild it "
+                f"with `jpegai-eval task pretrain --out {path}`, or train from scratch with "
+                "--imagenet-weights none."
+            )
+        return ImagenetInit(
+            str(path), f"texture stand-in for ImageNet ({path.name}, {origin}; see docs/demo.md)"
+        )
     variant = choice.strip().upper()
     if variant in VARIANTS:
         remote = imagenet_file(variant, folder)

@@ -18,6 +18,12 @@ A 28x28 latent (a 448x448 image at stride 16, or the paper's resized latents) ru
 conv3_x at 28x28, where ResNet-50's conv3_x runs on a 224x224 image. conv3_x..conv5_x
 hold 4 + 6 + 3 bottlenecks of 3 convolutions: the 39 layers of the name.
 
+Width: ``width`` scales every layer's channels (the stem, the bottlenecks' inner and
+output widths, the adapters) by the same factor, rounded, at least 8; depth, blocks,
+strides and kernels stay Table 1's. ``width=1`` is the paper's model. The ``quick``
+preset uses 0.25 (about 1/16 of the multiply-accumulates), so the demo trains on two
+CPU cores; the preset records it and every result names it.
+
 Both models take ONE input tensor, so that ONNX export and onnxruntime see the same
 signature in both domains. Module names follow torchvision's (``layer1`` ...
 ``layer4``, ``fc``) so ImageNet checkpoints load by name.
@@ -79,25 +85,40 @@ def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
     ]
 
 
+def scaled(channels: int, width: float) -> int:
+    """``channels`` times the width multiplier, rounded, at least 8."""
+    return max(8, round(channels * width))
+
+
+def _check_width(width: float) -> None:
+    if not 0 < width <= 4:
+        raise UsageError(f"The classifier width multiplier must be in (0, 4]; got {width}.")
+
+
 class ResNet50DeepStem(nn.Module):
-    """ResNet-50 with the deep stem of Table 1 (3x3 convs 64, 64, 128, then max pool)."""
+    """ResNet-50 with the deep stem of Table 1 (3x3 convs 64, 64, 128, then max pool);
+    ``width`` scales every channel count (1: the paper's)."""
 
     input_kind = "pixel"
 
-    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
+    def __init__(self, num_classes: int = NUM_CLASSES, width: float = 1.0) -> None:
         super().__init__()
+        _check_width(width)
+        self.width = width
+        c = [scaled(k, width) for k in (64, 128, 256, 512)]  # planes of conv2_x..conv5_x
+        e = Bottleneck.expansion
         self.stem = nn.Sequential(
-            *_conv_bn_relu(3, 64, 2),
-            *_conv_bn_relu(64, 64),
-            *_conv_bn_relu(64, 128),
+            *_conv_bn_relu(3, c[0], 2),
+            *_conv_bn_relu(c[0], c[0]),
+            *_conv_bn_relu(c[0], c[1]),
             nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
         )
-        self.layer1 = _make_layer(128, 64, 3, 1)  # conv2_x
-        self.layer2 = _make_layer(256, 128, 4, 2)  # conv3_x
-        self.layer3 = _make_layer(512, 256, 6, 2)  # conv4_x
-        self.layer4 = _make_layer(1024, 512, 3, 2)  # conv5_x
+        self.layer1 = _make_layer(c[1], c[0], 3, 1)  # conv2_x
+        self.layer2 = _make_layer(c[0] * e, c[1], 4, 2)  # conv3_x
+        self.layer3 = _make_layer(c[1] * e, c[2], 6, 2)  # conv4_x
+        self.layer4 = _make_layer(c[2] * e, c[3], 3, 2)  # conv5_x
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(2048, num_classes)
+        self.fc = nn.Linear(c[3] * e, num_classes)
         _init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -112,18 +133,26 @@ class CResNet39(nn.Module):
     input_kind = "latent"
 
     def __init__(
-        self, y_channels: int, sigma_channels: int, num_classes: int = NUM_CLASSES
+        self,
+        y_channels: int,
+        sigma_channels: int,
+        num_classes: int = NUM_CLASSES,
+        width: float = 1.0,
     ) -> None:
         super().__init__()
+        _check_width(width)
+        self.width = width
         self.y_channels = y_channels
         self.sigma_channels = sigma_channels
-        self.adapter_y = _make_layer(y_channels, 32, 1, 1)  # 1x1,32; 3x3,32; 1x1,128
-        self.adapter_sigma = _make_layer(sigma_channels, 32, 1, 1)
-        self.layer2 = _make_layer(256, 128, 4, 1)  # conv3_x, first block at stride 1
-        self.layer3 = _make_layer(512, 256, 6, 2)  # conv4_x
-        self.layer4 = _make_layer(1024, 512, 3, 2)  # conv5_x
+        c = [scaled(k, width) for k in (32, 128, 256, 512)]  # adapter, conv3_x..conv5_x
+        e = Bottleneck.expansion
+        self.adapter_y = _make_layer(y_channels, c[0], 1, 1)  # 1x1,32; 3x3,32; 1x1,128
+        self.adapter_sigma = _make_layer(sigma_channels, c[0], 1, 1)
+        self.layer2 = _make_layer(2 * c[0] * e, c[1], 4, 1)  # conv3_x, first block stride 1
+        self.layer3 = _make_layer(c[1] * e, c[2], 6, 2)  # conv4_x
+        self.layer4 = _make_layer(c[2] * e, c[3], 3, 2)  # conv5_x
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(2048, num_classes)
+        self.fc = nn.Linear(c[3] * e, num_classes)
         _init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -134,18 +163,22 @@ class CResNet39(nn.Module):
 
 
 def build_classifier(
-    domain: str, latent_spec: LatentSpec | None = None, num_classes: int = NUM_CLASSES
+    domain: str,
+    latent_spec: LatentSpec | None = None,
+    num_classes: int = NUM_CLASSES,
+    width: float = 1.0,
 ) -> nn.Module:
-    """ResNet-50 (deep stem) for ``"pixel"``; cResNet-39 for ``"latent"``."""
+    """ResNet-50 (deep stem) for ``"pixel"``; cResNet-39 for ``"latent"``; ``width``
+    scales their channels (1: the paper's)."""
     if domain == "pixel":
-        return ResNet50DeepStem(num_classes)
+        return ResNet50DeepStem(num_classes, width)
     if domain == "latent":
         if latent_spec is None:
             raise UsageError(
                 "A latent-domain classifier needs the codec's latent description "
                 "(LatentSpec): pick a codec with a compressed domain."
             )
-        return CResNet39(latent_spec.channels, latent_spec.sigma_channels, num_classes)
+        return CResNet39(latent_spec.channels, latent_spec.sigma_channels, num_classes, width)
     raise UsageError(f"Unknown domain {domain!r}; the domains are {', '.join(DOMAINS)}.")
 
 

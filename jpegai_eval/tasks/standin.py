@@ -1,0 +1,161 @@
+"""The demo's stand-in for ImageNet: classifier weights pretrained on procedural textures.
+
+The paper fine-tunes every classifier from ImageNet-trained weights; trained from
+scratch on a few hundred images, ResNet-50 learns little (the ``quick`` preset did so
+and reached about 30% Top-1 on the demo dataset). ImageNet weights cannot ship with the
+package (98 MB, and not at the ``quick`` preset's width), so ``quick`` starts from this
+project's own stand-in: the ``quick``-width ResNet-50 pretrained on a large procedural
+texture corpus that shares no image with any demo dataset.
+
+The corpus: :data:`CORPUS_PER_CLASS` images per demo texture family, drawn by the demo
+generators (:func:`jpegai_eval.tasks.demo.texture`) from random streams keyed
+``(STANDIN_KEY, seed, class, index)``, never the demo's ``(seed, class, index)``, each
+turned by ``index % 4`` quarter turns. The network learns to tell the 23 families apart;
+its head is not shipped: like ImageNet's 1000-way fc, it stays behind, and every task
+trains its own. What transfers is the backbone (the stem, conv2_x..conv5_x; cResNet-39
+takes conv3_x..conv5_x).
+
+It is a stronger prior for the demo than ImageNet is for MINC-2500: the corpus comes
+from the same generator families as the demo's classes. The demo demonstrates the
+pipeline and the study's qualitative story; it measures nothing about real materials.
+``docs/demo.md`` says so next to its numbers.
+
+    jpegai-eval task pretrain --out texture-standin.pt     # about 20 min on one CPU core
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jpegai_eval.tasks.classes import MINC_CLASSES
+from jpegai_eval.tasks.imagenet import STANDIN_FILE, STANDIN_NAME, standin_path
+
+__all__ = ["STANDIN_FILE", "STANDIN_NAME", "corpus_items", "pretrain", "standin_path"]
+#: First entry of every corpus image's random key: no demo image has a 4-entry key.
+STANDIN_KEY = 0x5EED57
+CORPUS_PER_CLASS = 400
+CORPUS_SIZE = 128
+ROTATIONS = 4
+#: The pretraining recipe: the ``quick`` preset's augmentations, crops and width, with
+#: these fields replaced.
+RECIPE = {"epochs": 10, "batch_size": 32, "lr": 0.05, "milestones": (6, 9)}
+
+
+@dataclass(frozen=True)
+class CorpusImage:
+    """One corpus image (a picklable zero-argument source for the data loader)."""
+
+    class_index: int
+    index: int
+    seed: int = 0
+    size: int = CORPUS_SIZE
+
+    def __call__(self) -> np.ndarray:
+        from jpegai_eval.tasks.demo import texture
+
+        rng = np.random.default_rng([STANDIN_KEY, self.seed, self.class_index, self.index])
+        image = texture(MINC_CLASSES[self.class_index], rng, self.size)
+        return np.ascontiguousarray(np.rot90(image, self.index % ROTATIONS))
+
+
+def corpus_items(
+    per_class: int = CORPUS_PER_CLASS, seed: int = 0, size: int = CORPUS_SIZE
+) -> list[tuple[CorpusImage, int]]:
+    """(source, label) for every corpus image: the texture family's index."""
+    return [
+        (CorpusImage(ci, i, seed, size), ci)
+        for ci in range(len(MINC_CLASSES))
+        for i in range(per_class)
+    ]
+
+
+def pretrain(
+    out: Path,
+    per_class: int = CORPUS_PER_CLASS,
+    seed: int = 0,
+    workers: int | None = None,
+    work_dir: Path | None = None,
+    log: Callable[[str], None] | None = None,
+    progress: bool = False,
+    **recipe: Any,
+) -> dict[str, Any]:
+    """Pretrain the stand-in and write ``out``: a float16 state dict of the backbone
+    (no fc) in torchvision-style names, and ``out`` + ``.json`` describing it.
+    Resumable: the epoch checkpoints live in ``work_dir`` (default ``out`` + ``.work``)."""
+    import torch
+
+    from jpegai_eval.framework.image_io import atomic_output
+    from jpegai_eval.tasks import models
+    from jpegai_eval.tasks.training import get_preset, train_classifier
+
+    preset = get_preset("quick", **{**RECIPE, **recipe})
+    items = corpus_items(per_class, seed)
+    torch.manual_seed(seed)
+    model = models.build_classifier("pixel", num_classes=len(MINC_CLASSES), width=preset.width)
+    work = Path(work_dir) if work_dir is not None else out.with_name(out.name + ".work")
+    start = time.perf_counter()
+    result = train_classifier(
+        model,
+        items,
+        preset,
+        "pixel",
+        work,
+        device="cpu",
+        workers=workers,
+        seed=seed,
+        progress=progress,
+        log=log,
+    )
+    state = {
+        k: v.detach().to(torch.float16) if v.is_floating_point() else v.detach()
+        for k, v in model.state_dict().items()
+        if not k.startswith("fc.")  # the head stays behind
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(out) as tmp, open(tmp, "wb") as handle:
+        torch.save(state, handle)
+    record = {
+        "file": out.name,
+        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "bytes": out.stat().st_size,
+        "model": f"ResNet-50 (deep stem), width {preset.width}",
+        "parameters_shipped": int(sum(v.numel() for v in state.values())),
+        "corpus": {
+            "generator": "jpegai_eval.tasks.demo.texture",
+            "key": [STANDIN_KEY, seed, "class", "index"],
+            "per_class": per_class,
+            "classes": len(MINC_CLASSES),
+            "images": len(items),
+            "size": CORPUS_SIZE,
+            "labels": "texture family (23); each image turned by index % 4 quarter turns",
+        },
+        "recipe": preset.as_dict(),
+        "seed": seed,
+        "final_train_top1": result.history[-1].get("train_top1") if result.history else None,
+        "history": result.history,
+        "seconds": round(time.perf_counter() - start, 1),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "command": f"jpegai-eval task pretrain --out {out.name} --per-class {per_class} "
+        f"--seed {seed}",
+    }
+    with atomic_output(out.with_name(out.name + ".json")) as tmp:
+        Path(tmp).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    if log:
+        log(f"wrote {out} ({record['bytes']} bytes) in {record['seconds']} s")
+    return record
+
+
+def describe() -> str:
+    """One line for logs and run.json: which stand-in file, with its digest."""
+    path = standin_path()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "missing"
+    return f"texture stand-in for ImageNet ({path.name}, sha256 {digest})"
