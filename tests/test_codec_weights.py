@@ -122,21 +122,20 @@ def test_download_checks_the_hash_prefix(tmp_path, monkeypatch):
     assert not target.exists() and list(target.parent.iterdir()) == []
 
 
-def test_demo_weights_missing_quality_says_which_exist():
-    have = w.demo_qualities("hyperprior-msssim")
-    missing = next(q for q in range(1, 9) if q not in have)
-    with pytest.raises(WeightsError, match=f"No demo weights .* quality {missing}") as info:
-        MSSSIM.load(missing)
-    if have:
-        assert "demo weights exist for qualities 1, 4, 8 only" in info.value.message
+def test_demo_weights_missing_quality_says_which_exist(monkeypatch):
+    manifest = w.demo_manifest()
+    partial = dict(manifest, qualities={k: manifest["qualities"][k] for k in ("1", "4", "8")})
+    monkeypatch.setattr(w, "demo_manifest", lambda: partial)
+    with pytest.raises(WeightsError, match="No demo weights .* quality 2") as info:
+        MSSSIM.load(2)
+    assert "demo weights exist for qualities 1, 4, 8 only" in info.value.message
     assert "--weights pretrained" in info.value.message
     assert w.demo_qualities("hyperprior-mse") == []
 
 
-@pytest.mark.skipif(not w.demo_qualities("hyperprior-msssim"), reason="no demo weights built")
 def test_demo_weights_are_the_default_and_ordered():
     have = w.demo_qualities("hyperprior-msssim")
-    assert have == [1, 4, 8]
+    assert have == list(range(1, 9))  # the whole ladder ships
     image = synthetic_image(128, 128, seed=9)
     from jpegai_eval.framework.metrics import psnr
 
@@ -150,7 +149,7 @@ def test_demo_weights_are_the_default_and_ordered():
         data = model.encode(image)
         rates.append(len(data))
         fidelity.append(psnr(image, model.decode(data)))
-    assert rates == sorted(rates) and len(set(rates)) == 3
+    assert rates == sorted(rates) and len(set(rates)) == len(have)
     assert fidelity == sorted(fidelity)
 
 
@@ -161,5 +160,5 @@ def test_demo_manifest_matches_the_shipped_files():
     for q, entry in manifest["qualities"].items():
         path = w.DEMO_DIR / entry["file"]
         assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], q
-        assert path.stat().st_size <= 2_000_000  # shipped checkpoints stay small
+        assert path.stat().st_size <= 3_000_000  # shipped checkpoints stay small (issue 14)
     assert (w.DEMO_DIR / "MODEL_CARD.md").is_file() or not manifest["qualities"]

@@ -438,7 +438,8 @@ class Task(ABC):
         params = inspect.signature(self.build_classifier).parameters
         takes = "preset" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
         if takes and preset is not None:
-            return self.build_classifier(domain, latent_spec, preset=preset)
+            build: Any = self.build_classifier  # the keyword is the task's own
+            return build(domain, latent_spec, preset=preset)
         return self.build_classifier(domain, latent_spec)
 
     def remote_files(self, **options: Any) -> list[RemoteFile]:
