@@ -36,7 +36,7 @@ def test_run_with_both_hyperprior_backends_writes_tfc_rows(tmp_path):
     assert list(tfc["anchor"]) == ["anchor1", "compressed"]
     assert (tfc["codec"] == "hyperprior-msssim").all() and (tfc["quality"] == 1).all()
     assert (tfc["bpp"] > 0).all() and tfc["top1"].between(0, 1).all()
-    # The tiny TFC model has 8 latent channels, the demo CompressAI model 48: each
+    # The tiny TFC model has 8 latent channels, the demo CompressAI model 96: each
     # compressed-domain classifier was built for its own codec's latents.
     compressed = results[results["anchor"] == "compressed"].set_index("backend")
     assert compressed.loc["tfc", "classifier"].endswith("-tfc-q1")
