@@ -476,9 +476,34 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
             return previous
 
         previous = distributed.on_main(claim) or {}
-        return _run_claimed(
-            plan, plugins, config, out_dir, previous, samples, cells, device, started, dataset_s
+        try:
+            return _run_claimed(
+                plan, plugins, config, out_dir, previous, samples, cells, device, started, dataset_s
+            )
+        except BaseException as exc:
+            if distributed.world().is_main:
+                mark_stopped(out_dir, exc)
+            raise
+
+
+def mark_stopped(out_dir: Path, exc: BaseException) -> None:
+    """Say in ``run.json`` that the run stopped (``failed``, or ``interrupted`` by the
+    user) and why, so a folder is never left claiming to be ``running``; rerunning the
+    same command resumes it as before. Best effort: the original error is what matters."""
+    path = out_dir / "run.json"
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(info, dict) or info.get("status") != "running":
+            return
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        info.update(
+            status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+            error=str(message)[:2000],
+            stopped=dt.datetime.now().isoformat(timespec="seconds"),
         )
+        write_json(path, info)
+    except Exception:  # noqa: BLE001, S110 - never mask the error that stopped the run
+        pass
 
 
 def _run_claimed(
