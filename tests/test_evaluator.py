@@ -467,3 +467,30 @@ def test_disk_check_counts_the_classifiers(tiny_minc, tmp_path, monkeypatch):
     with pytest.raises(UserError, match="encode cache and the classifiers"):
         run_study(cfg, out_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_replaced_init_weights_retrain_the_classifiers(tmp_path, tiny_minc):
+    """The classifiers' key holds the content of the checkpoint they start from: the
+    same --imagenet-weights path with other bytes must not be answered from the old
+    classifiers (nor may the stand-in's files, replaced by a reinstall)."""
+    import torch
+
+    from jpegai_eval.tasks.models import CResNet39
+
+    ckpt = tmp_path / "init.pt"
+    name = "layer4.2.bn3.bias"  # one tensor cResNet-39 takes (smoke preset: width 1)
+    shape = CResNet39(8, 8).state_dict()[name].shape
+    torch.save({name: torch.full(shape, 0.5)}, ckpt)
+    out = tmp_path / "run"
+    cfg = config(tiny_minc, anchors=["compressed"], imagenet_weights=str(ckpt))
+    run_study(cfg, out_dir=out)
+    before = len((out / "run.log").read_text())
+    run_study(cfg, out_dir=out)
+    assert "retraining" not in (out / "run.log").read_text()[before:]
+
+    torch.save({name: torch.full(shape, 0.25)}, ckpt)  # same path, other weights
+    before = len((out / "run.log").read_text())
+    run_study(cfg, out_dir=out)
+    log = (out / "run.log").read_text()[before:]
+    assert "retraining it: its configuration changed" in log

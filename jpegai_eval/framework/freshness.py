@@ -1,21 +1,23 @@
 """What a classifier or a cell was computed from, so a rerun never reuses a stale one.
 
 A classifier's *key* digests its configuration (task, domain, training data kind,
-preset, seed, ImageNet initialisation, latent shape) and the content of every training
-item: an original image by the digest of its bytes (the encode cache's image key), a
-decoded image or latents by its cache entry (codec, backend, quality, weights digest
-and the original's digest). A cell's key digests its classifier's key, the content of
-its test items and, for a coded cell, the coded test entries its rate and quality
-columns come from. The keys are stored with the results (``classifiers/NAME/key.json``,
-``"key"`` in ``cells/NAME.json``); one that differs from what the run would compute now
-means the dataset, the weights or the configuration changed, and the step is redone
-(:func:`stale_reason` says why, for the log).
+preset, seed, ImageNet initialisation by name and content, latent shape) and the content
+of every training item: an original image by the digest of its bytes (the encode cache's
+image key), a decoded image or latents by its cache entry (codec, backend, quality,
+weights digest and the original's digest). A cell's key digests its classifier's key,
+the content of its test items and, for a coded cell, the coded test entries its rate and
+quality columns come from. The keys are stored with the results
+(``classifiers/NAME/key.json``, ``"key"`` in ``cells/NAME.json``); one that differs from
+what the run would compute now means the dataset, the weights or the configuration
+changed, and the step is redone (:func:`stale_reason` says why, for the log).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.runfolder import item_path
@@ -30,6 +32,21 @@ def digest(value: Any) -> str:
     """A short digest of a JSON-able value."""
     text = json.dumps(value, sort_keys=True, default=str)
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def init_file_id(path: str | None) -> str | None:
+    """The content digest of the classifiers' initial checkpoint (None: from scratch)."""
+    if path is None:
+        return None
+    stat = Path(path).stat()
+    return _file_id(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _file_id(path: str, _size: int, _mtime_ns: int) -> str:
+    from jpegai_eval.framework.cache import file_digest
+
+    return file_digest(Path(path))
 
 
 def original_id(sample: Sample, encoded: Encoded) -> str:
@@ -67,6 +84,9 @@ def classifier_key(
         "preset": config.preset,
         "seed": config.seed,
         "imagenet_weights": config.imagenet_weights,
+        # What the classifiers start from, by content: the label names the stand-in's
+        # files with their digests, and the checkpoint's own bytes are digested too.
+        "init": [plan.init_label, init_file_id(plan.init_weights)],
         "latent_spec": repr(spec),
     }
     return {
