@@ -194,17 +194,23 @@ def _to_cpu_sync(module: nn.Module, plain: dict[str, type[nn.Module]], name: str
     out = module
     if name in plain:
         assert isinstance(module, nn.modules.batchnorm._BatchNorm)
-        out = CpuSyncBatchNorm(
-            module.num_features,
-            module.eps,
-            module.momentum,
-            module.affine,
-            module.track_running_stats,
-        )
-        _share_state(module, out)
+        out = _rebuilt(module, CpuSyncBatchNorm)
         out.plain_class = plain[name]
     for child_name, child in module.named_children():
         out.add_module(child_name, _to_cpu_sync(child, plain, f"{name}.{child_name}".lstrip(".")))
+    return out
+
+
+def _rebuilt(module: nn.Module, cls: type[nn.Module]) -> nn.Module:
+    """A ``cls`` BatchNorm with ``module``'s settings, parameters and buffers."""
+    out = cls(  # type: ignore[call-arg]
+        module.num_features,
+        module.eps,
+        module.momentum,
+        module.affine,
+        module.track_running_stats,
+    )
+    _share_state(module, out)
     return out
 
 
@@ -226,14 +232,7 @@ def revert_sync_batchnorm(module: nn.Module) -> nn.Module:
     out = module
     cls = getattr(module, "plain_class", None)
     if isinstance(module, nn.SyncBatchNorm | CpuSyncBatchNorm) and cls is not None:
-        out = cls(
-            module.num_features,
-            module.eps,
-            module.momentum,
-            module.affine,
-            module.track_running_stats,
-        )
-        _share_state(module, out)
+        out = _rebuilt(module, cls)
     for name, child in module.named_children():
         out.add_module(name, revert_sync_batchnorm(child))
     return out
