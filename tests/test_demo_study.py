@@ -10,6 +10,7 @@ takes minutes: slow.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -63,21 +64,23 @@ def test_make_demo_reproduces_table_2_qualitatively(tmp_path):
     assert a1[1] <= a3 - 10, table  # q1's artefacts cost the original classifier
     assert a2[1] >= a1[1] + 5, table  # retraining on decoded images recovers
     assert a2[1] < a2[8], table  # and still loses information at q1
-    # Regression floors below what the shipped demo measures (anchor 3: 82.6, the
-    # compressed domain: 51 at every quality); the issue's 85 and "within 15 points of
-    # anchor 2" are not reached yet (docs/demo.md).
-    assert a3 >= 75, table
-    assert all(cd[q] >= 40 for q in (1, 4, 8)), table
+    # The compressed domain (cResNet-39 from the stand-in's latent half) stays within
+    # 15 points of anchor 2 at every quality, as in the paper's Table 2.
+    assert all(cd[q] >= a2[q] - 15 for q in (1, 4, 8)), table
+    # A regression floor below what the shipped demo measures (82.6); the issue's 85 is
+    # not reached (docs/demo.md).
+    assert a3 >= 78, table
+    init = json.loads((out / "run.json").read_text())["classifier_init"]
+    assert "texture-standin-resnet50" in init and "texture-standin-cresnet39" in init, init
     for r in rows:  # every accuracy carries its interval
         if r["top1"]:
             assert float(r["top1_ci95_low"]) <= float(r["top1"]) <= float(r["top1_ci95_high"])
 
 
 def test_demo_codec_ladder_beats_jpeg_on_the_demo_test_split(tmp_path):
-    """Goal 1 on the demo test split: MS-SSIM rises strictly from q1 to q8, and the
-    MS-SSIM BD-rate against Pillow's JPEG is at most -10% (bpp of whole .jai files;
-    measured: -43%). PSNR rises from q1 to q4 to q8 but not at every step (q7 is 0.2 dB
-    below q6, docs/demo.md), so only the paper's three qualities are held to it."""
+    """Goal 1 on the demo test split: PSNR and MS-SSIM rise strictly from q1 to q8, and
+    the MS-SSIM BD-rate against Pillow's JPEG is at most -10% (bpp of whole .jai files;
+    measured: -41%). The photographs cannot ship; docs/demo.md has their table."""
     import math
     import warnings
 
@@ -101,7 +104,7 @@ def test_demo_codec_ladder_beats_jpeg_on_the_demo_test_split(tmp_path):
     ours = curves["hyperprior-msssim"]
     psnr = [r["psnr"] for r in ours]
     msssim = [r["ms_ssim"] for r in ours]
-    assert psnr[0] < psnr[3] < psnr[7], psnr
+    assert all(b > a for a, b in zip(psnr, psnr[1:], strict=False)), psnr
     assert all(b > a for a, b in zip(msssim, msssim[1:], strict=False)), msssim
 
     def db(v):

@@ -122,3 +122,75 @@ def test_shipped_standin_matches_its_record():
     assert path.stat().st_size <= 3.5e6
     r50 = models.ResNet50DeepStem(23, width=training.get_preset("quick").width)
     assert not models.init_from_imagenet(r50, path).shape_mismatch
+
+
+def test_latent_standin_is_pretrained_on_the_demo_codecs_latents(tmp_path, monkeypatch):
+    """The stand-in's cResNet-39 half: the corpus coded by the demo codec (image index
+    at quality index % 8 + 1), latents kept per quality and weights digest, resumable;
+    the file loads into cResNet-39 adapters included, and cResNet-39 classifiers take it
+    when the stand-in is asked for."""
+    torch.set_num_threads(1)
+    out = tmp_path / "latent.pt"
+    work = tmp_path / "work"
+    tiny = {"epochs": 1, "milestones": (), "batch_size": 8, "latent_resize": 5, "latent_crop": 4}
+    record = standin.pretrain_latents(out, per_class=1, workers=0, work_dir=work, **tiny)
+    coded = sorted((work / "latents").rglob("*.npz"))
+    assert len(coded) == len(MINC_CLASSES)  # index 0 of every family: quality 1
+    assert {p.parent.name.split("-")[0] for p in coded} == {"q1"}
+    assert record["latents"]["weights_id"]["1"] in coded[0].parent.name
+    with np.load(coded[0]) as npz:
+        assert npz["y_hat"].dtype == np.float16 and npz["y_hat"].shape[0] == 96
+        y = npz["y_hat"].astype(np.float32)
+        np.testing.assert_array_equal(y, np.round(y))  # quantised latents, kept exactly
+    stamp = coded[0].stat().st_mtime_ns
+    standin.pretrain_latents(out, per_class=1, workers=0, work_dir=work, **tiny)
+    assert coded[0].stat().st_mtime_ns == stamp  # resumed: nothing coded again
+
+    state = torch.load(out, weights_only=True)
+    assert any(k.startswith("adapter_y.") for k in state) and not any(
+        k.startswith("fc.") for k in state
+    )
+    c39 = models.CResNet39(96, 96, 23, width=0.25)
+    report = models.init_from_imagenet(c39, out)
+    assert report.loaded == len(state) and not report.shape_mismatch
+    assert torch.equal(c39.adapter_y[0].conv1.weight, state["adapter_y.0.conv1.weight"].float())
+
+    # With the stand-in asked for, cResNet-39 takes this file and ResNet-50 the other.
+    pixel_file = tmp_path / "pixel.pt"
+    torch.save(models.ResNet50DeepStem(23, width=0.25).state_dict(), pixel_file)
+    monkeypatch.setattr(imagenet, "standin_path", lambda: pixel_file)
+    monkeypatch.setattr(imagenet, "latent_standin_path", lambda: out)
+    init = imagenet.resolve_imagenet_weights(None, "quick")
+    assert init.path == str(pixel_file)
+    assert "latent.pt sha256" in init.label and "pixel.pt sha256" in init.label
+    task = MincTask()
+    c39 = task.classifier_for("latent", LatentSpec(96, 16, 96), "quick")
+    report = task.init_classifier(c39, init.path)
+    assert report.path == str(out) and report.loaded == len(state)
+    r50 = task.classifier_for("pixel", None, "quick")
+    assert task.init_classifier(r50, init.path).path == str(pixel_file)
+    assert imagenet.checkpoint_for_domain(str(pixel_file), "latent") == str(out)
+    assert imagenet.checkpoint_for_domain(str(tmp_path / "mine.pt"), "latent").endswith("mine.pt")
+
+
+def test_shipped_latent_standin_matches_its_record_and_the_demo_codec():
+    import hashlib
+    import json
+
+    path = standin.latent_standin_path()
+    record = json.loads(path.with_name(path.name + ".json").read_text())
+    assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert path.stat().st_size <= 3.5e6
+    spec = LatentSpec(96, 16, 96)
+    assert record["latents"]["latent_spec"] == repr(spec)
+    # Made from the shipped demo codec: retraining a quality means pretraining again.
+    from pathlib import Path
+
+    import jpegai_eval
+
+    manifest = Path(jpegai_eval.__file__).parent / "codecs" / "weights" / "demo" / "manifest.json"
+    shipped = json.loads(manifest.read_text())["qualities"]
+    assert record["latents"]["weights_id"] == {q: e["weights_id"] for q, e in shipped.items()}
+    c39 = models.CResNet39(96, 96, 23, width=training.get_preset("quick").width)
+    report = models.init_from_imagenet(c39, path)
+    assert not report.shape_mismatch and report.loaded == len(torch.load(path, weights_only=True))

@@ -242,7 +242,8 @@ class TaskOptionsCommand(click.Command):
     help="What the classifiers start from: torchvision's ResNet-50 IMAGENET1K_V1 (the "
     "paper preset's default, from torch hub's checkpoints folder) or IMAGENET1K_V2, a "
     "checkpoint file, texture-standin (the quick preset's default: the shipped ResNet-50 "
-    "pretrained on procedural textures, see docs/demo.md), or none to train from scratch "
+    "and cResNet-39 pretrained on procedural textures and their latents, see "
+    "docs/demo.md), or none to train from scratch "
     "(the smoke preset's default).",
 )
 @click.option(

@@ -56,9 +56,12 @@ class ClassificationTask(Task):
 
     def init_classifier(self, model, imagenet_weights=None):  # type: ignore[no-untyped-def]
         """Load ImageNet weights into ``model`` (or keep its initialisation); a report."""
-        from jpegai_eval.tasks import models
+        from jpegai_eval.tasks import imagenet, models
 
-        return models.init_from_imagenet(model, imagenet_weights)
+        domain = "latent" if isinstance(model, models.CResNet39) else "pixel"
+        return models.init_from_imagenet(
+            model, imagenet.checkpoint_for_domain(imagenet_weights, domain)
+        )
 
     def train(  # type: ignore[no-untyped-def]
         self,

@@ -155,23 +155,32 @@ def info_command(
     "--per-class",
     type=click.IntRange(1),
     default=None,
-    help="Corpus images per texture family [default: 240, the shipped file's].",
+    help="Corpus images per texture family [default: 400, the shipped files'].",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=int, default=0, show_default=True, help="DataLoader workers.")
-def pretrain_command(out: str, per_class: int | None, seed: int, workers: int) -> None:
+@click.option(
+    "--domain",
+    type=click.Choice(["pixel", "latent"]),
+    default="pixel",
+    show_default=True,
+    help="pixel: ResNet-50 on the images; latent: cResNet-39 on the demo codec's latents "
+    "of the same images (all eight qualities).",
+)
+def pretrain_command(out: str, per_class: int | None, seed: int, workers: int, domain: str) -> None:
     """Pretrain the quick preset's texture stand-in for ImageNet (resumable).
 
-    ResNet-50 at the quick preset's width, trained on procedural textures that share no
-    image with any demo dataset (see jpegai_eval/tasks/standin.py and docs/demo.md).
-    The shipped file was made with `jpegai-eval task pretrain --out FILE` on one CPU
-    thread.
+    ResNet-50 (--domain pixel) or cResNet-39 (--domain latent) at the quick preset's
+    width, trained on procedural textures that share no image with any demo dataset
+    (see jpegai_eval/tasks/standin.py and docs/demo.md). The shipped files were made
+    with `jpegai-eval task pretrain [--domain latent] --out FILE`.
     """
     from pathlib import Path
 
     from jpegai_eval.tasks import standin
 
-    record = standin.pretrain(
+    make = standin.pretrain if domain == "pixel" else standin.pretrain_latents
+    record = make(
         Path(out),
         per_class=per_class or standin.CORPUS_PER_CLASS,
         seed=seed,

@@ -50,8 +50,33 @@ STANDIN_NAME = "texture-standin"
 STANDIN_FILE = "texture-standin-resnet50-w0.25.pt"
 
 
+#: The stand-in's compressed-domain half: cResNet-39 at the ``quick`` width, pretrained
+#: on the demo codec's latents of the same corpus (the paper's cResNet-39 starts from one
+#: trained on ImageNet's compressed representations). cResNet-39 classifiers take it when
+#: the stand-in is asked for; ResNet-50 classifiers take :data:`STANDIN_FILE`.
+LATENT_STANDIN_FILE = "texture-standin-cresnet39-w0.25.pt"
+
+
 def standin_path() -> Path:
     return Path(__file__).resolve().parent / "weights" / STANDIN_FILE
+
+
+def latent_standin_path() -> Path:
+    return Path(__file__).resolve().parent / "weights" / LATENT_STANDIN_FILE
+
+
+def checkpoint_for_domain(path: str | None, domain: str) -> str | None:
+    """The checkpoint a classifier of ``domain`` starts from when the run's classifiers
+    start from ``path``: the stand-in's cResNet-39 file for the latent domain when
+    ``path`` is the (pixel) stand-in and that file is installed; ``path`` otherwise."""
+    if (
+        path is not None
+        and domain == "latent"
+        and Path(path).resolve() == standin_path()
+        and latent_standin_path().is_file()
+    ):
+        return str(latent_standin_path())
+    return path
 
 
 #: What a preset initialises its classifiers from by default: an ImageNet variant, or
@@ -112,7 +137,7 @@ def resolve_imagenet_weights(
                 "--imagenet-weights none."
             )
         return ImagenetInit(
-            str(path), f"texture stand-in for ImageNet ({path.name}, {origin}; see docs/demo.md)"
+            str(path), f"texture stand-in for ImageNet ({_standin_files()}; {origin})"
         )
     variant = choice.strip().upper()
     if variant in VARIANTS:
@@ -146,6 +171,15 @@ def resolve_imagenet_weights(
                     f"from {url}, or train from scratch with --imagenet-weights none."
                 )
     return ImagenetInit(str(path), f"ImageNet weights from {path} (--imagenet-weights)")
+
+
+def _standin_files() -> str:
+    """The stand-in's files with the start of their SHA-256 (the classifiers' cache keys
+    hold this line, so replaced files retrain them)."""
+    from jpegai_eval.framework.remote import sha256_of
+
+    files = [standin_path(), latent_standin_path()]
+    return "; ".join(f"{p.name} sha256 {sha256_of(p)[:12]}" for p in files if p.is_file())
 
 
 def _download(remote: RemoteFile, variant: str, origin: str) -> None:

@@ -249,13 +249,18 @@ def init_from_imagenet(model: nn.Module, path: str | Path | None) -> InitReport:
 
     ResNet-50 takes every tensor whose name and shape match (the deep stem, the first
     block of conv2_x and the 1000-way fc differ and stay at their initialisation);
-    cResNet-39 takes conv3_x..conv5_x (``layer2``..``layer4``). Mismatches are reported,
-    not fatal. ``path=None`` leaves the model as built (from scratch).
+    cResNet-39 takes conv3_x..conv5_x (``layer2``..``layer4``), and its two adapters
+    too when the checkpoint is a cResNet-39's (the texture stand-in's latent half).
+    Mismatches are reported, not fatal. ``path=None`` leaves the model as built (from scratch).
     """
     if path is None:
         return InitReport("scratch")
     source = _read_state_dict(Path(path))
-    prefixes = ("layer2.", "layer3.", "layer4.") if isinstance(model, CResNet39) else ("",)
+    prefixes: tuple[str, ...] = ("",)
+    if isinstance(model, CResNet39):
+        prefixes = ("layer2.", "layer3.", "layer4.")
+        if any(k.startswith("adapter_y.") for k in source):  # a cResNet-39 checkpoint
+            prefixes = ("adapter_y.", "adapter_sigma.", *prefixes)
     own = model.state_dict()
     report = InitReport("imagenet", str(path))
     new_state = {}
