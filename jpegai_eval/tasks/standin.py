@@ -115,23 +115,61 @@ def pretrain(
     """Pretrain the stand-in and write ``out``: a float16 state dict of the backbone
     (no fc) in torchvision-style names, and ``out`` + ``.json`` describing it.
     Resumable: the epoch checkpoints live in ``work_dir`` (default ``out`` + ``.work``)."""
+    from jpegai_eval.tasks.training import get_preset
+
+    preset = get_preset("quick", **{**RECIPE, **recipe})
+    work = Path(work_dir) if work_dir is not None else out.with_name(out.name + ".work")
+    return _train_and_write(
+        out,
+        "pixel",
+        corpus_items(per_class, seed),
+        None,
+        preset,
+        work,
+        per_class=per_class,
+        seed=seed,
+        workers=workers,
+        log=log,
+        progress=progress,
+        start=time.perf_counter(),
+        about={"model": f"ResNet-50 (deep stem), width {preset.width}"},
+        command=f"jpegai-eval task pretrain --out {out.name} --per-class {per_class} --seed {seed}",
+    )
+
+
+def _train_and_write(
+    out: Path,
+    domain: str,
+    items: list[Any],
+    spec: Any,
+    preset: Any,
+    train_dir: Path,
+    *,
+    per_class: int,
+    seed: int,
+    workers: int | None,
+    log: Callable[[str], None] | None,
+    progress: bool,
+    start: float,
+    about: dict[str, Any],
+    command: str,
+) -> dict[str, Any]:
+    """What both halves of the stand-in share: build the ``domain`` classifier at the
+    preset's width, train it on ``items`` (checkpoints in ``train_dir``), write it with
+    :func:`_write` and a record of ``about``, the corpus, the recipe and the history."""
     import torch
 
     from jpegai_eval.tasks import models
-    from jpegai_eval.tasks.training import get_preset, train_classifier
+    from jpegai_eval.tasks.training import train_classifier
 
-    preset = get_preset("quick", **{**RECIPE, **recipe})
-    items = corpus_items(per_class, seed)
     torch.manual_seed(seed)
-    model = models.build_classifier("pixel", num_classes=len(MINC_CLASSES), width=preset.width)
-    work = Path(work_dir) if work_dir is not None else out.with_name(out.name + ".work")
-    start = time.perf_counter()
+    model = models.build_classifier(domain, spec, num_classes=len(MINC_CLASSES), width=preset.width)
     result = train_classifier(
         model,
         items,
         preset,
-        "pixel",
-        work,
+        domain,
+        train_dir,
         device="cpu",
         workers=workers,
         seed=seed,
@@ -142,15 +180,14 @@ def pretrain(
         out,
         model,
         {
-            "model": f"ResNet-50 (deep stem), width {preset.width}",
+            **about,
             "corpus": _corpus_record(per_class, seed),
             "recipe": preset.as_dict(),
             "seed": seed,
             "final_train_top1": result.history[-1].get("train_top1") if result.history else None,
             "history": result.history,
             "seconds": round(time.perf_counter() - start, 1),
-            "command": f"jpegai-eval task pretrain --out {out.name} --per-class {per_class} "
-            f"--seed {seed}",
+            "command": command,
         },
     )
     if log:
@@ -263,36 +300,26 @@ def pretrain_latents(
     """Pretrain the stand-in's cResNet-39 half on the demo codec's latents of the
     corpus and write ``out`` (+ ``.json``) as :func:`pretrain` does. Resumable: the
     latents and the epoch checkpoints live in ``work_dir`` (default ``out`` + ``.work``)."""
-    import torch
-
-    from jpegai_eval.tasks import models
-    from jpegai_eval.tasks.training import get_preset, train_classifier
+    from jpegai_eval.tasks.training import get_preset
 
     preset = get_preset("quick", **{**RECIPE, **recipe})
     work = Path(work_dir) if work_dir is not None else out.with_name(out.name + ".work")
     start = time.perf_counter()
     items, spec, ids = corpus_latents(work / "latents", per_class, seed, log=log)
-    coded_s = round(time.perf_counter() - start, 1)
-    torch.manual_seed(seed)
-    model = models.build_classifier(
-        "latent", spec, num_classes=len(MINC_CLASSES), width=preset.width
-    )
-    result = train_classifier(
-        model,
-        items,
-        preset,
-        "latent",
-        work / "train",
-        device="cpu",
-        workers=workers,
-        seed=seed,
-        progress=progress,
-        log=log,
-    )
-    record = _write(
+    return _train_and_write(
         out,
-        model,
-        {
+        "latent",
+        items,
+        spec,
+        preset,
+        work / "train",
+        per_class=per_class,
+        seed=seed,
+        workers=workers,
+        log=log,
+        progress=progress,
+        start=start,
+        about={
             "model": f"cResNet-39 on (y_hat, sigma_hat), width {preset.width}",
             "latents": {
                 "codec": LATENT_CODEC,
@@ -301,17 +328,8 @@ def pretrain_latents(
                 "latent_spec": repr(spec),
                 "quality": "index % 8 + 1",
             },
-            "corpus": _corpus_record(per_class, seed),
-            "recipe": preset.as_dict(),
-            "seed": seed,
-            "final_train_top1": result.history[-1].get("train_top1") if result.history else None,
-            "history": result.history,
-            "coding_seconds": coded_s,
-            "seconds": round(time.perf_counter() - start, 1),
-            "command": f"jpegai-eval task pretrain --domain latent --out {out.name} "
-            f"--per-class {per_class} --seed {seed}",
+            "coding_seconds": round(time.perf_counter() - start, 1),
         },
+        command=f"jpegai-eval task pretrain --domain latent --out {out.name} "
+        f"--per-class {per_class} --seed {seed}",
     )
-    if log:
-        log(f"wrote {out} ({record['bytes']} bytes) in {record['seconds']} s")
-    return record
