@@ -205,3 +205,25 @@ def test_strings_too_short_for_the_header_size_are_refused_before_decoding():
         with pytest.raises(BitstreamError, match="too short to code"):
             step(bomb)
     assert time.perf_counter() - t0 < 5
+
+
+def test_the_string_length_check_reads_the_current_cdf_tables():
+    """The bits-per-symbol bound behind the too-short check is computed once per CDF
+    table, and again when ``update()`` replaces the tables (a file checked against stale
+    tables could be refused, or a crafted one let through)."""
+    from jpegai_eval.codecs.compressai_hyperprior import min_string_bytes, min_symbol_bits
+
+    model = CompressAIHyperprior("ms-ssim").load(1)
+    data = model.encode(synthetic_image(64, 64, seed=2))
+    header, payload = model.open(data)
+    model.strings(payload, header)
+    gc = model.net.gaussian_conditional
+    first = model._min_symbol_bits("y", gc)
+    assert first == min_symbol_bits(gc) > 0
+    assert model._symbol_bits["y"][0] is gc._quantized_cdf
+    # Tables where one symbol takes almost all the mass: its bound drops near zero.
+    peaked = gc._quantized_cdf.clone()
+    peaked[:, 1:] = 2**16 - 1
+    gc._quantized_cdf = peaked
+    assert model._min_symbol_bits("y", gc) == min_symbol_bits(gc) < first
+    assert min_string_bytes(gc, 10_000) == min_string_bytes(gc, 10_000, min_symbol_bits(gc))

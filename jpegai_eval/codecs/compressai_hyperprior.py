@@ -174,6 +174,8 @@ class HyperpriorModel(CodecModel):
         #: The entropy coder's CDF tables as Python lists, and the tensor they came from.
         self._cdf_lists: tuple[list[Any], ...] = ()
         self._cdf_source: Any = None
+        #: coder name -> (its quantized CDF table, the bits per symbol it allows at least)
+        self._symbol_bits: dict[str, tuple[Any, float]] = {}
         m = int(net.M)
         self.latent_spec = LatentSpec(channels=m, stride=STRIDE, sigma_channels=m)
 
@@ -309,7 +311,7 @@ class HyperpriorModel(CodecModel):
             "z": (self.net.entropy_bottleneck, int(self.net.N) * zh * zw),
         }
         for (name, (coder, count)), string in zip(symbols.items(), strings, strict=True):
-            need = min_string_bytes(coder, count)
+            need = min_string_bytes(coder, count, self._min_symbol_bits(name, coder))
             if len(string) < need:
                 raise BitstreamError(
                     f"The .jai header gives a {header.width}x{header.height} image, but its "
@@ -318,6 +320,15 @@ class HyperpriorModel(CodecModel):
                     "crafted; re-encode the image."
                 )
         return strings[0], strings[1]
+
+    def _min_symbol_bits(self, name: str, coder: Any) -> float:
+        """:func:`min_symbol_bits` of ``coder``, computed once per CDF table (update()
+        replaces the tables; the check of every file reads them)."""
+        cached = self._symbol_bits.get(name)
+        if cached is None or cached[0] is not coder._quantized_cdf:
+            cached = (coder._quantized_cdf, min_symbol_bits(coder))
+            self._symbol_bits[name] = cached
+        return cached[1]
 
     # -- the staged decode -----------------------------------------------------------
     def decode_batch(
@@ -485,18 +496,25 @@ class _Laps:
         self._last = now
 
 
-def min_string_bytes(coder: Any, count: int) -> int:
-    """A lower bound on the bytes of an entropy-coded string of ``count`` symbols: each
-    costs at least -log2 of the largest probability in ``coder``'s quantized CDF tables
-    (16-bit precision); halved and less 8 bytes, to be safe, but never below the 4 bytes
-    of the rANS state every string ends with."""
+def min_symbol_bits(coder: Any) -> float:
+    """The fewest bits any symbol costs under ``coder``'s quantized CDF tables (16-bit
+    precision): -log2 of the largest probability they hold."""
     import torch
 
     cdf, length = coder._quantized_cdf, coder._cdf_length.reshape(-1, 1)
     freq = torch.diff(cdf.to(torch.int64), dim=1)
     valid = torch.arange(freq.shape[1]).unsqueeze(0) < (length - 1)
     top = int(torch.where(valid, freq, 0).max().clamp(min=1))
-    bits = -math.log2(min(top, 2**16 - 1) / 2**16)
+    return -math.log2(min(top, 2**16 - 1) / 2**16)
+
+
+def min_string_bytes(coder: Any, count: int, bits: float | None = None) -> int:
+    """A lower bound on the bytes of an entropy-coded string of ``count`` symbols: each
+    costs at least :func:`min_symbol_bits` (pass ``bits`` when it is known); halved and
+    less 8 bytes, to be safe, but never below the 4 bytes of the rANS state every
+    string ends with."""
+    if bits is None:
+        bits = min_symbol_bits(coder)
     return max(4, int(count * bits / 16) - 8)  # the coder flushes a 4-byte state
 
 
