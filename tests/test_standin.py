@@ -112,6 +112,16 @@ def test_quick_defaults_to_the_shipped_standin(monkeypatch, tmp_path):
     assert "jpegai-eval task pretrain" in str(err.value) and "none" in str(err.value)
 
 
+def _made_by_the_default_command(record):
+    """`jpegai-eval task pretrain [--domain latent] --out FILE` (the defaults) is the
+    command that made the shipped file: same corpus, same recipe."""
+    assert record["corpus"]["per_class"] == standin.CORPUS_PER_CLASS
+    assert record["corpus"]["images"] == standin.CORPUS_PER_CLASS * 23
+    assert record["seed"] == 0
+    for key, value in standin.RECIPE.items():
+        assert record["recipe"][key] == (list(value) if isinstance(value, tuple) else value)
+
+
 def test_shipped_standin_matches_its_record():
     import hashlib
     import json
@@ -120,6 +130,7 @@ def test_shipped_standin_matches_its_record():
     record = json.loads(path.with_name(path.name + ".json").read_text())
     assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert path.stat().st_size <= 3.5e6
+    _made_by_the_default_command(record)
     r50 = models.ResNet50DeepStem(23, width=training.get_preset("quick").width)
     assert not models.init_from_imagenet(r50, path).shape_mismatch
 
@@ -181,6 +192,7 @@ def test_shipped_latent_standin_matches_its_record_and_the_demo_codec():
     record = json.loads(path.with_name(path.name + ".json").read_text())
     assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert path.stat().st_size <= 3.5e6
+    _made_by_the_default_command(record)
     spec = LatentSpec(96, 16, 96)
     assert record["latents"]["latent_spec"] == repr(spec)
     # Made from the shipped demo codec: retraining a quality means pretraining again.

@@ -155,7 +155,7 @@ def info_command(
     "--per-class",
     type=click.IntRange(1),
     default=None,
-    help="Corpus images per texture family [default: 400, the shipped files'].",
+    help="Corpus images per texture family [default: 800, the shipped files'].",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=int, default=0, show_default=True, help="DataLoader workers.")

@@ -61,7 +61,7 @@ __all__ = [
 ]
 #: First entry of every corpus image's random key: no demo image has a 4-entry key.
 STANDIN_KEY = 0x5EED57
-CORPUS_PER_CLASS = 400
+CORPUS_PER_CLASS = 800
 CORPUS_SIZE = 128
 ROTATIONS = 4
 #: The pretraining recipe: the ``quick`` preset's augmentations, crops and width, with
