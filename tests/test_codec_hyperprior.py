@@ -218,12 +218,12 @@ def test_the_string_length_check_reads_the_current_cdf_tables():
     header, payload = model.open(data)
     model.strings(payload, header)
     gc = model.net.gaussian_conditional
-    first = model._min_symbol_bits("y", gc)
+    first = model._per_table("y", gc, min_symbol_bits)
     assert first == min_symbol_bits(gc) > 0
-    assert model._symbol_bits["y"][0] is gc._quantized_cdf
+    assert model._table_derived["y"][0] is gc._quantized_cdf
     # Tables where one symbol takes almost all the mass: its bound drops near zero.
     peaked = gc._quantized_cdf.clone()
     peaked[:, 1:] = 2**16 - 1
     gc._quantized_cdf = peaked
-    assert model._min_symbol_bits("y", gc) == min_symbol_bits(gc) < first
+    assert model._per_table("y", gc, min_symbol_bits) == min_symbol_bits(gc) < first
     assert min_string_bytes(gc, 10_000) == min_string_bytes(gc, 10_000, min_symbol_bits(gc))

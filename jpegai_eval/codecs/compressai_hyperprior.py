@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -171,11 +172,9 @@ class HyperpriorModel(CodecModel):
         self.net = net.to(device)
         self.device = device
         self.source = source
-        #: The entropy coder's CDF tables as Python lists, and the tensor they came from.
-        self._cdf_lists: tuple[list[Any], ...] = ()
-        self._cdf_source: Any = None
-        #: coder name -> (its quantized CDF table, the bits per symbol it allows at least)
-        self._symbol_bits: dict[str, tuple[Any, float]] = {}
+        #: What is derived from an entropy coder's CDF tables, computed once per table:
+        #: name -> (the quantized CDF tensor it came from, the value). See :meth:`_per_table`.
+        self._table_derived: dict[str, tuple[Any, Any]] = {}
         m = int(net.M)
         self.latent_spec = LatentSpec(channels=m, stride=STRIDE, sigma_channels=m)
 
@@ -311,7 +310,7 @@ class HyperpriorModel(CodecModel):
             "z": (self.net.entropy_bottleneck, int(self.net.N) * zh * zw),
         }
         for (name, (coder, count)), string in zip(symbols.items(), strings, strict=True):
-            need = min_string_bytes(coder, count, self._min_symbol_bits(name, coder))
+            need = min_string_bytes(coder, count, self._per_table(name, coder, min_symbol_bits))
             if len(string) < need:
                 raise BitstreamError(
                     f"The .jai header gives a {header.width}x{header.height} image, but its "
@@ -321,13 +320,13 @@ class HyperpriorModel(CodecModel):
                 )
         return strings[0], strings[1]
 
-    def _min_symbol_bits(self, name: str, coder: Any) -> float:
-        """:func:`min_symbol_bits` of ``coder``, computed once per CDF table (update()
-        replaces the tables; the check of every file reads them)."""
-        cached = self._symbol_bits.get(name)
+    def _per_table(self, name: str, coder: Any, derive: Callable[[Any], Any]) -> Any:
+        """``derive(coder)``, computed once per CDF table and kept under ``name``:
+        ``update()`` replaces the tables (a new tensor), and the value with them."""
+        cached = self._table_derived.get(name)
         if cached is None or cached[0] is not coder._quantized_cdf:
-            cached = (coder._quantized_cdf, min_symbol_bits(coder))
-            self._symbol_bits[name] = cached
+            cached = (coder._quantized_cdf, derive(coder))
+            self._table_derived[name] = cached
         return cached[1]
 
     # -- the staged decode -----------------------------------------------------------
@@ -428,20 +427,14 @@ class HyperpriorModel(CodecModel):
         import torch
 
         gc = self.net.gaussian_conditional
-        if self._cdf_source is not gc._quantized_cdf:  # update() replaces the tables
-            self._cdf_lists = (
-                gc._quantized_cdf.tolist(),
-                gc._cdf_length.reshape(-1).int().tolist(),
-                gc._offset.reshape(-1).int().tolist(),
-            )
-            self._cdf_source = gc._quantized_cdf
+        cdf_lists = self._per_table("y_cdf_lists", gc, cdf_lists_of)
         table = gc.scale_table[:-1].to(scales_hat.device, scales_hat.dtype)
         # == build_indexes(): the number of table scales below each (bounded) scale.
         indexes = torch.bucketize(gc.lower_bound_scale(scales_hat), table).int().cpu().numpy()
         y_hat = torch.empty(scales_hat.shape, dtype=scales_hat.dtype)
         for i, string in enumerate(y_strings):
             values = gc.entropy_coder.decode_with_indexes(
-                string, indexes[i].ravel().tolist(), *self._cdf_lists
+                string, indexes[i].ravel().tolist(), *cdf_lists
             )
             # np.fromiter reads the list of ints 2.5x faster than torch.tensor does.
             symbols = np.fromiter(values, dtype=np.float32, count=len(values))
@@ -494,6 +487,16 @@ class _Laps:
         now = self._now()
         self.times[stage] = self.times.get(stage, 0.0) + now - self._last
         self._last = now
+
+
+def cdf_lists_of(coder: Any) -> tuple[list[Any], list[int], list[int]]:
+    """``coder``'s CDF tables, lengths and offsets as the Python lists CompressAI's rANS
+    decoder takes."""
+    return (
+        coder._quantized_cdf.tolist(),
+        coder._cdf_length.reshape(-1).int().tolist(),
+        coder._offset.reshape(-1).int().tolist(),
+    )
 
 
 def min_symbol_bits(coder: Any) -> float:
