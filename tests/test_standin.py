@@ -112,25 +112,27 @@ def test_quick_defaults_to_the_shipped_standin(monkeypatch, tmp_path):
     assert "jpegai-eval task pretrain" in str(err.value) and "none" in str(err.value)
 
 
-def _made_by_the_default_command(record):
-    """`jpegai-eval task pretrain [--domain latent] --out FILE` (the defaults) is the
-    command that made the shipped file: same corpus, same recipe."""
+def _shipped_record(path):
+    """The ``.json`` record of a shipped stand-in file, checked against the file (digest,
+    size) and against the defaults: `jpegai-eval task pretrain [--domain latent] --out
+    FILE` is the command that made it (same corpus, same recipe)."""
+    import hashlib
+    import json
+
+    record = json.loads(path.with_name(path.name + ".json").read_text())
+    assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert path.stat().st_size <= 3.5e6
     assert record["corpus"]["per_class"] == standin.CORPUS_PER_CLASS
     assert record["corpus"]["images"] == standin.CORPUS_PER_CLASS * 23
     assert record["seed"] == 0
     for key, value in standin.RECIPE.items():
         assert record["recipe"][key] == (list(value) if isinstance(value, tuple) else value)
+    return record
 
 
 def test_shipped_standin_matches_its_record():
-    import hashlib
-    import json
-
     path = standin.standin_path()
-    record = json.loads(path.with_name(path.name + ".json").read_text())
-    assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert path.stat().st_size <= 3.5e6
-    _made_by_the_default_command(record)
+    _shipped_record(path)
     r50 = models.ResNet50DeepStem(23, width=training.get_preset("quick").width)
     assert not models.init_from_imagenet(r50, path).shape_mismatch
 
@@ -185,14 +187,10 @@ def test_latent_standin_is_pretrained_on_the_demo_codecs_latents(tmp_path, monke
 
 
 def test_shipped_latent_standin_matches_its_record_and_the_demo_codec():
-    import hashlib
     import json
 
     path = standin.latent_standin_path()
-    record = json.loads(path.with_name(path.name + ".json").read_text())
-    assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert path.stat().st_size <= 3.5e6
-    _made_by_the_default_command(record)
+    record = _shipped_record(path)
     spec = LatentSpec(96, 16, 96)
     assert record["latents"]["latent_spec"] == repr(spec)
     # Made from the shipped demo codec: retraining a quality means pretraining again.
