@@ -12,7 +12,7 @@ DEMO_OUT ?= runs/demo
 
 venv: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml $(EXAMPLE)/pyproject.toml
+$(STAMP): setup.cfg setup.py pyproject.toml jpegai_eval/codecs/_rans.c $(EXAMPLE)/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel
 	$(PIP) install --progress-bar off -e '.[tf,test]' -e $(EXAMPLE)

@@ -10,7 +10,13 @@ medians of ``--repeat`` runs:
 - g_s and h_s through PyTorch vs onnxruntime;
 - the CDF indexes of y_hat: CompressAI's ``build_indexes`` (a loop of 64 tensor
   comparisons) vs one ``torch.bucketize``; and the y_hat entropy decoding as
-  CompressAI's ``decompress`` does it vs with the CDF tables converted to lists once.
+  CompressAI's ``decompress`` does it vs with the CDF tables converted to lists once;
+- the entropy decoding of y_hat and z_hat by the codec (``decode_y``, ``decode_z``) with
+  the compiled rANS decoder on arrays (``jpegai_eval.codecs.rans``) vs CompressAI's
+  list-based decoder, and vs CompressAI's ``decompress``.
+
+``--weights demo`` takes the shipped demo weights (small, trained: y_hat has real
+symbol statistics) instead of the zoo architecture with random weights (y_hat all zero).
 
 Run it twice to compare PyTorch's OpenMP wait policies (set before torch loads)::
 
@@ -55,6 +61,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=362)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--weights", default=None, help="as for the bench (default zoo-random)")
     args = parser.parse_args()
 
     import onnxruntime as ort
@@ -71,7 +78,7 @@ def main() -> None:
     )
     codec = bench.resolve_codec("hyperprior-msssim")
     tmp = Path(tempfile.mkdtemp(prefix="levers-"))
-    weights, _ = bench.materialise_weights(codec, args.quality, None, tmp, 0)
+    weights, _ = bench.materialise_weights(codec, args.quality, args.weights, tmp, 0)
     model = codec.load(args.quality, weights=weights)
     net = model.net
     config = bench.BenchConfig(size=args.size)
@@ -178,7 +185,73 @@ def main() -> None:
                 r,
             ),
         )
+        report_decoders(model, y_string, z_string, scales_hat, y_hat, z_hat, r)
     print(f"load {os.getloadavg()}; scratch files in {tmp}")
+
+
+def report_decoders(model, y_string, z_string, scales_hat, y_hat, z_hat, repeat) -> None:
+    """decode_y / decode_z with the compiled decoder vs CompressAI's (lists) vs
+    CompressAI's decompress; asserts they agree."""
+    import torch
+
+    from jpegai_eval.codecs import rans
+
+    compiled = rans._compiled
+    if compiled is None:
+        print("(no compiled rANS decoder in this install: nothing to compare)")
+        return
+    net, gc = model.net, model.net.gaussian_conditional
+    shape = tuple(z_hat.shape[-2:])
+
+    def lists(fn):
+        """``fn`` with CompressAI's list-based decoder (the install without a compiler)."""
+
+        def run():
+            rans._compiled = None
+            try:
+                return fn()
+            finally:
+                rans._compiled = compiled
+
+        return run
+
+    def y_fast():
+        return model.decode_y([y_string], scales_hat)
+
+    def z_fast():
+        return model.decode_z([z_string], shape)
+
+    y_lists, z_lists = lists(y_fast), lists(z_fast)
+    assert torch.equal(y_fast(), y_hat) and torch.equal(y_lists(), y_hat)
+    assert torch.equal(z_fast(), z_hat) and torch.equal(z_lists(), z_hat)
+    symbols = y_hat.numel()
+    report(
+        f"entropy decoding of y_hat ({symbols:,} symbols, {len(y_string):,} bytes, "
+        f"{int((y_hat != 0).sum()):,} non-zero)",
+        measure(
+            {
+                "CompressAI build_indexes+decompress": lambda: gc.decompress(
+                    [y_string], gc.build_indexes(scales_hat), z_hat.dtype
+                ),
+                "decode_y, CompressAI decoder (lists)": y_lists,
+                "decode_y, compiled decoder (arrays)": y_fast,
+            },
+            repeat,
+        ),
+    )
+    report(
+        f"entropy decoding of z_hat ({z_hat.numel():,} symbols, {len(z_string):,} bytes)",
+        measure(
+            {
+                "CompressAI entropy_bottleneck.decompress": lambda: (
+                    net.entropy_bottleneck.decompress([z_string], shape)
+                ),
+                "decode_z, CompressAI decoder (lists)": z_lists,
+                "decode_z, compiled decoder (arrays)": z_fast,
+            },
+            repeat,
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from jpegai_eval.bench import measure as bench
 from jpegai_eval.cli import cli
+from jpegai_eval.codecs import rans
 from jpegai_eval.framework.errors import UserError
 
 STAGES_PIXEL = ["entropy_decode_z", "h_s", "entropy_decode_y", "g_s", "preprocess", "resnet50"]
@@ -60,6 +61,7 @@ def test_prints_the_tables_and_targets(bench_run):
         "ort_over_torch",
         "encode_overhead",
         "workers_speedup",
+        f"rANS decoder {rans.DECODER.split(' ')[0]}",
         f"wrote {out}",
     ):
         assert text in output
@@ -71,6 +73,7 @@ def test_json_holds_every_figure(bench_run):
     machine = result["machine"]
     for key in ("cpu_count", "torch", "onnxruntime", "threads", "ort_providers", "device"):
         assert machine[key] is not None
+    assert machine["rans_decoder"] == rans.DECODER  # which entropy decoder was timed
     q1 = result["qualities"]["1"]
     assert q1["N"] == 8 and q1["M"] == 12 and "tiny-q1.pt" in q1["weights"]
     assert q1["bitstreams"]["bpp_mean"] > 0

@@ -46,12 +46,18 @@ class _Counting(torch.nn.Module):
 
 
 def _counted(model):
-    """Count h_s, g_s and the two entropy decoders of ``model`` (restored by the caller)."""
+    """Count h_s, g_s and the entropy decoding of z (by the model or by CompressAI's
+    entropy bottleneck) and y of ``model`` (restored by the caller)."""
     net = model.net
     calls = {"z": 0, "y": 0}
-    eb_decompress, decode_y = net.entropy_bottleneck.decompress, model.decode_y
+    decode_z, decode_y = model.decode_z, model.decode_y
+    eb_decompress = net.entropy_bottleneck.decompress
 
     def z(*args, **kwargs):
+        calls["z"] += 1
+        return decode_z(*args, **kwargs)
+
+    def eb_z(*args, **kwargs):
         calls["z"] += 1
         return eb_decompress(*args, **kwargs)
 
@@ -61,8 +67,8 @@ def _counted(model):
 
     h_s, g_s = _Counting(net.h_s), _Counting(net.g_s)
     net.h_s, net.g_s = h_s, g_s
-    net.entropy_bottleneck.decompress = z
-    model.decode_y = y
+    model.decode_z, model.decode_y = z, y
+    net.entropy_bottleneck.decompress = eb_z
     restore = (net, h_s.inner, g_s.inner)
     return calls, h_s, g_s, restore
 
@@ -70,8 +76,7 @@ def _counted(model):
 def _restore(model, restore):
     net, h_s, g_s = restore
     net.h_s, net.g_s = h_s, g_s
-    del net.entropy_bottleneck.decompress
-    del model.decode_y
+    del model.decode_z, model.decode_y, net.entropy_bottleneck.decompress
 
 
 def test_one_pass_gives_what_decode_and_latents_give(model):

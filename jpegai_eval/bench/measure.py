@@ -16,9 +16,9 @@ repetitions), after warm-up repetitions that are discarded, and reported as medi
    with the codec's transforms (h_s, g_s) run by PyTorch (what ``decode`` and
    ``latents`` do) and by onnxruntime, at batch 1 and (fewer repetitions) batch 32.
    Per stage: time and multiply-accumulates. The entropy decoding is the codec's own
-   (CompressAI's ``entropy_bottleneck.decompress`` for z_hat, the model's
-   ``decode_y`` for y_hat: what ``decode``/``latents`` run), and the staged outputs
-   are checked against ``decode``/``latents`` on every run.
+   (the model's ``decode_z`` and ``decode_y``: what ``decode``/``latents`` run, with the
+   rANS decoder named in ``machine.rans_decoder``), and the staged outputs are checked
+   against ``decode``/``latents`` on every run.
 2. **classifiers**: onnxruntime vs PyTorch eager for ResNet-50 and cResNet-39.
 3. **encode**: the plugin's ``encode`` (uint8 image -> ``.jai`` file) vs CompressAI's
    ``compress`` on the ready tensor (the overhead), and the evaluator's encode stage
@@ -240,6 +240,7 @@ def machine_info(threads: int, device: str) -> dict[str, Any]:
     import torch
 
     from jpegai_eval import __version__
+    from jpegai_eval.codecs import rans
     from jpegai_eval.framework.onnx_runtime import providers_for
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
@@ -259,6 +260,7 @@ def machine_info(threads: int, device: str) -> dict[str, Any]:
         "device": device,
         "ort_providers": providers_for(device),
         "ort_allow_spinning": False,
+        "rans_decoder": rans.DECODER,
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
     }

@@ -172,7 +172,9 @@ def machine_line(result: dict[str, Any]) -> str:
         f"{m.get('cpu_count')} CPUs ({m.get('processor')}), "
         f"{'GPU ' + m['cuda'] if m.get('cuda') else 'no GPU'}, {m.get('threads')} threads, "
         f"torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')} "
-        f"({', '.join(m.get('ort_providers') or [])}), load {m.get('load_average_start')} -> "
+        f"({', '.join(m.get('ort_providers') or [])}), "
+        f"rANS decoder {(m.get('rans_decoder') or 'not recorded').split(' ')[0]}, "
+        f"load {m.get('load_average_start')} -> "
         f"{m.get('load_average_end')}"
     )
 
