@@ -64,6 +64,27 @@ def test_one_process_is_unchanged(monkeypatch):
         assert distributed.rank_device("cpu") == "cpu"
 
 
+def test_a_rank_leaves_without_finalization_and_only_under_torchrun(monkeypatch):
+    """After the session a torchrun rank ends at once, its output flushed: torch's
+    gloo threads can outlive destroy_process_group, and one that asks for the GIL
+    while the interpreter finalizes aborts the rank after its work is done."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    distributed.leave()  # one process: a no-op
+    code = (
+        "import atexit, sys\n"
+        "from jpegai_eval.framework.distributed import leave\n"
+        "atexit.register(lambda: print('finalized'))\n"
+        "print('done', end='')\n"
+        "leave()\n"
+        "sys.exit(3)\n"
+    )
+    env = dict(_env(), WORLD_SIZE="2", RANK="1", LOCAL_RANK="1")
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert (done.returncode, done.stdout) == (0, "done"), done.stderr[-3000:]
+
+
 # --------------------------------------------------------- a real gloo process group
 
 

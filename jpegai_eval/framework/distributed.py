@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -135,6 +137,29 @@ def session(device: str = "auto") -> Iterator[World]:
     finally:
         _world, _group = World(), None
         dist.destroy_process_group()
+
+
+def leave() -> None:
+    """End this ``torchrun`` rank now, after :func:`session`, without the interpreter's
+    finalization; nothing to do outside ``torchrun``, or while a group the caller made
+    is still up (the caller owns the process).
+
+    ``destroy_process_group`` frees the gloo group only when nothing else holds it, and
+    ``torch._dynamo`` (which ``torch.optim`` imports) does: its worker threads outlive
+    the session. A worker still freeing the last collective's tensors needs the GIL,
+    and a thread that asks for it while the interpreter finalizes is unwound through a
+    ``noexcept`` destructor: the rank aborts after its work is done (``terminate called
+    without an active exception``) and ``torchrun`` stops the others."""
+    if not from_environment().distributed:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(0)
 
 
 def rank_device(device: str) -> str:

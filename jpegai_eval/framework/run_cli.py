@@ -308,7 +308,7 @@ def run_command(
     The task's dataset options (e.g. --data-root) come from the task given with
     --task; `jpegai-eval run --task ID --help` lists them.
     """
-    from jpegai_eval.framework.distributed import from_environment, session
+    from jpegai_eval.framework.distributed import from_environment, leave, session
     from jpegai_eval.framework.evaluator import run_study
     from jpegai_eval.framework.plan import RunConfig
 
@@ -344,3 +344,4 @@ def run_command(
         click.echo(f"Results: {result.out_dir / 'results.csv'}")
         for path in result.reports:
             click.echo(f"Report:  {path}")
+    leave()  # a torchrun rank ends here, before the interpreter's finalization
