@@ -429,7 +429,7 @@ class HyperpriorModel(CodecModel):
             np.arange(channels, dtype=np.int32)[:, None, None], (channels, *shape)
         )
         symbols = np.stack([_decode("z", s, indexes, tables, eb.entropy_coder) for s in z_strings])
-        medians = eb.quantiles[:, :, 1:2].detach().reshape(1, channels, 1, 1)
+        medians = eb._get_medians().detach().reshape(1, channels, 1, 1)
         # == EntropyModel.dequantize: the symbols in the medians' dtype, plus the medians.
         z_hat = torch.from_numpy(symbols).to(medians)
         return z_hat.add_(medians)
