@@ -61,7 +61,7 @@ def test_prints_the_tables_and_targets(bench_run):
         "ort_over_torch",
         "encode_overhead",
         "workers_speedup",
-        f"rANS decoder {rans.DECODER.split(' ')[0]}",
+        f"rANS decoder {rans.DECODER}, load",
         f"wrote {out}",
     ):
         assert text in output
@@ -268,3 +268,15 @@ def test_report_shows_a_runs_bench_json(bench_run, tmp_path):
     for name in bench.TARGETS:
         assert f"<th>{name}</th>" in html
     assert html.count("<caption>") == 1 + 4  # the targets and the four tables
+
+
+def test_the_machine_line_names_the_rans_decoder_only_when_recorded(bench_run):
+    from jpegai_eval.reports.bench_summary import machine_line
+
+    _, result, _ = bench_run
+    assert f"rANS decoder {rans.DECODER}, load" in machine_line(result)
+    older = {
+        **result,
+        "machine": {k: v for k, v in result["machine"].items() if k != "rans_decoder"},
+    }
+    assert "rANS" not in machine_line(older)  # a bench.json from before it was recorded

@@ -173,8 +173,8 @@ def machine_line(result: dict[str, Any]) -> str:
         f"{'GPU ' + m['cuda'] if m.get('cuda') else 'no GPU'}, {m.get('threads')} threads, "
         f"torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')} "
         f"({', '.join(m.get('ort_providers') or [])}), "
-        f"rANS decoder {(m.get('rans_decoder') or 'not recorded').split(' ')[0]}, "
-        f"load {m.get('load_average_start')} -> "
+        + (f"rANS decoder {m['rans_decoder']}, " if m.get("rans_decoder") else "")
+        + f"load {m.get('load_average_start')} -> "
         f"{m.get('load_average_end')}"
     )
 
