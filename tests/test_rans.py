@@ -12,6 +12,7 @@ import pytest
 import torch
 from compressai._CXX import pmf_to_quantized_cdf
 from compressai.ans import RansDecoder, RansEncoder
+from compressai.entropy_models.entropy_models import _EntropyCoder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,19 +31,6 @@ PROPERTY = settings(
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
-
-
-class _Coder:
-    """What an entropy model's ``entropy_coder`` is to :func:`rans.decode`: CompressAI's
-    rANS decoder, named ``"ans"``."""
-
-    name = "ans"
-
-    def __init__(self) -> None:
-        self.decoder = RansDecoder()
-
-    def decode_with_indexes(self, *args):
-        return self.decoder.decode_with_indexes(*args)
 
 
 def _tables(lengths: list[int], offsets: list[int], seed: int) -> rans.Tables:
@@ -79,7 +67,7 @@ def streams(draw):
     far = rng.integers(1, 2 ** rng.integers(1, 25, count)) * rng.choice([-1, 1], count)
     symbols = np.where(escape, np.where(far < 0, low + far, high + far), symbols)
     string = RansEncoder().encode_with_indexes(
-        symbols.astype(np.int32).tolist(), indexes.tolist(), *tables.lists()
+        symbols.astype(np.int32).tolist(), indexes.tolist(), *tables.lists
     )
     return string, indexes, tables, symbols.astype(np.int32)
 
@@ -96,9 +84,9 @@ def test_the_compiled_decoder_is_built_where_a_c_compiler_is():
 @given(streams())
 def test_decodes_what_compressais_encoder_wrote_as_compressais_decoder_does(stream):
     string, indexes, tables, symbols = stream
-    got = rans.decode(string, indexes, tables, _Coder())
+    got = rans.decode(string, indexes, tables, _EntropyCoder("ans"))
     assert got.dtype == np.int32 and got.shape == indexes.shape
-    theirs = RansDecoder().decode_with_indexes(string, indexes.tolist(), *tables.lists())
+    theirs = RansDecoder().decode_with_indexes(string, indexes.tolist(), *tables.lists)
     assert got.tolist() == theirs == symbols.tolist()
 
 
@@ -108,10 +96,10 @@ def test_a_cut_or_lengthened_string_is_an_error_not_a_read_past_the_end(stream, 
     string, indexes, tables, _ = stream
     cut = data.draw(st.integers(0, len(string) - 1))
     with pytest.raises(ValueError, match="not a well-formed rANS stream"):
-        rans.decode(string[:cut], indexes, tables, _Coder())
+        rans.decode(string[:cut], indexes, tables, _EntropyCoder("ans"))
     extra = data.draw(st.binary(min_size=1, max_size=12))
     with pytest.raises(ValueError, match="not a well-formed rANS stream"):
-        rans.decode(string + extra, indexes, tables, _Coder())
+        rans.decode(string + extra, indexes, tables, _EntropyCoder("ans"))
 
 
 @PROPERTY
@@ -125,7 +113,7 @@ def test_a_damaged_string_is_an_error_or_in_range_values(stream, data):
     for _ in range(data.draw(st.integers(1, 4))):
         damaged[data.draw(st.integers(0, len(damaged) - 1))] ^= data.draw(st.integers(1, 255))
     try:
-        got = rans.decode(bytes(damaged), indexes, tables, _Coder())
+        got = rans.decode(bytes(damaged), indexes, tables, _EntropyCoder("ans"))
     except ValueError as e:
         assert "not a well-formed rANS stream" in str(e)
     else:
@@ -136,7 +124,7 @@ def test_the_decoder_checks_its_arguments():
     tables = _tables([3, 5], [0, -2], seed=0)
     indexes = np.array([0, 1, 1] * 30, np.int32)
     symbols = [1, -2, 2] * 30
-    string = RansEncoder().encode_with_indexes(symbols, indexes.tolist(), *tables.lists())
+    string = RansEncoder().encode_with_indexes(symbols, indexes.tolist(), *tables.lists)
     compiled = rans._compiled
     if compiled is None:
         pytest.skip("built without the compiled decoder")

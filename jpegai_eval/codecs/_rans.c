@@ -134,7 +134,7 @@ static Failure decode(Stream *st, const int32_t *indexes, Py_ssize_t count,
     return NULL;
 }
 
-/* A C-contiguous int32 buffer of `ndim` dimensions (any, when ndim is 0). */
+/* `obj`'s buffer in `view`, which must be C-contiguous int32 (and writable if asked). */
 static int get_int32(PyObject *obj, Py_buffer *view, int writable, const char *name) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(obj, view, flags) < 0) return -1;

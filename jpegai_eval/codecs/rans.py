@@ -11,7 +11,8 @@ with the same results; :data:`DECODER` says which one is in use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,6 @@ class Tables:
     cdfs: np.ndarray
     lengths: np.ndarray
     offsets: np.ndarray
-    _lists: list[Any] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def of(cls, coder: Any) -> Tables:
@@ -49,11 +49,10 @@ class Tables:
             int32(coder._offset.reshape(-1)),
         )
 
-    def lists(self) -> list[Any]:
+    @cached_property
+    def lists(self) -> tuple[list[Any], list[int], list[int]]:
         """The tables as CompressAI's decoder takes them (converted once)."""
-        if not self._lists:
-            self._lists.extend([self.cdfs.tolist(), self.lengths.tolist(), self.offsets.tolist()])
-        return self._lists
+        return self.cdfs.tolist(), self.lengths.tolist(), self.offsets.tolist()
 
 
 def decode(string: bytes, indexes: np.ndarray, tables: Tables, coder: Any) -> np.ndarray:
@@ -68,5 +67,5 @@ def decode(string: bytes, indexes: np.ndarray, tables: Tables, coder: Any) -> np
         out = np.empty(indexes.shape, dtype=np.int32)
         _compiled.decode(string, indexes, tables.cdfs, tables.lengths, tables.offsets, out)
         return out
-    values = coder.decode_with_indexes(string, indexes.ravel().tolist(), *tables.lists())
+    values = coder.decode_with_indexes(string, indexes.ravel().tolist(), *tables.lists)
     return np.fromiter(values, dtype=np.int32, count=len(values)).reshape(indexes.shape)
