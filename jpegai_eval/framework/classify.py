@@ -204,8 +204,8 @@ class Classifiers:
         items = _items(source, self.samples["train"], cell, self.encoded)
         init = task.init_classifier(model, self.plan.init_weights)
         log(
-            f"classifier {name}: training on {len(items)} {source} "
-            f"{'latents' if domain == 'latent' else 'images'} ({config.preset} preset"
+            f"classifier {name}: training on {len(items)} "
+            f"{'latents' if domain == 'latent' else f'{source} images'} ({config.preset} preset"
             f"{', data parallel over every rank' if data_parallel else ''})",
             folder.parent.parent,
         )

@@ -19,7 +19,7 @@ import io
 import multiprocessing
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -301,13 +301,23 @@ def make_jobs(cells: list[Cell], samples: Iterable[Sample]) -> list[Job]:
     ]
 
 
-def run_jobs(jobs: list[Job], workers: int) -> Iterator[tuple[Job, dict[str, Any]]]:
+def run_jobs(
+    jobs: list[Job],
+    workers: int,
+    on_damaged: Callable[[Job, str], None] | None = None,
+) -> Iterator[tuple[Job, dict[str, Any]]]:
     """Yield (job, metrics) as jobs finish, over up to ``workers`` processes (see
-    :func:`effective_workers`)."""
+    :func:`effective_workers`). A damaged cache entry (:meth:`CacheCell.check`) is
+    redone, and ``on_damaged(job, why)`` is told."""
     todo = []
     for job in jobs:
-        cached = job.cell.load(job.key)
+        cached, damage = job.cell.check(job.key)
         if cached is None:
+            if damage is not None:
+                for path in job.cell.paths(job.key).values():
+                    path.unlink(missing_ok=True)  # the entry's own files, redone below
+                if on_damaged is not None:
+                    on_damaged(job, damage)
             todo.append(job)
         else:
             yield job, dict(cached, reused=True)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from jpegai_eval.framework.image_io import atomic_output
-from jpegai_eval.framework.runfolder import Encoded, cell_name
+from jpegai_eval.framework.runfolder import Encoded, cell_name, write_json
 from jpegai_eval.framework.stats import wilson
 
 if TYPE_CHECKING:
@@ -103,7 +103,10 @@ def with_intervals(row: dict[str, Any]) -> dict[str, Any]:
 def write_results(
     out_dir: Path, rows: list[dict[str, Any]], per_image: list[dict[str, Any]]
 ) -> None:
-    write_csv(out_dir / "results.csv", [with_intervals(r) for r in rows], RESULT_COLUMNS)
+    from jpegai_eval.framework.image_io import atomic_write_bytes
+
+    # the same bytes check_results_file rebuilds from cells/
+    atomic_write_bytes(out_dir / "results.csv", results_bytes(rows))
     write_csv(
         out_dir / "per_image.csv",
         per_image,
@@ -182,11 +185,113 @@ def per_image_rows(
 
 def write_reports(out_dir: Path, plugins: Plugins, only: list[str] | None = None) -> list[Path]:
     """Run every registered report writer (or those in ``only``) on a run folder."""
-    paths: list[Path] = []
+    written: dict[str, list[Path]] = {}
     for writer in plugins.report_writers:
         if only is None or writer.id in only:
-            paths += writer.write(out_dir, out_dir)
-    return paths
+            written[writer.id] = list(writer.write(out_dir, out_dir))
+    return prune_outputs(out_dir, written)
+
+
+#: In a report folder: which files each report writer wrote last time, so that a file a
+#: writer no longer produces (a codec's ``compressai/<codec>.json`` after the codec left
+#: the results) is removed -- and nothing the tool did not write.
+OUTPUTS_FILE = "report-outputs.json"
+
+
+def prune_outputs(out_dir: Path, written: dict[str, list[Path]]) -> list[Path]:
+    """Record what each writer in ``written`` wrote into ``out_dir`` and delete what
+    the same writer wrote there last time but not now. Return every path written."""
+    import json
+
+    out_dir = Path(out_dir)
+    manifest = out_dir / OUTPUTS_FILE
+    try:
+        before = json.loads(manifest.read_text(encoding="utf-8"))
+        before = before if isinstance(before, dict) else {}
+    except (OSError, ValueError):
+        before = {}
+    base = out_dir.resolve()
+    now = dict(before)
+    for writer_id, paths in written.items():
+        relative = []
+        for path in paths:
+            try:
+                relative.append(Path(path).resolve().relative_to(base).as_posix())
+            except ValueError:
+                continue  # written elsewhere: not this folder's to prune
+        old = before.get(writer_id)
+        for name in old if isinstance(old, list) else []:
+            if not isinstance(name, str) or name in relative:
+                continue
+            stale = (base / name).resolve()
+            if stale.is_relative_to(base) and stale.is_file() and stale != manifest.resolve():
+                stale.unlink()
+        now[writer_id] = sorted(relative)
+    write_json(manifest, now)
+    return [p for paths in written.values() for p in paths]
+
+
+def rows_from_cells(run_dir: Path, names: list[str]) -> list[dict[str, Any]]:
+    """The result rows of ``cells/<name>.json``, in ``names``' order; a missing or
+    damaged cell is a UserError naming it and the fix."""
+    import json
+
+    from jpegai_eval.framework.errors import UserError
+
+    rows = []
+    for name in names:
+        path = Path(run_dir) / "cells" / f"{name}.json"
+        try:
+            done = json.loads(path.read_text(encoding="utf-8"))
+            row = done["row"]
+            if not isinstance(row, dict) or "top1" not in row:
+                raise ValueError("no result row")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            why = "missing" if isinstance(exc, FileNotFoundError) else "damaged"
+            raise UserError(
+                f"{str(path)!r} is {why}, so results.csv cannot be checked or rebuilt "
+                f"from the run's cells. Rerun the same `jpegai-eval run` command with --out "
+                f"{str(run_dir)!r}: it evaluates that cell again (its classifier is kept) "
+                "and rewrites the results and the reports."
+            ) from None
+        rows.append(row)
+    return rows
+
+
+def results_bytes(rows: list[dict[str, Any]]) -> bytes:
+    """``results.csv`` as :func:`write_results` writes it for ``rows``."""
+    import io
+
+    import pandas as pd
+
+    frame = pd.DataFrame([with_intervals(r) for r in rows])
+    for column in RESULT_COLUMNS:
+        if column not in frame:
+            frame[column] = None
+    extra = [c for c in frame.columns if c not in RESULT_COLUMNS]
+    buffer = io.StringIO()
+    frame[RESULT_COLUMNS + extra].to_csv(buffer, index=False, float_format="%.6g")
+    return buffer.getvalue().encode()
+
+
+def check_results_file(run_dir: Path, names: list[str]) -> str | None:
+    """Make ``results.csv`` agree with the run's finished cells (``names``, recorded in
+    run.json): rewrite it from ``cells/`` when it was cut, edited or deleted. Return a
+    line saying so, or None when it already agreed."""
+    from jpegai_eval.framework.image_io import atomic_write_bytes
+
+    wanted = results_bytes(rows_from_cells(run_dir, names))
+    path = Path(run_dir) / "results.csv"
+    try:
+        if path.read_bytes() == wanted:
+            return None
+    except OSError:
+        pass
+    atomic_write_bytes(path, wanted)
+    return (
+        f"results.csv in {str(run_dir)!r} did not match the run's {len(names)} finished "
+        "cells (cut, edited or deleted since the run): rebuilt it from cells/"
+    )
 
 
 def summary_table(rows: list[dict[str, Any]]) -> str:

@@ -14,6 +14,7 @@ Python.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -338,8 +339,21 @@ def run_command(
         )
     # Under torchrun (RANK, WORLD_SIZE, LOCAL_RANK set) join the job's process group;
     # otherwise a no-op.
-    with session(device) as w:
-        result = run_study(config, out_dir=out_dir, force=force)
+    if out_dir is None:
+        from jpegai_eval.framework.evaluator import default_out_dir
+
+        out_dir = default_out_dir(config)
+    try:
+        with session(device) as w:
+            result = run_study(config, out_dir=out_dir, force=force)
+    except KeyboardInterrupt:
+        click.echo(
+            f"\nInterrupted. What was finished is kept in {str(out_dir)!r} (run.json says "
+            "'interrupted'): rerun the same command, with --out "
+            f"{str(out_dir)!r}, to resume where it stopped.",
+            err=True,
+        )
+        sys.exit(130)
     if w.is_main:
         click.echo(f"Results: {result.out_dir / 'results.csv'}")
         for path in result.reports:

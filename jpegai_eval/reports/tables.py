@@ -371,18 +371,22 @@ class CsvTablesWriter(ReportWriter):
     def write(self, run_dir: Path, out_dir: Path) -> list[Path]:
         from jpegai_eval.reports.bd import bd_summary
         from jpegai_eval.reports.paired import paired_tests
+        from jpegai_eval.reports.trust import top5_meaningful
 
         results = read_results(run_dir)
         per_image = read_per_image(run_dir)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
+        # Top-5 of a task with 5 classes or fewer is 100% everywhere: no table for it.
+        meaningful = top5_meaningful(read_run_info(run_dir), per_image)
+        metrics = ("top1", "top5") if meaningful else ("top1",)
         paths = [
             _write_csv(table(results, metric), out_dir / f"table_{metric}.csv", float_format="%.2f")
-            for metric in ("top1", "top5")
+            for metric in metrics
         ]
         paths += [
             _write_csv(interval_table(results, metric), out_dir / f"table_{metric}_ci95.csv")
-            for metric in ("top1", "top5")
+            for metric in metrics
         ]
         frames = {
             "paired_tests.csv": paired_tests(per_image),
