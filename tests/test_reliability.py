@@ -405,3 +405,65 @@ def test_the_log_says_latents_once(finished):
     log = (finished / "run.log").read_text()
     noisy = [line for line in log.splitlines() if "latents latents" in line]
     assert noisy == [] and re.search(r"training on \d+ latents \(smoke preset", log)
+
+
+# ----------------------------------------------- property: damage, then the same command
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+DAMAGEABLE = ("cache", "cells", "classifiers")
+
+
+def _damageable(folder: Path) -> list[str]:
+    return sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file()
+        and (p.relative_to(folder).parts[0] in DAMAGEABLE or p.name.endswith(".csv"))
+    )
+
+
+def _damage(path: Path, how: str, where: float) -> None:
+    data = path.read_bytes()
+    if how == "delete":
+        path.unlink()
+    elif how == "truncate":
+        path.write_bytes(data[: int(len(data) * where)])
+    else:  # overwrite a run of bytes in the middle with garbage
+        at = int(len(data) * where)
+        path.write_bytes(data[:at] + b"\x00garbage\xff" * 4 + data[at + 40 :])
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=6,
+    deadline=None,
+    derandomize=True,  # the same six damages on every run: CI stays reproducible
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_a_randomly_damaged_run_folder_resumes_identically_or_names_the_damage(
+    finished, dataset, tmp_path_factory, data
+):
+    """Delete, truncate or corrupt one file under cache/, cells/, classifiers/ or a CSV of
+    a finished run, then rerun the same command: exit 0 with the untouched run's
+    results, or exit != 0 with one named error -- never a traceback, never silently
+    different numbers."""
+    folder = tmp_path_factory.mktemp("damaged") / "run"
+    shutil.copytree(finished, folder)
+    target = data.draw(st.sampled_from(_damageable(folder)), label="file")
+    how = data.draw(st.sampled_from(["delete", "truncate", "corrupt"]), label="how")
+    where = data.draw(st.floats(0.0, 0.9), label="where")
+    _damage(folder / target, how, where)
+
+    result = invoke(run_args(dataset, folder))
+    if result.exit_code == 0:
+        pd.testing.assert_frame_equal(
+            pd.read_csv(folder / "results.csv")[ACCURACY],
+            pd.read_csv(finished / "results.csv")[ACCURACY],
+        )
+    else:
+        assert_clean_error(result)
+        assert result.output.count("Error:") == 1
+    shutil.rmtree(folder.parent)

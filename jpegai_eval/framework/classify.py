@@ -398,8 +398,12 @@ def load_cell(path: Path) -> dict[str, Any] | None:
 
 def fresh_cell(path: Path, key: dict[str, Any], name: str, out_dir: Path) -> dict[str, Any] | None:
     """The finished cell at ``path`` if it was computed from ``key``; else None (and the
-    log says why it is redone)."""
-    done = load_cell(path)
+    log says why it is redone: stale, or a damaged record, which is only a result)."""
+    try:
+        done = load_cell(path)
+    except UserError as exc:
+        log(f"{name}: evaluating it again: {path.name} is damaged ({exc.message[:120]})", out_dir)
+        return None
     if done is None:
         return None
     reason = stale_reason(done.get("key"), key, "test")
