@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sys
 
 import click
@@ -79,6 +78,16 @@ def cli() -> None:
       jpegai-eval plugins
       jpegai-eval run --codec hyperprior-msssim --task minc --dataset demo --weights demo
     """
+    check_settings()
+
+
+def check_settings() -> None:
+    """Check every ``JPEGAI_EVAL_*`` environment variable before any command works: a
+    bad value stops here with one error naming it; an unknown name is warned about."""
+    from jpegai_eval.framework.settings import check_environment
+
+    for warning in check_environment():
+        click.echo(f"Warning: {warning}", err=True)
 
 
 @cli.command()
@@ -107,11 +116,11 @@ def _add_plugin_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    if os.environ.get("JPEGAI_EVAL_OFFLINE"):
-        from jpegai_eval.framework.download import enforce_offline
-
-        enforce_offline()  # urllib refuses the network in this process
     try:
+        from jpegai_eval.framework.download import enforce_offline, is_offline
+
+        if is_offline():  # a SettingError for a value that is no flag
+            enforce_offline()  # urllib refuses the network in this process
         _add_plugin_commands()
     except (UserError, DuplicateIdError) as exc:
         click.echo(f"Error: {exc}", err=True)

@@ -89,7 +89,9 @@ class Codec(ABC):
 
     def pixel_limit(self) -> int:
         """``max_pixels``, or ``$JPEGAI_EVAL_MAX_PIXELS`` when set."""
-        if os.environ.get(MAX_PIXELS_ENV, "").strip():
+        from jpegai_eval.framework.settings import value
+
+        if value(MAX_PIXELS_ENV) is not None:
             return env_max_pixels()  # the one limit for images and .jai headers alike
         return self.max_pixels
 
