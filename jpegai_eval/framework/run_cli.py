@@ -308,7 +308,14 @@ def run_command(
     The task's dataset options (e.g. --data-root) come from the task given with
     --task; `jpegai-eval run --task ID --help` lists them.
     """
-    from jpegai_eval.framework.distributed import from_environment, leave, session
+    from jpegai_eval.framework.distributed import from_environment
+
+    if out and from_environment().is_main:
+        from jpegai_eval.framework.runlock import refuse_if_locked
+
+        refuse_if_locked(out)  # a busy --out is refused before torch is even imported
+
+    from jpegai_eval.framework.distributed import leave, session
     from jpegai_eval.framework.evaluator import run_study
     from jpegai_eval.framework.plan import RunConfig
 
