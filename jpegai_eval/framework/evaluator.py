@@ -33,7 +33,7 @@ from typing import Any
 from jpegai_eval.framework import distributed, onnx_runtime
 from jpegai_eval.framework.errors import DatasetError, UserError
 from jpegai_eval.framework.needs import check_offline
-from jpegai_eval.framework.plan import Plan, RunConfig, make_plan
+from jpegai_eval.framework.plan import Plan, RunConfig, check_classes, make_plan
 from jpegai_eval.framework.plugins import get_plugins
 from jpegai_eval.framework.progress import progress
 from jpegai_eval.framework.runfolder import (
@@ -440,6 +440,7 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     # weights and the codec weights.
     t = time.time()
     samples = {split: plan.task.samples(split, **config.task_options) for split in SPLITS}
+    check_classes(plan.task, samples)  # one class: Top-1 would read 100%
     dataset_s = round(time.time() - t, 3)
     plan.init_weights, plan.init_label = plan.task.classifier_init(
         config.preset, config.imagenet_weights

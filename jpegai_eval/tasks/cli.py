@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from jpegai_eval.framework.errors import DatasetError, UsageError
+from jpegai_eval.framework.plan import check_classes
 from jpegai_eval.framework.run_cli import TaskOptionsCommand
 
 data_group = click.Group("data", help="Datasets: write the synthetic demo dataset.")
@@ -205,6 +206,7 @@ def check_command(task_id: str, decode: bool, **options: object) -> None:
     task = _task(task_id)
     resolved = task.resolve_options({k: v for k, v in options.items() if v is not None})
     samples = {split: task.samples(split, **resolved) for split in ("train", "test")}
+    check_classes(task, samples)
     described = ", ".join(f"{k}={v}" for k, v in resolved.items())
     click.echo(
         f"Task {task.id} ({described}): the dataset is valid: "
