@@ -45,7 +45,7 @@ def assert_clean_error(result, code=1, match=""):
 
 
 def no_leftovers(folder):
-    return [p.name for p in folder.iterdir() if p.name.endswith(".tmp")] == []
+    return [p.name for p in folder.iterdir() if p.name.startswith(".jpegai-eval-tmp-")] == []
 
 
 def test_round_trip_encode_info_decode_latents(tmp_path, png, weights_dir):

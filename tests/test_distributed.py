@@ -213,7 +213,7 @@ def _check_cache(out: Path) -> list[Path]:
     for meta in entries:
         data = json.loads(meta.read_text())  # none half-written
         assert meta.with_suffix(".jai").stat().st_size == data["bytes"]
-    assert not list(out.rglob("*.tmp*")), "no temporary files left behind"
+    assert not list(out.rglob(".jpegai-eval-tmp-*")), "no temporary files left behind"
     return entries
 
 

@@ -182,7 +182,7 @@ def test_cache_entry_is_redone_when_incomplete_or_inconsistent(tmp_path):
     assert cell.load("img-2") is None
     paths["json"].write_text("{not json")
     assert cell.load("img-2") is None
-    assert not list(tmp_path.rglob("*.tmp")), "no temporary files left behind"
+    assert not list(tmp_path.rglob(".jpegai-eval-tmp-*")), "no temporary files left behind"
 
 
 def test_summary_table_has_table_2s_layout():
@@ -433,19 +433,40 @@ def test_changed_dataset_retrains_and_reevaluates_with_the_reason_logged(tmp_pat
 
 
 def test_sweep_removes_only_temporary_files(tmp_path):
+    """Issue 28, item 1: only the tool's own ``.jpegai-eval-tmp-*`` files are swept; a
+    user's hidden ``*.tmp`` / ``*.tmp-*`` files (and any file outside the run's own
+    subfolders) stay."""
     from jpegai_eval.framework.evaluator import sweep_temporaries
 
-    keep = [tmp_path / ".lock", tmp_path / "run.json", tmp_path / "classifiers" / "x" / "model.pt"]
-    gone = [
-        tmp_path / "classifiers" / "x" / ".checkpoint.pt.tmp-4242",
+    keep = [
+        tmp_path / ".lock",
+        tmp_path / "run.json",
+        tmp_path / "classifiers" / "x" / "model.pt",
+        tmp_path / "p" / ".notes.tmp",
+        tmp_path / ".draft.tmp-7",
         tmp_path / "cells" / ".anchor3.json.k2j3h4.tmp",
-        tmp_path / "cache" / "c__b" / "q1-ab" / ".img-1.png.x8y9.tmp",
+        tmp_path / "mine" / ".jpegai-eval-tmp-1-notes",  # not a folder the run writes
+    ]
+    gone = [
+        tmp_path / "classifiers" / "x" / ".jpegai-eval-tmp-4242-checkpoint.pt",
+        tmp_path / "cells" / ".jpegai-eval-tmp-11-anchor3.json.k2j3h4",
+        tmp_path / "cache" / "c__b" / "q1-ab" / ".jpegai-eval-tmp-11-img-1.png.x8y9",
+        tmp_path / ".jpegai-eval-tmp-11-run.json.abc",
     ]
     for path in keep + gone:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
-    assert sweep_temporaries(tmp_path) == 3
+    assert sweep_temporaries(tmp_path) == len(gone)
     assert all(p.exists() for p in keep) and not any(p.exists() for p in gone)
+
+
+def test_atomic_writes_use_the_tools_own_temporary_names(tmp_path):
+    from jpegai_eval.framework.image_io import TEMP_PREFIX, atomic_output
+
+    with atomic_output(tmp_path / "a.json") as tmp:
+        assert tmp.name.startswith(TEMP_PREFIX) and tmp.parent == tmp_path
+        tmp.write_text("{}")
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
 
 
 def test_disk_check_counts_the_classifiers(tiny_minc, tmp_path, monkeypatch):

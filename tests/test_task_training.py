@@ -307,7 +307,7 @@ def test_run_json_says_what_the_seed_guarantees():
 
 def test_a_failed_checkpoint_save_leaves_no_temporary_file(latent_items, tmp_path, monkeypatch):
     """Issue 12, item 7: a full disk while saving is one paragraph, and the partial
-    ``.checkpoint.pt.tmp-PID`` is deleted."""
+    ``.jpegai-eval-tmp-PID-checkpoint.pt`` is deleted."""
 
     def full_disk(obj, path):
         Path(path).write_bytes(b"\0" * 1000)  # what got written before the disk filled
@@ -334,7 +334,7 @@ def test_a_failed_checkpoint_save_leaves_no_temporary_file(latent_items, tmp_pat
 
 
 def test_a_killed_trainings_temporary_checkpoint_is_swept(latent_items, tmp_path):
-    left = tmp_path / f".{training.CHECKPOINT}.tmp-999999"
+    left = tmp_path / f".jpegai-eval-tmp-999999-{training.CHECKPOINT}"
     left.write_bytes(b"\0" * 1000)  # what kill -9 in the middle of torch.save leaves
     preset = training.get_preset("quick", epochs=1, **TINY)
     training.train_classifier(

@@ -76,6 +76,7 @@ class CompressAIHyperprior(Codec):
     qualities = tuple(ZOO_CONFIGS)
     has_compressed_domain = True
     max_pixels = LEARNED_CODEC_MAX_PIXELS
+    min_side = MULTIPLE  # a smaller image would code only padding
 
     def __init__(self, metric: str) -> None:
         if metric not in LAMBDAS:

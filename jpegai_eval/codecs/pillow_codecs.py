@@ -40,6 +40,7 @@ class PillowCodec(Codec):
         ladder: tuple[dict[str, Any], ...],
         description: str,
         feature: str | None = None,
+        max_side: int | None = None,
     ) -> None:
         assert len(ladder) == len(QUALITIES)
         self.id = codec_id
@@ -47,6 +48,7 @@ class PillowCodec(Codec):
         self.ladder = ladder
         self.description = description
         self.feature = feature
+        self.max_side = max_side
 
     @property  # type: ignore[override]
     def unavailable_reason(self) -> str | None:  # computed on use: no Pillow import early
@@ -143,6 +145,7 @@ JPEG = PillowCodec(
     "JPEG",
     tuple({"quality": q} for q in (5, 10, 20, 30, 45, 60, 75, 90)),
     "JPEG (libjpeg via Pillow, 4:2:0), quality 5..90; pixel domain only",
+    max_side=65500,  # libjpeg's JPEG_MAX_DIMENSION
 )
 WEBP = PillowCodec(
     "webp",
@@ -150,6 +153,7 @@ WEBP = PillowCodec(
     tuple({"quality": q, "method": 4} for q in (5, 10, 20, 30, 45, 60, 75, 90)),
     "WebP lossy (libwebp via Pillow), quality 5..90; pixel domain only",
     feature="webp",
+    max_side=16383,  # WEBP_MAX_DIMENSION
 )
 JPEG2000 = PillowCodec(
     "jpeg2000",

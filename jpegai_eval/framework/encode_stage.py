@@ -69,13 +69,37 @@ def open_cell(
     the cache folder by the weights' digest."""
     model = load_model(codec, quality, weights, weights_dir)
     wid = model.weights_id.hex()
-    cache = CacheCell.for_codec(cache_root, codec.id, codec.backend, quality, wid)
+    spec = model.latent_spec if codec.has_compressed_domain else None
+    spec = spec or codec.latent_spec(quality)
+    provenance = codec_provenance(codec, spec)
+    cache = CacheCell.for_codec(cache_root, codec.id, codec.backend, quality, wid, provenance)
     # Kept: the in-process path and forked workers encode with it (no second load).
     _models[_model_key(codec, cache)] = model
-    spec = model.latent_spec if codec.has_compressed_domain else None
-    return Cell(
-        codec, quality, weights, wid, cache, spec or codec.latent_spec(quality), weights_dir
-    )
+    return Cell(codec, quality, weights, wid, cache, spec, weights_dir)
+
+
+def codec_provenance(codec: Codec, spec: Any) -> dict[str, Any]:
+    """What, besides the weights, makes a codec's cache entries valid: the distribution
+    and version of the package that provides it (a plugin's, or jpegai-eval's), and its
+    latent layout. Part of the cache folder's name (:class:`CacheCell`)."""
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    top = type(codec).__module__.split(".")[0]
+    names = packages_distributions().get(top) or [top]
+    try:
+        release = version(names[0])
+    except PackageNotFoundError:
+        release = "unknown"
+    layout = None
+    if spec is not None:
+        fields = getattr(spec, "__dataclass_fields__", None)
+        layout = {k: getattr(spec, k) for k in fields} if fields else repr(spec)
+    return {
+        "codec": codec.key,
+        "distribution": names[0],
+        "version": release,
+        "latent_layout": layout,
+    }
 
 
 #: Models loaded in this process, by codec and cache cell (which names the quality and
@@ -190,6 +214,15 @@ def encode_one(job: Job) -> dict[str, Any]:
             "id": job.sample.id,
             "error": f"{job.sample.path}: out of memory while coding it with {job.codec.key}",
         }
+    except Exception as exc:  # noqa: BLE001 - a codec library's own error on this image
+        # (e.g. Pillow's "broken data stream" for a shape its encoder refuses): named, per
+        # image, under the corrupt-image policy -- never a worker's traceback.
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        return {
+            "id": job.sample.id,
+            "error": f"{job.sample.path}: codec {job.codec.key} could not code it "
+            f"({type(exc).__name__}: {first})",
+        }
     height, width = image.shape[:2]
     meta = {
         "id": job.sample.id,
@@ -205,6 +238,51 @@ def encode_one(job: Job) -> dict[str, Any]:
     latents_npz = None if r.latents is None else _latents_npz(r.latents)
     stored = job.cell.store(job.key, r.data, encode_image(r.decoded, ".png"), latents_npz, meta)
     return dict(stored, reused=False)
+
+
+def image_size(path: Path) -> tuple[int, int] | str:
+    """``(height, width)`` from the image file's header, or why it cannot be read."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        return f"{path}: the file is missing"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+    except Image.DecompressionBombError:
+        return (
+            f"{path}: too large to open safely (more than "
+            f"{2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, the size of a decompression "
+            "bomb); downscale or crop it"
+        )
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        return f"{path}: Cannot read it as an image ({exc or type(exc).__name__})"
+    return height, width
+
+
+def unusable_images(samples: Iterable[Sample], codecs: Iterable[Codec]) -> dict[str, str]:
+    """Per sample id, why it cannot be used by every codec of the run: a file that is
+    missing or not an image, or a size outside a codec's limits (:meth:`Codec.size_problem`:
+    JPEG's and WebP's longest side, a learned codec's pixel cap and smallest side). Read
+    from the files' headers only, so that the corrupt-image policy applies before the
+    first encode rather than after the work."""
+    codecs = list(codecs)
+    problems: dict[str, str] = {}
+    for sample in samples:
+        size = image_size(sample.path)
+        if isinstance(size, str):
+            problems[sample.id] = size
+            continue
+        for codec in codecs:
+            why = codec.size_problem(*size)
+            if why:
+                problems[sample.id] = f"{sample.path}: {why}"
+                break
+    return problems
 
 
 def make_jobs(cells: list[Cell], samples: Iterable[Sample]) -> list[Job]:

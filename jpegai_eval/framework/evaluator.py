@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from jpegai_eval.framework import distributed, onnx_runtime
+from jpegai_eval.framework.encode_stage import unusable_images
 from jpegai_eval.framework.errors import DatasetError, UserError
+from jpegai_eval.framework.image_io import TEMP_PREFIX, is_temporary
 from jpegai_eval.framework.needs import check_offline
 from jpegai_eval.framework.plan import Plan, RunConfig, check_classes, make_plan
 from jpegai_eval.framework.plugins import get_plugins
@@ -70,24 +72,66 @@ def default_out_dir(config: RunConfig) -> Path:
     )
 
 
+#: What a run folder holds besides ``run.json``: a folder holding anything else (and
+#: no ``run.json``) is not a run folder, and no flag makes the tool write into it.
+RUN_FOLDER_OWN = (LOCK_NAME, "run.log")
+
+
+def _refuse_unsafe_out_dir(out_dir: Path) -> None:
+    """``/`` and the home folder are never an output folder, whatever the flags."""
+    resolved = out_dir.resolve()
+    home = Path.home().resolve()
+    what = "your home folder" if resolved == home else "the root folder"
+    if resolved == Path(resolved.anchor) or resolved == home:
+        raise UserError(
+            f"--out {str(out_dir)!r} is {what}: a run writes (and on resume cleans up) "
+            "inside its output folder, so it must be a folder of its own. Give a new "
+            "folder, e.g. --out runs/my-study."
+        )
+
+
+def _foreign(out_dir: Path) -> list[str]:
+    """Names in ``out_dir`` that a run did not write (for a folder without run.json)."""
+    return sorted(
+        p.name
+        for p in out_dir.iterdir()
+        if p.name not in RUN_FOLDER_OWN
+        and not p.name.startswith("run.rank")
+        and not is_temporary(p)
+    )
+
+
 def claim_out_dir(out_dir: Path, config: RunConfig, force: bool) -> dict[str, Any]:
-    """Create ``out_dir`` or check that it holds this configuration; return run.json."""
+    """Create ``out_dir`` or check that it holds this configuration; return run.json.
+
+    ``--force`` reuses a run folder of another configuration (or with a damaged
+    ``run.json``); it never makes a folder that is not a run folder usable."""
+    _refuse_unsafe_out_dir(out_dir)
     run_json = out_dir / "run.json"
     if run_json.exists():
         try:
             previous = json.loads(run_json.read_text())
-        except (OSError, ValueError):
-            previous = {}
-        if not isinstance(previous, dict):
+            problem = (
+                f"it holds a JSON {type(previous).__name__}, not an object"
+                if not isinstance(previous, dict)
+                else None
+                if "fingerprint" in previous
+                else "it names no configuration fingerprint"
+            )
+        except (OSError, ValueError) as exc:
+            previous, problem = {}, f"it is not readable JSON ({str(exc)[:80]})"
+        if problem is not None:
             if not force:
                 raise UserError(
-                    f"{str(run_json)!r} is not a jpegai-eval run record (it holds a JSON "
-                    f"{type(previous).__name__}, not an object). Give another --out, or pass "
-                    "--force to start this folder's run record afresh."
+                    f"{str(run_json)!r} is not a jpegai-eval run record: {problem}. If "
+                    "this folder is a damaged "
+                    "jpegai-eval run, pass --force to start its run record afresh (cache "
+                    "entries and classifiers are validated and reused); otherwise give "
+                    "another --out."
                 )
             previous = {}
         theirs = previous.get("fingerprint")
-        if theirs != config.fingerprint() and not force:
+        if previous and theirs != config.fingerprint() and not force:
             raise UserError(
                 f"Output folder {str(out_dir)!r} holds a run of another configuration "
                 f"(fingerprint {theirs}, this one {config.fingerprint()}). Give another "
@@ -95,11 +139,21 @@ def claim_out_dir(out_dir: Path, config: RunConfig, force: bool) -> dict[str, An
                 "where they still match)."
             )
         return previous
-    if out_dir.exists() and any(p.name != LOCK_NAME for p in out_dir.iterdir()):
-        if not force:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(
+            f"--out {str(out_dir)!r} is a file, not a folder. Give a new or empty folder."
+        )
+    if out_dir.exists():
+        foreign = _foreign(out_dir)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (
+                f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+            )
             raise UserError(
-                f"Output folder {str(out_dir)!r} is not empty and holds no run.json. Give "
-                "an empty or new --out, or pass --force."
+                f"Output folder {str(out_dir)!r} is not empty and holds no run.json, so it "
+                f"is not a jpegai-eval run folder (it holds {shown}). A run writes only "
+                "into a new or empty folder, or into a run folder of its own; --force does "
+                "not change that. Give a new or empty --out."
             )
     out_dir.mkdir(parents=True, exist_ok=True)
     return {}
@@ -158,14 +212,22 @@ def classifier_bytes(plan: Plan, cells: dict[tuple[str, int], Any]) -> int:
     return len(names) * 2 * 4 * max(params.values(), default=0) + 4 * 4 * largest
 
 
+#: The parts of a run folder where the tool writes (and so may leave temporaries).
+SWEPT_FOLDERS = ("cache", "cells", "classifiers", ORIGINALS_DIR)
+
+
 def sweep_temporaries(out_dir: Path) -> int:
-    """Delete the temporary files a killed run left in its folder (``.NAME.*.tmp`` of
-    atomic writes, ``.NAME.tmp-PID`` of checkpoints); call with the run lock held.
-    Return how many."""
+    """Delete the temporary files a killed run left in its folder: files named
+    ``.jpegai-eval-tmp-*`` (the only name the tool's atomic writes and checkpoints
+    use), at the top of the folder and in its own subfolders; call with the run lock
+    held. Nothing else is touched. Return how many."""
     count = 0
-    for path in out_dir.rglob(".*"):
-        name = path.name
-        if path.is_file() and (name.endswith(".tmp") or ".tmp-" in name):
+    candidates = [p for p in out_dir.iterdir() if p.is_file()]
+    for sub in SWEPT_FOLDERS:
+        if (out_dir / sub).is_dir():
+            candidates += [p for p in (out_dir / sub).rglob(f"{TEMP_PREFIX}*") if p.is_file()]
+    for path in candidates:
+        if is_temporary(path) and not path.is_symlink():
             path.unlink(missing_ok=True)
             count += 1
     return count
@@ -225,10 +287,10 @@ def encode_stage(
 
 def bad_images_error(failed: dict[str, str]) -> DatasetError:
     """The corrupt-image policy ``stop``: one error naming the files and why."""
-    shown = "; ".join(list(failed.values())[:3])
-    more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+    shown = "; ".join(why.rstrip(". ") for why in list(failed.values())[:3])
+    more = f" (the first 3 of {len(failed)} shown)" if len(failed) > 3 else ""
     return DatasetError(
-        f"{len(failed)} image(s) cannot be used{more}: {shown} The corrupt-image policy is "
+        f"{len(failed)} image(s) cannot be used{more}: {shown}. The corrupt-image policy is "
         "'stop', so no accuracy is computed on a silently reduced set. Replace or remove "
         "those files (`jpegai-eval task check minc --decode` finds unreadable ones), or "
         "pass --skip-bad-images to leave them out and list them in run.json and the report."
@@ -451,6 +513,15 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     device = distributed.rank_device(resolve_device(config.device))
     cells = open_cells(plan, out_dir)
     everything = [s for split in SPLITS for s in samples[split]]
+    # Sizes outside a codec's limits and unreadable headers: the corrupt-image policy
+    # applies now, before the first encode, not after the work.
+    unusable = unusable_images(everything, [cp.codec for cp in plan.codecs])
+    if unusable:
+        if not config.skip_bad_images:
+            raise bad_images_error(unusable)
+        for split in SPLITS:
+            samples[split] = [s for s in samples[split] if s.id not in unusable]
+        everything = [s for s in everything if s.id not in unusable]
     check_disk(
         out_dir,
         len(everything) * len(cells),
@@ -463,6 +534,7 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     with contextlib.ExitStack() as held:
 
         def claim() -> dict[str, Any]:
+            _refuse_unsafe_out_dir(out_dir)  # before the lock writes anything there
             lock = held.enter_context(RunLock(out_dir))
             previous = claim_out_dir(out_dir, config, force)
             swept = sweep_temporaries(out_dir)
@@ -479,7 +551,17 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
         previous = distributed.on_main(claim) or {}
         try:
             return _run_claimed(
-                plan, plugins, config, out_dir, previous, samples, cells, device, started, dataset_s
+                plan,
+                plugins,
+                config,
+                out_dir,
+                previous,
+                samples,
+                cells,
+                device,
+                started,
+                dataset_s,
+                unusable,
             )
         except BaseException as exc:
             if distributed.world().is_main:
@@ -518,6 +600,7 @@ def _run_claimed(
     device: str,
     started: float,
     dataset_s: float,
+    unusable: dict[str, str],
 ) -> RunResult:
     """The stages of :func:`run_study`, once the output folder is locked and claimed."""
     from jpegai_eval.framework import results
@@ -569,6 +652,7 @@ def _run_claimed(
     t = time.time()
     encoded = encode_stage(plan, samples, out_dir, cells, record)
     timings["encode_s"] = round(time.time() - t, 3)
+    encoded.failed.update(unusable)  # refused up front from their headers
     if encoded.failed:
         if not config.skip_bad_images:
             raise bad_images_error(encoded.failed)

@@ -137,6 +137,23 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
     atomic_write_bytes(path, data)
 
 
+#: Every temporary file the tool writes starts with this name, and the sweep of a run
+#: folder deletes only files named so: a user's own ``.notes.tmp`` is never touched.
+TEMP_PREFIX = ".jpegai-eval-tmp-"
+
+
+def temp_path(path: str | os.PathLike[str]) -> Path:
+    """A temporary name beside ``path`` that only this tool (and this process) uses:
+    ``.jpegai-eval-tmp-<pid>-<name>``."""
+    path = Path(path)
+    return path.with_name(f"{TEMP_PREFIX}{os.getpid()}-{path.name}")
+
+
+def is_temporary(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is named like a temporary file of this tool."""
+    return Path(path).name.startswith(TEMP_PREFIX)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it onto ``path``,
@@ -149,7 +166,9 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
             "it first, or give another output path."
         )
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f"{TEMP_PREFIX}{os.getpid()}-{path.name}.", suffix="", dir=folder
+        )
     except OSError as exc:
         raise UserError(
             f"Cannot write {str(path)!r}: {exc.strerror or exc} (in folder {str(folder)!r}). "

@@ -179,6 +179,15 @@ def make_plan(config: RunConfig, plugins: Plugins) -> Plan:
                 codec.qualities
             )
         else:
+            repeated = sorted({q for q in config.qualities if config.qualities.count(q) > 1})
+            if repeated:
+                raise UsageError(
+                    f"--qualities names quality {', '.join(map(str, repeated))} more than "
+                    f"once ({','.join(map(str, config.qualities))}); each would be a "
+                    "separate row of the same codec x quality. Give each quality once, "
+                    "e.g. --qualities "
+                    f"{','.join(map(str, sorted(set(config.qualities))))}."
+                )
             qualities = [codec.check_quality(q) for q in config.qualities]
         plans.append(CodecPlan(codec, qualities))
         needs_latents = [a.id for a in anchors if a.per_quality and a.needs_compressed_domain]

@@ -86,6 +86,36 @@ class Codec(ABC):
     #: activations grow with the image). ``$JPEGAI_EVAL_MAX_PIXELS`` overrides it (the
     #: same variable caps ``.jai`` headers, :func:`~jpegai_eval.framework.bitstream.max_pixels`).
     max_pixels: int = DEFAULT_MAX_PIXELS
+    #: The longest side (in pixels) the format can hold, e.g. 65500 for JPEG and 16383
+    #: for WebP; None when only :attr:`max_pixels` limits it.
+    max_side: int | None = None
+    #: The shortest side (in pixels) the codec can code.
+    min_side: int = 1
+
+    def size_problem(self, height: int, width: int) -> str | None:
+        """Why an image of ``width`` x ``height`` cannot be coded by this codec (too
+        large a side, too many pixels, too small), or None when it can. Checked for
+        every image before the first encode, and again by :meth:`CodecModel.encode`."""
+        limit = self.pixel_limit()
+        if height * width > limit:
+            side = int(limit**0.5)
+            return (
+                f"{width}x{height} = {height * width:,} pixels is more than codec {self.key} "
+                f"accepts ({limit:,} pixels, about {side}x{side}); coding it would need more "
+                "memory than a machine is likely to have. Downscale or crop it, or raise the "
+                f"limit with {MAX_PIXELS_ENV}=N"
+            )
+        if self.max_side is not None and max(height, width) > self.max_side:
+            return (
+                f"{width}x{height} has a side longer than codec {self.key} can hold "
+                f"({self.max_side:,} pixels, a limit of the format). Downscale or crop it"
+            )
+        if min(height, width) < self.min_side:
+            return (
+                f"{width}x{height} is too small for codec {self.key}: it needs at least "
+                f"{self.min_side}x{self.min_side} pixels. Use a larger image, or upscale it"
+            )
+        return None
 
     def pixel_limit(self) -> int:
         """``max_pixels``, or ``$JPEGAI_EVAL_MAX_PIXELS`` when set."""
@@ -308,17 +338,10 @@ def check_image(image: Any) -> None:
 
 
 def check_size(image: Any, codec: Codec) -> None:
-    """Refuse an image larger than ``codec`` accepts (see :attr:`Codec.max_pixels`)."""
-    height, width = int(image.shape[0]), int(image.shape[1])
-    limit = codec.pixel_limit()
-    if height * width > limit:
-        side = int(limit**0.5)
-        raise UserError(
-            f"The image is {width}x{height} = {height * width:,} pixels, more than codec "
-            f"{codec.key} accepts ({limit:,} pixels, about {side}x{side}); coding it would "
-            f"need more memory than a machine is likely to have. Downscale or crop it, or "
-            f"raise the limit with {MAX_PIXELS_ENV}=N."
-        )
+    """Refuse an image the codec cannot code (see :meth:`Codec.size_problem`)."""
+    problem = codec.size_problem(int(image.shape[0]), int(image.shape[1]))
+    if problem:
+        raise UserError(f"The image is {problem}.")
 
 
 def digest(data: bytes, size: int = 8) -> bytes:

@@ -58,6 +58,7 @@ import torch
 from torch import nn
 
 from jpegai_eval.framework.errors import DatasetError, UsageError, UserError
+from jpegai_eval.framework.image_io import TEMP_PREFIX, temp_path
 from jpegai_eval.framework.scoring import EvalResult, topk_from_logits
 from jpegai_eval.framework.types import DOMAINS
 from jpegai_eval.tasks.classes import CORRUPT_IMAGE_POLICY
@@ -470,7 +471,7 @@ class TrainResult:
 def _atomic_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file renamed onto ``path``; on failure (a full
     disk) the temporary file is deleted and the error is one paragraph."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temp_path(path)
     try:
         torch.save(obj, tmp)
         os.replace(tmp, path)
@@ -486,7 +487,7 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 def _sweep_temporaries(out: Path) -> None:
     """Delete checkpoint temporaries left by a killed training (``kill -9``)."""
-    for tmp in out.glob(f".{CHECKPOINT}.tmp-*"):
+    for tmp in out.glob(f"{TEMP_PREFIX}*-{CHECKPOINT}"):
         tmp.unlink(missing_ok=True)
 
 
