@@ -46,7 +46,7 @@ def test_a_bad_value_stops_run_before_any_work(tmp_path, name, text):
 
 def test_a_bad_value_stops_codec_commands(tmp_path):
     result = invoke(
-        ["codec", "encode", "--codec", "jpeg", "--quality", "50", tmp_path / "in.png", "o.jai"],
+        ["codec", "encode", "--codec", "jpeg", "--quality", "4", tmp_path / "in.png", "o.jai"],
         env={"JPEGAI_EVAL_MAX_PIXELS": "-5"},
     )
     assert_setting_error(result, "JPEGAI_EVAL_MAX_PIXELS", "-5")

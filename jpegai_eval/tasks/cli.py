@@ -286,10 +286,12 @@ def undecodable(paths: list[Path]) -> list[Path]:
     """The files among ``paths`` that Pillow cannot decode."""
     from PIL import Image
 
+    from jpegai_eval.framework.image_io import no_bomb_warning
+
     bad = []
     for path in paths:
         try:
-            with Image.open(path) as img:
+            with no_bomb_warning(), Image.open(path) as img:
                 img.load()
         except Exception:  # noqa: BLE001 - any decoder failure means a corrupt file
             bad.append(path)

@@ -329,11 +329,13 @@ def check_images(
     """Decode every image of ``splits``; return the paths (relative) that fail."""
     from PIL import Image
 
+    from jpegai_eval.framework.image_io import no_bomb_warning
+
     bad: list[str] = []
     everything = [e for items in splits.entries.values() for e in items]
     for i, entry in enumerate(everything):
         try:
-            with Image.open(splits.root / entry.rel) as img:
+            with no_bomb_warning(), Image.open(splits.root / entry.rel) as img:
                 img.load()
         except Exception:  # noqa: BLE001 - any decoder failure means a corrupt file
             bad.append(entry.rel)
