@@ -74,9 +74,20 @@ def cli() -> None:
     domain and directly on the compressed-domain latents.
 
     \b
-    Quick start:
+    Quick start (the whole study on the embedded demo data; 6 min 0 s on a
+    quiet 2-core CPU, docs/demo.md):
       jpegai-eval plugins
-      jpegai-eval run --codec hyperprior-msssim --task minc --dataset demo --weights demo
+      jpegai-eval run --codec hyperprior-msssim --task minc --dataset demo \\
+          --weights demo --preset quick --out runs/demo
+
+    \b
+    Presets (--preset):
+      paper  the paper's recipe: Table 1's models from ImageNet weights,
+             30 epochs (the default; hours per classifier on a CPU)
+      quick  Table 1's models at a quarter width, 128-pixel images,
+             8 epochs: the demo study above in about 6 minutes on a CPU
+      smoke  1 epoch at 32-pixel crops, for tests on small data (12.6 s for
+             207 images, docs/benchmarks.md); its accuracies mean nothing
     """
     check_settings()
 
