@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sys
 
 import click
@@ -75,10 +74,31 @@ def cli() -> None:
     domain and directly on the compressed-domain latents.
 
     \b
-    Quick start:
+    Quick start (the whole study on the embedded demo data; 6 min 0 s on a
+    quiet 2-core CPU, docs/demo.md):
       jpegai-eval plugins
-      jpegai-eval run --codec hyperprior-msssim --task minc --dataset demo --weights demo
+      jpegai-eval run --codec hyperprior-msssim --task minc --dataset demo \\
+          --weights demo --preset quick --out runs/demo
+
+    \b
+    Presets (--preset):
+      paper  the paper's recipe: Table 1's models from ImageNet weights,
+             30 epochs (the default; hours per classifier on a CPU)
+      quick  Table 1's models at a quarter width, 128-pixel images,
+             8 epochs: the demo study above in about 6 minutes on a CPU
+      smoke  1 epoch at 32-pixel crops, for tests on small data (12.6 s for
+             207 images, docs/benchmarks.md); its accuracies mean nothing
     """
+    check_settings()
+
+
+def check_settings() -> None:
+    """Check every ``JPEGAI_EVAL_*`` environment variable before any command works: a
+    bad value stops here with one error naming it; an unknown name is warned about."""
+    from jpegai_eval.framework.settings import check_environment
+
+    for warning in check_environment():
+        click.echo(f"Warning: {warning}", err=True)
 
 
 @cli.command()
@@ -107,11 +127,11 @@ def _add_plugin_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    if os.environ.get("JPEGAI_EVAL_OFFLINE"):
-        from jpegai_eval.framework.download import enforce_offline
-
-        enforce_offline()  # urllib refuses the network in this process
     try:
+        from jpegai_eval.framework.download import enforce_offline, is_offline
+
+        if is_offline():  # a SettingError for a value that is no flag
+            enforce_offline()  # urllib refuses the network in this process
         _add_plugin_commands()
     except (UserError, DuplicateIdError) as exc:
         click.echo(f"Error: {exc}", err=True)

@@ -343,7 +343,7 @@ def _train_and_test_image(root: Path, rel_file: str) -> str:
 
 @pytest.mark.parametrize(
     "damage, why",
-    [(_one_pixel_jpeg, "at least 64x64"), (_undecodable, "Cannot read")],
+    [(_one_pixel_jpeg, "too small: 1x1, the minimum"), (_undecodable, "Cannot read")],
     ids=["1x1-jpeg", "undecodable"],
 )
 def test_bad_image_stops_the_run_naming_it(root, tmp_path, damage, why):
@@ -576,3 +576,39 @@ def test_damaged_run_folder_names_the_file_and_the_fix(finished_run, tmp_path, d
     error = assert_clean_error(result, 1, str(culprit), phrase)
     assert "weights_only" not in error
     assert not (folder / ".lock").exists()
+
+
+def test_a_too_small_image_is_called_too_small_not_unreadable(root, tmp_path):
+    """Issue 28, item 14: an image below a codec's smallest size was reported as
+    "unreadable"; it is "too small: WxH, the minimum is ..."."""
+    rel = _train_and_test_image(root, _one_pixel_jpeg(root))
+    result = invoke(run_args(root, tmp_path / "run"))
+    error = assert_clean_error(result, 1, rel, "too small: 1x1, the minimum", "64x64")
+    assert "unreadable" not in error
+
+
+def test_no_raw_decompression_bomb_warning_before_the_clean_error(tmp_path):
+    """Issue 28, item 14: an image above Pillow's MAX_IMAGE_PIXELS (but below twice it)
+    printed Pillow's raw DecompressionBombWarning before the codec's clean error."""
+    import subprocess
+    import sys
+
+    image = png(tmp_path / "big.png", size=40)  # 1,600 pixels
+    program = (
+        "from PIL import Image\n"
+        "Image.MAX_IMAGE_PIXELS = 1000\n"  # 1,600 is above it, below twice it: a warning
+        "from jpegai_eval.cli import main\n"
+        f"main(['codec', 'encode', '--codec', 'jpeg', '--quality', '4', {str(image)!r}, "
+        f"{str(tmp_path / 'o.jai')!r}])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "JPEGAI_EVAL_MAX_PIXELS": "1000"},
+    )
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "The image is too large: 40x40 = 1,600 pixels, more than" in done.stderr, done.stderr
+    assert "DecompressionBombWarning" not in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "o.jai").exists()

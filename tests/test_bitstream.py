@@ -113,5 +113,5 @@ def test_the_pixel_cap_is_documented_and_overridable(monkeypatch):
     assert unpack(_sized(20000, 20000))[0].width == 20000
     for bad in ("-1", "0", "lots"):
         monkeypatch.setenv("JPEGAI_EVAL_MAX_PIXELS", bad)
-        with pytest.raises(UserError, match="positive whole number"):
+        with pytest.raises(UserError, match="is not a whole number > 0"):
             unpack(_sized(40, 25))

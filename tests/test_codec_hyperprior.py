@@ -125,7 +125,7 @@ def test_encode_is_deterministic_and_rate_is_whole_file(model):
 
 
 def test_small_image_is_refused(model):
-    with pytest.raises(UserError, match="at least 64x64"):
+    with pytest.raises(UserError, match="too small: 100x40, the minimum .*64x64"):
         model.encode(synthetic_image(40, 100))
 
 

@@ -43,7 +43,7 @@ def test_start_method(monkeypatch):
     monkeypatch.setenv(encode_stage.START_METHOD_ENV, "spawn")
     assert encode_stage.start_method() == "spawn"
     monkeypatch.setenv(encode_stage.START_METHOD_ENV, "teleport")
-    with pytest.raises(UserError, match="not a start method"):
+    with pytest.raises(UserError, match="START_METHOD='teleport' is not one of"):
         encode_stage.start_method()
 
 

@@ -96,3 +96,36 @@ def test_run_into_a_locked_folder_is_refused_before_any_work(tiny_minc, tmp_path
             run_study(_config(tiny_minc), out_dir=out)
         assert f"pid {os.getpid()}" in info.value.message
         assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]  # nothing written
+
+
+def test_run_on_a_locked_folder_is_refused_before_torch_is_imported(tmp_path):
+    """Issue 28, item 14: `jpegai-eval run` into a folder another run holds is refused
+    first: before torch is imported (63 s under load before) and before the dataset
+    and the weights are checked (here a dataset that does not exist is never read)."""
+    out = tmp_path / "run"
+    program = textwrap.dedent(
+        f"""
+        import sys
+        from jpegai_eval.cli import main
+        try:
+            main(["run", "--codec", "hyperprior-msssim", "--task", "minc",
+                  "--data-root", {str(tmp_path / "none")!r}, "--out", {str(out)!r}])
+        except SystemExit as exc:
+            print("torch imported:", "torch" in sys.modules, "exit:", exc.code)
+        """
+    )
+    with RunLock(out):
+        done = subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, timeout=120
+        )
+        assert "in use by another run" in done.stderr, done.stderr
+        assert f"pid {os.getpid()}" in done.stderr
+        assert "torch imported: False exit: 1" in done.stdout, (done.stdout, done.stderr)
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]
+    # A free folder (a lock file left behind, no holder) is not refused by the probe.
+    out.mkdir()
+    (out / LOCK_NAME).write_text("{}")
+    from jpegai_eval.framework.runlock import refuse_if_locked
+
+    refuse_if_locked(out)
+    refuse_if_locked(tmp_path / "never-made")

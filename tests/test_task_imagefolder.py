@@ -243,3 +243,30 @@ def test_imagefolder_in_the_compressed_domain(tree, tmp_path):
     html = (out / "report.html").read_text()
     assert html.count('alt="sigma_hat"') == 2 and "original image not" not in html
     assert "decoded image not in the cache" not in html
+
+
+def test_task_info_works_for_imagefolder_with_every_preset(tree):
+    """Issue 28, item 9: before, `task info imagefolder` printed half a table, asked
+    for --data-root and then said "No such option '--data-root'"; `--preset smoke` was
+    refused. Now it prints the whole table, sized for the dataset when it is given."""
+    runner = CliRunner()
+    bare = runner.invoke(cli, ["task", "info", "imagefolder", "--preset", "smoke"])
+    assert bare.exit_code == 0, bare.output
+    assert "sized here for 10 classes" in bare.output and "--data-root" in bare.output
+    assert bare.output.count("cResNet-39   latent") == 2 and "convolution layers" in bare.output
+    given = runner.invoke(
+        cli, ["task", "info", "imagefolder", "--data-root", str(tree), "--preset", "smoke"]
+    )
+    assert given.exit_code == 0, given.output
+    assert "3 classes, from the dataset" in given.output
+    # The last layer follows the classes: 2048 inputs (+1 bias) per class at full width.
+    params = [
+        float(line.split()[3]) * 1e6
+        for out in (bare.output, given.output)
+        for line in out.splitlines()
+        if line.startswith("ResNet-50")
+    ]
+    assert params[0] - params[1] == pytest.approx(7 * 2049, abs=0.01e6)
+    wrong = runner.invoke(cli, ["task", "info", "imagefolder", "--preset", "fast"])
+    assert wrong.exit_code == 2 and "its presets are paper, quick, smoke" in wrong.output
+    assert "Task imagefolder" not in wrong.output  # nothing printed before the error

@@ -151,11 +151,19 @@ class _FakeCodec:
         return LatentSpec(8 if q < 3 else 16, 16, 8 if q < 3 else 16)
 
 
+class _FakeTasks:
+    def get(self, name):
+        return MincTask()
+
+    def __contains__(self, name):
+        return name == "minc"
+
+    def __iter__(self):
+        return iter([MincTask()])
+
+
 class _FakePlugins:
-    class tasks:  # noqa: N801
-        @staticmethod
-        def get(name):
-            return MincTask()
+    tasks = _FakeTasks()
 
     class codecs:  # noqa: N801
         @staticmethod

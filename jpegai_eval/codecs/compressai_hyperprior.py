@@ -199,9 +199,9 @@ class HyperpriorModel(CodecModel):
         h, w = image.shape[:2]
         if h < MULTIPLE or w < MULTIPLE:
             raise UserError(
-                f"The image is {w}x{h} pixels; the hyperprior needs at least "
-                f"{MULTIPLE}x{MULTIPLE} (its padding multiple) to code anything but "
-                "padding. Use a larger image, or upscale this one."
+                f"The image is too small: {w}x{h}, the minimum is {MULTIPLE}x{MULTIPLE} "
+                "pixels (the hyperprior's padding multiple; a smaller image would be coded as "
+                "mostly padding). Use a larger image, or upscale this one."
             )
         x = torch.from_numpy(image).to(self.device).permute(2, 0, 1).unsqueeze(0)
         # contiguous: the permuted view is channels-last, which would make every

@@ -55,6 +55,7 @@ from typing import Any
 from jpegai_eval.framework.download import download
 from jpegai_eval.framework.errors import UserError, WeightsError
 from jpegai_eval.framework.remote import RemoteFile
+from jpegai_eval.framework.settings import value as setting_value
 
 URL_PREFIX = "https://storage.googleapis.com/tensorflow_compression/metagraphs"
 CACHE_ENV = "JPEGAI_EVAL_TFC_DIR"
@@ -93,14 +94,14 @@ PASS_THROUGH_OPS = ("Enter", "Identity", "Switch", "Merge", "RefEnter", "Snapsho
 
 def default_cache_dir() -> Path:
     """``$JPEGAI_EVAL_TFC_DIR``, else ``~/.cache/jpegai-eval/tfc``."""
-    value = os.environ.get(CACHE_ENV)
+    value = setting_value(CACHE_ENV)
     if value:
-        return Path(value).expanduser()
+        return Path(value)
     return Path.home() / ".cache" / "jpegai-eval" / "tfc"
 
 
 def url_prefix() -> str:
-    return os.environ.get(URL_ENV, URL_PREFIX).rstrip("/")
+    return (setting_value(URL_ENV) or URL_PREFIX).rstrip("/")
 
 
 def find_metagraph(
@@ -194,7 +195,7 @@ def _download(filename: str, folder: Path) -> None:
 
 def tensor_overrides(spec: str | None = None) -> dict[str, str]:
     """Parse ``"y_hat=NAME:0,sigma_hat=NAME:0"`` (default: ``$JPEGAI_EVAL_TFC_TENSORS``)."""
-    spec = os.environ.get(TENSORS_ENV, "") if spec is None else spec
+    spec = (setting_value(TENSORS_ENV) or "") if spec is None else spec
     out: dict[str, str] = {}
     for item in filter(None, (p.strip() for p in spec.split(","))):
         key, sep, name = item.partition("=")

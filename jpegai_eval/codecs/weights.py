@@ -38,6 +38,7 @@ from jpegai_eval.framework.download import OFFLINE_ENV, OfflineError, require_ne
 from jpegai_eval.framework.download import download as fetch_file
 from jpegai_eval.framework.errors import UserError, WeightsError, describe_load_error
 from jpegai_eval.framework.remote import RemoteFile, mirrored
+from jpegai_eval.framework.settings import value as setting_value
 from jpegai_eval.framework.types import digest
 
 if TYPE_CHECKING:
@@ -154,8 +155,9 @@ def pretrained_folder(weights_dir: str | os.PathLike[str] | None = None) -> Path
     """``weights_dir``, else ``$JPEGAI_EVAL_WEIGHTS_DIR``, else torch hub's checkpoints."""
     if weights_dir:
         return Path(weights_dir)
-    if os.environ.get(WEIGHTS_DIR_ENV):
-        return Path(os.environ[WEIGHTS_DIR_ENV])
+    from_env = setting_value(WEIGHTS_DIR_ENV)
+    if from_env:
+        return Path(from_env)
     import torch.hub
 
     return Path(torch.hub.get_dir()) / "checkpoints"

@@ -32,12 +32,11 @@ header's image (latent shape, string lengths) before decoding.
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from dataclasses import dataclass
 
-from jpegai_eval.framework.errors import BitstreamError, UsageError
+from jpegai_eval.framework.errors import BitstreamError
 
 MAGIC = b"JPAI"
 VERSION = 1
@@ -50,20 +49,10 @@ MAX_PIXELS_ENV = "JPEGAI_EVAL_MAX_PIXELS"
 def max_pixels() -> int:
     """The largest height x width a ``.jai`` header may give: ``$JPEGAI_EVAL_MAX_PIXELS``
     when set (a positive integer), else :data:`DEFAULT_MAX_PIXELS`."""
-    value = os.environ.get(MAX_PIXELS_ENV, "").strip()
-    if not value:
-        return DEFAULT_MAX_PIXELS
-    try:
-        limit = int(value)
-    except ValueError:
-        limit = 0
-    if limit <= 0:
-        raise UsageError(
-            f"{MAX_PIXELS_ENV}={value!r} is not a positive whole number of pixels. Set it "
-            f"to the largest image size to decode (e.g. {DEFAULT_MAX_PIXELS}, the default), "
-            "or unset it."
-        )
-    return limit
+    from jpegai_eval.framework.settings import value
+
+    limit = value(MAX_PIXELS_ENV)  # a SettingError for anything but a whole number > 0
+    return DEFAULT_MAX_PIXELS if limit is None else int(limit)
 
 
 def check_size(height: int, width: int) -> None:

@@ -64,8 +64,11 @@ class _Interrupted(Exception):
 
 
 def is_offline() -> bool:
-    """True when ``JPEGAI_EVAL_OFFLINE`` is set to anything but ``""``/``0``/``false``."""
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    """True when ``JPEGAI_EVAL_OFFLINE`` is set to a true flag (``1``, ``true``, ``yes``,
+    ``on``); a value that is no flag is a SettingError."""
+    from jpegai_eval.framework.settings import value
+
+    return bool(value(OFFLINE_ENV))
 
 
 def set_offline() -> None:

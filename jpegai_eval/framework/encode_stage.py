@@ -138,7 +138,9 @@ def start_method() -> str:
     """``fork`` on Linux while neither CUDA nor TensorFlow is initialised in this
     process (both break in forked children), else ``spawn``; ``JPEGAI_EVAL_START_METHOD``
     overrides."""
-    forced = os.environ.get(START_METHOD_ENV)
+    from jpegai_eval.framework.settings import value
+
+    forced = value(START_METHOD_ENV)
     if forced:
         if forced not in multiprocessing.get_all_start_methods():
             raise UserError(

@@ -35,7 +35,7 @@ from jpegai_eval.framework.encode_stage import unusable_images
 from jpegai_eval.framework.errors import DatasetError, UserError
 from jpegai_eval.framework.image_io import TEMP_PREFIX, is_temporary
 from jpegai_eval.framework.needs import check_offline
-from jpegai_eval.framework.plan import Plan, RunConfig, make_plan
+from jpegai_eval.framework.plan import Plan, RunConfig, check_classes, make_plan
 from jpegai_eval.framework.plugins import get_plugins
 from jpegai_eval.framework.progress import progress
 from jpegai_eval.framework.runfolder import (
@@ -166,7 +166,9 @@ def check_disk(out_dir: Path, n_entries: int, sample: Sample | None, classifiers
         try:
             from PIL import Image
 
-            with Image.open(sample.path) as img:
+            from jpegai_eval.framework.image_io import no_bomb_warning
+
+            with no_bomb_warning(), Image.open(sample.path) as img:
                 pixels = img.width * img.height
         except (OSError, ValueError, Image.DecompressionBombError):
             pass  # the encode stage names an unreadable image
@@ -299,7 +301,8 @@ def bad_images_error(failed: dict[str, str]) -> DatasetError:
     return DatasetError(
         f"{len(failed)} image(s) cannot be used{more}: {shown}. The corrupt-image policy is "
         "'stop', so no accuracy is computed on a silently reduced set. Replace or remove "
-        "those files (`jpegai-eval task check minc --decode` finds unreadable ones), or "
+        "those files (`jpegai-eval task check TASK --decode` finds files that do not "
+        "decode), or "
         "pass --skip-bad-images to leave them out and list them in run.json and the report."
     )
 
@@ -509,6 +512,7 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     # weights and the codec weights.
     t = time.time()
     samples = {split: plan.task.samples(split, **config.task_options) for split in SPLITS}
+    check_classes(plan.task, samples)  # one class: Top-1 would read 100%
     dataset_s = round(time.time() - t, 3)
     plan.init_weights, plan.init_label = plan.task.classifier_init(
         config.preset, config.imagenet_weights
@@ -698,7 +702,8 @@ def _run_claimed(
             raise bad_images_error(encoded.failed)
         first = ", ".join(list(encoded.failed)[:3])
         log(
-            f"skipped {len(encoded.failed)} unreadable images (first: {first}); they are "
+            f"skipped {len(encoded.failed)} images that cannot be used (unreadable, or too "
+            f"small or too large for a codec; first: {first}); they are "
             "left out of every anchor and listed in run.json (--skip-bad-images)",
             out_dir,
         )

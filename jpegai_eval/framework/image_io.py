@@ -13,6 +13,7 @@ import contextlib
 import io
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +25,20 @@ if TYPE_CHECKING:
 
 #: Suffixes :func:`write_image` writes, and the Pillow format for each.
 WRITE_FORMATS = {".png": "PNG", ".bmp": "BMP", ".ppm": "PPM", ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+@contextlib.contextmanager
+def no_bomb_warning() -> Iterator[None]:
+    """Silence Pillow's ``DecompressionBombWarning`` (an image between its
+    ``MAX_IMAGE_PIXELS`` and twice that) while opening images: it would print a raw
+    Python warning on stderr, while the codecs' pixel caps answer such an image with a
+    clean error and a larger one is Pillow's ``DecompressionBombError``, which every
+    reader turns into one."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
@@ -43,7 +58,10 @@ def read_image_with_notes(path: str | os.PathLike[str]) -> tuple[np.ndarray, lis
             f"Image file not found: {str(path)!r}. Give the path of an existing PNG or JPEG file."
         )
     try:
-        with Image.open(path) as img:
+        # Pillow warns (on stderr, as a raw Python warning) about an image between its
+        # MAX_IMAGE_PIXELS and twice that; the codecs' own pixel caps answer such an image
+        # with a clean error, so the warning is only noise before it.
+        with no_bomb_warning(), Image.open(path) as img:
             img.load()
             mode = img.mode
             image = img.copy()

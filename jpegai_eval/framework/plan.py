@@ -3,7 +3,8 @@
 :func:`make_plan` turns the user's options into codecs, qualities, a task and anchors,
 and raises a :class:`UserError` for anything that names nothing known: an unknown codec,
 backend, task, anchor or quality, or an anchor that needs a compressed domain on a codec
-without one.
+without one. :func:`check_classes` refuses a dataset that a classifier cannot be
+measured on (fewer than two classes), once its samples are listed.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from jpegai_eval.framework.errors import UsageError
+from jpegai_eval.framework.errors import DatasetError, UsageError
 from jpegai_eval.framework.plugins import Plugins
-from jpegai_eval.framework.types import Anchor, Codec, Task
+from jpegai_eval.framework.types import Anchor, Codec, Sample, Task
 
 PAPER_QUALITIES = (1, 4, 8)
 
@@ -207,3 +208,30 @@ def make_plan(config: RunConfig, plugins: Plugins) -> Plan:
 def config_from_json(path: Path) -> RunConfig:
     data = json.loads(Path(path).read_text())["config"]
     return RunConfig(**{k: v for k, v in data.items() if k in RunConfig.__dataclass_fields__})
+
+
+#: A classifier needs at least this many classes for its accuracy to mean anything.
+MIN_CLASSES = 2
+
+
+def check_classes(task: Task, samples: dict[str, list[Sample]]) -> None:
+    """Refuse, before any work, a task whose classifiers would have fewer than
+    :data:`MIN_CLASSES` classes, or whose training split holds fewer than that many:
+    with one class every prediction is right and Top-1 reads 100%."""
+    classes = tuple(task.classes)
+    train = samples.get("train", [])
+    present = sorted({s.label for s in train})
+    if len(classes) >= MIN_CLASSES and len(present) >= MIN_CLASSES:
+        return
+    if len(classes) < MIN_CLASSES:
+        what = f"has {len(classes)} class{'' if len(classes) == 1 else 'es'} {list(classes)}"
+    else:
+        names = [classes[i] if 0 <= i < len(classes) else str(i) for i in present]
+        what = f"has training images of {len(present)} class(es) only {names}"
+    first = train[0].path if train else None
+    where = f" (first training image: {str(first)!r})" if first else ""
+    raise DatasetError(
+        f"The dataset of task {task.id!r} {what}{where}; a classifier needs at least "
+        f"{MIN_CLASSES} classes, or every prediction is right and Top-1 reads 100%. "
+        "Point the task at a dataset with two or more classes, each with training images."
+    )

@@ -52,10 +52,11 @@ def _self_distribution() -> dict[str, str]:
 
 def _wanted_external() -> set[str] | None:
     """Names allowed by JPEGAI_EVAL_LOAD_PLUGINS; None means all."""
-    value = os.environ.get(LOAD_PLUGINS_ENV)
-    if value is None:
+    from jpegai_eval.framework.settings import value
+
+    if os.environ.get(LOAD_PLUGINS_ENV) is None:
         return set() if getattr(sys, "_called_from_test", False) else None
-    return {name.strip() for name in value.split(",") if name.strip()}
+    return set(value(LOAD_PLUGINS_ENV) or ())
 
 
 @dataclass

@@ -9,7 +9,6 @@ the count, the rate, the time left and the latest postfix (loss, accuracy, cell 
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -20,10 +19,10 @@ DEFAULT_INTERVAL = 10.0
 
 
 def _interval() -> float:
-    try:
-        return max(0.0, float(os.environ.get(INTERVAL_ENV, DEFAULT_INTERVAL)))
-    except ValueError:
-        return DEFAULT_INTERVAL
+    from jpegai_eval.framework.settings import value
+
+    seconds = value(INTERVAL_ENV)  # a SettingError for a value that is not seconds
+    return DEFAULT_INTERVAL if seconds is None else float(seconds)
 
 
 def _clock(seconds: float) -> str:

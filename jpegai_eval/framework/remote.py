@@ -42,7 +42,9 @@ def sha256_of(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 def mirrored(url: str, env: str, default_prefix: str) -> str:
     """``url`` with ``default_prefix`` replaced by the value of ``$env`` when it is set:
     a mirror (``https://...``, ``file:///shared/mirror``) or a test server."""
-    value = os.environ.get(env, "").strip()
+    from jpegai_eval.framework.settings import value as setting_value
+
+    value = setting_value(env)
     if value and url.startswith(default_prefix):
         return value.rstrip("/") + url[len(default_prefix.rstrip("/")) :]
     return url

@@ -234,7 +234,12 @@ class TaskOptionsCommand(click.Command):
     help="Folder of pretrained weights (CompressAI checkpoints, TFC metagraphs).",
 )
 @click.option(
-    "--preset", default="paper", show_default=True, help="Training preset: paper or quick."
+    "--preset",
+    default="paper",
+    show_default=True,
+    help="Training preset: paper (the paper's recipe; hours per classifier on a CPU), "
+    "quick (quarter-width models on 128-pixel images: the demo study in about 6 min on a "
+    "2-core CPU) or smoke (1 epoch at 32 pixels, for tests; its accuracies mean nothing).",
 )
 @click.option(
     "--imagenet-weights",
@@ -309,7 +314,14 @@ def run_command(
     The task's dataset options (e.g. --data-root) come from the task given with
     --task; `jpegai-eval run --task ID --help` lists them.
     """
-    from jpegai_eval.framework.distributed import from_environment, leave, session
+    from jpegai_eval.framework.distributed import from_environment
+
+    if out and from_environment().is_main:
+        from jpegai_eval.framework.runlock import refuse_if_locked
+
+        refuse_if_locked(out)  # a busy --out is refused before torch is even imported
+
+    from jpegai_eval.framework.distributed import leave, session
     from jpegai_eval.framework.evaluator import run_study
     from jpegai_eval.framework.plan import RunConfig
 

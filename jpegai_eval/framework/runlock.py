@@ -69,6 +69,31 @@ def read_holder(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def refuse_if_locked(out_dir: str | os.PathLike[str]) -> None:
+    """Raise :class:`RunLockedError` at once when a live process holds the lock of
+    ``out_dir``; otherwise return, taking nothing.
+
+    ``run`` calls this before its heavy imports and its checks of the dataset and the
+    weights, so a second run into a busy folder is refused in a fraction of a second;
+    :meth:`RunLock.acquire` remains the lock itself. The probe asks for a shared lock
+    and drops it at once: it never blocks, and two probes never refuse each other."""
+    path = Path(out_dir) / LOCK_NAME
+    if fcntl is None or not path.is_file():
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # unreadable: RunLock.acquire reports the folder
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            raise RunLockedError(Path(out_dir), read_holder(path)) from None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 class RunLock:
     """The exclusive lock on one run folder (see the module docstring)."""
 

@@ -100,26 +100,28 @@ class Codec(ABC):
         if height * width > limit:
             side = int(limit**0.5)
             return (
-                f"{width}x{height} = {height * width:,} pixels is more than codec {self.key} "
-                f"accepts ({limit:,} pixels, about {side}x{side}); coding it would need more "
-                "memory than a machine is likely to have. Downscale or crop it, or raise the "
-                f"limit with {MAX_PIXELS_ENV}=N"
+                f"too large: {width}x{height} = {height * width:,} pixels, more than codec "
+                f"{self.key} accepts ({limit:,} pixels, about {side}x{side}); coding it would "
+                "need more memory than a machine is likely to have. Downscale or crop it, or "
+                f"raise the limit with {MAX_PIXELS_ENV}=N"
             )
         if self.max_side is not None and max(height, width) > self.max_side:
             return (
-                f"{width}x{height} has a side longer than codec {self.key} can hold "
+                f"too large: {width}x{height} has a side longer than codec {self.key} can hold "
                 f"({self.max_side:,} pixels, a limit of the format). Downscale or crop it"
             )
         if min(height, width) < self.min_side:
             return (
-                f"{width}x{height} is too small for codec {self.key}: it needs at least "
+                f"too small: {width}x{height}, the minimum for codec {self.key} is "
                 f"{self.min_side}x{self.min_side} pixels. Use a larger image, or upscale it"
             )
         return None
 
     def pixel_limit(self) -> int:
         """``max_pixels``, or ``$JPEGAI_EVAL_MAX_PIXELS`` when set."""
-        if os.environ.get(MAX_PIXELS_ENV, "").strip():
+        from jpegai_eval.framework.settings import value
+
+        if value(MAX_PIXELS_ENV) is not None:
             return env_max_pixels()  # the one limit for images and .jai headers alike
         return self.max_pixels
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from jpegai_eval.framework.errors import DatasetError, UsageError
+from jpegai_eval.framework.plan import check_classes
 from jpegai_eval.framework.run_cli import TaskOptionsCommand
 
 data_group = click.Group("data", help="Datasets: write the synthetic demo dataset.")
@@ -93,54 +94,114 @@ def _fmt(n: float, unit: str) -> str:
     return f"{n / 1e9:.2f} G{unit}" if n >= 1e9 else f"{n / 1e6:.2f} M{unit}"
 
 
-@task_group.command("info")
+#: The training presets every built-in task has (a plugin's task may add others).
+PRESETS = ("paper", "quick", "smoke")
+#: Classes the last layer is sized for when a task learns its classes from a dataset
+#: that was not given (``task info imagefolder`` without --data-root).
+ASSUMED_CLASSES = 10
+
+
+class _TaskFirstCommand(TaskOptionsCommand):
+    """A ``task`` subcommand whose first argument is the task, followed by its options."""
+
+    task_is_first_argument = True
+
+
+def _sized(task, classes: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """A copy of ``task`` that reports ``classes`` as its classes (to size a classifier
+    of a task whose classes come from a dataset that was not given)."""
+    cls = type(task)
+    sized_cls = type(cls.__name__, (cls,), {"classes": property(lambda self: classes)})
+    sized = sized_cls.__new__(sized_cls)
+    sized.__dict__.update(vars(task))
+    return sized
+
+
+def _classes_note(task, options: dict[str, object]):  # type: ignore[no-untyped-def]
+    """``(task, note)``: the task with known classes, and a line saying where they came
+    from when they are not the task's own (else None)."""
+    try:
+        task.classes  # noqa: B018 - raises when the classes come from a dataset
+        return task, None
+    except UsageError:
+        pass  # the task learns its classes from its dataset
+    given = {k: v for k, v in options.items() if v is not None}
+    if given:
+        resolved = task.resolve_options(given)
+        task.samples("train", **resolved)  # validates the dataset, learns the classes
+        return task, f"{len(task.classes)} classes, from the dataset"
+    names = tuple(f"class{i}" for i in range(ASSUMED_CLASSES))
+    flags = " ".join(o.flag for o in task.options)
+    return _sized(task, names), (
+        f"its classes come from the dataset: sized here for {ASSUMED_CLASSES} classes "
+        f"(give the dataset, {flags or 'its options'}, to size the last layer for yours)"
+    )
+
+
+@task_group.command("info", cls=_TaskFirstCommand)
 @click.argument("task_id", metavar="TASK")
 @click.option("--codec", "codec_id", default=None, help="Size cResNet-39 for this codec.")
 @click.option("--backend", default=None, help="The codec's backend (default: the first).")
 @click.option("--quality", type=int, default=None, help="One quality of --codec.")
 @click.option(
     "--preset",
-    type=click.Choice(["paper", "quick"]),
     default="paper",
     show_default=True,
-    help="Training preset whose input sizes and width are used.",
+    help=f"Training preset whose input sizes and width are used: {', '.join(PRESETS)}.",
 )
 def info_command(
-    task_id: str, codec_id: str | None, backend: str | None, quality: int | None, preset: str
+    task_id: str,
+    codec_id: str | None,
+    backend: str | None,
+    quality: int | None,
+    preset: str,
+    **options: object,
 ) -> None:
-    """Print each classifier's parameter count and multiply-accumulates for its input."""
+    """Print each classifier's parameter count and multiply-accumulates for its input.
+
+    TASK comes first; its dataset options may follow (`jpegai-eval task info TASK
+    --help` lists them): a task that learns its classes from its dataset
+    (imagefolder) sizes its classifiers' last layer for it."""
     task = _task(task_id)
+    if task.presets and preset not in task.presets:
+        raise UsageError(
+            f"Task {task.id!r} has no preset {preset!r}; its presets are {', '.join(task.presets)}."
+        )
     specs = _latent_specs(codec_id, backend, quality)
+    task, classes = _classes_note(task, options)
     import torch
 
     from jpegai_eval.tasks import models, training
 
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
     p = training.get_preset(preset)
-    click.echo(f"Task {task.id}: {task.description}.")
-    click.echo(f"Input sizes of preset {p.name!r}.")
-    header = f"{'model':<12} {'domain':<7} {'input':<12} {'parameters':>12} {'MACs':>12}  for"
-    click.echo(header)
-    c = models.complexity(
+    # Everything is measured first, then printed: an error never leaves half a table.
+    pixel = models.complexity(
         task.classifier_for("pixel", None, p.name), (3, p.pixel_crop, p.pixel_crop)
     )
-    click.echo(
-        f"{'ResNet-50':<12} {'pixel':<7} {c.as_dict()['input']:<12} "
-        f"{_fmt(c.parameters, ''):>12} {_fmt(c.macs, 'MAC'):>12}  "
-        f"deep stem; {c.main_path_convs} convolutions + fc"
-    )
+    latent = []
     for label, spec in specs:
         model = task.classifier_for("latent", spec, p.name)
         shape = (spec.channels + spec.sigma_channels, p.latent_crop, p.latent_crop)
-        c = models.complexity(model, shape)
-        click.echo(
+        latent.append((label, models.complexity(model, shape)))
+    lines = [
+        f"Task {task.id}: {task.description}" + (f"; {classes}." if classes else "."),
+        f"Input sizes of preset {p.name!r}.",
+        f"{'model':<12} {'domain':<7} {'input':<12} {'parameters':>12} {'MACs':>12}  for",
+        f"{'ResNet-50':<12} {'pixel':<7} {pixel.as_dict()['input']:<12} "
+        f"{_fmt(pixel.parameters, ''):>12} {_fmt(pixel.macs, 'MAC'):>12}  "
+        f"deep stem; {pixel.main_path_convs} convolutions + fc",
+    ]
+    for label, c in latent:
+        lines.append(
             f"{'cResNet-39':<12} {'latent':<7} {c.as_dict()['input']:<12} "
             f"{_fmt(c.parameters, ''):>12} {_fmt(c.macs, 'MAC'):>12}  {label}"
         )
-    click.echo(
+    lines.append(
         f"cResNet-39: two bottleneck adapters (y_hat, sigma_hat -> 128 + 128 channels), then "
         f"{models.cresnet_backbone_convs(model)} convolution layers (conv3_x..conv5_x) and fc."
     )
+    click.echo("\n".join(lines))
 
 
 @task_group.command("pretrain")
@@ -190,11 +251,7 @@ def pretrain_command(out: str, per_class: int | None, seed: int, workers: int, d
     click.echo(f"{record['file']}: sha256 {record['sha256']}, {record['bytes']} bytes")
 
 
-class _CheckCommand(TaskOptionsCommand):
-    task_is_first_argument = True
-
-
-@task_group.command("check", cls=_CheckCommand)
+@task_group.command("check", cls=_TaskFirstCommand)
 @click.argument("task_id", metavar="TASK")
 @click.option("--decode", is_flag=True, help="Also decode every image to find corrupt files.")
 def check_command(task_id: str, decode: bool, **options: object) -> None:
@@ -205,6 +262,7 @@ def check_command(task_id: str, decode: bool, **options: object) -> None:
     task = _task(task_id)
     resolved = task.resolve_options({k: v for k, v in options.items() if v is not None})
     samples = {split: task.samples(split, **resolved) for split in ("train", "test")}
+    check_classes(task, samples)
     described = ", ".join(f"{k}={v}" for k, v in resolved.items())
     click.echo(
         f"Task {task.id} ({described}): the dataset is valid: "
@@ -228,10 +286,12 @@ def undecodable(paths: list[Path]) -> list[Path]:
     """The files among ``paths`` that Pillow cannot decode."""
     from PIL import Image
 
+    from jpegai_eval.framework.image_io import no_bomb_warning
+
     bad = []
     for path in paths:
         try:
-            with Image.open(path) as img:
+            with no_bomb_warning(), Image.open(path) as img:
                 img.load()
         except Exception:  # noqa: BLE001 - any decoder failure means a corrupt file
             bad.append(path)

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from jpegai_eval.framework.errors import UsageError, UserError
+from jpegai_eval.framework.settings import value as setting_value
 from jpegai_eval.tasks.classes import MINC_CLASSES, SPLIT_NUMBERS, SPLITS
 
 DEFAULT_PER_CLASS = 24
@@ -653,8 +654,8 @@ def _write_demo_files(
 
 def cache_dir() -> Path:
     """``$JPEGAI_EVAL_CACHE`` or ``~/.cache/jpegai-eval``."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "jpegai-eval"
+    env = setting_value(CACHE_ENV)
+    return Path(env) if env else Path.home() / ".cache" / "jpegai-eval"
 
 
 def demo_dataset_root(

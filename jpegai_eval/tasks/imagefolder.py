@@ -9,8 +9,8 @@ them: index = position); every split must have the same classes. Images are the 
 with an image suffix (torchvision's ``IMG_EXTENSIONS``); hidden files are skipped.
 
 :func:`scan` validates the whole root before any work: a missing or empty root, a
-missing split, class sets that differ between splits, empty classes and file names
-that are not valid UTF-8 are collected into one
+missing split, fewer than two classes, class sets that differ between splits, empty
+classes and file names that are not valid UTF-8 are collected into one
 :class:`~jpegai_eval.framework.errors.DatasetError` giving each problem's count and
 first offenders. An image that exists but cannot be decoded is the encode stage's to
 report (it is skipped and listed in run.json).
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jpegai_eval.framework.errors import DatasetError, UsageError
+from jpegai_eval.framework.plan import MIN_CLASSES
 from jpegai_eval.framework.types import Sample, TaskOption
 from jpegai_eval.tasks.classification import ClassificationTask
 
@@ -117,6 +118,12 @@ def scan(root: str | os.PathLike[str] | None) -> FolderSplits:
                 add("empty class folder(s) (no image files)", f"{split}/{cls}/")
             files[split][cls] = images
     reference = class_sets["train"]
+    if len(reference) == 1:
+        add(
+            f"class folder(s) in train/, fewer than the {MIN_CLASSES} a classifier needs "
+            "(with one class every prediction is right and Top-1 reads 100%)",
+            f"train/{reference[0]}/",
+        )
     for split in splits[1:]:
         only_train = sorted(set(reference) - set(class_sets[split]))
         only_here = sorted(set(class_sets[split]) - set(reference))

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from jpegai_eval.framework.errors import DatasetError, UsageError
 from jpegai_eval.framework.remote import RemoteFile
+from jpegai_eval.framework.settings import value as setting_value
 from jpegai_eval.framework.types import Sample, TaskOption
 from jpegai_eval.tasks.classes import (
     CORRUPT_IMAGE_POLICY,
@@ -64,7 +65,7 @@ def resolve_root(data_root: str | os.PathLike[str] | None = None) -> Path:
     """The MINC-2500 root from ``data_root`` or ``$JPEGAI_EVAL_MINC_ROOT``; it must exist."""
     source = "--data-root"
     if data_root is None or str(data_root) == "":
-        env = os.environ.get(ROOT_ENV, "")
+        env = setting_value(ROOT_ENV) or ""
         if not env:
             raise DatasetError(
                 "No MINC-2500 dataset given: pass --data-root DIR or set "
@@ -96,7 +97,7 @@ def minc_archive(data_root: str | os.PathLike[str] | None, split_number: int = 1
     and ``labels/``) and then validated by :func:`load_splits`."""
     from jpegai_eval.framework.remote import mirrored
 
-    value = data_root if data_root not in (None, "") else os.environ.get(ROOT_ENV, "")
+    value = data_root if data_root not in (None, "") else (setting_value(ROOT_ENV) or "")
     if not value:
         raise DatasetError(
             "No MINC-2500 folder given: pass --data-root DIR (or set "
@@ -328,11 +329,13 @@ def check_images(
     """Decode every image of ``splits``; return the paths (relative) that fail."""
     from PIL import Image
 
+    from jpegai_eval.framework.image_io import no_bomb_warning
+
     bad: list[str] = []
     everything = [e for items in splits.entries.values() for e in items]
     for i, entry in enumerate(everything):
         try:
-            with Image.open(splits.root / entry.rel) as img:
+            with no_bomb_warning(), Image.open(splits.root / entry.rel) as img:
                 img.load()
         except Exception:  # noqa: BLE001 - any decoder failure means a corrupt file
             bad.append(entry.rel)
