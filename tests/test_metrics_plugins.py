@@ -181,3 +181,38 @@ def test_metrics_command_refuses_bad_input_in_one_paragraph(tmp_path, console_sc
         assert proc.returncode != 0
         assert "Traceback" not in proc.stderr and expected in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_codec_eval_takes_metrics(tmp_path):
+    from jpegai_eval.framework.image_io import read_image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    pa, _, a, _ = _files(folder)
+    (folder / "b.png").unlink()
+    result = CliRunner().invoke(
+        _cli(),
+        [
+            "codec",
+            "eval",
+            "--codec",
+            "jpeg",
+            "--quality",
+            "2",
+            "--data",
+            str(folder),
+            "--metrics",
+            "fast,nlpd",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.output)
+    assert {"psnr", "ms_ssim", "ssim", "psnr_y", "nlpd"} <= set(row)
+    # The values are those of the JPEG round trip of the image.
+    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.vm_metrics import nlpd, psnr_plane
+
+    model = get_plugins().codecs.resolve("jpeg").load(2)
+    decoded = model.decode(model.encode(read_image(pa)))
+    assert row["psnr_y"] == pytest.approx(psnr_plane([ImagePair(a, decoded)], "Y")[0], abs=1e-5)
+    assert row["nlpd"] == pytest.approx(nlpd([ImagePair(a, decoded)])[0], abs=1e-5)

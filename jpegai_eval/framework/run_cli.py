@@ -280,6 +280,15 @@ class TaskOptionsCommand(click.Command):
     help="Leave out images that cannot be read or coded (listed in run.json and the "
     "report) instead of stopping the run.",
 )
+@click.option(
+    "--metrics",
+    default="fast",
+    show_default=True,
+    help="Fidelity metrics of the test images, per image into per_image.csv and averaged "
+    "into results.csv: fast (psnr, ms_ssim, ssim, psnr_y), jpegai (JPEG AI's suite, as "
+    "its verification model computes it), all, or a comma-separated list of ids "
+    "(`jpegai-eval plugins` lists them).",
+)
 def run_command(
     codecs: tuple[str, ...],
     task: str,
@@ -297,6 +306,7 @@ def run_command(
     ddp: bool,
     force: bool,
     skip_bad_images: bool,
+    metrics: str,
     **task_options: object,
 ) -> None:
     """Run the codec x quality x anchor study and write results.csv and the reports.
@@ -329,6 +339,7 @@ def run_command(
         workers=workers,
         skip_bad_images=skip_bad_images,
         ddp=ddp,
+        metrics=metrics,
     )
     out_dir = Path(out) if out else None
     if out_dir is None and from_environment().distributed:

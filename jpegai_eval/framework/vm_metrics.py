@@ -127,7 +127,8 @@ def _hvs(pair: ImagePair) -> tuple[float, float]:
         pad = ((0, -h % 8), (0, -w % 8))
         a8 = np.ascontiguousarray(np.pad(a, pad, mode="edge"), dtype=np.float64)
         b8 = np.ascontiguousarray(np.pad(b, pad, mode="edge"), dtype=np.float64)
-        hvs, hvsm = psnr_hvs_hvsm(a8, b8)
+        with np.errstate(divide="ignore", invalid="ignore"):  # flat blocks: 0/0, unused
+            hvs, hvsm = psnr_hvs_hvsm(a8, b8)
         pair._cache[key] = (float(hvs), float(hvsm))
     return pair._cache[key]  # type: ignore[no-any-return]
 
