@@ -53,6 +53,9 @@ class RunConfig:
     #: They add columns, never change other results: not part of the fingerprint (a
     #: rerun with more metrics computes the missing ones on the cached entries).
     metrics: str = "fast"
+    #: The anchor codec of bd_metrics.csv (``--bd-anchor``; None: jpeg when present).
+    #: A report setting: not part of the fingerprint.
+    bd_anchor: str | None = None
 
     RESULT_KEYS = (
         "codecs",

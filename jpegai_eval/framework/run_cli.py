@@ -289,6 +289,12 @@ class TaskOptionsCommand(click.Command):
     "its verification model computes it), all, or a comma-separated list of ids "
     "(`jpegai-eval plugins` lists them).",
 )
+@click.option(
+    "--bd-anchor",
+    default=None,
+    help="The codec bd_metrics.csv compares every other codec against (an id or "
+    "id/backend) [default: jpeg when the run has it, else the first codec].",
+)
 def run_command(
     codecs: tuple[str, ...],
     task: str,
@@ -307,6 +313,7 @@ def run_command(
     force: bool,
     skip_bad_images: bool,
     metrics: str,
+    bd_anchor: str | None,
     **task_options: object,
 ) -> None:
     """Run the codec x quality x anchor study and write results.csv and the reports.
@@ -340,6 +347,7 @@ def run_command(
         skip_bad_images=skip_bad_images,
         ddp=ddp,
         metrics=metrics,
+        bd_anchor=bd_anchor,
     )
     out_dir = Path(out) if out else None
     if out_dir is None and from_environment().distributed:
