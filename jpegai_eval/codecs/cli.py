@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from jpegai_eval.framework.cli_errors import UserErrorGroup
+from jpegai_eval.framework.metrics_cli import metrics_option
 
 codec_group = UserErrorGroup(
     "codec", help="Encode, decode, inspect and train codecs (.jai bitstreams)."
@@ -205,17 +206,28 @@ def info_command(bitstream):
     help="A folder of images, or a MINC-2500 layout root (its test1.txt split is used).",
 )
 @click.option("--split", default="test", show_default=True, help="MINC split to read.")
-def eval_command(codec_id, backend, quality, weights, weights_dir, device, data, split):
-    """Mean bpp, PSNR, SSIM, MS-SSIM and times of a codec over a folder of images (JSON)."""
+@metrics_option()
+def eval_command(
+    codec_id, backend, quality, weights, weights_dir, device, data, split, metrics_spec
+):
+    """Mean bpp, PSNR, SSIM, MS-SSIM, the --metrics and times of a codec over a folder of
+    images (JSON)."""
     from jpegai_eval.codecs.training import dataset_images
     from jpegai_eval.framework.metrics import evaluate_images
+    from jpegai_eval.framework.plan import plan_metrics
+    from jpegai_eval.framework.plugins import get_plugins
 
+    notes: list[str] = []
+    registry = get_plugins().metrics
+    metrics = [registry.get(i) for i in plan_metrics(metrics_spec, get_plugins(), notes)]
+    for note in notes:
+        click.echo(note, err=True)
     codec = resolve_codec(codec_id, backend)
     paths = dataset_images(Path(data), split)
     rows = []
     for q in quality:
         model = load_model(codec, q, weights, weights_dir, device)
-        summary = evaluate_images(model, paths)
+        summary = evaluate_images(model, paths, metrics)
         rows.append({"codec": codec.key, "quality": q, "images": len(paths), **summary})
     click.echo(json.dumps(rows, indent=2))
 

@@ -260,11 +260,17 @@ def encode_stage(
     cells: dict[tuple[str, int], Any],
     record: dict[str, Any] | None = None,
 ) -> Encoded:
+    from dataclasses import replace as dc_replace
+
     from jpegai_eval.framework.encode_stage import make_jobs, run_jobs
 
     config = plan.config
     everything = [s for split in SPLITS for s in samples[split]]
     jobs = make_jobs(list(cells.values()), everything)
+    if plan.metric_ids:  # --metrics: computed for the test images, where they are reported
+        test_ids = {s.id for s in samples["test"]}
+        metric_ids = tuple(plan.metric_ids)
+        jobs = [dc_replace(j, metrics=metric_ids) if j.sample.id in test_ids else j for j in jobs]
     mine = distributed.share(jobs)  # this rank's block, cell by cell (all of them alone)
     metrics: dict[tuple[str, int], dict[str, dict[str, Any]]] = {k: {} for k in cells}
     failed: dict[str, str] = {}
@@ -721,6 +727,7 @@ def _run_claimed(
 
     t = time.time()
     copies = copy_originals(samples["test"], out_dir)
+    rows = results.with_metric_means(rows, plan, encoded, samples["test"])
     results.write_results(
         out_dir,
         rows,

@@ -167,6 +167,7 @@ def per_image_rows(
                     "backend": cp.codec.backend,
                     "quality": q,
                     **{k: m.get(k) for k in IMAGE_METRICS},
+                    **{k: m.get(k) for k in metric_columns(plan)},
                     "source": str(Path(sample.path).resolve()),
                     "original_copy": copies.get(sample.id),
                     **entry(cp.codec, q, sample, m),
@@ -181,6 +182,48 @@ def per_image_rows(
                         row[f"pred_{anchor.id}"] = classes[predictions[name][sample.id]]
                 rows.append(row)
     return rows
+
+
+def metric_columns(plan: Plan) -> list[str]:
+    """The columns ``--metrics`` adds to per_image.csv and results.csv (beyond psnr,
+    ms_ssim and ssim, always there), and ``metrics_ms``, their time per image."""
+    from jpegai_eval.framework.encode_stage import ALWAYS_COMPUTED
+    from jpegai_eval.framework.plugins import get_plugins
+
+    registry = get_plugins().metrics
+    extra = [registry.get(i).column_name for i in plan.metric_ids if i not in ALWAYS_COMPUTED]
+    return [*extra, "metrics_ms"] if extra else []
+
+
+def with_metric_means(
+    rows: list[dict[str, Any]], plan: Plan, encoded: Encoded, test: list[Sample]
+) -> list[dict[str, Any]]:
+    """``rows`` with each ``--metrics`` column averaged over the row's codec x quality
+    test images (rows of the originals get none); NaN and missing values are skipped."""
+    columns = metric_columns(plan)
+    if not columns:
+        return rows
+    keys: dict[tuple[Any, Any], str] = {
+        (cp.codec.id, cp.codec.backend): cp.codec.key for cp in plan.codecs
+    }
+    out = []
+    for row in rows:
+        row = dict(row)
+        key = keys.get((row.get("codec"), row.get("backend")))
+        quality = row.get("quality")
+        entries: dict[str, dict[str, Any]] = {}
+        if key and quality is not None and not (isinstance(quality, float) and math.isnan(quality)):
+            entries = encoded.metrics.get((key, int(quality)), {})
+        for column in columns:
+            values = [
+                float(entries[s.id][column])
+                for s in test
+                if s.id in entries and entries[s.id].get(column) is not None
+            ]
+            finite = [v for v in values if math.isfinite(v)]
+            row[column] = sum(finite) / len(finite) if finite else None
+        out.append(row)
+    return out
 
 
 def write_reports(out_dir: Path, plugins: Plugins, only: list[str] | None = None) -> list[Path]:

@@ -286,6 +286,21 @@ class TaskOptionsCommand(click.Command):
     help="Leave out images that cannot be read or coded (listed in run.json and the "
     "report) instead of stopping the run.",
 )
+@click.option(
+    "--metrics",
+    default="fast",
+    show_default=True,
+    help="Fidelity metrics of the test images, per image into per_image.csv and averaged "
+    "into results.csv: fast (psnr, ms_ssim, ssim, psnr_y), jpegai (JPEG AI's suite, as "
+    "its verification model computes it), all, or a comma-separated list of ids "
+    "(`jpegai-eval plugins` lists them).",
+)
+@click.option(
+    "--bd-anchor",
+    default=None,
+    help="The codec bd_metrics.csv compares every other codec against (an id or "
+    "id/backend) [default: jpeg when the run has it, else the first codec].",
+)
 def run_command(
     codecs: tuple[str, ...],
     task: str,
@@ -303,6 +318,8 @@ def run_command(
     ddp: bool,
     force: bool,
     skip_bad_images: bool,
+    metrics: str,
+    bd_anchor: str | None,
     **task_options: object,
 ) -> None:
     """Run the codec x quality x anchor study and write results.csv and the reports.
@@ -342,6 +359,8 @@ def run_command(
         workers=workers,
         skip_bad_images=skip_bad_images,
         ddp=ddp,
+        metrics=metrics,
+        bd_anchor=bd_anchor,
     )
     out_dir = Path(out) if out else None
     if out_dir is None and from_environment().distributed:

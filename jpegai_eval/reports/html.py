@@ -75,6 +75,18 @@ img { image-rendering: pixelated; border: 1px solid #d0d7de; }
 .note { background: #fff8c5; border: 1px solid #d4a72c; padding: 6px 10px; }
 .warnings { background: #fff1f0; border: 2px solid #cf222e; padding: 4px 14px; }
 .warnings h2 { color: #cf222e; margin-top: 8px; }
+/* Tables fit the page: long cells (notes, references) wrap instead of overflowing. */
+table { max-width: 100%; }
+th, td { white-space: normal; overflow-wrap: break-word; }
+@media print {
+  nav { display: none; }
+  main { max-width: none; padding: 0; }
+  .scroll { overflow: visible; }
+  table, figure, .tile { break-inside: avoid; }
+  h2, h3 { break-after: avoid; }
+  svg.plot { max-width: 100%; }
+  th, td { padding: 2px 4px; font-size: 9pt; }
+}
 """.replace("@THUMB@", str(THUMB))
     .replace("@HALF@", str((THUMB - 3) // 2))
     .replace("@WIDE@", str(THUMB + THUMB // 2))
@@ -676,6 +688,8 @@ def bench_section(run_dir: Path) -> str:
 
 def build_report(run_dir: Path) -> str:
     """The whole page as a string."""
+    from jpegai_eval.reports.rd_html import rd_section
+
     run_dir = Path(run_dir)
     results = tables.read_results(run_dir)
     per_image = tables.read_per_image(run_dir)
@@ -692,6 +706,7 @@ def build_report(run_dir: Path) -> str:
         table2_section(results, metrics),
         paired_section(per_image, results),
         figure3_section(results, metrics),
+        rd_section(run_dir, results, per_image, info),
         figure2_section(run_dir, info, per_image, results),
         per_class_section(per_image, results),
         cost_section(results),
@@ -704,6 +719,7 @@ def build_report(run_dir: Path) -> str:
             ("table2", "Table 2"),
             ("paired", "Paired tests"),
             ("figure3", "Figure 3"),
+            ("rd", "RD"),
             ("figure2", "Figure 2"),
             ("per-class", "Per class"),
             ("cost", "Cost"),
