@@ -1,7 +1,10 @@
 """JPEG AI's conventional anchors beyond JPEG and JPEG 2000, from PyPI wheels only.
 
-- ``hevc`` (backend ``pillow-heif``): HEVC intra in a HEIF file, encoded by x265 and
-  decoded by libde265 through libheif (the ``pillow-heif`` wheel), 4:4:4 chroma;
+- ``hevc`` (backend ``pillow-heif``): HEVC intra in a HEIF file, encoded by x265
+  (preset medium) and decoded by libde265 through libheif (the ``pillow-heif`` wheel),
+  4:4:4 chroma. libheif maps its quality onto a whole x265 QP, so the rate moves in
+  QP steps (about 10-40 % on the demo's small, noisy textures): some targets cannot
+  be met within ±10 % on every image;
 - ``avif`` (backend ``pillow``): AV1 intra in an AVIF file, encoded by libaom (Pillow's
   own AVIF plugin, libavif), 4:4:4 chroma, speed 6;
 - ``jpegxl`` (backend ``pillow-jxl``): JPEG XL (libjxl, through the
@@ -19,7 +22,12 @@ a compiler or a system package. VVC intra has no such wheel: see
 
 from __future__ import annotations
 
-from jpegai_eval.codecs.pillow_codecs import PILLOW_ANCHORS, PillowCodec
+from jpegai_eval.codecs.pillow_codecs import (
+    PILLOW_ANCHORS,
+    PillowCodec,
+    float_quality,
+    whole_quality,
+)
 from jpegai_eval.framework.types import RateParameter
 
 #: The encoder quality behind ``--qualities 1..8`` (low to high rate), shared by HEVC,
@@ -61,10 +69,11 @@ HEVC = PillowCodec(
     "HEVC intra (x265 via libheif, HEIF file, 4:4:4), quality 10..90; pixel domain only",
     backend="pillow-heif",
     requires="pillow_heif",
-    base={"chroma": 444},
+    # x265's own default preset (libheif's is "slow": twice the time for a few % of rate)
+    base={"chroma": 444, "enc_params": {"preset": "medium"}},
     # libheif maps its quality 0..100 onto x265's CRF (about 51 - 0.51 quality).
     parameter=RateParameter("quality", 0, 100, integer=True),
-    parameter_options=lambda v: {"quality": int(v)},
+    parameter_options=whole_quality,
     libraries=_heif_libraries,
     # HEVC level 6.2's largest picture side, sqrt(8 x 35,651,584 luma samples).
     max_side=16888,
@@ -78,7 +87,7 @@ AVIF = PillowCodec(
     feature="avif",
     base={"subsampling": "4:4:4", "speed": 6, "codec": "aom", "max_threads": 1},
     parameter=RateParameter("quality", 0, 100, integer=True),
-    parameter_options=lambda v: {"quality": int(v)},
+    parameter_options=whole_quality,
     libraries=_avif_libraries,
     # libavif's default image dimension limit (its decoder refuses larger sides).
     max_side=32768,
@@ -93,7 +102,7 @@ JPEGXL = PillowCodec(
     base={"effort": 7, "num_threads": 1},
     # libjxl's quality (mapped to its butteraugli distance) is continuous; 100 is lossless.
     parameter=RateParameter("quality", 0, 99.5),
-    parameter_options=lambda v: {"quality": float(v)},
+    parameter_options=float_quality,
     libraries=_jxl_libraries,
     # JPEG XL's level 5 limit on each side, 2^18.
     max_side=262144,

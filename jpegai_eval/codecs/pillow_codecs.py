@@ -17,6 +17,7 @@ AVIF, JPEG XL) are in :mod:`jpegai_eval.codecs.anchor_codecs`.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -239,7 +240,9 @@ class PillowModel(CodecModel):
         self.codec.check_sides(int(image.shape[0]), int(image.shape[1]))
         self.codec.register_format()
         buffer = io.BytesIO()
-        Image.fromarray(image, "RGB").save(buffer, format=self.codec.pillow_format, **self.options)
+        # a deep copy: a plugin may change what it is given (pillow-heif's enc_params)
+        options = copy.deepcopy(self.options)
+        Image.fromarray(image, "RGB").save(buffer, format=self.codec.pillow_format, **options)
         return buffer.getvalue(), ()
 
     def _decode_payload(self, payload: bytes, header: Header) -> np.ndarray:
@@ -292,13 +295,32 @@ def _jpeg_libraries() -> dict[str, str]:
     return {"libjpeg-turbo": turbo} if turbo else {"libjpeg": str(features.version("jpg"))}
 
 
-def _feature_version(feature: str, name: str) -> Callable[[], dict[str, str]]:
-    def versions() -> dict[str, str]:
-        from PIL import features
+def _webp_libraries() -> dict[str, str]:
+    from PIL import features
 
-        return {name: str(features.version(feature))}
+    return {"libwebp": str(features.version("webp"))}
 
-    return versions
+
+def _openjpeg_libraries() -> dict[str, str]:
+    from PIL import features
+
+    return {"OpenJPEG": str(features.version("jpg_2000"))}
+
+
+# Module-level functions, not closures: codecs travel to encode workers by pickle.
+def whole_quality(value: float) -> dict[str, Any]:
+    """``{"quality": value}`` for encoders whose quality is a whole number."""
+    return {"quality": int(value)}
+
+
+def float_quality(value: float) -> dict[str, Any]:
+    """``{"quality": value}`` for encoders whose quality is continuous."""
+    return {"quality": float(value)}
+
+
+def ratio_layer(value: float) -> dict[str, Any]:
+    """OpenJPEG's one quality layer at compression ratio ``value``."""
+    return {"quality_layers": [float(value)]}
 
 
 #: libjpeg's quality, 1..100 (whole numbers).
@@ -315,7 +337,7 @@ JPEG = PillowCodec(
     # 0.2 bpp on a 128 x 128 image, which kept JPEG above 0.45 bpp at any quality.
     base={"subsampling": 2, "optimize": True},
     parameter=JPEG_QUALITY,
-    parameter_options=lambda v: {"quality": int(v)},
+    parameter_options=whole_quality,
     libraries=_jpeg_libraries,
     max_side=65500,  # libjpeg's JPEG_MAX_DIMENSION
 )
@@ -327,19 +349,20 @@ JPEG_444 = PillowCodec(
     "quality 5..90; pixel domain only",
     base={"subsampling": 0, "optimize": True},
     parameter=JPEG_QUALITY,
-    parameter_options=lambda v: {"quality": int(v)},
+    parameter_options=whole_quality,
     libraries=_jpeg_libraries,
     max_side=65500,
 )
 WEBP = PillowCodec(
     "webp",
     "WEBP",
-    tuple({"quality": q, "method": 4} for q in (5, 10, 20, 30, 45, 60, 75, 90)),
+    tuple({"quality": q} for q in (5, 10, 20, 30, 45, 60, 75, 90)),
     "WebP lossy (libwebp via Pillow), quality 5..90; pixel domain only",
     feature="webp",
     parameter=RateParameter("quality", 0, 100, integer=True),
-    parameter_options=lambda v: {"quality": int(v), "method": 4},
-    libraries=_feature_version("webp", "libwebp"),
+    base={"method": 4},
+    parameter_options=whole_quality,
+    libraries=_webp_libraries,
     max_side=16383,  # WebP's 14-bit sizes
 )
 JPEG2000 = PillowCodec(
@@ -352,8 +375,8 @@ JPEG2000 = PillowCodec(
     base={"quality_mode": "rates", "irreversible": True, "no_jp2": True},
     # The compression ratio against 24-bit RGB: a larger ratio gives a smaller file.
     parameter=RateParameter("compression_ratio", 2, 500, increases_rate=False),
-    parameter_options=lambda v: {"quality_layers": [float(v)]},
-    libraries=_feature_version("jpg_2000", "OpenJPEG"),
+    parameter_options=ratio_layer,
+    libraries=_openjpeg_libraries,
 )
 
 PILLOW_CODECS = (JPEG, WEBP, JPEG2000)

@@ -200,6 +200,9 @@ def encode_one(job: Job) -> dict[str, Any]:
         "latents_ms": None if r.latents_time is None else 1000 * r.latents_time,
         **quality_metrics(image, r.decoded),
     }
+    choice = getattr(model, "last_choice", None)  # --target-bpp: what the search took
+    if choice is not None:
+        meta.update(choice.meta())
     latents_npz = None if r.latents is None else _latents_npz(r.latents)
     stored = job.cell.store(job.key, r.data, encode_image(r.decoded, ".png"), latents_npz, meta)
     return dict(stored, reused=False)

@@ -145,6 +145,11 @@ class Codec(ABC):
         """``id/backend``, unique in the registry."""
         return f"{self.id}/{self.backend}"
 
+    def point_label(self, quality: int) -> str:
+        """How a cell of this codec at ``quality`` is named (``q4``; a target rate's
+        cell, ``0.25bpp``)."""
+        return f"q{quality}"
+
     def latent_spec(self, quality: int, weights: str | None = None) -> LatentSpec | None:
         """The compressed domain at ``quality`` (for ``weights``, whose channel count may
         differ from the defaults), or None for pixel-only codecs."""
