@@ -149,3 +149,42 @@ def test_a_missing_plugin_package_is_reported(monkeypatch):
     assert "pillow-heif" in HEVC.unavailable_reason
     with pytest.raises(UserError, match="unavailable"):
         HEVC.load(1)
+
+
+@pytest.mark.parametrize("codec", ANCHOR_CODECS, ids=lambda c: c.key)
+def test_codec_commands_round_trip_every_quality(codec, tmp_path):
+    """`codec encode`, `codec info` and `codec decode` at each of the eight qualities."""
+    from click.testing import CliRunner
+
+    from jpegai_eval.cli import cli
+    from jpegai_eval.framework.image_io import read_image, write_image
+
+    source = tmp_path / "in.png"
+    image = np.ascontiguousarray(np.random.default_rng(1).integers(0, 256, (24, 40, 3), np.uint8))
+    write_image(source, image)
+    runner = CliRunner()
+    for q in codec.qualities:
+        jai, png = tmp_path / f"q{q}.jai", tmp_path / f"q{q}.png"
+        args = ["codec", "encode", "--codec", codec.key, "--quality", str(q), str(source), str(jai)]
+        assert runner.invoke(cli, args).exit_code == 0
+        info = runner.invoke(cli, ["codec", "info", str(jai)])
+        assert info.exit_code == 0, info.output
+        record = json.loads(info.output)
+        assert (record["codec"], record["backend"], record["quality"]) == (
+            codec.id,
+            codec.backend,
+            q,
+        )
+        assert record["description"] == codec.description
+        decoded = runner.invoke(cli, ["codec", "decode", str(jai), str(png)])
+        assert decoded.exit_code == 0, decoded.output
+        assert np.array_equal(read_image(png), codec.load(q).decode(jai.read_bytes()))
+
+
+def test_codecs_travel_to_encode_workers():
+    """Codecs are pickled into worker processes: every anchor survives the trip."""
+    import pickle
+
+    for codec in RATE_CODECS:
+        copy_ = pickle.loads(pickle.dumps(codec))
+        assert copy_.ladder == codec.ladder and copy_.options_at(50) == codec.options_at(50)
