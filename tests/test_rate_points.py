@@ -216,3 +216,19 @@ def test_a_run_at_target_rates(tmp_path):
     # a rerun reuses every encode: no search again
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0 and "reused from the cache" in again.output
+
+
+def test_fetch_lists_every_quality_a_learned_codec_may_take(tmp_path):
+    """At target rates any quality may be chosen per image, so `fetch` needs them all."""
+    from jpegai_eval.framework.fetch_cli import needed_files
+
+    options = {
+        "codecs": ("hyperprior-msssim",),
+        "task": "minc",
+        "weights": "pretrained",
+        "weights_dir": str(tmp_path),
+        "target_bpp": "0.25,1.0",
+        "data_root": str(tmp_path / "minc"),
+    }
+    names = {f.name for f in needed_files(options)}
+    assert len([n for n in names if n.startswith("bmshj2018-hyperprior-ms-ssim")]) == 8
