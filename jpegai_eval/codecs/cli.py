@@ -69,6 +69,9 @@ def open_bitstream(path: str):  # type: ignore[no-untyped-def]
 def model_for_file(path: str, weights: str | None, weights_dir: str | None, device: str):  # type: ignore[no-untyped-def]
     data, header, _ = open_bitstream(path)
     codec = resolve_codec(header.codec, header.backend)
+    if header.quality == 0 and codec.parameter is not None:
+        # A rate-controlled file (run --target-bpp): any model of the codec decodes it.
+        return data, header, codec.load_parameter(None, weights, device, weights_dir)
     if header.quality not in codec.qualities:
         from jpegai_eval.framework.bitstream import BitstreamError
 
@@ -176,6 +179,7 @@ def latents_command(weights, weights_dir, device, bitstream, out):
 def info_command(bitstream):
     """Print the header of BITSTREAM as JSON: codec, backend, quality, size, bytes, bpp."""
     from jpegai_eval.framework.bitstream import bits_per_pixel
+    from jpegai_eval.framework.errors import UserError
 
     data, header, payload = open_bitstream(bitstream)
     info = {
@@ -189,6 +193,13 @@ def info_command(bitstream):
         "bpp": round(bits_per_pixel(data, header.height, header.width), 6),
         "weights_id": header.weights_id.hex(),
     }
+    try:  # what made it: the codec's libraries and settings, where it is installed
+        codec = resolve_codec(header.codec, header.backend)
+        info["description"] = codec.description
+        if header.quality == 0 and codec.parameter is not None:
+            info["rate_controlled"] = f"encoded at a searched value of {codec.parameter.describe()}"
+    except UserError:
+        info["description"] = None
     click.echo(json.dumps(info, indent=2))
 
 

@@ -430,6 +430,19 @@ def codec_columns(cell: CellId, encoded: Encoded, test: list[Sample]) -> dict[st
         "encode_ms_per_image": mean([m["encode_ms"] for m in ms]),
         "decode_ms_per_image": mean([m["decode_ms"] for m in ms]),
         "latents_ms_per_image": mean([m.get("latents_ms") for m in ms]),
+        **rate_point_columns(cell.codec, cell.quality, ms),
+    }
+
+
+def rate_point_columns(codec: Any, quality: int, ms: list[dict[str, Any]]) -> dict[str, Any]:
+    """A target-rate cell's target and share of test images within ±10 % of it."""
+    target_for = getattr(codec, "target_for", None)
+    if target_for is None:
+        return {}
+    flags = [bool(m.get("within_tolerance")) for m in ms]
+    return {
+        "target_bpp": target_for(quality),
+        "bpp_within_10pct": sum(flags) / len(flags) if flags else None,
     }
 
 

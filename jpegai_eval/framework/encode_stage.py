@@ -241,6 +241,9 @@ def encode_one(job: Job) -> dict[str, Any]:
         **quality_metrics(image, r.decoded),
         **extra_metrics(job.metrics, image, r.decoded),
     }
+    choice = getattr(model, "last_choice", None)  # --target-bpp: what the search took
+    if choice is not None:
+        meta.update(choice.meta())
     latents_npz = None if r.latents is None else _latents_npz(r.latents)
     stored = job.cell.store(job.key, r.data, encode_image(r.decoded, ".png"), latents_npz, meta)
     return dict(stored, reused=False)

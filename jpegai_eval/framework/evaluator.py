@@ -585,6 +585,19 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
             raise
 
 
+def rate_points_record(config: RunConfig) -> dict[str, Any] | None:
+    """``run.json``'s record of ``--target-bpp``: the targets and the search rule."""
+    if config.target_bpp is None:
+        return None
+    from jpegai_eval.framework import rate_points
+
+    return {
+        "target_bpp": config.target_bpp,
+        "rule": rate_points.RULE,
+        "tolerance": rate_points.TOLERANCE,
+    }
+
+
 def mark_stopped(out_dir: Path, exc: BaseException) -> None:
     """Say in ``run.json`` that the run stopped (``failed``, or ``interrupted`` by the
     user) and why, so a folder is never left claiming to be ``running``; the stopped
@@ -666,6 +679,9 @@ def _run_claimed(
         "config": config.to_dict(),
         "fingerprint": config.fingerprint(),
         "qualities": {cp.codec.key: cp.qualities for cp in plan.codecs},
+        # each codec's libraries and exact settings; --target-bpp: the targets and rule
+        "codec_descriptions": {cp.codec.key: cp.codec.description for cp in plan.codecs},
+        "rate_points": rate_points_record(config),
         "anchors": [a.id for a in plan.anchors],
         "versions": versions(),
         "git_commit": git_commit(),

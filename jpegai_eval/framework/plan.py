@@ -57,6 +57,10 @@ class RunConfig:
     #: The anchor codec of bd_metrics.csv (``--bd-anchor``; None: jpeg when present).
     #: A report setting: not part of the fingerprint.
     bd_anchor: str | None = None
+    #: ``--target-bpp``: compare every codec at these rates (one cell per target, the
+    #: codec searched per image; :mod:`jpegai_eval.framework.rate_points`) instead of
+    #: at its qualities.
+    target_bpp: list[float] | None = None
 
     RESULT_KEYS = (
         "codecs",
@@ -75,6 +79,8 @@ class RunConfig:
         """A hash of the settings that determine results: a rerun with another one
         in the same output folder is refused (unless forced)."""
         values = {k: getattr(self, k) for k in self.RESULT_KEYS}
+        if self.target_bpp is not None:  # absent otherwise: older run folders still match
+            values["target_bpp"] = self.target_bpp
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,8 +188,19 @@ def make_plan(config: RunConfig, plugins: Plugins) -> Plan:
 
     plans: list[CodecPlan] = []
     notes: list[str] = []
+    if config.target_bpp is not None:
+        from jpegai_eval.framework.rate_points import TargetRateCodec
+
+        if config.qualities is not None:
+            raise UsageError(
+                "Give either --qualities (each codec at its own quality steps) or "
+                "--target-bpp (every codec at the same rates), not both."
+            )
+        codecs = [TargetRateCodec(c, config.target_bpp) for c in codecs]
     for codec in codecs:
-        if config.qualities is None:
+        if config.target_bpp is not None:
+            qualities = list(codec.qualities)
+        elif config.qualities is None:
             qualities = [q for q in PAPER_QUALITIES if q in codec.qualities] or list(
                 codec.qualities
             )

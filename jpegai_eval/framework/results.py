@@ -29,6 +29,8 @@ RESULT_COLUMNS = [
     "anchor",
     "domain",
     "bpp",
+    "target_bpp",
+    "bpp_within_10pct",
     "psnr",
     "ms_ssim",
     "ssim",
@@ -64,6 +66,16 @@ IMAGE_METRICS = (
     "latents_ms",
 )
 
+
+#: Per-image columns of a target-rate cell (``run --target-bpp``): see
+#: :class:`jpegai_eval.framework.rate_points.RateChoice`.
+RATE_POINT_COLUMNS = (
+    "target_bpp",
+    "parameter",
+    "chosen_quality",
+    "search_steps",
+    "within_tolerance",
+)
 
 #: Per-image columns naming files: the original, its copy in the run folder (if any)
 #: and the cache entry of the row's codec x quality (paths relative to the run folder).
@@ -168,6 +180,7 @@ def per_image_rows(
                     "quality": q,
                     **{k: m.get(k) for k in IMAGE_METRICS},
                     **{k: m.get(k) for k in metric_columns(plan)},
+                    **{k: m[k] for k in RATE_POINT_COLUMNS if k in m},
                     "source": str(Path(sample.path).resolve()),
                     "original_copy": copies.get(sample.id),
                     **entry(cp.codec, q, sample, m),
@@ -340,6 +353,7 @@ def check_results_file(run_dir: Path, names: list[str]) -> str | None:
 def summary_table(rows: list[dict[str, Any]]) -> str:
     """Table 2's layout: anchors down, codec x quality across, Top-1 and Top-5."""
     columns: list[tuple[str, str, int]] = []
+    labels: dict[tuple[str, str, int], str] = {}
     for r in rows:
         if r["quality"] is not None and not (
             isinstance(r["quality"], float) and math.isnan(r["quality"])
@@ -347,11 +361,14 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
             column = (r["codec"], r["backend"], int(r["quality"]))
             if column not in columns:
                 columns.append(column)
+                target = r.get("target_bpp")
+                if target is not None and not (isinstance(target, float) and math.isnan(target)):
+                    labels[column] = f"{r['codec']}/{r['backend']} {float(target):g}bpp"
     anchors: list[str] = []
     for r in rows:
         if r["anchor"] not in anchors:
             anchors.append(r["anchor"])
-    heads = [f"{c}/{b} q{q}" for c, b, q in columns] or ["original"]
+    heads = [labels.get((c, b, q), f"{c}/{b} q{q}") for c, b, q in columns] or ["original"]
     width = max([12, *(len(h) for h in heads)])
     lines = []
     for metric, title in (("top1", "Top-1 %"), ("top5", "Top-5 %")):
@@ -385,4 +402,9 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
 
 
 def print_summary(rows: list[dict[str, Any]]) -> None:
+    from jpegai_eval.framework.rate_points import rate_summary
+
     click.echo(summary_table(rows))
+    rates = rate_summary(rows)
+    if rates:
+        click.echo(rates)

@@ -218,6 +218,15 @@ class TaskOptionsCommand(click.Command):
 @click.option("--backend", default=None, help="Backend for codecs given without one.")
 @click.option("--qualities", default=None, help="Comma-separated qualities [default: 1,4,8].")
 @click.option(
+    "--target-bpp",
+    default=None,
+    metavar="RATES",
+    help="Compare every codec at these rates instead of its qualities, e.g. "
+    "0.06,0.12,0.25,0.5,0.75,1.0,1.5,2.0 (JPEG AI's): per image, a conventional codec's "
+    "quality parameter is bisected, a learned codec's quality chosen, to the rate closest "
+    "to each target; results.csv gives the mean achieved bpp and the share within +/-10%.",
+)
+@click.option(
     "--anchors",
     default=None,
     help="Comma-separated anchors [default: all: anchor1,anchor2,anchor3,compressed].",
@@ -306,6 +315,7 @@ def run_command(
     task: str,
     backend: str | None,
     qualities: str | None,
+    target_bpp: str | None,
     anchors: str | None,
     weights: str | None,
     weights_dir: str | None,
@@ -341,6 +351,7 @@ def run_command(
     from jpegai_eval.framework.distributed import leave, session
     from jpegai_eval.framework.evaluator import run_study
     from jpegai_eval.framework.plan import RunConfig
+    from jpegai_eval.framework.rate_points import parse_targets
 
     workers = cap_workers(workers)
     config = RunConfig(
@@ -348,6 +359,7 @@ def run_command(
         task=task,
         backend=backend,
         qualities=_int_list(qualities, "qualities"),
+        target_bpp=parse_targets(target_bpp),
         anchors=[a.strip() for a in anchors.split(",") if a.strip()] if anchors else None,
         task_options={k: v for k, v in task_options.items() if v is not None},
         weights=weights,

@@ -32,6 +32,8 @@ RATE_ACCURACY_COLUMNS = [
     "anchor",
     "quality",
     "bpp",
+    "target_bpp",
+    "bpp_within_10pct",
     "psnr",
     "ssim",
     "ms_ssim",
@@ -207,9 +209,12 @@ def table(results, metric: str):  # type: ignore[no-untyped-def]
     import pandas as pd
 
     coded = coded_rows(results)
+    targets = coded["target_bpp"] if "target_bpp" in coded else [math.nan] * len(coded)
     labels = [
-        column_label(c, b, q)
-        for c, b, q in zip(coded["codec"], coded["backend"], coded["quality"], strict=True)
+        column_label(c, b, q) if pd.isna(t) else f"{c}/{b} {float(t):g} bpp"
+        for c, b, q, t in zip(
+            coded["codec"], coded["backend"], coded["quality"], targets, strict=True
+        )
     ]
     order = list(dict.fromkeys(labels))
     anchors = list(dict.fromkeys(results["anchor"]))
