@@ -34,7 +34,10 @@ def test_lines_every_interval(monkeypatch):
         bar.update()
     bar.close()
     bar.close()  # idempotent
-    assert len(out.getvalue().splitlines()) == 1 + 3 + 1
+    # the start line and one per update; close adds none, the last already said 3/3
+    # (issue 28, item 14: the 100% line was printed twice)
+    assert len(out.getvalue().splitlines()) == 1 + 3
+    assert out.getvalue().count("3/3") == 1
 
 
 def test_on_a_terminal_progress_is_tqdm():
