@@ -38,7 +38,9 @@ def test_plugins_json_shape():
     result = CliRunner().invoke(cli, ["plugins", "--json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
-    assert set(info) == {"plugins", "codecs", "tasks", "anchors", "report_writers"}
+    assert set(info) == {"plugins", "codecs", "tasks", "anchors", "report_writers", "metrics"}
+    metrics = {m["id"]: m for m in info["metrics"]}
+    assert metrics["nlpd"]["higher_is_better"] is False and "fast" in metrics["psnr_y"]["sets"]
     anchors = {a["id"]: a for a in info["anchors"]}
     assert set(anchors) >= {"anchor1", "anchor2", "anchor3", "compressed"}
     assert anchors["compressed"]["domain"] == "latent"

@@ -102,6 +102,12 @@ class TestPlugin:
         register(TinyWriter())
 
     @hookimpl
+    def register_metrics(self, register):
+        from jpegai_eval.framework.metric_types import RGB8, Metric
+
+        register(Metric("tiny-metric", True, "", RGB8, lambda pairs: [0.0] * len(pairs)))
+
+    @hookimpl
     def register_commands(self, cli):
         @cli.command(name="hello-plugin")
         def hello():
@@ -115,11 +121,12 @@ def plugins():
     return p
 
 
-def test_hooks_are_the_documented_five():
+def test_hooks_are_the_documented_six():
     assert HOOKS == [
         "register_anchors",
         "register_codecs",
         "register_commands",
+        "register_metrics",
         "register_report_writers",
         "register_tasks",
     ]
@@ -140,6 +147,7 @@ def test_every_hook_registers_into_its_registry(plugins):
     assert plugins.tasks.get("tiny-task").classes == ("a", "b")
     assert plugins.anchors.get("anchor-x").train_on == "decoded"
     assert plugins.report_writers.get("tiny-writer").outputs == ("tiny.txt",)
+    assert plugins.metrics.get("tiny-metric").higher_is_better
 
 
 def test_register_commands_adds_a_working_command(plugins):
@@ -346,6 +354,7 @@ def test_plugin_listing_shows_each_plugin_with_its_hooks_and_registrations(plugi
         "tasks": ["tiny-task"],
         "anchors": ["anchor-x"],
         "report_writers": ["tiny-writer"],
+        "metrics": ["tiny-metric"],
         "commands": ["hello-plugin"],
     }
     assert listed["jpegai_eval.plugins.bench"]["registered"]["commands"] == ["bench"]

@@ -66,7 +66,7 @@ def _int_list(text: str, option: str) -> list[int]:
 @click.option("--workers", default="1,2", show_default=True, help="Encode-stage worker counts.")
 @click.option(
     "--only",
-    default="inference,classifiers,encode",
+    default="inference,classifiers,encode,metrics",
     show_default=True,
     help="Sections to run.",
 )

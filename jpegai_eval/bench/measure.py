@@ -60,7 +60,7 @@ from jpegai_eval.reports.bench_summary import (  # noqa: F401 (re-exported)
 
 #: ``--weights`` value for CompressAI's zoo architecture with random initialisation.
 ZOO_RANDOM = "zoo-random"
-SECTIONS = ("inference", "classifiers", "encode")
+SECTIONS = ("inference", "classifiers", "encode", "metrics")
 TRANSFORMS = ("torch", "onnxruntime")
 PIPELINES = ("pixel", "compressed")
 
@@ -912,6 +912,65 @@ def bench_encode(
 # --------------------------------------------------------------------------- runner
 
 
+def bench_metrics(model: Any, config: BenchConfig, log: Callable[[str], None]) -> dict[str, Any]:
+    """Each registered metric's cost on (original, decoded) pairs of this quality:
+    median ms per image and per megapixel over ``reps`` passes (after one warm-up pass),
+    each pass on fresh pairs, so the shared colour conversion counts in every metric.
+    Beside it, the codec's encode time on the same images and what the ``fast`` and
+    ``jpegai`` sets cost together, also as a fraction of that encode time."""
+    from jpegai_eval.framework.metric_types import ImagePair, select_metrics
+    from jpegai_eval.framework.plugins import get_plugins
+
+    images = bench_images(config, min(config.images, 2))
+    encode_s, decoded = [], []
+    for image in images:
+        t0 = time.perf_counter()
+        data = model.encode(image)
+        encode_s.append(time.perf_counter() - t0)
+        decoded.append(model.decode(data))
+    megapixels = config.size * config.size / 1e6
+    reps = max(1, min(config.reps, 3))
+    registry = list(get_plugins().metrics)
+    per_metric: dict[str, Any] = {}
+    for metric in registry:
+        if metric.unavailable_reason:
+            per_metric[metric.id] = {"unavailable": metric.unavailable_reason}
+            continue
+        log(f"  metric {metric.id}")
+        seconds = []
+        for rep in range(reps + 1):
+            pairs = [ImagePair(a, b) for a, b in zip(images, decoded, strict=True)]
+            t0 = time.perf_counter()
+            metric(pairs)
+            if rep:  # the first pass warms up (imports, caches)
+                seconds.append((time.perf_counter() - t0) / len(pairs))
+        ms = 1000 * statistics.median(seconds)
+        per_metric[metric.id] = {
+            "ms_per_image": round(ms, 4),
+            "ms_per_mpx": round(ms / megapixels, 1),
+        }
+    encode_ms = 1000 * statistics.median(encode_s)
+    sets = {}
+    for name in ("fast", "jpegai"):
+        chosen = [
+            m.id for m in select_metrics(name, registry) if "ms_per_image" in per_metric[m.id]
+        ]
+        total = sum(per_metric[i]["ms_per_image"] for i in chosen)
+        sets[name] = {
+            "metrics": chosen,
+            "ms_per_image": round(total, 2),
+            "over_encode": round(total / encode_ms, 3) if encode_ms > 0 else None,
+        }
+    return {
+        "images": len(images),
+        "size": config.size,
+        "reps": reps,
+        "encode_ms_per_image": round(encode_ms, 2),
+        "metrics": per_metric,
+        "sets": sets,
+    }
+
+
 def run_bench(config: BenchConfig, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Every measurement ``config`` asks for, as one JSON-able dict."""
     import torch
@@ -980,6 +1039,8 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] | None = None) -> 
                     result["classifiers"] = bench_classifiers(stages, config, log)
                     result["classifiers"]["quality"] = q
                     result["classifiers"]["cresnet39_input_channels"] = 2 * int(model.net.M)
+            if "metrics" in config.sections:
+                entry["metrics"] = bench_metrics(model, config, log)
             if "encode" in config.sections and "encode" not in result:
                 result["encode"] = bench_encode(codec, q, weights, config, folder, log)
             result["qualities"][str(q)] = entry

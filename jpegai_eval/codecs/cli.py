@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from jpegai_eval.framework.cli_errors import UserErrorGroup
+from jpegai_eval.framework.metrics_cli import metrics_option
 
 codec_group = UserErrorGroup(
     "codec", help="Encode, decode, inspect and train codecs (.jai bitstreams)."
@@ -68,6 +69,9 @@ def open_bitstream(path: str):  # type: ignore[no-untyped-def]
 def model_for_file(path: str, weights: str | None, weights_dir: str | None, device: str):  # type: ignore[no-untyped-def]
     data, header, _ = open_bitstream(path)
     codec = resolve_codec(header.codec, header.backend)
+    if header.quality == 0 and codec.parameter is not None:
+        # A rate-controlled file (run --target-bpp): any model of the codec decodes it.
+        return data, header, codec.load_parameter(None, weights, device, weights_dir)
     if header.quality not in codec.qualities:
         from jpegai_eval.framework.bitstream import BitstreamError
 
@@ -175,6 +179,7 @@ def latents_command(weights, weights_dir, device, bitstream, out):
 def info_command(bitstream):
     """Print the header of BITSTREAM as JSON: codec, backend, quality, size, bytes, bpp."""
     from jpegai_eval.framework.bitstream import bits_per_pixel
+    from jpegai_eval.framework.errors import UserError
 
     data, header, payload = open_bitstream(bitstream)
     info = {
@@ -188,6 +193,13 @@ def info_command(bitstream):
         "bpp": round(bits_per_pixel(data, header.height, header.width), 6),
         "weights_id": header.weights_id.hex(),
     }
+    try:  # what made it: the codec's libraries and settings, where it is installed
+        codec = resolve_codec(header.codec, header.backend)
+        info["description"] = codec.description
+        if header.quality == 0 and codec.parameter is not None:
+            info["rate_controlled"] = f"encoded at a searched value of {codec.parameter.describe()}"
+    except UserError:
+        info["description"] = None
     click.echo(json.dumps(info, indent=2))
 
 
@@ -205,17 +217,28 @@ def info_command(bitstream):
     help="A folder of images, or a MINC-2500 layout root (its test1.txt split is used).",
 )
 @click.option("--split", default="test", show_default=True, help="MINC split to read.")
-def eval_command(codec_id, backend, quality, weights, weights_dir, device, data, split):
-    """Mean bpp, PSNR, SSIM, MS-SSIM and times of a codec over a folder of images (JSON)."""
+@metrics_option()
+def eval_command(
+    codec_id, backend, quality, weights, weights_dir, device, data, split, metrics_spec
+):
+    """Mean bpp, PSNR, SSIM, MS-SSIM, the --metrics and times of a codec over a folder of
+    images (JSON)."""
     from jpegai_eval.codecs.training import dataset_images
     from jpegai_eval.framework.metrics import evaluate_images
+    from jpegai_eval.framework.plan import plan_metrics
+    from jpegai_eval.framework.plugins import get_plugins
 
+    notes: list[str] = []
+    registry = get_plugins().metrics
+    metrics = [registry.get(i) for i in plan_metrics(metrics_spec, get_plugins(), notes)]
+    for note in notes:
+        click.echo(note, err=True)
     codec = resolve_codec(codec_id, backend)
     paths = dataset_images(Path(data), split)
     rows = []
     for q in quality:
         model = load_model(codec, q, weights, weights_dir, device)
-        summary = evaluate_images(model, paths)
+        summary = evaluate_images(model, paths, metrics)
         rows.append({"codec": codec.key, "quality": q, "images": len(paths), **summary})
     click.echo(json.dumps(rows, indent=2))
 

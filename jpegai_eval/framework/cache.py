@@ -10,7 +10,7 @@ An entry is a folder-less group of files sharing a stem::
 The image key combines the sample id with a hash of the image file's bytes, and the
 folder names the codec, backend, quality, a digest of the weights and a digest of the
 codec's provenance (the distribution and version of the plugin that provides it, and
-its latent layout; written out in the folder's ``codec.json``), so a changed codec,
+its latent layout; written out in the folder's ``provenance.txt``), so a changed codec,
 plugin version, latent layout, quality, weights or image never reuses a stale entry.
 
 Every file is written atomically (temporary file, then rename) and the ``.json`` is
@@ -61,7 +61,7 @@ class CacheCell:
     """The folder of one codec x quality x weights x codec provenance."""
 
     root: Path
-    #: The codec's provenance as JSON, written to ``codec.json`` with the first entry.
+    #: The codec's provenance as JSON, written to ``provenance.txt`` with the first entry.
     provenance_json: str = ""
 
     @classmethod
@@ -126,8 +126,8 @@ class CacheCell:
         digest) last, each atomically. Return the metrics as stored (what :meth:`load`
         will read back)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        if self.provenance_json and not (self.root / "codec.json").is_file():
-            atomic_write_bytes(self.root / "codec.json", self.provenance_json.encode())
+        if self.provenance_json and not (self.root / "provenance.txt").is_file():
+            atomic_write_bytes(self.root / "provenance.txt", self.provenance_json.encode())
         paths = self.paths(key)
         data = {"jai": bitstream, "png": decoded_png, "npz": latents_npz}
         digests = {}

@@ -204,8 +204,8 @@ class Classifiers:
         items = _items(source, self.samples["train"], cell, self.encoded)
         init = task.init_classifier(model, self.plan.init_weights)
         log(
-            f"classifier {name}: training on {len(items)} {source} "
-            f"{'latents' if domain == 'latent' else 'images'} ({config.preset} preset"
+            f"classifier {name}: training on {len(items)} "
+            f"{'latents' if domain == 'latent' else f'{source} images'} ({config.preset} preset"
             f"{', data parallel over every rank' if data_parallel else ''})",
             folder.parent.parent,
         )
@@ -398,8 +398,12 @@ def load_cell(path: Path) -> dict[str, Any] | None:
 
 def fresh_cell(path: Path, key: dict[str, Any], name: str, out_dir: Path) -> dict[str, Any] | None:
     """The finished cell at ``path`` if it was computed from ``key``; else None (and the
-    log says why it is redone)."""
-    done = load_cell(path)
+    log says why it is redone: stale, or a damaged record, which is only a result)."""
+    try:
+        done = load_cell(path)
+    except UserError as exc:
+        log(f"{name}: evaluating it again: {path.name} is damaged ({exc.message[:120]})", out_dir)
+        return None
     if done is None:
         return None
     reason = stale_reason(done.get("key"), key, "test")
@@ -426,6 +430,19 @@ def codec_columns(cell: CellId, encoded: Encoded, test: list[Sample]) -> dict[st
         "encode_ms_per_image": mean([m["encode_ms"] for m in ms]),
         "decode_ms_per_image": mean([m["decode_ms"] for m in ms]),
         "latents_ms_per_image": mean([m.get("latents_ms") for m in ms]),
+        **rate_point_columns(cell.codec, cell.quality, ms),
+    }
+
+
+def rate_point_columns(codec: Any, quality: int, ms: list[dict[str, Any]]) -> dict[str, Any]:
+    """A target-rate cell's target and share of test images within ±10 % of it."""
+    target_for = getattr(codec, "target_for", None)
+    if target_for is None:
+        return {}
+    flags = [bool(m.get("within_tolerance")) for m in ms]
+    return {
+        "target_bpp": target_for(quality),
+        "bpp_within_10pct": sum(flags) / len(flags) if flags else None,
     }
 
 

@@ -19,7 +19,7 @@ import io
 import multiprocessing
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,9 @@ class Job:
     sample: Sample
     key: str
     weights_dir: str | None = None
+    #: Ids of the registered metrics computed beyond today's (psnr, ms_ssim, ssim),
+    #: for the test images; a cached entry without them gets them added.
+    metrics: tuple[str, ...] = ()
 
 
 @dataclass
@@ -194,6 +197,8 @@ def encode_one(job: Job) -> dict[str, Any]:
 
     cached = job.cell.load(job.key)
     if cached is not None:
+        if missing_metrics(job, cached):
+            cached = add_metrics(job, cached)
         return dict(cached, reused=True)
     # The cell folder names codec, backend, quality and the weights' digest, so a model
     # loaded for other weights is never reused.
@@ -234,7 +239,11 @@ def encode_one(job: Job) -> dict[str, Any]:
         "decode_ms": 1000 * r.decode_time,
         "latents_ms": None if r.latents_time is None else 1000 * r.latents_time,
         **quality_metrics(image, r.decoded),
+        **extra_metrics(job.metrics, image, r.decoded),
     }
+    choice = getattr(model, "last_choice", None)  # --target-bpp: what the search took
+    if choice is not None:
+        meta.update(choice.meta())
     latents_npz = None if r.latents is None else _latents_npz(r.latents)
     stored = job.cell.store(job.key, r.data, encode_image(r.decoded, ".png"), latents_npz, meta)
     return dict(stored, reused=False)
@@ -285,6 +294,50 @@ def unusable_images(samples: Iterable[Sample], codecs: Iterable[Codec]) -> dict[
     return problems
 
 
+#: Metric ids whose values ``quality_metrics`` already gives (columns psnr, ms_ssim, ssim).
+ALWAYS_COMPUTED = ("psnr_rgb", "ms_ssim_rgb", "ssim_rgb")
+
+
+def extra_metrics(ids: tuple[str, ...], original: Any, decoded: Any) -> dict[str, Any]:
+    """The values of the registered metrics ``ids`` for one image, by column name, and
+    ``metrics_ms``, the time they took; an unavailable metric's value is None."""
+    import time
+
+    from jpegai_eval.framework.metric_types import ImagePair, compute_metrics
+    from jpegai_eval.framework.plugins import get_plugins
+
+    wanted = [get_plugins().metrics.get(i) for i in ids if i not in ALWAYS_COMPUTED]
+    if not wanted:
+        return {}
+    t0 = time.perf_counter()
+    [values] = compute_metrics(wanted, [ImagePair(original, decoded)])
+    out: dict[str, Any] = {m.column_name: values.values.get(m.id) for m in wanted}
+    out["metrics_ms"] = 1000 * (time.perf_counter() - t0)
+    return out
+
+
+def missing_metrics(job: Job, meta: dict[str, Any]) -> bool:
+    """Whether a cached entry lacks a metric the job asks for."""
+    return any(i not in ALWAYS_COMPUTED and i not in meta for i in job.metrics)
+
+
+def add_metrics(job: Job, meta: dict[str, Any]) -> dict[str, Any]:
+    """Compute the metrics a cached entry lacks from its decoded image and rewrite its
+    metrics file (atomically); return the entry's metrics."""
+    import json
+
+    from jpegai_eval.framework.image_io import atomic_write_bytes, read_image
+
+    paths = job.cell.paths(job.key)
+    todo = tuple(i for i in job.metrics if i not in meta)
+    added = extra_metrics(todo, read_image(job.sample.path), read_image(paths["png"]))
+    if "metrics_ms" in added and "metrics_ms" in meta:
+        added["metrics_ms"] += meta["metrics_ms"]
+    meta = dict(meta, **added)
+    atomic_write_bytes(paths["json"], json.dumps(meta, sort_keys=True).encode())
+    return meta
+
+
 def make_jobs(cells: list[Cell], samples: Iterable[Sample]) -> list[Job]:
     samples = list(samples)
     keys = {s.id: image_key(s.id, file_digest(s.path)) for s in samples if s.path.is_file()}
@@ -303,13 +356,23 @@ def make_jobs(cells: list[Cell], samples: Iterable[Sample]) -> list[Job]:
     ]
 
 
-def run_jobs(jobs: list[Job], workers: int) -> Iterator[tuple[Job, dict[str, Any]]]:
+def run_jobs(
+    jobs: list[Job],
+    workers: int,
+    on_damaged: Callable[[Job, str], None] | None = None,
+) -> Iterator[tuple[Job, dict[str, Any]]]:
     """Yield (job, metrics) as jobs finish, over up to ``workers`` processes (see
-    :func:`effective_workers`)."""
+    :func:`effective_workers`). A damaged cache entry (:meth:`CacheCell.check`) is
+    redone, and ``on_damaged(job, why)`` is told."""
     todo = []
     for job in jobs:
-        cached = job.cell.load(job.key)
-        if cached is None:
+        cached, damage = job.cell.check(job.key)
+        if cached is None or missing_metrics(job, cached):
+            if damage is not None:
+                for path in job.cell.paths(job.key).values():
+                    path.unlink(missing_ok=True)  # the entry's own files, redone below
+                if on_damaged is not None:
+                    on_damaged(job, damage)
             todo.append(job)
         else:
             yield job, dict(cached, reused=True)

@@ -260,18 +260,31 @@ def encode_stage(
     cells: dict[tuple[str, int], Any],
     record: dict[str, Any] | None = None,
 ) -> Encoded:
+    from dataclasses import replace as dc_replace
+
     from jpegai_eval.framework.encode_stage import make_jobs, run_jobs
 
     config = plan.config
     everything = [s for split in SPLITS for s in samples[split]]
     jobs = make_jobs(list(cells.values()), everything)
+    if plan.metric_ids:  # --metrics: computed for the test images, where they are reported
+        test_ids = {s.id for s in samples["test"]}
+        metric_ids = tuple(plan.metric_ids)
+        jobs = [dc_replace(j, metrics=metric_ids) if j.sample.id in test_ids else j for j in jobs]
     mine = distributed.share(jobs)  # this rank's block, cell by cell (all of them alone)
     metrics: dict[tuple[str, int], dict[str, dict[str, Any]]] = {k: {} for k in cells}
     failed: dict[str, str] = {}
     reused = unreadable = 0
     bar = progress(total=len(mine), desc="encode", unit="img")
+
+    def damaged(job: Any, why: str) -> None:
+        log(
+            f"cache entry {job.cell.root.name}/{job.key} is damaged ({why}): re-encoding it",
+            out_dir,
+        )
+
     with bar:
-        for job, result in run_jobs(mine, config.workers):
+        for job, result in run_jobs(mine, config.workers, on_damaged=damaged):
             bar.update()
             if "error" in result:
                 failed[job.sample.id] = result["error"]
@@ -573,24 +586,62 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
             raise
 
 
+def rate_points_record(config: RunConfig) -> dict[str, Any] | None:
+    """``run.json``'s record of ``--target-bpp``: the targets and the search rule."""
+    if config.target_bpp is None:
+        return None
+    from jpegai_eval.framework import rate_points
+
+    return {
+        "target_bpp": config.target_bpp,
+        "rule": rate_points.RULE,
+        "tolerance": rate_points.TOLERANCE,
+    }
+
+
 def mark_stopped(out_dir: Path, exc: BaseException) -> None:
     """Say in ``run.json`` that the run stopped (``failed``, or ``interrupted`` by the
-    user) and why, so a folder is never left claiming to be ``running``; rerunning the
-    same command resumes it as before. Best effort: the original error is what matters."""
+    user) and why, so a folder is never left claiming to be ``running``; the stopped
+    invocation is closed (its end, status and seconds count in the total). Rerunning
+    the same command resumes it as before. Best effort: the original error is what
+    matters."""
     path = out_dir / "run.json"
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(info, dict) or info.get("status") != "running":
             return
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        now = dt.datetime.now()
+        invocations = info.get("invocations") or []
+        if invocations and invocations[-1].get("status") == "running":
+            last = invocations[-1]
+            began = dt.datetime.fromisoformat(last["started"])
+            last.update(
+                status=status,
+                ended=now.isoformat(timespec="seconds"),
+                duration_s=round((now - began).total_seconds(), 1),
+            )
+            info["duration_s"] = _total_seconds(invocations)
         info.update(
-            status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+            status=status,
             error=str(message)[:2000],
-            stopped=dt.datetime.now().isoformat(timespec="seconds"),
+            stopped=now.isoformat(timespec="seconds"),
         )
         write_json(path, info)
     except Exception:  # noqa: BLE001, S110 - never mask the error that stopped the run
         pass
+
+
+def _total_seconds(invocations: list[dict[str, Any]]) -> float:
+    """The run's time over every invocation, finished, failed or interrupted."""
+    return round(sum(float(i.get("duration_s") or 0.0) for i in invocations), 1)
+
+
+#: What a new invocation keeps of the last finished one in run.json until it finishes
+#: itself, so that a report built after a failed rerun still says how its results
+#: were made.
+CARRIED_OVER = ("device", "provider", "finished", "cells", "skipped_images", "n_classes")
 
 
 def _run_claimed(
@@ -615,11 +666,23 @@ def _run_claimed(
         log(note, out_dir)
     timings: dict[str, float] = {}  # this invocation's; run.json sums all of them
     started_iso = dt.datetime.fromtimestamp(started).isoformat(timespec="seconds")
-    invocations: list[dict[str, Any]] = list(previous.get("invocations", []))
+    invocations: list[dict[str, Any]] = [
+        i for i in previous.get("invocations", []) if isinstance(i, dict)
+    ]
+    for old in invocations:  # one killed with -9 never closed its entry
+        if old.get("status") == "running":
+            old["status"] = "killed"
+    invocations.append(
+        {"started": started_iso, "status": "running", "timings": timings, "world_size": w.size}
+    )
     run_info: dict[str, Any] = {
+        **{k: previous[k] for k in CARRIED_OVER if k in previous},
         "config": config.to_dict(),
         "fingerprint": config.fingerprint(),
         "qualities": {cp.codec.key: cp.qualities for cp in plan.codecs},
+        # each codec's libraries and exact settings; --target-bpp: the targets and rule
+        "codec_descriptions": {cp.codec.key: cp.codec.description for cp in plan.codecs},
+        "rate_points": rate_points_record(config),
         "anchors": [a.id for a in plan.anchors],
         "versions": versions(),
         "git_commit": git_commit(),
@@ -681,25 +744,30 @@ def _run_claimed(
 
     t = time.time()
     copies = copy_originals(samples["test"], out_dir)
+    rows = results.with_metric_means(rows, plan, encoded, samples["test"])
     results.write_results(
         out_dir,
         rows,
         results.per_image_rows(plan, samples, encoded, predictions, out_dir, copies),
     )
     timings["results_s"] = round(time.time() - t, 3)
-    invocations.append({"started": started_iso, "timings": timings, "world_size": w.size})
 
     def finish() -> None:
         """Record this invocation and the totals over every invocation of the run."""
-        invocations[-1]["duration_s"] = round(time.time() - started, 1)
+        now = dt.datetime.now().isoformat(timespec="seconds")
+        invocations[-1].update(
+            status="finished", ended=now, duration_s=round(time.time() - started, 1)
+        )
         run_info.update(
             status="finished",
+            cells=[c.name for c in matrix(plan)],
+            n_classes=len(plan.task.classes),
             device=device,
             provider=provider,
             onnxruntime_cuda_fallback=onnx_runtime.fallbacks(),
             skipped_images=encoded.failed,
             finished=dt.datetime.now().isoformat(timespec="seconds"),
-            duration_s=round(sum(i["duration_s"] for i in invocations), 1),
+            duration_s=_total_seconds(invocations),
             timings={
                 stage: round(sum(i["timings"].get(stage, 0.0) for i in invocations), 3)
                 for stage in timings
@@ -711,6 +779,11 @@ def _run_claimed(
     t = time.time()
     reports = results.write_reports(out_dir, plugins)
     timings["report_s"] = round(time.time() - t, 3)
-    finish()
+    # duration_s stays what the reports show (until the results were written); the
+    # reports' own seconds are added to the timings only.
+    run_info["timings"]["report_s"] = round(
+        sum(i["timings"].get("report_s", 0.0) for i in invocations), 3
+    )
+    write_json(out_dir / "run.json", run_info)
     results.print_summary(rows)
     return RunResult(out_dir, reports, rows)

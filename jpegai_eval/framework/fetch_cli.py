@@ -33,6 +33,10 @@ def config_from_options(options: dict[str, Any]) -> RunConfig:
     values["codecs"] = list(values.get("codecs") or ())
     if isinstance(values.get("qualities"), str):
         values["qualities"] = _int_list(values["qualities"], "qualities")
+    if isinstance(values.get("target_bpp"), str):
+        from jpegai_eval.framework.rate_points import parse_targets
+
+        values["target_bpp"] = parse_targets(values["target_bpp"])
     if isinstance(values.get("anchors"), str):
         anchors = [a.strip() for a in values["anchors"].split(",") if a.strip()]
         values["anchors"] = anchors or None

@@ -26,6 +26,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 if TYPE_CHECKING:  # heavy or circular types only for the type checker
     import click
 
+    from jpegai_eval.framework.metric_types import Metric
     from jpegai_eval.framework.types import Anchor, Codec, ReportWriter, Task
 
 
@@ -47,6 +48,11 @@ def register_anchors(register: Callable[[Anchor], None]) -> None:
 @hookspec
 def register_report_writers(register: Callable[[ReportWriter], None]) -> None:
     """Called once when the plugins load: pass each ReportWriter instance to ``register``."""
+
+
+@hookspec
+def register_metrics(register: Callable[[Metric], None]) -> None:
+    """Called once when the plugins load: pass each Metric record to ``register``."""
 
 
 @hookspec

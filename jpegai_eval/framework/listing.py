@@ -92,12 +92,28 @@ def describe_plugins(plugins: Plugins | None = None) -> dict[str, list[dict[str,
         }
         for e in plugins.report_writers.entries()
     ]
+    metrics = [
+        {
+            "id": e.obj.id,
+            "higher_is_better": e.obj.higher_is_better,
+            "unit": e.obj.unit,
+            "convention": str(e.obj.convention),
+            "sets": list(e.obj.sets),
+            "available": e.obj.unavailable_reason is None,
+            "unavailable_reason": e.obj.unavailable_reason,
+            "description": e.obj.description,
+            "plugin": e.plugin,
+            "distribution": e.distribution,
+        }
+        for e in plugins.metrics.entries()
+    ]
     return {
         "plugins": describe_plugin_list(plugins),
         "codecs": codecs,
         "tasks": tasks,
         "anchors": anchors,
         "report_writers": writers,
+        "metrics": metrics,
     }
 
 
@@ -139,4 +155,10 @@ def format_plugins(info: dict[str, list[dict[str, Any]]]) -> str:
     for w in info["report_writers"]:
         lines.append(f"  {w['id']:<20} {w['description']}")
         lines.append(f"  {'':<20} from {_origin(w)}")
+    lines.append("Metrics:")
+    for m in info.get("metrics", []):
+        sets = f" [{', '.join(m['sets'])}]" if m["sets"] else ""
+        lines.append(f"  {m['id']:<20} {m['convention']}{sets}")
+        if not m["available"]:
+            lines.append(f"  {'':<20} UNAVAILABLE: {m['unavailable_reason']}")
     return "\n".join(lines)

@@ -17,8 +17,11 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
 
+    from jpegai_eval.framework.metric_types import Metric
     from jpegai_eval.framework.types import CodecModel
 
 DEFAULT_WIN = 11
@@ -202,13 +205,27 @@ def _pair_tensors(original: np.ndarray, decoded: np.ndarray):  # type: ignore[no
     return t(original), t(decoded)
 
 
-def evaluate_images(model: CodecModel, paths: list[Any]) -> dict[str, float]:
-    """Mean of every :class:`Measurement` field over the images at ``paths``."""
+def evaluate_images(
+    model: CodecModel, paths: list[Any], metrics: Sequence[Metric] = ()
+) -> dict[str, float]:
+    """Mean of every :class:`Measurement` field over the images at ``paths``, and of
+    each of ``metrics`` beyond psnr, ms_ssim and ssim (registered metric records, by
+    their column name)."""
     import numpy as np
 
     from jpegai_eval.framework.image_io import read_image
+    from jpegai_eval.framework.metric_types import ImagePair, compute_metrics
 
-    rows = [measure(model, read_image(p))[0].as_row() for p in paths]
+    extra = [m for m in metrics if m.column_name not in ("psnr", "ms_ssim", "ssim")]
+    rows = []
+    for p in paths:
+        image = read_image(p)
+        m, _, decoded = measure(model, image)
+        row = m.as_row()
+        if extra:
+            [computed] = compute_metrics(extra, [ImagePair(image, decoded)])
+            row.update({x.column_name: computed.values.get(x.id) for x in extra})
+        rows.append(row)
     summary: dict[str, float] = {}
     for key in rows[0]:
         values = [r[key] for r in rows if r[key] is not None]

@@ -50,6 +50,17 @@ class RunConfig:
     #: preset's batch split over the ranks) instead of ranks taking whole classifiers.
     #: The same recipe, so not part of the fingerprint; a no-op for one process.
     ddp: bool = False
+    #: Fidelity metrics of the test images (``--metrics``: fast, jpegai, all or ids).
+    #: They add columns, never change other results: not part of the fingerprint (a
+    #: rerun with more metrics computes the missing ones on the cached entries).
+    metrics: str = "fast"
+    #: The anchor codec of bd_metrics.csv (``--bd-anchor``; None: jpeg when present).
+    #: A report setting: not part of the fingerprint.
+    bd_anchor: str | None = None
+    #: ``--target-bpp``: compare every codec at these rates (one cell per target, the
+    #: codec searched per image; :mod:`jpegai_eval.framework.rate_points`) instead of
+    #: at its qualities.
+    target_bpp: list[float] | None = None
 
     RESULT_KEYS = (
         "codecs",
@@ -68,6 +79,8 @@ class RunConfig:
         """A hash of the settings that determine results: a rerun with another one
         in the same output folder is refused (unless forced)."""
         values = {k: getattr(self, k) for k in self.RESULT_KEYS}
+        if self.target_bpp is not None:  # absent otherwise: older run folders still match
+            values["target_bpp"] = self.target_bpp
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,6 +133,8 @@ class Plan:
     #: Under ``--ddp`` with several ranks: the task's data-parallel rule
     #: (Task.data_parallel), set by the evaluator; None: ranks take whole classifiers.
     data_parallel: dict[str, Any] | None = None
+    #: The ids of the metrics ``--metrics`` selects that can run here, in order.
+    metric_ids: list[str] = field(default_factory=list)
 
     def anchors_for(self, codec: Codec) -> list[Anchor]:
         """Per-quality anchors that this codec can run."""
@@ -173,8 +188,19 @@ def make_plan(config: RunConfig, plugins: Plugins) -> Plan:
 
     plans: list[CodecPlan] = []
     notes: list[str] = []
+    if config.target_bpp is not None:
+        from jpegai_eval.framework.rate_points import TargetRateCodec
+
+        if config.qualities is not None:
+            raise UsageError(
+                "Give either --qualities (each codec at its own quality steps) or "
+                "--target-bpp (every codec at the same rates), not both."
+            )
+        codecs = [TargetRateCodec(c, config.target_bpp) for c in codecs]
     for codec in codecs:
-        if config.qualities is None:
+        if config.target_bpp is not None:
+            qualities = list(codec.qualities)
+        elif config.qualities is None:
             qualities = [q for q in PAPER_QUALITIES if q in codec.qualities] or list(
                 codec.qualities
             )
@@ -202,7 +228,30 @@ def make_plan(config: RunConfig, plugins: Plugins) -> Plan:
                 f"Codec {codec.key} has no compressed domain: skipping anchor "
                 f"{', '.join(needs_latents)} for it."
             )
-    return Plan(config, task, plans, anchors, notes, trainers)
+    plan = Plan(config, task, plans, anchors, notes, trainers)
+    plan.metric_ids = plan_metrics(config.metrics, plugins, notes)
+    return plan
+
+
+def plan_metrics(spec: str, plugins: Plugins, notes: list[str]) -> list[str]:
+    """The ids of the metrics ``spec`` selects. One named by id that cannot run here is
+    an error; one a set (``jpegai``, ``all``) brings is left out with a note saying why."""
+    from jpegai_eval.framework.metric_types import MetricUnavailableError, select_metrics
+
+    chosen = select_metrics(spec, plugins.metrics)
+    named = {p.strip() for p in spec.split(",")}
+    ids = []
+    for metric in chosen:
+        if not metric.unavailable_reason:
+            ids.append(metric.id)
+        elif metric.id in named:
+            raise MetricUnavailableError(
+                f"Metric {metric.id!r} cannot run here: {metric.unavailable_reason}. Install "
+                "what it needs, or leave it out of --metrics."
+            )
+        else:
+            notes.append(f"Metric {metric.id} is unavailable: {metric.unavailable_reason}")
+    return ids
 
 
 def config_from_json(path: Path) -> RunConfig:

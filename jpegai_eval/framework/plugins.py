@@ -23,6 +23,7 @@ import pluggy
 
 from jpegai_eval.framework import hookspecs
 from jpegai_eval.framework.errors import PluginError
+from jpegai_eval.framework.metric_types import Metric
 from jpegai_eval.framework.registry import CodecRegistry, Registry, make_registries
 from jpegai_eval.framework.types import Anchor, ReportWriter, Task
 
@@ -39,9 +40,10 @@ DEFAULT_PLUGINS = (
     "jpegai_eval.plugins.report_writers",
     "jpegai_eval.plugins.bench",
     "jpegai_eval.plugins.fetch",
+    "jpegai_eval.plugins.metrics",
 )
 
-REGISTER_HOOKS = ("codecs", "tasks", "anchors", "report_writers")
+REGISTER_HOOKS = ("codecs", "tasks", "anchors", "report_writers", "metrics")
 
 
 def _self_distribution() -> dict[str, str]:
@@ -150,6 +152,10 @@ class Plugins:
     @property
     def report_writers(self) -> Registry[ReportWriter]:
         return self.registries["report_writers"]
+
+    @property
+    def metrics(self) -> Registry[Metric]:
+        return self.registries["metrics"]
 
 
 def make_plugin_manager(load_external: bool = True) -> Plugins:

@@ -79,6 +79,7 @@ class LineProgress:
     def _emit(self) -> None:
         print(self.line(), file=self.file, flush=True)
         self._last = time.monotonic()
+        self._emitted_n = self.n
 
     def update(self, n: int = 1) -> None:
         self.n += n
@@ -103,7 +104,8 @@ class LineProgress:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._emit()
+            if self._emitted_n != self.n:  # the last line already says where it ended
+                self._emit()
 
     def __enter__(self) -> LineProgress:
         return self

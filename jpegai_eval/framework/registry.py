@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 from jpegai_eval.framework.errors import DuplicateIdError, UnknownNameError, UsageError
+from jpegai_eval.framework.metric_types import Metric
 from jpegai_eval.framework.types import (
     Anchor,
     Codec,
@@ -173,4 +174,5 @@ def make_registries() -> dict[str, Registry]:  # type: ignore[type-arg]
         "tasks": TaskRegistry(),
         "anchors": Registry[Anchor]("anchor", Anchor),
         "report_writers": Registry[ReportWriter]("report writer", ReportWriter),
+        "metrics": Registry[Metric]("metric", Metric),
     }

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from jpegai_eval.framework.image_io import atomic_output
-from jpegai_eval.framework.runfolder import Encoded, cell_name
+from jpegai_eval.framework.runfolder import Encoded, cell_name, write_json
 from jpegai_eval.framework.stats import wilson
 
 if TYPE_CHECKING:
@@ -29,6 +29,8 @@ RESULT_COLUMNS = [
     "anchor",
     "domain",
     "bpp",
+    "target_bpp",
+    "bpp_within_10pct",
     "psnr",
     "ms_ssim",
     "ssim",
@@ -64,6 +66,16 @@ IMAGE_METRICS = (
     "latents_ms",
 )
 
+
+#: Per-image columns of a target-rate cell (``run --target-bpp``): see
+#: :class:`jpegai_eval.framework.rate_points.RateChoice`.
+RATE_POINT_COLUMNS = (
+    "target_bpp",
+    "parameter",
+    "chosen_quality",
+    "search_steps",
+    "within_tolerance",
+)
 
 #: Per-image columns naming files: the original, its copy in the run folder (if any)
 #: and the cache entry of the row's codec x quality (paths relative to the run folder).
@@ -103,7 +115,10 @@ def with_intervals(row: dict[str, Any]) -> dict[str, Any]:
 def write_results(
     out_dir: Path, rows: list[dict[str, Any]], per_image: list[dict[str, Any]]
 ) -> None:
-    write_csv(out_dir / "results.csv", [with_intervals(r) for r in rows], RESULT_COLUMNS)
+    from jpegai_eval.framework.image_io import atomic_write_bytes
+
+    # the same bytes check_results_file rebuilds from cells/
+    atomic_write_bytes(out_dir / "results.csv", results_bytes(rows))
     write_csv(
         out_dir / "per_image.csv",
         per_image,
@@ -164,6 +179,8 @@ def per_image_rows(
                     "backend": cp.codec.backend,
                     "quality": q,
                     **{k: m.get(k) for k in IMAGE_METRICS},
+                    **{k: m.get(k) for k in metric_columns(plan)},
+                    **{k: m[k] for k in RATE_POINT_COLUMNS if k in m},
                     "source": str(Path(sample.path).resolve()),
                     "original_copy": copies.get(sample.id),
                     **entry(cp.codec, q, sample, m),
@@ -180,18 +197,163 @@ def per_image_rows(
     return rows
 
 
+def metric_columns(plan: Plan) -> list[str]:
+    """The columns ``--metrics`` adds to per_image.csv and results.csv (beyond psnr,
+    ms_ssim and ssim, always there), and ``metrics_ms``, their time per image."""
+    from jpegai_eval.framework.encode_stage import ALWAYS_COMPUTED
+    from jpegai_eval.framework.plugins import get_plugins
+
+    registry = get_plugins().metrics
+    extra = [registry.get(i).column_name for i in plan.metric_ids if i not in ALWAYS_COMPUTED]
+    return [*extra, "metrics_ms"] if extra else []
+
+
+def with_metric_means(
+    rows: list[dict[str, Any]], plan: Plan, encoded: Encoded, test: list[Sample]
+) -> list[dict[str, Any]]:
+    """``rows`` with each ``--metrics`` column averaged over the row's codec x quality
+    test images (rows of the originals get none); NaN and missing values are skipped."""
+    columns = metric_columns(plan)
+    if not columns:
+        return rows
+    keys: dict[tuple[Any, Any], str] = {
+        (cp.codec.id, cp.codec.backend): cp.codec.key for cp in plan.codecs
+    }
+    out = []
+    for row in rows:
+        row = dict(row)
+        key = keys.get((row.get("codec"), row.get("backend")))
+        quality = row.get("quality")
+        entries: dict[str, dict[str, Any]] = {}
+        if key and quality is not None and not (isinstance(quality, float) and math.isnan(quality)):
+            entries = encoded.metrics.get((key, int(quality)), {})
+        for column in columns:
+            values = [
+                float(entries[s.id][column])
+                for s in test
+                if s.id in entries and entries[s.id].get(column) is not None
+            ]
+            finite = [v for v in values if math.isfinite(v)]
+            row[column] = sum(finite) / len(finite) if finite else None
+        out.append(row)
+    return out
+
+
 def write_reports(out_dir: Path, plugins: Plugins, only: list[str] | None = None) -> list[Path]:
     """Run every registered report writer (or those in ``only``) on a run folder."""
-    paths: list[Path] = []
+    written: dict[str, list[Path]] = {}
     for writer in plugins.report_writers:
         if only is None or writer.id in only:
-            paths += writer.write(out_dir, out_dir)
-    return paths
+            written[writer.id] = list(writer.write(out_dir, out_dir))
+    return prune_outputs(out_dir, written)
+
+
+#: In a report folder: which files each report writer wrote last time, so that a file a
+#: writer no longer produces (a codec's ``compressai/<codec>.json`` after the codec left
+#: the results) is removed -- and nothing the tool did not write.
+OUTPUTS_FILE = "report-outputs.json"
+
+
+def prune_outputs(out_dir: Path, written: dict[str, list[Path]]) -> list[Path]:
+    """Record what each writer in ``written`` wrote into ``out_dir`` and delete what
+    the same writer wrote there last time but not now. Return every path written."""
+    import json
+
+    out_dir = Path(out_dir)
+    manifest = out_dir / OUTPUTS_FILE
+    try:
+        before = json.loads(manifest.read_text(encoding="utf-8"))
+        before = before if isinstance(before, dict) else {}
+    except (OSError, ValueError):
+        before = {}
+    base = out_dir.resolve()
+    now = dict(before)
+    for writer_id, paths in written.items():
+        relative = []
+        for path in paths:
+            try:
+                relative.append(Path(path).resolve().relative_to(base).as_posix())
+            except ValueError:
+                continue  # written elsewhere: not this folder's to prune
+        old = before.get(writer_id)
+        for name in old if isinstance(old, list) else []:
+            if not isinstance(name, str) or name in relative:
+                continue
+            stale = (base / name).resolve()
+            if stale.is_relative_to(base) and stale.is_file() and stale != manifest.resolve():
+                stale.unlink()
+        now[writer_id] = sorted(relative)
+    write_json(manifest, now)
+    return [p for paths in written.values() for p in paths]
+
+
+def rows_from_cells(run_dir: Path, names: list[str]) -> list[dict[str, Any]]:
+    """The result rows of ``cells/<name>.json``, in ``names``' order; a missing or
+    damaged cell is a UserError naming it and the fix."""
+    import json
+
+    from jpegai_eval.framework.errors import UserError
+
+    rows = []
+    for name in names:
+        path = Path(run_dir) / "cells" / f"{name}.json"
+        try:
+            done = json.loads(path.read_text(encoding="utf-8"))
+            row = done["row"]
+            if not isinstance(row, dict) or "top1" not in row:
+                raise ValueError("no result row")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            why = "missing" if isinstance(exc, FileNotFoundError) else "damaged"
+            raise UserError(
+                f"{str(path)!r} is {why}, so results.csv cannot be checked or rebuilt "
+                f"from the run's cells. Rerun the same `jpegai-eval run` command with --out "
+                f"{str(run_dir)!r}: it evaluates that cell again (its classifier is kept) "
+                "and rewrites the results and the reports."
+            ) from None
+        rows.append(row)
+    return rows
+
+
+def results_bytes(rows: list[dict[str, Any]]) -> bytes:
+    """``results.csv`` as :func:`write_results` writes it for ``rows``."""
+    import io
+
+    import pandas as pd
+
+    frame = pd.DataFrame([with_intervals(r) for r in rows])
+    for column in RESULT_COLUMNS:
+        if column not in frame:
+            frame[column] = None
+    extra = [c for c in frame.columns if c not in RESULT_COLUMNS]
+    buffer = io.StringIO()
+    frame[RESULT_COLUMNS + extra].to_csv(buffer, index=False, float_format="%.6g")
+    return buffer.getvalue().encode()
+
+
+def check_results_file(run_dir: Path, names: list[str]) -> str | None:
+    """Make ``results.csv`` agree with the run's finished cells (``names``, recorded in
+    run.json): rewrite it from ``cells/`` when it was cut, edited or deleted. Return a
+    line saying so, or None when it already agreed."""
+    from jpegai_eval.framework.image_io import atomic_write_bytes
+
+    wanted = results_bytes(rows_from_cells(run_dir, names))
+    path = Path(run_dir) / "results.csv"
+    try:
+        if path.read_bytes() == wanted:
+            return None
+    except OSError:
+        pass
+    atomic_write_bytes(path, wanted)
+    return (
+        f"results.csv in {str(run_dir)!r} did not match the run's {len(names)} finished "
+        "cells (cut, edited or deleted since the run): rebuilt it from cells/"
+    )
 
 
 def summary_table(rows: list[dict[str, Any]]) -> str:
     """Table 2's layout: anchors down, codec x quality across, Top-1 and Top-5."""
     columns: list[tuple[str, str, int]] = []
+    labels: dict[tuple[str, str, int], str] = {}
     for r in rows:
         if r["quality"] is not None and not (
             isinstance(r["quality"], float) and math.isnan(r["quality"])
@@ -199,11 +361,14 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
             column = (r["codec"], r["backend"], int(r["quality"]))
             if column not in columns:
                 columns.append(column)
+                target = r.get("target_bpp")
+                if target is not None and not (isinstance(target, float) and math.isnan(target)):
+                    labels[column] = f"{r['codec']}/{r['backend']} {float(target):g}bpp"
     anchors: list[str] = []
     for r in rows:
         if r["anchor"] not in anchors:
             anchors.append(r["anchor"])
-    heads = [f"{c}/{b} q{q}" for c, b, q in columns] or ["original"]
+    heads = [labels.get((c, b, q), f"{c}/{b} q{q}") for c, b, q in columns] or ["original"]
     width = max([12, *(len(h) for h in heads)])
     lines = []
     for metric, title in (("top1", "Top-1 %"), ("top5", "Top-5 %")):
@@ -237,4 +402,9 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
 
 
 def print_summary(rows: list[dict[str, Any]]) -> None:
+    from jpegai_eval.framework.rate_points import rate_summary
+
     click.echo(summary_table(rows))
+    rates = rate_summary(rows)
+    if rates:
+        click.echo(rates)

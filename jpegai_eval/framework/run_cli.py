@@ -14,6 +14,7 @@ Python.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +229,15 @@ class TaskOptionsCommand(click.Command):
 @click.option("--backend", default=None, help="Backend for codecs given without one.")
 @click.option("--qualities", default=None, help="Comma-separated qualities [default: 1,4,8].")
 @click.option(
+    "--target-bpp",
+    default=None,
+    metavar="RATES",
+    help="Compare every codec at these rates instead of its qualities, e.g. "
+    "0.06,0.12,0.25,0.5,0.75,1.0,1.5,2.0 (JPEG AI's): per image, a conventional codec's "
+    "quality parameter is bisected, a learned codec's quality chosen, to the rate closest "
+    "to each target; results.csv gives the mean achieved bpp and the share within +/-10%.",
+)
+@click.option(
     "--anchors",
     default=None,
     help="Comma-separated anchors [default: all: anchor1,anchor2,anchor3,compressed].",
@@ -296,11 +306,27 @@ class TaskOptionsCommand(click.Command):
     help="Leave out images that cannot be read or coded (listed in run.json and the "
     "report) instead of stopping the run.",
 )
+@click.option(
+    "--metrics",
+    default="fast",
+    show_default=True,
+    help="Fidelity metrics of the test images, per image into per_image.csv and averaged "
+    "into results.csv: fast (psnr, ms_ssim, ssim, psnr_y), jpegai (JPEG AI's suite, as "
+    "its verification model computes it), all, or a comma-separated list of ids "
+    "(`jpegai-eval plugins` lists them).",
+)
+@click.option(
+    "--bd-anchor",
+    default=None,
+    help="The codec bd_metrics.csv compares every other codec against (an id or "
+    "id/backend) [default: jpeg when the run has it, else the first codec].",
+)
 def run_command(
     codecs: tuple[str, ...],
     task: str,
     backend: str | None,
     qualities: str | None,
+    target_bpp: str | None,
     anchors: str | None,
     weights: str | None,
     weights_dir: str | None,
@@ -313,6 +339,8 @@ def run_command(
     ddp: bool,
     force: bool,
     skip_bad_images: bool,
+    metrics: str,
+    bd_anchor: str | None,
     **task_options: object,
 ) -> None:
     """Run the codec x quality x anchor study and write results.csv and the reports.
@@ -334,6 +362,7 @@ def run_command(
     from jpegai_eval.framework.distributed import leave, session
     from jpegai_eval.framework.evaluator import run_study
     from jpegai_eval.framework.plan import RunConfig
+    from jpegai_eval.framework.rate_points import parse_targets
 
     workers = cap_workers(workers)
     config = RunConfig(
@@ -341,6 +370,7 @@ def run_command(
         task=task,
         backend=backend,
         qualities=_int_list(qualities, "qualities"),
+        target_bpp=parse_targets(target_bpp),
         anchors=[a.strip() for a in anchors.split(",") if a.strip()] if anchors else None,
         task_options={k: v for k, v in task_options.items() if v is not None},
         weights=weights,
@@ -352,6 +382,8 @@ def run_command(
         workers=workers,
         skip_bad_images=skip_bad_images,
         ddp=ddp,
+        metrics=metrics,
+        bd_anchor=bd_anchor,
     )
     out_dir = Path(out) if out else None
     if out_dir is None and from_environment().distributed:
@@ -361,8 +393,21 @@ def run_command(
         )
     # Under torchrun (RANK, WORLD_SIZE, LOCAL_RANK set) join the job's process group;
     # otherwise a no-op.
-    with session(device) as w:
-        result = run_study(config, out_dir=out_dir, force=force)
+    if out_dir is None:
+        from jpegai_eval.framework.evaluator import default_out_dir
+
+        out_dir = default_out_dir(config)
+    try:
+        with session(device) as w:
+            result = run_study(config, out_dir=out_dir, force=force)
+    except KeyboardInterrupt:
+        click.echo(
+            f"\nInterrupted. What was finished is kept in {str(out_dir)!r} (run.json says "
+            "'interrupted'): rerun the same command, with --out "
+            f"{str(out_dir)!r}, to resume where it stopped.",
+            err=True,
+        )
+        sys.exit(130)
     if w.is_main:
         click.echo(f"Results: {result.out_dir / 'results.csv'}")
         for path in result.reports:

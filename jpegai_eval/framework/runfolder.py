@@ -121,7 +121,8 @@ def cell_name(anchor_id: str, codec: Codec | None, quality: int | None) -> str:
     """The name of a cell (its ``cells/NAME.json`` and its key in predictions)."""
     if codec is None:
         return anchor_id
-    return f"{anchor_id}-{codec.id}-{codec.backend}-q{quality}"
+    assert quality is not None
+    return f"{anchor_id}-{codec.id}-{codec.backend}-{codec.point_label(quality)}"
 
 
 def classifier_name(anchor: Anchor, codec: Codec | None, quality: int | None, plan: Plan) -> str:
@@ -130,7 +131,9 @@ def classifier_name(anchor: Anchor, codec: Codec | None, quality: int | None, pl
     if trainer.train_on == "original":
         return f"{trainer.domain}-original"
     assert codec is not None
-    return f"{trainer.domain}-{trainer.train_on}-{codec.id}-{codec.backend}-q{quality}"
+    assert quality is not None
+    point = codec.point_label(quality)
+    return f"{trainer.domain}-{trainer.train_on}-{codec.id}-{codec.backend}-{point}"
 
 
 def item_path(

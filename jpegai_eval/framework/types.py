@@ -59,6 +59,35 @@ class LatentSpec:
         )
 
 
+@dataclass(frozen=True)
+class RateParameter:
+    """A conventional codec's continuous rate parameter (``--target-bpp`` searches it).
+
+    ``name`` is the encoder's own setting (``quality``, ``compression_ratio``), from
+    ``low`` to ``high``; ``integer`` when only whole values exist (libjpeg's quality);
+    ``increases_rate`` says the direction: True when a larger value gives a larger file.
+    """
+
+    name: str
+    low: float
+    high: float
+    integer: bool = False
+    increases_rate: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high:
+            raise ValueError(f"RateParameter {self.name!r}: low must be below high")
+
+    def clamp(self, value: float) -> float:
+        """``value`` inside ``low..high`` (rounded when :attr:`integer`)."""
+        value = min(max(float(value), self.low), self.high)
+        return float(round(value)) if self.integer else value
+
+    def describe(self) -> str:
+        direction = "higher = more bits" if self.increases_rate else "higher = fewer bits"
+        return f"{self.name} {self.low:g}..{self.high:g} ({direction})"
+
+
 class Codec(ABC):
     """A codec family: one id, one backend, a ladder of qualities.
 
@@ -116,6 +145,10 @@ class Codec(ABC):
                 f"{self.min_side}x{self.min_side} pixels. Use a larger image, or upscale it"
             )
         return None
+    #: A conventional codec's continuous rate parameter, which ``run --target-bpp``
+    #: searches per image (:mod:`jpegai_eval.framework.rate_points`); None: the codec
+    #: has only its discrete :attr:`qualities` (the closest one per image is taken).
+    parameter: RateParameter | None = None
 
     def pixel_limit(self) -> int:
         """``max_pixels``, or ``$JPEGAI_EVAL_MAX_PIXELS`` when set."""
@@ -144,6 +177,11 @@ class Codec(ABC):
         """``id/backend``, unique in the registry."""
         return f"{self.id}/{self.backend}"
 
+    def point_label(self, quality: int) -> str:
+        """How a cell of this codec at ``quality`` is named (``q4``; a target rate's
+        cell, ``0.25bpp``)."""
+        return f"q{quality}"
+
     def latent_spec(self, quality: int, weights: str | None = None) -> LatentSpec | None:
         """The compressed domain at ``quality`` (for ``weights``, whose channel count may
         differ from the defaults), or None for pixel-only codecs."""
@@ -156,6 +194,21 @@ class Codec(ABC):
         (None: the backend's default) with ``weights_dir``: what ``jpegai-eval fetch``
         downloads ahead of time and ``fetch --list`` shows. Default: none."""
         return []
+
+    def load_parameter(
+        self,
+        value: float | None,
+        weights: str | None = None,
+        device: str = "cpu",
+        weights_dir: str | os.PathLike[str] | None = None,
+    ) -> CodecModel:
+        """A model encoding at ``value`` of :attr:`parameter`; its files carry quality 0
+        in the ``.jai`` header ("rate-controlled"). ``None``: a model that only decodes
+        such files. Only codecs with a :attr:`parameter` implement it."""
+        raise UsageError(
+            f"Codec {self.key} has no continuous rate parameter, only the qualities "
+            f"{', '.join(str(q) for q in self.qualities)}."
+        )
 
     @abstractmethod
     def load(

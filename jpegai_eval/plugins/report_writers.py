@@ -6,6 +6,7 @@ from jpegai_eval import hookimpl
 
 @hookimpl
 def register_report_writers(register):
+    from jpegai_eval.reports.bd_metrics import BdMetricsWriter
     from jpegai_eval.reports.compressai_json import CompressAIJsonWriter
     from jpegai_eval.reports.html import HtmlReportWriter
     from jpegai_eval.reports.tables import CsvTablesWriter
@@ -13,3 +14,4 @@ def register_report_writers(register):
     register(CsvTablesWriter())
     register(HtmlReportWriter())
     register(CompressAIJsonWriter())
+    register(BdMetricsWriter())

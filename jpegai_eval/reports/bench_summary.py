@@ -83,6 +83,32 @@ def summary_tables(result: dict[str, Any]) -> list[dict[str, Any]]:
                     ],
                 }
             )
+    for q, entry in result.get("qualities", {}).items():
+        cost = entry.get("metrics")
+        if cost:
+            rows = []
+            for metric, info in cost["metrics"].items():
+                if "unavailable" in info:
+                    rows.append([metric, "unavailable", ""])
+                else:
+                    rows.append(
+                        [metric, f"{info['ms_per_image']:.1f}", f"{info['ms_per_mpx']:.0f}"]
+                    )
+            notes = [
+                f"the {name} set: {_fmt(st['ms_per_image'], 1)} ms per image, "
+                f"{_fmt(st['over_encode'], 2)} x the codec's encode time "
+                f"({_fmt(cost['encode_ms_per_image'], 1)} ms)"
+                for name, st in cost["sets"].items()
+            ]
+            tables.append(
+                {
+                    "title": f"Metric cost, quality {q}, {cost['size']}x{cost['size']} images "
+                    f"(median of {cost['reps']} passes over {cost['images']} images)",
+                    "columns": ["metric", "ms per image", "ms per megapixel"],
+                    "rows": rows,
+                    "notes": notes,
+                }
+            )
     clf = result.get("classifiers")
     if clf:
         rows = []

@@ -46,27 +46,43 @@ def build_reports(
     the run folder itself)."""
     from jpegai_eval.framework.errors import UserError
     from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.results import check_results_file, prune_outputs
+    from jpegai_eval.reports.tables import read_run_info
 
     run_dir = Path(run_dir)
-    if not (run_dir / "results.csv").is_file():
+    info = read_run_info(run_dir) if (run_dir / "run.json").is_file() else {}
+    cells = info.get("cells")
+    if isinstance(cells, list) and all(isinstance(c, str) for c in cells):
+        # results.csv is checked against the cells it was made from, and rebuilt from
+        # them when it was cut, edited or deleted (or refused, naming a damaged cell).
+        rebuilt = check_results_file(run_dir, cells)
+        if rebuilt:
+            click.echo(f"Warning: {rebuilt}.", err=True)
+    elif not (run_dir / "results.csv").is_file():
         raise UserError(
             f"{str(run_dir)!r} is not a finished run folder: it has no results.csv. Give "
             "the --out folder of a `jpegai-eval run` (rerun it with the same --out to "
             "finish an interrupted run)."
         )
+    if info.get("status") in ("failed", "interrupted", "running"):
+        click.echo(
+            f"Warning: the last invocation of this run is {info['status']}: the report "
+            "shows the results of the last finished one (the report says so at the top).",
+            err=True,
+        )
     writers = select_writers(get_plugins(), formats)
     out = Path(out_dir) if out_dir else run_dir
-    paths: list[Path] = []
+    written: dict[str, list[Path]] = {}
     for writer in writers:
         try:
-            paths += writer.write(run_dir, out)
+            written[writer.id] = list(writer.write(run_dir, out))
         except OSError as exc:
             where = exc.filename or out
             raise UserError(
                 f"Cannot write the {writer_format(writer)} report into {str(out)!r}: "
                 f"{exc.strerror or exc} ({where}). Give a writable --out folder."
             ) from None
-    return paths
+    return prune_outputs(out, written)
 
 
 @click.command("report")

@@ -26,7 +26,7 @@ from typing import Any
 
 from jpegai_eval.framework.image_io import atomic_write_bytes
 from jpegai_eval.framework.types import ReportWriter
-from jpegai_eval.reports import plots, tables
+from jpegai_eval.reports import plots, tables, trust
 
 #: Test images shown in Figure 2 (one per class, the first classes of the test split).
 FIGURE2_IMAGES = 2
@@ -73,6 +73,20 @@ svg.plot { width: 100%; height: auto; max-width: 1100px; display: block; }
 img { image-rendering: pixelated; border: 1px solid #d0d7de; }
 .caption { font-size: 0.8em; color: #57606a; max-width: @WIDE@px; }
 .note { background: #fff8c5; border: 1px solid #d4a72c; padding: 6px 10px; }
+.warnings { background: #fff1f0; border: 2px solid #cf222e; padding: 4px 14px; }
+.warnings h2 { color: #cf222e; margin-top: 8px; }
+/* Tables fit the page: long cells (notes, references) wrap instead of overflowing. */
+table { max-width: 100%; }
+th, td { white-space: normal; overflow-wrap: break-word; }
+@media print {
+  nav { display: none; }
+  main { max-width: none; padding: 0; }
+  .scroll { overflow: visible; }
+  table, figure, .tile { break-inside: avoid; }
+  h2, h3 { break-after: avoid; }
+  svg.plot { max-width: 100%; }
+  th, td { padding: 2px 4px; font-size: 9pt; }
+}
 """.replace("@THUMB@", str(THUMB))
     .replace("@HALF@", str((THUMB - 3) // 2))
     .replace("@WIDE@", str(THUMB + THUMB // 2))
@@ -219,6 +233,19 @@ def summary_section(run_dir: Path, info: dict[str, Any], results) -> str:  # typ
     return f'<section id="summary"><h2>Run summary</h2><dl class="summary">{rows}</dl></section>'
 
 
+def warnings_section(info: dict[str, Any], results, per_image) -> str:  # type: ignore[no-untyped-def]
+    """A banner above everything for each reason not to trust this run's numbers
+    (:mod:`jpegai_eval.reports.trust`); empty when there is none."""
+    found = trust.warnings_for(info, results, per_image)
+    if not found:
+        return ""
+    items = "".join(f"<li>{e(w)}</li>" for w in found)
+    return (
+        '<section id="warnings" class="warnings" role="alert"><h2>Read this first</h2>'
+        f"<ul>{items}</ul></section>"
+    )
+
+
 def with_interval(cell: Any) -> str:
     """A Table 2 cell: the accuracy and, smaller, its 95 % interval."""
     value, low, high = cell
@@ -240,16 +267,24 @@ def table2_cells(results, metric: str):  # type: ignore[no-untyped-def]
     return frame
 
 
-def table2_section(results) -> str:  # type: ignore[no-untyped-def]
+def table2_section(results, metrics: tuple[str, ...] = ("top1", "top5")) -> str:  # type: ignore[no-untyped-def]
+    names = " and ".join({"top1": "Top-1", "top5": "Top-5"}[m] for m in metrics)
     parts = [
-        '<section id="table2"><h2>Table 2: Top-1 and Top-5 accuracy (%)</h2>',
+        f'<section id="table2"><h2>Table 2: {names} accuracy (%)</h2>',
         '<p class="muted">Rows: anchors; columns: codec × quality. Anchor 3 classifies '
         "the original images, so its row repeats one value. In brackets: the 95% Wilson "
         "confidence interval over the test images; paired tests are in "
         '<a href="#paired">Paired comparisons</a>.</p>',
     ]
     parts.append('<div class="side">')
+    if "top5" not in metrics:
+        parts.append(
+            '<p class="muted" id="no-top5">Top-5 is not shown: with 5 classes or fewer '
+            "every image is in its top 5.</p>"
+        )
     for metric, title in (("top1", "Top-1 accuracy (%)"), ("top5", "Top-5 accuracy (%)")):
+        if metric not in metrics:
+            continue
         frame = table2_cells(results, metric)
         parts.append(
             f"<div><h3>{title}</h3>"
@@ -279,7 +314,7 @@ def table2_section(results) -> str:  # type: ignore[no-untyped-def]
     return "".join(parts)
 
 
-def figure3_section(results) -> str:  # type: ignore[no-untyped-def]
+def figure3_section(results, metrics: tuple[str, ...] = ("top1", "top5")) -> str:  # type: ignore[no-untyped-def]
     from jpegai_eval.reports.bd import MIN_POINTS, bd_summary
 
     points = tables.rate_accuracy(results)
@@ -291,9 +326,10 @@ def figure3_section(results) -> str:  # type: ignore[no-untyped-def]
         )
         return "".join(parts)
     for x, label in plots.X_AXES.items():
-        svg = plots.rate_accuracy_figure(points, references, x, f"fig3-{x}")
+        svg = plots.rate_accuracy_figure(points, references, x, f"fig3-{x}", metrics)
+        which = "Top-1 (left) and Top-5 (right)" if "top5" in metrics else "Top-1"
         parts.append(
-            f"<figure>{svg}<figcaption>Top-1 (left) and Top-5 (right) accuracy vs "
+            f"<figure>{svg}<figcaption>{which} accuracy vs "
             f"{e(label)}; one curve per anchor (and codec), error bars: 95% Wilson "
             "intervals over the test images; dashed horizontal lines (shaded: their "
             "intervals): anchors on original images.</figcaption></figure>"
@@ -652,6 +688,8 @@ def bench_section(run_dir: Path) -> str:
 
 def build_report(run_dir: Path) -> str:
     """The whole page as a string."""
+    from jpegai_eval.reports.rd_html import rd_section
+
     run_dir = Path(run_dir)
     results = tables.read_results(run_dir)
     per_image = tables.read_per_image(run_dir)
@@ -661,11 +699,14 @@ def build_report(run_dir: Path) -> str:
         f"jpegai-eval report: {', '.join(config.get('codecs', []))} on {config.get('task', '?')}"
     )
     generated = dt.datetime.now().isoformat(timespec="seconds")
+    metrics = ("top1", "top5") if trust.top5_meaningful(info, per_image) else ("top1",)
     sections = [
+        warnings_section(info, results, per_image),
         summary_section(run_dir, info, results),
-        table2_section(results),
+        table2_section(results, metrics),
         paired_section(per_image, results),
-        figure3_section(results),
+        figure3_section(results, metrics),
+        rd_section(run_dir, results, per_image, info),
         figure2_section(run_dir, info, per_image, results),
         per_class_section(per_image, results),
         cost_section(results),
@@ -678,6 +719,7 @@ def build_report(run_dir: Path) -> str:
             ("table2", "Table 2"),
             ("paired", "Paired tests"),
             ("figure3", "Figure 3"),
+            ("rd", "RD"),
             ("figure2", "Figure 2"),
             ("per-class", "Per class"),
             ("cost", "Cost"),

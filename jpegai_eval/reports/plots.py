@@ -76,16 +76,20 @@ def error_bars(curve, metric: str):  # type: ignore[no-untyped-def]
     return [below.to_numpy(), above.to_numpy()]
 
 
-def rate_accuracy_figure(points, references, x: str, element_id: str) -> str:  # type: ignore[no-untyped-def]
-    """Figure 3 for one x axis: Top-1 and Top-5 panels, one curve per anchor x codec,
-    anchor 3 (no codec) as a horizontal reference line."""
+def rate_accuracy_figure(  # type: ignore[no-untyped-def]
+    points, references, x: str, element_id: str, metrics: tuple[str, ...] = tuple(METRICS)
+) -> str:
+    """Figure 3 for one x axis: a panel per metric (Top-1 and Top-5; Top-1 alone for a
+    task of 5 classes or fewer), one curve per anchor x codec, anchor 3 (no codec) as a
+    horizontal reference line."""
     anchors = list(dict.fromkeys([*points["anchor"], *references["anchor"]]))
     colors = anchor_colors(anchors)
     codecs = list(dict.fromkeys(points["codec"] + "/" + points["backend"]))
     several = len(codecs) > 1
-    fig = figure(10.5, 3.9)
-    axes = fig.subplots(1, 2)
-    for ax, (metric, ylabel) in zip(axes, METRICS.items(), strict=True):
+    fig = figure(10.5 if len(metrics) > 1 else 6.5, 3.9)
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics, strict=True):
+        ylabel = METRICS[metric]
         for ci, codec in enumerate(codecs):
             style, marker = CODEC_STYLES[ci % len(CODEC_STYLES)]
             mine = points[points["codec"] + "/" + points["backend"] == codec]
@@ -126,7 +130,8 @@ def rate_accuracy_figure(points, references, x: str, element_id: str) -> str:  #
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
-    return to_svg(fig, element_id, f"Top-1 and Top-5 accuracy vs {X_AXES[x]}")
+    names = " and ".join(METRICS[m].split(" (")[0] for m in metrics)
+    return to_svg(fig, element_id, f"{names} vs {X_AXES[x]}")
 
 
 def cost_figure(cost, element_id: str) -> str:  # type: ignore[no-untyped-def]

@@ -32,6 +32,8 @@ RATE_ACCURACY_COLUMNS = [
     "anchor",
     "quality",
     "bpp",
+    "target_bpp",
+    "bpp_within_10pct",
     "psnr",
     "ssim",
     "ms_ssim",
@@ -207,9 +209,12 @@ def table(results, metric: str):  # type: ignore[no-untyped-def]
     import pandas as pd
 
     coded = coded_rows(results)
+    targets = coded["target_bpp"] if "target_bpp" in coded else [math.nan] * len(coded)
     labels = [
-        column_label(c, b, q)
-        for c, b, q in zip(coded["codec"], coded["backend"], coded["quality"], strict=True)
+        column_label(c, b, q) if pd.isna(t) else f"{c}/{b} {float(t):g} bpp"
+        for c, b, q, t in zip(
+            coded["codec"], coded["backend"], coded["quality"], targets, strict=True
+        )
     ]
     order = list(dict.fromkeys(labels))
     anchors = list(dict.fromkeys(results["anchor"]))
@@ -371,18 +376,22 @@ class CsvTablesWriter(ReportWriter):
     def write(self, run_dir: Path, out_dir: Path) -> list[Path]:
         from jpegai_eval.reports.bd import bd_summary
         from jpegai_eval.reports.paired import paired_tests
+        from jpegai_eval.reports.trust import top5_meaningful
 
         results = read_results(run_dir)
         per_image = read_per_image(run_dir)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
+        # Top-5 of a task with 5 classes or fewer is 100% everywhere: no table for it.
+        meaningful = top5_meaningful(read_run_info(run_dir), per_image)
+        metrics = ("top1", "top5") if meaningful else ("top1",)
         paths = [
             _write_csv(table(results, metric), out_dir / f"table_{metric}.csv", float_format="%.2f")
-            for metric in ("top1", "top5")
+            for metric in metrics
         ]
         paths += [
             _write_csv(interval_table(results, metric), out_dir / f"table_{metric}_ci95.csv")
-            for metric in ("top1", "top5")
+            for metric in metrics
         ]
         frames = {
             "paired_tests.csv": paired_tests(per_image),
