@@ -330,6 +330,12 @@ def test_the_same_image_in_train_and_test_is_refused_unless_allowed(copy, tmp_pa
     )
     assert accepted.exit_code == 0, accepted.output
     assert "allow_duplicates=True" in accepted.output
+    # A bool task option: a flag on the command line, true/false/yes/no/1/0 in Python.
+    task = ImageFolderTask()
+    assert task.resolve_options({"allow_duplicates": "yes"})["allow_duplicates"] is True
+    assert task.resolve_options({})["allow_duplicates"] is False
+    with pytest.raises(UsageError, match="--allow-duplicates takes a bool; got 'maybe'"):
+        task.resolve_options({"allow_duplicates": "maybe"})
 
 
 def _exif_jpeg(path: Path, orientation: int) -> np.ndarray:
