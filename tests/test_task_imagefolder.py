@@ -129,7 +129,7 @@ def test_missing_root_says_what_to_pass(tmp_path):
 
 def test_registered_with_its_option_and_presets(tree):
     task = make_plugin_manager(False).tasks.get("imagefolder")
-    assert [o.flag for o in task.options] == ["--data-root"]
+    assert [o.flag for o in task.options] == ["--data-root", "--allow-duplicates"]
     assert set(task.presets) == {"paper", "quick", "smoke"}
     task.samples("train", data_root=str(tree))
     assert task.classes == ("grass", "sand", "sky")  # the classifiers' output count
@@ -174,6 +174,7 @@ def _html_images(path: Path) -> int:
 @pytest.mark.slow
 def test_run_jpeg_on_an_imagefolder_tree_all_anchors_and_report_without_the_dataset(tree, tmp_path):
     data = Path(shutil.copytree(tree, tmp_path / "data"))
+    _exif_jpeg(data / "train" / "sky" / "photo.jpg", 6)  # read turned, noted once
     out = tmp_path / "run"
     # The acceptance command of issue 11, with a CPU-friendly worker count and --out.
     args = "run --codec jpeg --task imagefolder --data-root DATA --qualities 1,4 --preset smoke"
@@ -186,8 +187,11 @@ def test_run_jpeg_on_an_imagefolder_tree_all_anchors_and_report_without_the_data
     assert list(results["anchor"]) == ["anchor3", "anchor1", "anchor2", "anchor1", "anchor2"]
     assert results["top1"].between(0, 1).all() and (results["n_test"] == 6).all()
     run = json.loads((out / "run.json").read_text())
-    assert run["config"]["task_options"] == {"data_root": str(data)}
+    assert run["config"]["task_options"] == {"data_root": str(data), "allow_duplicates": False}
     assert any("skipping anchor compressed" in n for n in run["notes"])
+    turned = [n for n in run["notes"] if "EXIF orientation" in n]
+    assert len(turned) == 1 and "train/sky/photo.jpg" in turned[0], run["notes"]
+    assert (out / "run.log").read_text().count("carry an EXIF orientation") == 1
 
     per_image = pd.read_csv(out / "per_image.csv")
     assert len(per_image) == 6 * 2
@@ -270,3 +274,98 @@ def test_task_info_works_for_imagefolder_with_every_preset(tree):
     wrong = runner.invoke(cli, ["task", "info", "imagefolder", "--preset", "fast"])
     assert wrong.exit_code == 2 and "its presets are paper, quick, smoke" in wrong.output
     assert "Task imagefolder" not in wrong.output  # nothing printed before the error
+
+
+# ------------------------------------------- as strict as MINC (issue 28, item 12)
+
+
+def test_a_symlink_to_an_image_outside_the_root_is_refused(copy, tmp_path):
+    """Before: accepted (MINC's loader refuses it)."""
+    outside = tmp_path / "secret.png"
+    shutil.copy(copy / "train" / "sky" / "sky_0.png", outside)
+    (copy / "train" / "sky" / "link.png").symlink_to(outside)
+    (copy / "test" / "sand" / "elsewhere").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(DatasetError) as err:
+        ImageFolderTask().samples("train", data_root=str(copy))
+    message = err.value.message
+    assert "2 image path(s) that resolve outside the dataset root (symlinks)" in message
+    assert "train/sky/link.png" in message and "test/sand/elsewhere/" in message
+    # A symlink that stays inside the root is an ordinary image.
+    (copy / "train" / "sky" / "link.png").unlink()
+    (copy / "test" / "sand" / "elsewhere").unlink()
+    (copy / "train" / "sky" / "inside.png").symlink_to(copy / "val" / "sky" / "sky_0.png")
+    ids = [s.id for s in ImageFolderTask().samples("train", data_root=str(copy))]
+    assert "train/sky/inside.png" in ids
+
+
+def test_images_in_nested_folders_are_read_with_their_class_folder(copy):
+    """Before: images below a class folder were silently left out (24 -> 20)."""
+    nested = copy / "train" / "grass" / "meadow" / "2024"
+    nested.mkdir(parents=True)
+    shutil.copy(copy / "val" / "grass" / "grass_0.png", nested / "g.png")
+    (copy / "train" / "grass" / ".cache").mkdir()  # hidden folders stay skipped
+    shutil.copy(copy / "val" / "sand" / "sand_0.png", copy / "train" / "grass" / ".cache" / "x.png")
+    train = ImageFolderTask().samples("train", data_root=str(copy))
+    assert len(train) == 3 * COUNTS["train"] + 1
+    found = [s for s in train if s.id == "train/grass/meadow/2024/g.png"]
+    assert len(found) == 1 and found[0].label == 0 and found[0].path == nested / "g.png"
+
+
+def test_the_same_image_in_train_and_test_is_refused_unless_allowed(copy, tmp_path):
+    """Before: not caught. The content counts, not the name."""
+    shutil.copy(copy / "train" / "sand" / "sand_2.png", copy / "test" / "sand" / "other.png")
+    with pytest.raises(DatasetError) as err:
+        ImageFolderTask().samples("train", data_root=str(copy))
+    message = err.value.message
+    assert "1 image(s) in both train/ and test/" in message, message
+    assert "test/sand/other.png = train/sand/sand_2.png" in message
+    assert "--allow-duplicates" in message
+    allowed = ImageFolderTask().samples("test", data_root=str(copy), allow_duplicates=True)
+    assert "test/sand/other.png" in [s.id for s in allowed]
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["task", "check", "imagefolder", "--data-root", str(copy)])
+    assert refused.exit_code == 1 and "in both train/ and test/" in refused.output
+    accepted = runner.invoke(
+        cli, ["task", "check", "imagefolder", "--data-root", str(copy), "--allow-duplicates"]
+    )
+    assert accepted.exit_code == 0, accepted.output
+    assert "allow_duplicates=True" in accepted.output
+    # A bool task option: a flag on the command line, true/false/yes/no/1/0 in Python.
+    task = ImageFolderTask()
+    assert task.resolve_options({"allow_duplicates": "yes"})["allow_duplicates"] is True
+    assert task.resolve_options({})["allow_duplicates"] is False
+    with pytest.raises(UsageError, match="--allow-duplicates takes a bool; got 'maybe'"):
+        task.resolve_options({"allow_duplicates": "maybe"})
+
+
+def _exif_jpeg(path: Path, orientation: int) -> np.ndarray:
+    """A 40x24 JPEG (width x height) with an EXIF orientation tag; its pixels."""
+    rng = np.random.default_rng(orientation)
+    pixels = np.zeros((24, 40, 3), np.uint8)
+    pixels[:, :20] = (250, 20, 20)  # left half red, right half blue: orientation shows
+    pixels[:, 20:] = (20, 20, 250)
+    pixels = np.clip(pixels + rng.integers(0, 3, pixels.shape), 0, 255).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(pixels).save(path, format="JPEG", quality=95, exif=exif)
+    return pixels
+
+
+def test_exif_orientation_is_applied_and_noted(copy):
+    """Before: ignored without a note (a photo taken upright was read lying down)."""
+    from jpegai_eval.framework.image_io import read_image, read_image_with_notes
+
+    path = copy / "train" / "sky" / "photo.jpg"
+    _exif_jpeg(path, 6)  # 6: the camera was turned; a viewer turns it 90 degrees clockwise
+    image, notes = read_image_with_notes(path)
+    assert image.shape == (40, 24, 3)  # turned: portrait
+    assert image[0, :, 0].mean() > 200 and image[-1, :, 2].mean() > 200  # red on top
+    assert notes and "EXIF orientation 6" in notes[0]
+    as_stored = copy / "train" / "sky" / "plain.jpg"
+    _exif_jpeg(as_stored, 1)
+    assert read_image(as_stored).shape == (24, 40, 3)
+    task = ImageFolderTask()
+    task.samples("train", data_root=str(copy))
+    (note,) = task.dataset_notes(data_root=str(copy))
+    assert note.startswith("1 image(s) of the ImageFolder dataset carry an EXIF orientation")
+    assert "train/sky/photo.jpg" in note and "plain.jpg" not in note

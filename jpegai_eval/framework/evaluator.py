@@ -519,6 +519,7 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     t = time.time()
     samples = {split: plan.task.samples(split, **config.task_options) for split in SPLITS}
     check_classes(plan.task, samples)  # one class: Top-1 would read 100%
+    plan.notes.extend(plan.task.dataset_notes(**config.task_options))
     dataset_s = round(time.time() - t, 3)
     plan.init_weights, plan.init_label = plan.task.classifier_init(
         config.preset, config.imagenet_weights

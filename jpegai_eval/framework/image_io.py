@@ -1,7 +1,8 @@
 """Reading and writing image files as (H, W, 3) uint8 RGB arrays, and atomic writes.
 
 Every codec takes and returns 8-bit RGB. :func:`read_image` converts what Pillow can
-open into that (grayscale, palette, RGBA and 16-bit images) and says what it changed;
+open into that (grayscale, palette, RGBA and 16-bit images; an EXIF orientation is
+applied, so a photo reads as a viewer shows it) and says what it changed;
 anything else is a :class:`~jpegai_eval.framework.errors.UserError` naming the file.
 Outputs are written to a temporary file in the target folder and renamed into place,
 so an error never leaves a half-written file behind.
@@ -48,9 +49,10 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
 
 def read_image_with_notes(path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str]]:
     """The image at ``path`` as (H, W, 3) uint8 RGB, and a note for each conversion made
-    (grayscale to RGB, alpha dropped, 16 bits to 8). Unreadable files are a UserError."""
+    (turned by its EXIF orientation, grayscale to RGB, alpha dropped, 16 bits to 8).
+    Unreadable files are a UserError."""
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
@@ -64,7 +66,9 @@ def read_image_with_notes(path: str | os.PathLike[str]) -> tuple[np.ndarray, lis
         with no_bomb_warning(), Image.open(path) as img:
             img.load()
             mode = img.mode
-            image = img.copy()
+            orientation = exif_orientation(img)
+            turned = orientation in TURNING_ORIENTATIONS
+            image = ImageOps.exif_transpose(img) if turned else img.copy()
             wide_png = img.format == "PNG" and _png_bit_depth(path) == 16
     except Image.DecompressionBombError:
         raise UserError(
@@ -78,10 +82,25 @@ def read_image_with_notes(path: str | os.PathLike[str]) -> tuple[np.ndarray, lis
             "PNG, JPEG or other file that Pillow can open."
         ) from None
     array, notes = _to_rgb8(image, mode, str(path), np)
+    if turned:
+        notes.insert(0, f"{path}: turned by its EXIF orientation {orientation}.")
     if wide_png and mode in ("RGB", "RGBA", "LA", "L"):
         # Pillow reads 16-bit colour PNGs as 8-bit (keeping the high byte) without a word.
         notes.insert(0, f"{path}: 16-bit PNG reduced to 8 bits per channel.")
     return array, notes
+
+
+#: EXIF orientations (tag 0x0112) other than 1, "as stored": each turns or mirrors the
+#: image, as viewers (and Pillow's ``ImageOps.exif_transpose``) show it.
+TURNING_ORIENTATIONS = range(2, 9)
+
+
+def exif_orientation(img) -> int:  # type: ignore[no-untyped-def]
+    """The EXIF orientation of an open Pillow image (1 when absent or unreadable)."""
+    try:
+        return int(img.getexif().get(0x0112, 1) or 1)
+    except Exception:  # noqa: BLE001 - a malformed EXIF block leaves the image as stored
+        return 1
 
 
 def _png_bit_depth(path: Path) -> int | None:

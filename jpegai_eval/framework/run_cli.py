@@ -75,6 +75,14 @@ def click_option(option: TaskOption, task_id: str) -> click.Option:
     """A task's declared option as a click option. Its click default is None, so that
     an option not given is left to :meth:`Task.resolve_options` (the help shows the
     task's default). A given value reaches the task converted to the option's type."""
+    if option.type is bool:
+        return click.Option(
+            [option.flag, option.name],
+            is_flag=True,
+            default=None,
+            help=option.help,
+            callback=lambda ctx, param, value: None if value is None else bool(value),
+        )
     if option.choices:
         kind: Any = click.Choice([str(c) for c in option.choices])
     elif option.type == "path":
@@ -104,7 +112,10 @@ def _any_options() -> list[click.Parameter]:
         for o in task.options:
             if o.flag not in seen and o.name not in seen:
                 seen |= {o.flag, o.name}
-                options.append(click.Option([o.flag, o.name], default=None, hidden=True))
+                flag = o.type is bool
+                options.append(
+                    click.Option([o.flag, o.name], default=None, hidden=True, is_flag=flag)
+                )
     return options
 
 

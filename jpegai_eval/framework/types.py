@@ -423,8 +423,8 @@ class TaskOption:
 
     ``name`` is the keyword (``data_root``); ``flag`` the option on the command line,
     by default ``--`` and the name with dashes (``--data-root``). ``type`` is one of
-    ``str``, ``int``, ``float`` or ``"path"`` (a folder, kept as a string); ``choices``
-    restricts the values.
+    ``str``, ``int``, ``float``, ``"path"`` (a folder, kept as a string) or ``bool`` (a
+    flag on the command line, given or not); ``choices`` restricts the values.
     """
 
     name: str
@@ -437,8 +437,10 @@ class TaskOption:
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
             raise ValueError(f"TaskOption name {self.name!r} must be a Python identifier")
-        if self.type not in (str, int, float, "path"):
-            raise ValueError(f"TaskOption {self.name!r}: type must be str, int, float or 'path'")
+        if self.type not in (str, int, float, "path", bool):
+            raise ValueError(
+                f"TaskOption {self.name!r}: type must be str, int, float, bool or 'path'"
+            )
         if not self.flag:
             object.__setattr__(self, "flag", "--" + self.name.replace("_", "-"))
 
@@ -446,8 +448,12 @@ class TaskOption:
         """``value`` as this option's type, checked against its choices; None stays None."""
         if value is None:
             return None
+        converted: Any
         try:
-            converted = str(value) if self.type == "path" else self.type(value)
+            if self.type is bool:
+                converted = _flag_value(value)
+            else:
+                converted = str(value) if self.type == "path" else self.type(value)
         except (TypeError, ValueError):
             kind = "a path" if self.type == "path" else f"a {self.type.__name__}"
             raise UsageError(
@@ -459,6 +465,18 @@ class TaskOption:
                 f"Task {task_id!r}: {self.flag} must be one of {known}; got {value!r}."
             )
         return converted
+
+
+def _flag_value(value: Any) -> bool:
+    """A bool option's value: a bool, 0/1, or true/false/yes/no/on/off as text."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
 
 
 class Task(ABC):
@@ -519,6 +537,13 @@ class Task(ABC):
             build: Any = self.build_classifier  # the keyword is the task's own
             return build(domain, latent_spec, preset=preset)
         return self.build_classifier(domain, latent_spec)
+
+    def dataset_notes(self, **dataset_options: Any) -> list[str]:
+        """Lines saying how the dataset was read where that changes what a reader sees
+        (e.g. images turned by their EXIF orientation), once its samples were listed:
+        ``run`` logs each once and records them in ``run.json``'s ``notes``. Default:
+        none."""
+        return []
 
     def remote_files(self, **options: Any) -> list[RemoteFile]:
         """Files from outside that a study with these options needs (a dataset archive,

@@ -6,23 +6,32 @@
 
 Classes are the folder names, sorted (as ``torchvision.datasets.ImageFolder`` sorts
 them: index = position); every split must have the same classes. Images are the files
-with an image suffix (torchvision's ``IMG_EXTENSIONS``); hidden files are skipped.
+with an image suffix (torchvision's ``IMG_EXTENSIONS``) anywhere under a class folder:
+nested folders are read, as torchvision's ``ImageFolder`` reads them
+(``train/cat/indoor/1.png`` is a ``cat``); hidden files and folders are skipped.
 
-:func:`scan` validates the whole root before any work: a missing or empty root, a
-missing split, fewer than two classes, class sets that differ between splits, empty
-classes and file names that are not valid UTF-8 are collected into one
-:class:`~jpegai_eval.framework.errors.DatasetError` giving each problem's count and
-first offenders. An image that exists but cannot be decoded is the encode stage's to
-report (it is skipped and listed in run.json).
+:func:`scan` validates the whole root before any work, as strictly as MINC-2500's
+loader: a missing or empty root, a missing split, fewer than two classes, class sets
+that differ between splits, empty classes, file names that are not valid UTF-8,
+images (or folders) that are symlinks resolving outside the root, and the same image
+(by content) in train/ and test/ -- which would score a memorised training image as
+a test result; ``allow_duplicates`` (``--allow-duplicates``) accepts them -- are
+collected into one :class:`~jpegai_eval.framework.errors.DatasetError` giving each
+problem's count and first offenders. Images whose EXIF orientation tag turns them are
+read turned, as a viewer shows them (:func:`~jpegai_eval.framework.image_io.read_image`);
+the run notes it once (:meth:`ImageFolderTask.dataset_notes`). An image that exists
+but cannot be decoded is the encode stage's to report.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jpegai_eval.framework.errors import DatasetError, UsageError
+from jpegai_eval.framework.image_io import TURNING_ORIENTATIONS
 from jpegai_eval.framework.plan import MIN_CLASSES
 from jpegai_eval.framework.types import Sample, TaskOption
 from jpegai_eval.tasks.classification import ClassificationTask
@@ -32,8 +41,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tif
 SPLITS = ("train", "test")
 OPTIONAL_SPLITS = ("val",)
 LAYOUT = (
-    "ROOT/train/<class>/<image> and ROOT/test/<class>/<image> (optional ROOT/val/<class>/), "
-    "the same class folders in every split, images with a suffix among " + " ".join(IMAGE_SUFFIXES)
+    "ROOT/train/<class>/<image> and ROOT/test/<class>/<image> (optional ROOT/val/<class>/; "
+    "images may sit in folders below a class folder), the same class folders in every "
+    "split, images with a suffix among " + " ".join(IMAGE_SUFFIXES)
 )
 #: How many offenders an error message names per problem.
 SHOW = 5
@@ -46,6 +56,8 @@ class FolderSplits:
     root: Path
     classes: tuple[str, ...]
     entries: dict[str, list[tuple[str, int]]]
+    #: Images (relative paths) whose EXIF orientation turns them when read.
+    oriented: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {split: len(items) for split, items in self.entries.items()}
@@ -63,9 +75,76 @@ def _listing(folder: Path) -> list[str]:
     return sorted(n for n in os.listdir(folder) if not n.startswith("."))
 
 
-def scan(root: str | os.PathLike[str] | None) -> FolderSplits:
+def _content_digest(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _orientation(path: Path) -> int:
+    """The EXIF orientation tag of the image at ``path`` (1 when absent or unreadable)."""
+    from PIL import Image
+
+    from jpegai_eval.framework.image_io import exif_orientation, no_bomb_warning
+
+    try:
+        with no_bomb_warning(), Image.open(path) as img:
+            return exif_orientation(img)
+    except Exception:  # noqa: BLE001 - an unreadable image is the encode stage's to report
+        return 1
+
+
+class _Walk:
+    """The images under one class folder, nested folders included."""
+
+    def __init__(self, root: Path, real_root: Path, add) -> None:  # type: ignore[no-untyped-def]
+        self.root = root
+        self.real_root = real_root
+        self.add = add
+
+    def inside(self, path: Path, rel: str) -> bool:
+        try:
+            real = path.resolve()
+        except OSError:
+            return False
+        if real.is_relative_to(self.real_root):
+            return True
+        self.add("image path(s) that resolve outside the dataset root (symlinks)", rel)
+        return False
+
+    def images(self, rel_folder: str) -> list[str]:
+        """Relative paths of the images under ``rel_folder``, sorted."""
+        found: list[str] = []
+        seen: set[Path] = set()
+        pending = [rel_folder]
+        while pending:
+            rel_dir = pending.pop()
+            folder = self.root / rel_dir
+            real = folder.resolve()
+            if real in seen:  # a symlink loop
+                continue
+            seen.add(real)
+            for name in _listing(folder):
+                rel = f"{rel_dir}/{name}"
+                path = folder / name
+                if not _is_utf8(name):
+                    self.add("file name(s) that are not valid UTF-8", repr(rel))
+                elif path.is_dir():
+                    if self.inside(path, rel + "/"):
+                        pending.append(rel)
+                elif Path(name).suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+                    if self.inside(path, rel):
+                        found.append(rel)
+        return sorted(found)
+
+
+def scan(
+    root: str | os.PathLike[str] | None, allow_duplicates: bool = False, check_exif: bool = True
+) -> FolderSplits:
     """Find and validate the dataset at ``root``; raise one DatasetError listing every
-    problem found."""
+    problem found (see the module docstring)."""
     if root is None or str(root) == "":
         raise DatasetError(
             "No dataset given for task imagefolder: pass --data-root DIR, a folder in "
@@ -90,6 +169,7 @@ def scan(root: str | os.PathLike[str] | None) -> FolderSplits:
     def add(problem: str, offender: str) -> None:
         problems.setdefault(problem, []).append(offender)
 
+    walk = _Walk(root, root.resolve(), add)
     splits = [*SPLITS, *(s for s in OPTIONAL_SPLITS if s in present)]
     class_sets: dict[str, list[str]] = {}
     files: dict[str, dict[str, list[str]]] = {}
@@ -100,20 +180,13 @@ def scan(root: str | os.PathLike[str] | None) -> FolderSplits:
         for name in names:
             if not _is_utf8(name):
                 add("file name(s) that are not valid UTF-8", f"{split}/{name!r}")
-        classes = [c for c in classes if _is_utf8(c)]
+        classes = [c for c in classes if _is_utf8(c) and walk.inside(folder / c, f"{split}/{c}/")]
         class_sets[split] = classes
         if not classes:
             add("split(s) without class folders", f"{split}/")
         files[split] = {}
         for cls in classes:
-            images = []
-            for name in _listing(folder / cls):
-                if not _is_utf8(name):
-                    add("file name(s) that are not valid UTF-8", f"{split}/{cls}/{name!r}")
-                elif (
-                    Path(name).suffix.lower() in IMAGE_SUFFIXES and (folder / cls / name).is_file()
-                ):
-                    images.append(name)
+            images = walk.images(f"{split}/{cls}")
             if not images:
                 add("empty class folder(s) (no image files)", f"{split}/{cls}/")
             files[split][cls] = images
@@ -132,6 +205,8 @@ def scan(root: str | os.PathLike[str] | None) -> FolderSplits:
                 "split(s) whose classes differ from train/",
                 f"{split}/ lacks {only_train[:SHOW]} and adds {only_here[:SHOW]}",
             )
+    if not problems and not allow_duplicates:
+        _find_duplicates(root, files, add)
     if problems:
         parts = []
         for problem, offenders in problems.items():
@@ -146,10 +221,36 @@ def scan(root: str | os.PathLike[str] | None) -> FolderSplits:
     classes = tuple(sorted(reference))
     index = {c: i for i, c in enumerate(classes)}
     entries = {
-        split: [(f"{split}/{c}/{name}", index[c]) for c in classes for name in files[split][c]]
-        for split in splits
+        split: [(rel, index[c]) for c in classes for rel in files[split][c]] for split in splits
     }
-    return FolderSplits(root, classes, entries)
+    oriented = []
+    if check_exif:
+        oriented = [
+            rel
+            for split in SPLITS
+            for rel, _ in entries[split]
+            if Path(rel).suffix.lower() in (".jpg", ".jpeg", ".tif", ".tiff", ".png", ".webp")
+            and _orientation(root / rel) in TURNING_ORIENTATIONS
+        ]
+    return FolderSplits(root, classes, entries, oriented)
+
+
+def _find_duplicates(root: Path, files: dict[str, dict[str, list[str]]], add) -> None:  # type: ignore[no-untyped-def]
+    """Add a problem for each test image whose content is also a training image."""
+    train: dict[str, str] = {}
+    for images in files["train"].values():
+        for rel in images:
+            train.setdefault(_content_digest(root / rel), rel)
+    for images in files["test"].values():
+        for rel in images:
+            twin = train.get(_content_digest(root / rel))
+            if twin is not None:
+                add(
+                    "image(s) in both train/ and test/ (the same content: a memorised "
+                    "training image would score as a test result; remove one copy, or pass "
+                    "--allow-duplicates to keep them)",
+                    f"{rel} = {twin}",
+                )
 
 
 class ImageFolderTask(ClassificationTask):
@@ -167,19 +268,43 @@ class ImageFolderTask(ClassificationTask):
             type="path",
             help="Dataset root holding train/<class>/ and test/<class>/ (optional val/).",
         ),
+        TaskOption(
+            "allow_duplicates",
+            type=bool,
+            default=False,
+            help="Accept images whose content is in both train/ and test/ (refused by "
+            "default: a memorised training image would score as a test result).",
+        ),
     )
 
     def __init__(self) -> None:
         self._scanned: dict[str, FolderSplits] = {}
         self._current: FolderSplits | None = None
 
-    def splits(self, data_root: str | os.PathLike[str] | None = None) -> FolderSplits:
-        """The validated dataset at ``data_root`` (scanned once per root)."""
-        key = str(Path(data_root).expanduser().resolve()) if data_root else ""
+    def splits(
+        self, data_root: str | os.PathLike[str] | None = None, allow_duplicates: bool = False
+    ) -> FolderSplits:
+        """The validated dataset at ``data_root`` (scanned once per root and setting)."""
+        path = str(Path(data_root).expanduser().resolve()) if data_root else ""
+        key = f"{path}|{bool(allow_duplicates)}"
         if key not in self._scanned:
-            self._scanned[key] = scan(data_root)
+            self._scanned[key] = scan(data_root, allow_duplicates=bool(allow_duplicates))
         self._current = self._scanned[key]
         return self._current
+
+    def dataset_notes(self, **dataset_options: object) -> list[str]:
+        """One line when images carry an EXIF orientation that turns them: they are read
+        turned, as a viewer shows them (and as torchvision's ImageFolder does not)."""
+        oriented = self.splits(**dataset_options).oriented  # type: ignore[arg-type]
+        if not oriented:
+            return []
+        shown = ", ".join(oriented[:SHOW]) + (
+            f" and {len(oriented) - SHOW} more" if len(oriented) > SHOW else ""
+        )
+        return [
+            f"{len(oriented)} image(s) of the ImageFolder dataset carry an EXIF orientation "
+            f"({shown}): each is read turned as its tag says, as a photo viewer shows it"
+        ]
 
     @property
     def classes(self) -> tuple[str, ...]:
