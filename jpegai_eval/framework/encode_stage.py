@@ -81,6 +81,11 @@ def open_cell(
     return Cell(codec, quality, weights, wid, cache, spec, weights_dir)
 
 
+#: How originals are read (bump when that changes what a codec sees): 2 applies the
+#: EXIF orientation, so entries of rotated photographs made before are not reused.
+IMAGE_READER = 2
+
+
 def codec_provenance(codec: Codec, spec: Any) -> dict[str, Any]:
     """What, besides the weights, makes a codec's cache entries valid: the distribution
     and version of the package that provides it (a plugin's, or jpegai-eval's), and its
@@ -99,6 +104,7 @@ def codec_provenance(codec: Codec, spec: Any) -> dict[str, Any]:
         layout = {k: getattr(spec, k) for k in fields} if fields else repr(spec)
     return {
         "codec": codec.key,
+        "image_reader": IMAGE_READER,
         "distribution": names[0],
         "version": release,
         "latent_layout": layout,
