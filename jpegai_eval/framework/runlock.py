@@ -78,8 +78,11 @@ def refuse_if_locked(out_dir: str | os.PathLike[str]) -> None:
     :meth:`RunLock.acquire` remains the lock itself. The probe asks for a shared lock
     and drops it at once: it never blocks, and two probes never refuse each other."""
     path = Path(out_dir) / LOCK_NAME
-    if fcntl is None or not path.is_file():
-        return
+    try:
+        if fcntl is None or not path.is_file():
+            return
+    except OSError:
+        return  # a folder we may not even look into: RunLock.acquire reports it
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
