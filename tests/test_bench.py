@@ -170,7 +170,8 @@ def test_summary_for_report(bench_run, tmp_path):
     summary = bench.bench_summary_for_report(out)
     assert summary["codec"] == result["codec"]
     assert [t["name"] for t in summary["targets"]] == list(bench.TARGETS)
-    assert len(summary["tables"]) == 4  # inference batch 1 and 2, classifiers, encode
+    # inference batch 1 and 2, metric cost, classifiers, encode
+    assert len(summary["tables"]) == 5
     for table in summary["tables"]:
         assert table["title"] and table["columns"]
         for row in table["rows"]:
