@@ -268,7 +268,7 @@ def test_report_shows_a_runs_bench_json(bench_run, tmp_path):
     assert html.startswith('<section id="bench">') and 'id="bench-targets"' in html
     for name in bench.TARGETS:
         assert f"<th>{name}</th>" in html
-    assert html.count("<caption>") == 1 + 4  # the targets and the four tables
+    assert html.count("<caption>") == 1 + 5  # the targets and the five tables
 
 
 def test_the_machine_line_names_the_rans_decoder_only_when_recorded(bench_run):
