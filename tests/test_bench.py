@@ -170,7 +170,8 @@ def test_summary_for_report(bench_run, tmp_path):
     summary = bench.bench_summary_for_report(out)
     assert summary["codec"] == result["codec"]
     assert [t["name"] for t in summary["targets"]] == list(bench.TARGETS)
-    assert len(summary["tables"]) == 4  # inference batch 1 and 2, classifiers, encode
+    # inference batch 1 and 2, metric cost, classifiers, encode
+    assert len(summary["tables"]) == 5
     for table in summary["tables"]:
         assert table["title"] and table["columns"]
         for row in table["rows"]:
@@ -267,7 +268,7 @@ def test_report_shows_a_runs_bench_json(bench_run, tmp_path):
     assert html.startswith('<section id="bench">') and 'id="bench-targets"' in html
     for name in bench.TARGETS:
         assert f"<th>{name}</th>" in html
-    assert html.count("<caption>") == 1 + 4  # the targets and the four tables
+    assert html.count("<caption>") == 1 + 5  # the targets and the five tables
 
 
 def test_the_machine_line_names_the_rans_decoder_only_when_recorded(bench_run):

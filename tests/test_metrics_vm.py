@@ -484,6 +484,7 @@ def metrics():
     return chosen
 
 
+@pytest.mark.slow  # some seconds per size; `make test` runs it, `make test-fast` not
 @pytest.mark.parametrize("size", SIZES, ids=[f"{h}x{w}" for h, w in SIZES])
 def test_jpegai_metrics_match_the_vm_definitions(metrics, size):
     orig, dist = make_pair(*size, seed=sum(size))

@@ -322,9 +322,19 @@ def extra_metrics(ids: tuple[str, ...], original: Any, decoded: Any) -> dict[str
     return out
 
 
+def _lacking(ids: tuple[str, ...], meta: dict[str, Any]) -> tuple[str, ...]:
+    """The metrics of ``ids`` whose column a cache entry's metrics lack."""
+    from jpegai_eval.framework.plugins import get_plugins
+
+    registry = get_plugins().metrics
+    return tuple(
+        i for i in ids if i not in ALWAYS_COMPUTED and registry.get(i).column_name not in meta
+    )
+
+
 def missing_metrics(job: Job, meta: dict[str, Any]) -> bool:
     """Whether a cached entry lacks a metric the job asks for."""
-    return any(i not in ALWAYS_COMPUTED and i not in meta for i in job.metrics)
+    return bool(job.metrics) and bool(_lacking(job.metrics, meta))
 
 
 def add_metrics(job: Job, meta: dict[str, Any]) -> dict[str, Any]:
@@ -335,7 +345,7 @@ def add_metrics(job: Job, meta: dict[str, Any]) -> dict[str, Any]:
     from jpegai_eval.framework.image_io import atomic_write_bytes, read_image
 
     paths = job.cell.paths(job.key)
-    todo = tuple(i for i in job.metrics if i not in meta)
+    todo = _lacking(job.metrics, meta)
     added = extra_metrics(todo, read_image(job.sample.path), read_image(paths["png"]))
     if "metrics_ms" in added and "metrics_ms" in meta:
         added["metrics_ms"] += meta["metrics_ms"]

@@ -145,6 +145,7 @@ class Codec(ABC):
                 f"{self.min_side}x{self.min_side} pixels. Use a larger image, or upscale it"
             )
         return None
+
     #: A conventional codec's continuous rate parameter, which ``run --target-bpp``
     #: searches per image (:mod:`jpegai_eval.framework.rate_points`); None: the codec
     #: has only its discrete :attr:`qualities` (the closest one per image is taken).

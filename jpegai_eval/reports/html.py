@@ -327,12 +327,13 @@ def figure3_section(results, metrics: tuple[str, ...] = ("top1", "top5")) -> str
         return "".join(parts)
     for x, label in plots.X_AXES.items():
         svg = plots.rate_accuracy_figure(points, references, x, f"fig3-{x}", metrics)
-        which = "Top-1 (left) and Top-5 (right)" if "top5" in metrics else "Top-1"
+        which = "Top-1 (top) and Top-5 (bottom)" if "top5" in metrics else "Top-1"
         parts.append(
-            f"<figure>{svg}<figcaption>{which} accuracy vs "
-            f"{e(label)}; one curve per anchor (and codec), error bars: 95% Wilson "
-            "intervals over the test images; dashed horizontal lines (shaded: their "
-            "intervals): anchors on original images.</figcaption></figure>"
+            f"<figure><figcaption>{which} accuracy vs "
+            f"{e(label)}; one curve per anchor and codec (colour: codec; line style and "
+            "marker: anchor), error bars: 95% Wilson intervals over the test images, "
+            "nudged apart where curves share an x; grey dashed lines (shaded: their "
+            f"intervals): anchors on original images.</figcaption>{svg}</figure>"
         )
     summary = bd_summary(results)
     parts.append("<h3>Bjøntegaard summaries</h3>")
@@ -517,9 +518,10 @@ def figure2_section(run_dir: Path, info: dict[str, Any], per_image, results) -> 
             codec_rows.append(f'<div class="examples">{"".join(tiles)}</div>')
         if not codec_rows:
             codec_rows.append(f'<div class="examples">{original_tile}</div>')
+        # The caption comes first: it titles the images below it (issue 27).
         parts.append(
-            f'<figure class="figure2">{"".join(codec_rows)}'
-            f"<figcaption>{e(image_id)} (class {e(label)})</figcaption></figure>"
+            f'<figure class="figure2"><figcaption>{e(image_id)} (class {e(label)})'
+            f"</figcaption>{''.join(codec_rows)}</figure>"
         )
     parts.append("</section>")
     return "".join(parts)

@@ -79,50 +79,59 @@ def error_bars(curve, metric: str):  # type: ignore[no-untyped-def]
 def rate_accuracy_figure(  # type: ignore[no-untyped-def]
     points, references, x: str, element_id: str, metrics: tuple[str, ...] = tuple(METRICS)
 ) -> str:
-    """Figure 3 for one x axis: a panel per metric (Top-1 and Top-5; Top-1 alone for a
-    task of 5 classes or fewer), one curve per anchor x codec, anchor 3 (no codec) as a
-    horizontal reference line."""
+    """Figure 3 for one x axis: a panel per metric (Top-1 above Top-5; Top-1 alone for
+    a task of 5 classes or fewer), full width, one curve per anchor x codec -- colour by
+    codec, line style and marker by anchor, error bars of curves sharing an x nudged
+    apart -- and anchor 3 (no codec) as a horizontal grey reference line; the legend
+    sits outside, on the right."""
     anchors = list(dict.fromkeys([*points["anchor"], *references["anchor"]]))
-    colors = anchor_colors(anchors)
+    anchor_style = {a: CODEC_STYLES[i % len(CODEC_STYLES)] for i, a in enumerate(anchors)}
     codecs = list(dict.fromkeys(points["codec"] + "/" + points["backend"]))
+    codec_color = {c: ANCHOR_COLORS[i % len(ANCHOR_COLORS)] for i, c in enumerate(codecs)}
     several = len(codecs) > 1
-    fig = figure(10.5 if len(metrics) > 1 else 6.5, 3.9)
-    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    series = [
+        (codec, anchor)
+        for codec in codecs
+        for anchor in dict.fromkeys(
+            points[points["codec"] + "/" + points["backend"] == codec]["anchor"]
+        )
+    ]
+    span = float(points[x].max() - points[x].min()) if len(points) else 0.0
+    step = 0.008 * span if math.isfinite(span) and span > 0 else 0.0
+    fig = figure(10.5, 3.3 * len(metrics))
+    axes = fig.subplots(len(metrics), 1, squeeze=False)[:, 0]
     for ax, metric in zip(axes, metrics, strict=True):
         ylabel = METRICS[metric]
-        for ci, codec in enumerate(codecs):
-            style, marker = CODEC_STYLES[ci % len(CODEC_STYLES)]
-            mine = points[points["codec"] + "/" + points["backend"] == codec]
-            for anchor, curve in mine.groupby("anchor", sort=False):
-                curve = curve.sort_values(x)
-                label = f"{anchor} · {codec}" if several else str(anchor)
-                ax.errorbar(
-                    curve[x],
-                    100 * curve[metric],
-                    yerr=error_bars(curve, metric),
-                    linestyle=style,
-                    marker=marker,
-                    color=colors[anchor],
-                    label=plain(label),
-                    markersize=5,
-                    linewidth=1.6,
-                    elinewidth=1.0,
-                    capsize=3,
-                )
+        for k, (codec, anchor) in enumerate(series):
+            style, marker = anchor_style[anchor]
+            mine = points[(points["codec"] + "/" + points["backend"] == codec)]
+            curve = mine[mine["anchor"] == anchor].sort_values(x)
+            label = f"{anchor} · {codec}" if several else str(anchor)
+            ax.errorbar(
+                curve[x] + (k - (len(series) - 1) / 2) * step,
+                100 * curve[metric],
+                yerr=error_bars(curve, metric),
+                linestyle=style,
+                marker=marker,
+                color=codec_color[codec],
+                label=plain(label),
+                markersize=5,
+                linewidth=1.6,
+                elinewidth=1.0,
+                capsize=3,
+            )
         for _, row in references.iterrows():
             if math.isfinite(float(row[metric])):
                 ax.axhline(
                     100 * float(row[metric]),
-                    color=colors[row["anchor"]],
+                    color="#555555",
                     linestyle=(0, (2, 2)),
                     linewidth=1.2,
                     label=plain(f"{row['anchor']} (original images)"),
                 )
                 low, high = row.get(f"{metric}_ci95_low"), row.get(f"{metric}_ci95_high")
                 if low is not None and high is not None and math.isfinite(float(low)):
-                    ax.axhspan(
-                        100 * float(low), 100 * float(high), color=colors[row["anchor"]], alpha=0.1
-                    )
+                    ax.axhspan(100 * float(low), 100 * float(high), color="#555555", alpha=0.08)
         ax.set_xlabel(X_AXES[x])
         ax.set_ylabel(ylabel)
         ax.set_title(f"{ylabel.split(' (')[0]} vs {X_AXES[x].split(' (')[0]}", fontsize=11)
