@@ -20,13 +20,13 @@ import datetime as dt
 import io
 import math
 import zipfile
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from jpegai_eval.framework.image_io import atomic_write_bytes
 from jpegai_eval.framework.types import ReportWriter
 from jpegai_eval.reports import plots, tables, trust
+from jpegai_eval.reports.markup import e, html_table, num, pct
 
 #: Test images shown in Figure 2 (one per class, the first classes of the test split).
 FIGURE2_IMAGES = 2
@@ -93,47 +93,11 @@ th, td { white-space: normal; overflow-wrap: break-word; }
 )
 
 
-def e(value: Any) -> str:
-    """HTML-escape a value from data (quotes included)."""
-    return escape("" if value is None else str(value), quote=True)
-
-
-def pct(value: Any, digits: int = 2) -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return "–"
-    return "–" if math.isnan(number) else f"{100 * number:.{digits}f}"
-
-
-def num(value: Any, fmt: str = "{:.2f}") -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return "–" if value in (None, "") else e(value)
-    return "–" if math.isnan(number) else e(fmt.format(number))
-
-
 def png_data_uri(image: Any) -> str:
     """A PIL image as a ``data:image/png;base64,...`` URI."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def html_table(frame, caption: str = "", fmt=pct, table_id: str = "") -> str:  # type: ignore[no-untyped-def]
-    """A DataFrame as an escaped HTML table; the index is the first column."""
-    head = "".join(f"<th>{e(c)}</th>" for c in [frame.index.name or "", *frame.columns])
-    body = []
-    for index, row in frame.iterrows():
-        cells = "".join(f"<td>{fmt(v)}</td>" for v in row)
-        body.append(f"<tr><th>{e(index)}</th>{cells}</tr>")
-    ident = f' id="{e(table_id)}"' if table_id else ""
-    cap = f"<caption>{e(caption)}</caption>" if caption else ""
-    return (
-        f'<div class="scroll"><table{ident}>{cap}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table></div>"
-    )
 
 
 def grouped_table(frame, fmt=pct, table_id: str = "") -> str:  # type: ignore[no-untyped-def]

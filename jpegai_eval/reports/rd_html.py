@@ -51,7 +51,7 @@ def rd_panels_figure(points: Any, metrics: dict[str, bool], element_id: str) -> 
 
 
 def _bd_cell(value: Any) -> str:
-    from jpegai_eval.reports.html import e
+    from jpegai_eval.reports.markup import e
 
     try:
         number = float(value)
@@ -63,7 +63,7 @@ def _bd_cell(value: Any) -> str:
 def rd_section(run_dir: Path, results: Any, per_image: Any, info: dict[str, Any]) -> str:
     """The ``rd`` section of report.html."""
     from jpegai_eval.reports.bd_metrics import _codec_points, bd_metrics, metric_columns
-    from jpegai_eval.reports.html import e, html_table
+    from jpegai_eval.reports.markup import e, html_table
 
     parts = ['<section id="rd"><h2>Rate-distortion: every fidelity metric</h2>']
     points = _codec_points(results)
