@@ -47,8 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="dataset root or folder")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--every", type=int, default=1, help="take every N-th test image (default: all)"
+    )
     args = parser.parse_args(argv)
-    paths = dataset_images(args.data, "test")
+    paths = dataset_images(args.data, "test")[:: args.every]
     curves: dict[str, list[dict]] = {}
     for codec_id, weights in CODECS:
         reason = resolve_codec(codec_id, None).unavailable_reason
