@@ -43,17 +43,22 @@ CODECS = (
 def main(argv: list[str] | None = None) -> int:
     from jpegai_eval.codecs.cli import resolve_codec
     from jpegai_eval.codecs.training import dataset_images
+    from jpegai_eval.framework.errors import UserError
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="dataset root or folder")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--every", type=int, default=1, help="take every N-th test image (default: all)"
+    )
     args = parser.parse_args(argv)
-    paths = dataset_images(args.data, "test")
+    paths = dataset_images(args.data, "test")[:: args.every]
     curves: dict[str, list[dict]] = {}
     for codec_id, weights in CODECS:
-        reason = resolve_codec(codec_id, None).unavailable_reason
-        if reason:
-            print(f"skipped {codec_id}: {reason}", file=sys.stderr)
+        try:
+            resolve_codec(codec_id, None)
+        except UserError as exc:  # unavailable here (VVC without its tools)
+            print(f"skipped {codec_id}: {exc.message}", file=sys.stderr)
             continue
         t0 = time.perf_counter()
         curves[codec_id] = rd_points(codec_id, weights, paths)

@@ -79,7 +79,8 @@ def test_make_demo_reproduces_table_2_qualitatively(tmp_path):
 def test_demo_codec_ladder_beats_jpeg_on_the_demo_test_split(tmp_path):
     """Goal 1 on the demo test split: PSNR and MS-SSIM rise strictly from q1 to q8, and
     the MS-SSIM BD-rate against Pillow's JPEG is at most -10% (bpp of whole .jai files;
-    measured: -41%). The photographs cannot ship; docs/demo.md has their table."""
+    measured: -20% against JPEG with optimised Huffman tables, -41% before them). The
+    photographs cannot ship; docs/demo.md has their table."""
     import math
     import warnings
 

@@ -209,12 +209,12 @@ class TargetRateCodec(Codec):
         self.max_pixels = codec.max_pixels
         self.parameter = codec.parameter
 
-    @property  # type: ignore[override]
-    def description(self) -> str:
+    @property
+    def description(self) -> str:  # type: ignore[override]
         return self.inner.description
 
-    @property  # type: ignore[override]
-    def unavailable_reason(self) -> str | None:
+    @property
+    def unavailable_reason(self) -> str | None:  # type: ignore[override]
         return self.inner.unavailable_reason
 
     def target_for(self, quality: int) -> float:
@@ -387,8 +387,9 @@ def rate_summary(rows: list[dict[str, Any]]) -> str:
     lines = [f"Rate points (rule: {RULE}):"]
     for (codec, backend, target), r in seen.items():
         share = r.get("bpp_within_10pct")
+        within_text = "no test image" if share is None else f"{100 * share:.0f}% of test images"
         lines.append(
             f"  {codec}/{backend} at {target:g} bpp: mean {r['bpp']:.4f} bpp, "
-            f"{100 * share:.0f}% of test images within +/-10%"
+            f"{within_text} within +/-10%"
         )
     return "\n".join(lines)
