@@ -419,8 +419,7 @@ def _damageable(folder: Path) -> list[str]:
     return sorted(
         str(p.relative_to(folder))
         for p in folder.rglob("*")
-        if p.is_file()
-        and (p.relative_to(folder).parts[0] in DAMAGEABLE or p.name.endswith(".csv"))
+        if p.is_file() and (p.relative_to(folder).parts[0] in DAMAGEABLE or p.name.endswith(".csv"))
     )
 
 
