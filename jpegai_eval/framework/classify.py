@@ -224,6 +224,8 @@ class Classifiers:
             workers=config.workers,
             seed=config.seed,
             **({"ddp": True} if data_parallel else {}),
+            # Only when given: a task's train() need not know the option.
+            **({} if config.deterministic is None else {"deterministic": config.deterministic}),
         )
         train_s = time.time() - t0
         model = model.to("cpu").eval()
@@ -245,6 +247,7 @@ class Classifiers:
                 "train_s": round(train_s, 1),
                 "init": getattr(init, "summary", lambda: str(init))(),
                 "history": getattr(trained, "history", None),
+                "training_mode": getattr(trained, "training_mode", None),
                 **info,
             }
             if data_parallel:
