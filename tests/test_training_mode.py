@@ -223,3 +223,38 @@ def test_a_run_records_the_mode_in_run_json_and_meta_json(tmp_path):
     assert run["config"]["deterministic"] is False
     meta = json.loads((tmp_path / "out/classifiers/pixel-original/meta.json").read_text())
     assert meta["training_mode"]["persistent_workers"] is True
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
+def test_cuda_default_trains_fast_and_keeps_fp32_weights(latent_items, tmp_path):
+    """On a GPU: the default is the fast mode (bf16 where the GPU has it), the trained
+    weights are fp32 and contiguous, and --deterministic trains fp32."""
+    torch.manual_seed(123)
+    model = CResNet39(4, 4, width=0.25)
+    preset = training.get_preset("quick", **TINY)
+    result = training.train_classifier(
+        model,
+        latent_items,
+        preset,
+        "latent",
+        tmp_path / "f",
+        device="cuda",
+        workers=2,
+        progress=False,
+    )
+    mode = result.training_mode
+    assert not mode["deterministic"] and mode["channels_last"] and mode["cudnn_benchmark"]
+    assert mode["autocast"] == ("bfloat16" if torch.cuda.is_bf16_supported() else None)
+    assert all(p.dtype == torch.float32 and p.is_contiguous() for p in model.parameters())
+    slow = training.train_classifier(
+        CResNet39(4, 4, width=0.25),
+        latent_items,
+        preset,
+        "latent",
+        tmp_path / "d",
+        device="cuda",
+        workers=0,
+        progress=False,
+        deterministic=True,
+    )
+    assert slow.training_mode["autocast"] is None and slow.training_mode["deterministic"]

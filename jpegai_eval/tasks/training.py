@@ -429,11 +429,11 @@ class _fast_kernels:  # noqa: N801 - used as a context manager
         torch.backends.cudnn.benchmark = self.saved
 
 
-def _kernels(mode: TrainingMode) -> deterministic | _fast_kernels:
+def kernels_for(mode: TrainingMode) -> deterministic | _fast_kernels:
     return deterministic() if mode.deterministic else _fast_kernels(mode)
 
 
-def _autocast(mode: TrainingMode, device: torch.device) -> Any:
+def autocast_for(mode: TrainingMode, device: torch.device) -> Any:
     """bf16 autocast of forward and loss in the fast mode, else nothing."""
     import contextlib
 
@@ -685,7 +685,7 @@ def _train(
     dev = resolve_device(device)
     mode = resolve_training_mode(dev, deterministic)
     workers = default_workers() if workers is None else workers
-    with _kernels(mode):
+    with kernels_for(mode):
         result = _fit(
             model,
             train_items,
@@ -807,7 +807,7 @@ def _fit(
                 x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
                 if mode.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                with _autocast(mode, dev):
+                with autocast_for(mode, dev):
                     logits = net(x)
                     loss = criterion(logits, y)
                 optimizer.zero_grad(set_to_none=True)
