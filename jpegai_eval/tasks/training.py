@@ -652,6 +652,7 @@ def _train(
     log: Callable[[str], None] | None = None,
     ddp: bool = False,
     deterministic: bool | None = None,
+    decode_once: bool = True,
 ) -> TrainResult:
     """Train ``model`` in place on ``train_items``; checkpoint each epoch; resume.
 
@@ -669,6 +670,10 @@ def _train(
     device's default (on for the CPU, off for CUDA;
     :func:`~jpegai_eval.framework.training_mode.training_mode`). The fast mode trains
     with bf16 autocast and channels_last on CUDA; the weights stay fp32.
+
+    ``decode_once``: pixel-domain images are decoded and resized once, into an array in
+    ``out_dir`` deleted at the end (:mod:`~jpegai_eval.tasks.decode_once`; the same
+    batches); not under ``ddp``.
     """
     _check_domain(domain)
     p = get_preset(preset)
@@ -685,6 +690,15 @@ def _train(
     dev = resolve_device(device)
     mode = resolve_training_mode(dev, deterministic)
     workers = default_workers() if workers is None else workers
+    if decode_once and domain == "pixel" and not ddp:
+        from jpegai_eval.tasks import decode_once as once
+
+        try:
+            train_items = once.decode_once(
+                train_items, p.pixel_resize, out, load_image, _resize_pil, workers, log
+            )
+        except UserError as exc:  # raised in a worker: keep its one paragraph
+            raise type(exc)(_unwrap_worker_message(exc.message)) from None
     with kernels_for(mode):
         result = _fit(
             model,
@@ -706,6 +720,10 @@ def _train(
         )
     if mode.channels_last:  # back to the layout ONNX export and evaluation expect
         model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+    if decode_once and writer:
+        from jpegai_eval.tasks import decode_once as once
+
+        once.remove(out)
     return result
 
 
