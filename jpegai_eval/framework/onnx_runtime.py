@@ -158,6 +158,10 @@ class Session:
             if hasattr(x, "data_ptr"):  # a torch tensor
                 tensor = x.detach().contiguous().float()
                 on = "cuda" if tensor.is_cuda else "cpu"
+                if tensor.is_cuda:  # ONNX Runtime reads it on its own stream
+                    import torch
+
+                    torch.cuda.current_stream(tensor.device).synchronize()
                 binding.bind_input(
                     name,
                     on,
