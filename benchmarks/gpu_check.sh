@@ -6,7 +6,8 @@
 #
 # Sections (each under its own time limit; a failed or timed-out section is reported
 # and the next one runs):
-#   1. the GPU-only tests (the test files with a `not torch.cuda.is_available()` skip)
+#   1. the GPU-only tests (in the test files with a `not torch.cuda.is_available()`
+#      skip, those named cuda or gpu)
 #   2. jpegai-eval bench --device cuda --json
 #   3. the training-throughput probe: ResNet-50 at 224 and cResNet-39 at 28, batch 32
 #      and 256, fp32 (--deterministic) vs bf16 (the fast mode), images/s
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --device) DEVICE="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "gpu_check: unknown argument $1 (use --device cuda|cpu, --out DIR)" >&2; exit 2 ;;
     esac
 done
@@ -45,8 +46,8 @@ if [ "$DEVICE" = cpu ]; then
     LIMIT_TESTS=60 LIMIT_BENCH=120 LIMIT_TRAIN=120 LIMIT_ONNX=60 LIMIT_STUDY=240
     BENCH_ARGS="--images 1 --size 64 --reps 1 --warmup 0 --batch 1 --batch-reps 1 --only inference"
 else
-    # 8 minutes in all: 60 + 100 + 70 + 40 + 210 s, plus start-up.
-    LIMIT_TESTS=60 LIMIT_BENCH=100 LIMIT_TRAIN=70 LIMIT_ONNX=40 LIMIT_STUDY=210
+    # 8 minutes in all: 60 + 100 + 70 + 40 + 200 s, plus start-up.
+    LIMIT_TESTS=60 LIMIT_BENCH=100 LIMIT_TRAIN=70 LIMIT_ONNX=40 LIMIT_STUDY=200
     BENCH_ARGS="--reps 5 --batch 1,32,256 --batch-reps 3 --encode-images 16 --workers 1,4"
 fi
 
@@ -76,7 +77,9 @@ echo "device: load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 GPU_TESTS=$(grep -l "skipif(not torch.cuda.is_available()" tests/*.py | tr '\n' ' ')
 echo "gpu tests: $GPU_TESTS"
 if [ "$DEVICE" = cuda ]; then
-    section gpu-tests "$LIMIT_TESTS" "$PY" -m pytest -q -rs -p no:cacheprovider $GPU_TESTS
+    # shellcheck disable=SC2086
+    section gpu-tests "$LIMIT_TESTS" "$PY" -m pytest -q -rs -p no:cacheprovider \
+        -k "cuda or gpu" $GPU_TESTS
 else
     echo "gpu tests: not run in a dry run (they skip without CUDA)"
 fi
