@@ -100,3 +100,14 @@ def test_cli_data_demo(tmp_path):
     assert load_splits(out, 1).counts() == {"train": 23, "validate": 23, "test": 23}
     bad = CliRunner().invoke(data_group, ["demo", str(tmp_path / "e"), "--per-class", "1"])
     assert isinstance(bad.exception, UsageError) and "--per-class" in bad.exception.message
+
+
+def test_a_pool_of_workers_writes_the_same_files(tmp_path):
+    """``workers`` only spreads the drawing over processes (issue 26's GPU check)."""
+    one = demo.write_demo_dataset(tmp_path / "one", per_class=3, size=32, seed=4)
+    two = demo.write_demo_dataset(tmp_path / "two", per_class=3, size=32, seed=4, workers=2)
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    assert len(files) > 69 and files == sorted(
+        p.relative_to(two) for p in two.rglob("*") if p.is_file()
+    )
+    assert all((one / f).read_bytes() == (two / f).read_bytes() for f in files)

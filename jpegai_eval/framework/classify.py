@@ -224,6 +224,8 @@ class Classifiers:
             workers=config.workers,
             seed=config.seed,
             **({"ddp": True} if data_parallel else {}),
+            # Only when given: a task's train() need not know the option.
+            **({} if config.deterministic is None else {"deterministic": config.deterministic}),
         )
         train_s = time.time() - t0
         model = model.to("cpu").eval()
@@ -245,6 +247,7 @@ class Classifiers:
                 "train_s": round(train_s, 1),
                 "init": getattr(init, "summary", lambda: str(init))(),
                 "history": getattr(trained, "history", None),
+                "training_mode": getattr(trained, "training_mode", None),
                 **info,
             }
             if data_parallel:
@@ -331,14 +334,15 @@ def evaluate_cell(cell: CellId, classifiers: Classifiers) -> dict[str, Any]:
     logits = []
     infer_s = 0.0
     diff = 0.0
-    for start in range(0, len(items), EVAL_BATCH):
+    size = getattr(session, "batch_size", EVAL_BATCH)  # larger on the CUDA provider
+    for start in range(0, len(items), size):
         batch = plan.task.eval_batch(
-            [p for p, _ in items[start : start + EVAL_BATCH]], domain, plan.config.preset
+            [p for p, _ in items[start : start + size]], domain, plan.config.preset
         )
         if start == 0:  # parity with PyTorch on the first batch, before trusting ONNX
             folder = classifiers.root / meta["name"]
             try:
-                diff = parity(model, session, (batch,))
+                diff = parity(model, session, (batch[:EVAL_BATCH],))
             except Exception as exc:  # noqa: BLE001 - e.g. an ONNX graph of another input
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
                 raise onnx_mismatch(folder, f"it does not run on this input: {first}") from None

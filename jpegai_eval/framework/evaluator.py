@@ -686,7 +686,7 @@ def _run_claimed(
         "anchors": [a.id for a in plan.anchors],
         "versions": versions(),
         "git_commit": git_commit(),
-        "determinism": determinism(device),
+        "determinism": determinism(device, config.deterministic),
         # A resumed run keeps the first start; each invocation is listed.
         "started": previous.get("started", started_iso),
         "status": "running",

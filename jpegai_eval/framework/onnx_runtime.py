@@ -11,6 +11,12 @@ it still lacks from the ``nvidia`` packages. When ``device`` is ``auto`` and the
 provider still does not start, the session runs on the CPU, one warning line says so
 and :func:`fallbacks` returns the reason for ``run.json``; ``--device cuda`` makes it
 an error instead.
+
+On the CUDA provider a session runs through ONNX Runtime's IO binding: each input
+batch is put on the GPU once (a CUDA torch tensor is bound where it lies, without a
+copy), the logits are written on the GPU and copied back once, and evaluation takes
+larger batches (:attr:`Session.batch_size`). The CPU provider runs ``session.run`` as
+it always did.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from jpegai_eval.framework.errors import UserError
 log = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-3
+#: Images per evaluation batch on each provider (the GPU wants large batches).
+BATCH_SIZE = {"CPUExecutionProvider": 32, "CUDAExecutionProvider": 256}
 
 
 def export(model: Any, example_inputs: tuple[Any, ...], input_names: list[str], path: Path) -> Path:
@@ -108,23 +116,86 @@ def providers_for(device: str) -> list[str]:
 
 @dataclass
 class Session:
-    """An onnxruntime session and the provider it really runs on."""
+    """An onnxruntime session and the provider it really runs on.
+
+    ``io_binding``: inputs and the logits are bound on the provider's device
+    (:meth:`run_bound`); on by default for the CUDA provider, off for the CPU one."""
 
     session: Any
     provider: str
     input_names: list[str]
+    io_binding: bool = False
+    #: The device's index for the CUDA provider's bound inputs and outputs.
+    device_id: int = 0
+
+    @property
+    def batch_size(self) -> int:
+        """Images per evaluation batch on this provider (:data:`BATCH_SIZE`)."""
+        return BATCH_SIZE.get(self.provider, BATCH_SIZE["CPUExecutionProvider"])
+
+    @property
+    def device_type(self) -> str:
+        return "cuda" if self.provider == "CUDAExecutionProvider" else "cpu"
 
     def __call__(self, *inputs: Any) -> Any:
+        """The logits (numpy float32) for numpy inputs (or CUDA torch tensors when
+        bound)."""
+        if self.io_binding:
+            return self.run_bound(*inputs)
         feeds = dict(zip(self.input_names, inputs, strict=True))
         return self.session.run(["logits"], feeds)[0]
 
+    def run_bound(self, *inputs: Any) -> Any:
+        """Run through IO binding: a numpy input is copied onto the device once, a
+        torch tensor already on it is bound in place; the logits are written on the
+        device and copied to the host at the end."""
+        import numpy as np
+        import onnxruntime as ort
+
+        binding = self.session.io_binding()
+        keep = []  # bound buffers must outlive the run
+        for name, x in zip(self.input_names, inputs, strict=True):
+            if hasattr(x, "data_ptr"):  # a torch tensor
+                tensor = x.detach().contiguous().float()
+                on = "cuda" if tensor.is_cuda else "cpu"
+                if tensor.is_cuda:  # ONNX Runtime reads it on its own stream
+                    import torch
+
+                    torch.cuda.current_stream(tensor.device).synchronize()
+                binding.bind_input(
+                    name,
+                    on,
+                    (tensor.device.index or 0) if tensor.is_cuda else 0,
+                    np.float32,
+                    list(tensor.shape),
+                    tensor.data_ptr(),
+                )
+                keep.append(tensor)
+            else:
+                value = ort.OrtValue.ortvalue_from_numpy(
+                    np.ascontiguousarray(x, dtype=np.float32), self.device_type, self.device_id
+                )
+                binding.bind_ortvalue_input(name, value)
+                keep.append(value)
+        binding.bind_output("logits", self.device_type, self.device_id)
+        binding.synchronize_inputs()
+        self.session.run_with_iobinding(binding)
+        binding.synchronize_outputs()
+        return binding.copy_outputs_to_cpu()[0]
+
 
 def open_session(
-    path: Path, device: str = "auto", threads: int | None = None, spinning: bool = True
+    path: Path,
+    device: str = "auto",
+    threads: int | None = None,
+    spinning: bool = True,
+    io_binding: bool | None = None,
 ) -> Session:
     """A session on the best provider ``device`` allows. ``spinning=False``: idle
     intra-op threads sleep instead of spinning (spinning threads starve whatever runs
-    next on the CPU: 1.3-1.5x on a shared 2-core machine, docs/benchmarks.md)."""
+    next on the CPU: 1.3-1.5x on a shared 2-core machine, docs/benchmarks.md).
+    ``io_binding``: None binds inputs and outputs on the device for the CUDA provider
+    only (:meth:`Session.run_bound`)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -136,11 +207,13 @@ def open_session(
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers: list[Any] = list(providers_for(device))
     wants_cuda = "CUDAExecutionProvider" in providers
+    device_id = 0
     if wants_cuda and world().distributed:
         import torch
 
         # Under torchrun each rank runs on its own GPU (distributed.session set it).
-        providers[0] = ("CUDAExecutionProvider", {"device_id": torch.cuda.current_device()})
+        device_id = torch.cuda.current_device()
+        providers[0] = ("CUDAExecutionProvider", {"device_id": device_id})
     prepared = prepare_cuda() if wants_cuda else ""
     try:
         session = ort.InferenceSession(str(path), options, providers=providers)
@@ -166,7 +239,8 @@ def open_session(
             f"CUDA execution provider did not start, classifiers run on the CPU ({reason}; "
             f"libraries: {prepared})"
         )
-    return Session(session, provider, [i.name for i in session.get_inputs()])
+    bind = provider == "CUDAExecutionProvider" if io_binding is None else io_binding
+    return Session(session, provider, [i.name for i in session.get_inputs()], bind, device_id)
 
 
 def parity(model: Any, session: Session, inputs: tuple[Any, ...]) -> float:

@@ -50,6 +50,10 @@ class RunConfig:
     #: preset's batch split over the ranks) instead of ranks taking whole classifiers.
     #: The same recipe, so not part of the fingerprint; a no-op for one process.
     ddp: bool = False
+    #: ``--deterministic`` / ``--no-deterministic`` (None: the device's default, see
+    #: :mod:`~jpegai_eval.framework.training_mode`). Like ``device``, a setting of how
+    #: fast, kept out of the fingerprint; run.json records the mode.
+    deterministic: bool | None = None
     #: Fidelity metrics of the test images (``--metrics``: fast, jpegai, all or ids).
     #: They add columns, never change other results: not part of the fingerprint (a
     #: rerun with more metrics computes the missing ones on the cached entries).

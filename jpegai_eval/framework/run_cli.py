@@ -291,6 +291,14 @@ class TaskOptionsCommand(click.Command):
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
+    "--deterministic/--no-deterministic",
+    default=None,
+    help="Train the classifiers with deterministic kernels in fp32 (bit-identical for "
+    "the same --seed on the CPU), or at the hardware's speed (on CUDA: bf16 autocast, "
+    "channels_last, cudnn.benchmark; persistent DataLoader workers) [default: "
+    "deterministic on the CPU, fast on CUDA]. run.json records which.",
+)
+@click.option(
     "--ddp",
     is_flag=True,
     help="Under torchrun: train each classifier with every rank together "
@@ -336,6 +344,7 @@ def run_command(
     device: str,
     workers: int,
     seed: int,
+    deterministic: bool | None,
     ddp: bool,
     force: bool,
     skip_bad_images: bool,
@@ -382,6 +391,7 @@ def run_command(
         workers=workers,
         skip_bad_images=skip_bad_images,
         ddp=ddp,
+        deterministic=deterministic,
         metrics=metrics,
         bd_anchor=bd_anchor,
     )

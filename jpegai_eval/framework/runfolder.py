@@ -146,16 +146,30 @@ def item_path(
     return encoded.entry_path(codec, quality, sample, "png" if data == "decoded" else "npz")
 
 
-def determinism(device: str) -> dict[str, Any]:
-    """What ``--seed`` guarantees for the classifiers trained on ``device`` (``run.json``)."""
+def determinism(device: str, deterministic: bool | None = None) -> dict[str, Any]:
+    """What ``--seed`` guarantees for the classifiers trained on ``device`` with
+    ``--deterministic`` or not (None: the device's default), for ``run.json``."""
     import torch
 
+    from jpegai_eval.framework.training_mode import training_mode
+
+    mode = training_mode(str(device), deterministic)
     report: dict[str, Any] = {
         "seeded": "classifier initialisation, shuffling and each item's augmentation",
-        "deterministic_algorithms": True,
+        "deterministic_algorithms": mode.deterministic,
         "torch_threads": torch.get_num_threads(),
+        # bf16 needs an Ampere or newer GPU: the trainings' meta.json say what ran.
+        "training_mode": mode.as_dict(),
     }
-    if str(device).startswith("cuda"):
+    if not mode.deterministic:
+        report["guarantee"] = (
+            f"none{' on CUDA' if str(device).startswith('cuda') else ''}: trained with "
+            "--no-deterministic (bf16 autocast, channels_last and cudnn.benchmark on CUDA; "
+            "persistent DataLoader workers), so the same --seed gives close but not "
+            "identical classifiers; rerun with --deterministic (fp32, deterministic "
+            "kernels) for reproducible ones"
+        )
+    elif str(device).startswith("cuda"):
         report["guarantee"] = (
             "none on CUDA: some CUDA kernels (e.g. the backward of adaptive pooling, "
             "scatter-add, cuBLAS without CUBLAS_WORKSPACE_CONFIG=:4096:8) have no "

@@ -556,6 +556,7 @@ def write_demo_dataset(
     splits: Sequence[int] = SPLIT_NUMBERS,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> Path:
     """Write the synthetic dataset into ``root`` in MINC-2500's layout; return ``root``.
 
@@ -563,12 +564,14 @@ def write_demo_dataset(
     1 assigns images to splits in a seeded shuffle per class and every further number is
     another reshuffle, like MINC's five partitions. ``root`` must be empty or absent
     unless ``overwrite`` is set. ``progress(done, total)`` is called per image.
+    ``workers`` > 1 draws the images in that many processes (the same files: each image
+    depends on (seed, class, index) alone).
     """
     root = Path(root)
     _check_options(per_class, size, seed, splits)
     try:
         _check_target(root, overwrite)
-        _write_demo_files(root, per_class, size, seed, splits, progress)
+        _write_demo_files(root, per_class, size, seed, splits, progress, workers)
     except OSError as exc:
         raise UserError(
             f"Cannot write the demo dataset into {str(root)!r}: "
@@ -598,6 +601,13 @@ def _check_target(root: Path, overwrite: bool) -> None:
             shutil.rmtree(root / child, ignore_errors=True)
 
 
+def _demo_image(job: tuple[int, int, int, int]) -> bytes:
+    """The JPEG bytes of image ``index`` of class ``ci`` (picklable, for a pool)."""
+    seed, ci, index, size = job
+    rng = np.random.default_rng([seed, ci, index])
+    return _encode_jpeg(texture(MINC_CLASSES[ci], rng, size))
+
+
 def _write_demo_files(
     root: Path,
     per_class: int,
@@ -605,6 +615,7 @@ def _write_demo_files(
     seed: int,
     splits: Sequence[int],
     progress: Callable[[int, int], None] | None,
+    workers: int = 1,
 ) -> None:
     root.mkdir(parents=True, exist_ok=True)
     # The marker first: a folder holding it (even a half-written one) may be replaced.
@@ -616,16 +627,25 @@ def _write_demo_files(
     (root / "labels").mkdir(exist_ok=True)
 
     total = len(MINC_CLASSES) * per_class
-    done = 0
-    for ci, name in enumerate(MINC_CLASSES):
+    jobs = [
+        (seed, ci, index, size) for ci in range(len(MINC_CLASSES)) for index in range(per_class)
+    ]
+    for name in MINC_CLASSES:
         (root / "images" / name).mkdir(exist_ok=True)
-        for index in range(per_class):
-            rng = np.random.default_rng([seed, ci, index])
-            data = _encode_jpeg(texture(name, rng, size))
-            (root / image_name(name, index)).write_bytes(data)
-            done += 1
+    pool = None
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(workers)
+    try:
+        drawn = pool.map(_demo_image, jobs, chunksize=8) if pool else map(_demo_image, jobs)
+        for done, ((_, ci, index, _), data) in enumerate(zip(jobs, drawn, strict=True), 1):
+            (root / image_name(MINC_CLASSES[ci], index)).write_bytes(data)
             if progress is not None:
                 progress(done, total)
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
     counts = split_counts(per_class)
     for number in splits:

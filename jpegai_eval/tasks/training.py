@@ -60,6 +60,7 @@ from torch import nn
 from jpegai_eval.framework.errors import DatasetError, UsageError, UserError
 from jpegai_eval.framework.image_io import TEMP_PREFIX, temp_path
 from jpegai_eval.framework.scoring import EvalResult, topk_from_logits
+from jpegai_eval.framework.training_mode import TrainingMode, training_mode
 from jpegai_eval.framework.types import DOMAINS
 from jpegai_eval.tasks.classes import CORRUPT_IMAGE_POLICY
 
@@ -361,14 +362,17 @@ class ItemDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        # An (epoch, index) pair comes from :class:`_EpochTagged` (persistent workers
+        # hold a copy of this dataset whose ``epoch`` never changes).
+        epoch, index = index if isinstance(index, tuple) else (self.epoch, index)
         source, label = self.items[index]
         if self.seed is None:
             return self.transform(self.load(source)), int(label)
         # The caller's RNG is left as it was, so the training loop (dropout) draws the
         # same numbers whether items load here or in worker processes.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(item_seed(self.seed, self.epoch, index))
+            torch.manual_seed(item_seed(self.seed, epoch, index))
             return self.transform(self.load(source)), int(label)
 
 
@@ -411,6 +415,75 @@ class deterministic:  # noqa: N801 - used as a context manager
         torch.backends.cudnn.benchmark = cudnn_bench
 
 
+class _fast_kernels:  # noqa: N801 - used as a context manager
+    """cuDNN autotuning (``cudnn.benchmark``) as the mode says, restored afterwards."""
+
+    def __init__(self, mode: TrainingMode) -> None:
+        self.mode = mode
+
+    def __enter__(self) -> None:
+        self.saved = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = self.mode.cudnn_benchmark
+
+    def __exit__(self, *exc: object) -> None:
+        torch.backends.cudnn.benchmark = self.saved
+
+
+def kernels_for(mode: TrainingMode) -> deterministic | _fast_kernels:
+    return deterministic() if mode.deterministic else _fast_kernels(mode)
+
+
+def autocast_for(mode: TrainingMode, device: torch.device) -> Any:
+    """bf16 autocast of forward and loss in the fast mode, else nothing."""
+    import contextlib
+
+    if mode.autocast is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=getattr(torch, mode.autocast))
+
+
+def resolve_training_mode(device: torch.device, deterministic: bool | None) -> TrainingMode:
+    """:func:`~jpegai_eval.framework.training_mode.training_mode` for ``device``,
+    asking the GPU whether it has bf16."""
+    bf16 = True
+    if device.type == "cuda":
+        bf16 = bool(torch.cuda.is_bf16_supported())
+    return training_mode(str(device), deterministic, bf16_supported=bf16)
+
+
+class _EpochShuffle(torch.utils.data.Sampler):  # type: ignore[type-arg]
+    """A shuffle drawn from (seed, epoch) alone: the same order whether the workers
+    persist or not (a DataLoader's own shuffle also depends on how often it started
+    its workers)."""
+
+    def __init__(self, dataset: ItemDataset, seed: int) -> None:
+        self.dataset = dataset
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        g = torch.Generator().manual_seed(self.seed * 1000 + self.dataset.epoch)
+        return iter(torch.randperm(len(self.dataset), generator=g).tolist())
+
+
+class _EpochTagged(torch.utils.data.Sampler):  # type: ignore[type-arg]
+    """Yields ``(epoch, index)``: the dataset's current epoch travels with each index
+    to persistent workers (see :meth:`ItemDataset.__getitem__`)."""
+
+    def __init__(self, inner: Any, dataset: ItemDataset) -> None:
+        self.inner = inner
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        epoch = self.dataset.epoch
+        return ((epoch, int(i)) for i in self.inner)
+
+
 def _loader(
     dataset: ItemDataset,
     batch_size: int,
@@ -420,17 +493,40 @@ def _loader(
     generator: torch.Generator | None = None,
     drop_last: bool = False,
     sampler: torch.utils.data.Sampler | None = None,  # type: ignore[type-arg]
+    mode: TrainingMode | None = None,
 ) -> torch.utils.data.DataLoader:
+    """The DataLoader of a training (``mode``) or an evaluation (None). A deterministic
+    mode keeps PyTorch's loader as it always was (fresh workers each epoch, its own
+    shuffle); the fast mode keeps workers alive, prefetches more, and shuffles with
+    :class:`_EpochShuffle`."""
+    if mode is None or not mode.persistent_workers:
+        return torch.utils.data.DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            sampler=sampler,
+            num_workers=workers,
+            pin_memory=device.type == "cuda",
+            generator=generator,
+            drop_last=drop_last,
+            persistent_workers=False,
+            worker_init_fn=_seed_worker if workers else None,
+        )
+    if sampler is None:
+        seed = dataset.seed or 0
+        sampler = (
+            _EpochShuffle(dataset, seed) if shuffle else torch.utils.data.SequentialSampler(dataset)  # type: ignore[arg-type]
+        )
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle,
-        sampler=sampler,
+        sampler=_EpochTagged(sampler, dataset),
         num_workers=workers,
         pin_memory=device.type == "cuda",
         generator=generator,
         drop_last=drop_last,
-        persistent_workers=False,
+        persistent_workers=workers > 0,
+        prefetch_factor=mode.prefetch_factor if workers > 0 else None,
         worker_init_fn=_seed_worker if workers else None,
     )
 
@@ -456,6 +552,8 @@ class TrainResult:
     corrupt_image_policy: str = CORRUPT_IMAGE_POLICY
     #: Under ``ddp``: this rank's part (``DataParallel.record`` in tasks/data_parallel.py).
     data_parallel: dict[str, Any] = field(default_factory=dict)
+    #: How it trained (:class:`~jpegai_eval.framework.training_mode.TrainingMode`).
+    training_mode: dict[str, Any] = field(default_factory=dict)
 
     @property
     def final_loss(self) -> float:
@@ -532,10 +630,10 @@ def _progress(iterable, desc: str, enabled: bool, total: int | None = None, leav
 
 
 def train_classifier(*args: Any, **kwargs: Any) -> TrainResult:
-    """Train ``model`` with deterministic kernels (:class:`deterministic`); the
-    arguments and the result are :func:`_train`'s."""
-    with deterministic():
-        return _train(*args, **kwargs)
+    """Train ``model``; the arguments and the result are :func:`_train`'s. With
+    ``deterministic`` (the default on the CPU) under deterministic kernels
+    (:class:`deterministic`), else fast (:func:`resolve_training_mode`)."""
+    return _train(*args, **kwargs)
 
 
 def _train(
@@ -553,6 +651,8 @@ def _train(
     limit_batches: int | None = None,
     log: Callable[[str], None] | None = None,
     ddp: bool = False,
+    deterministic: bool | None = None,
+    decode_once: bool = True,
 ) -> TrainResult:
     """Train ``model`` in place on ``train_items``; checkpoint each epoch; resume.
 
@@ -565,6 +665,15 @@ def _train(
     the one model data-parallel (:mod:`~jpegai_eval.tasks.data_parallel`: the preset's
     batch is the global batch); rank 0 alone writes the checkpoint. Ignored without a
     process group of several ranks.
+
+    ``deterministic``: ``--deterministic`` / ``--no-deterministic``; None takes the
+    device's default (on for the CPU, off for CUDA;
+    :func:`~jpegai_eval.framework.training_mode.training_mode`). The fast mode trains
+    with bf16 autocast and channels_last on CUDA; the weights stay fp32.
+
+    ``decode_once``: pixel-domain images are decoded and resized once, into an array in
+    ``out_dir`` deleted at the end (:mod:`~jpegai_eval.tasks.decode_once`; the same
+    batches); not under ``ddp``.
     """
     _check_domain(domain)
     p = get_preset(preset)
@@ -579,9 +688,70 @@ def _train(
     if writer:
         _sweep_temporaries(out)
     dev = resolve_device(device)
+    mode = resolve_training_mode(dev, deterministic)
     workers = default_workers() if workers is None else workers
+    if decode_once and domain == "pixel" and not ddp:
+        from jpegai_eval.tasks import decode_once as once
+
+        try:
+            train_items = once.decode_once(
+                train_items, p.pixel_resize, out, load_image, _resize_pil, workers, log
+            )
+        except UserError as exc:  # raised in a worker: keep its one paragraph
+            raise type(exc)(_unwrap_worker_message(exc.message)) from None
+    with kernels_for(mode):
+        result = _fit(
+            model,
+            train_items,
+            p,
+            domain,
+            out,
+            dev,
+            workers,
+            seed,
+            val_items,
+            init,
+            progress,
+            limit_batches,
+            log,
+            ddp,
+            writer,
+            mode,
+        )
+    if mode.channels_last:  # back to the layout ONNX export and evaluation expect
+        model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+    if decode_once and writer:
+        from jpegai_eval.tasks import decode_once as once
+
+        once.remove(out)
+    return result
+
+
+def _fit(
+    model: nn.Module,
+    train_items: Sequence[Item],
+    p: Preset,
+    domain: str,
+    out: Path,
+    dev: torch.device,
+    workers: int,
+    seed: int,
+    val_items: Sequence[Item] | None,
+    init: dict[str, Any] | None,
+    progress: bool,
+    limit_batches: int | None,
+    log: Callable[[str], None] | None,
+    ddp: bool,
+    writer: bool,
+    mode: TrainingMode,
+) -> TrainResult:
+    """:func:`_train`'s epochs, under the kernels of ``mode``."""
+    from jpegai_eval.tasks import data_parallel
+
     torch.manual_seed(seed)
     model.to(dev)
+    if mode.channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     optimizer = torch.optim.SGD(
         model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay
@@ -629,11 +799,12 @@ def _train(
             dev,
             generator,
             sampler=parallel.sampler,
+            mode=mode,
         )
     else:
         # Drop a last batch of one: BatchNorm cannot train on it.
         drop_last = len(dataset) % p.batch_size == 1
-        loader = _loader(dataset, p.batch_size, True, workers, dev, generator, drop_last)
+        loader = _loader(dataset, p.batch_size, True, workers, dev, generator, drop_last, mode=mode)
     criterion = nn.CrossEntropyLoss()
 
     for epoch in range(start_epoch, p.epochs):
@@ -652,8 +823,11 @@ def _train(
                 if step >= n_batches:
                     break
                 x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-                logits = net(x)
-                loss = criterion(logits, y)
+                if mode.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with autocast_for(mode, dev):
+                    logits = net(x)
+                    loss = criterion(logits, y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -722,6 +896,7 @@ def _train(
         init=init or {"init": "scratch"},
         checkpoint=str(ckpt_path),
         data_parallel=parallel.record(len(train_items)) if parallel is not None else {},
+        training_mode=mode.as_dict(),
     )
 
 
