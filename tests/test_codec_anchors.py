@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from jpegai_eval.codecs.anchor_codecs import ANCHOR_CODECS, AVIF, HEVC, JPEGXL
-from jpegai_eval.codecs.pillow_codecs import JPEG, JPEG2000, ImageSizeError
+from jpegai_eval.codecs.pillow_codecs import JPEG, JPEG2000
 from jpegai_eval.framework.bitstream import unpack
-from jpegai_eval.framework.errors import BitstreamError, UserError
+from jpegai_eval.framework.errors import BitstreamError, ImageSizeError, UserError
 from jpegai_eval.framework.metrics import psnr
 from jpegai_eval.testing import check_codec
 
@@ -130,9 +130,9 @@ def test_images_beyond_the_format_limits_are_refused_before_encoding(codec, monk
     assert codec.max_side is not None and codec.min_side == 1
     small = copy.copy(codec)
     small.max_side, small.min_side = 40, 8
-    with pytest.raises(ImageSizeError, match="at most 40 pixels per side"):
+    with pytest.raises(ImageSizeError, match=r"can hold \(40 pixels"):
         small.load(4).encode(np.zeros((24, 48, 3), np.uint8))
-    with pytest.raises(ImageSizeError, match="at least 8 pixels per side"):
+    with pytest.raises(ImageSizeError, match=r"too small: 16x4, the minimum .* is 8x8"):
         small.load(4).encode(np.zeros((4, 16, 3), np.uint8))
     # the real codec takes a 1 x 1 image
     one = np.full((1, 1, 3), 200, np.uint8)

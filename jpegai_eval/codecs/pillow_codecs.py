@@ -36,10 +36,6 @@ if TYPE_CHECKING:
 QUALITIES = tuple(range(1, 9))
 
 
-class ImageSizeError(UserError):
-    """An image outside the sizes a codec's format can hold (per side)."""
-
-
 class PillowCodec(Codec):
     """One Pillow format with a quality ladder: ``ladder[q - 1]`` are its save options.
 
@@ -197,22 +193,6 @@ class PillowCodec(Codec):
                 f"up. Drop --weights-dir {str(weights_dir)!r}, or run this codec separately."
             )
 
-    def check_sides(self, height: int, width: int) -> None:
-        """Refuse an image whose sides the format cannot hold (:attr:`max_side`,
-        :attr:`min_side`), before encoding."""
-        small, large = min(height, width), max(height, width)
-        if self.max_side is not None and large > self.max_side:
-            raise ImageSizeError(
-                f"The image is {width}x{height} pixels; codec {self.key} ({self.pillow_format}) "
-                f"holds at most {self.max_side} pixels per side. Crop or downscale it, or "
-                "use a codec without that limit."
-            )
-        if small < self.min_side:
-            raise ImageSizeError(
-                f"The image is {width}x{height} pixels; codec {self.key} ({self.pillow_format}) "
-                f"needs at least {self.min_side} pixels per side. Use a larger image."
-            )
-
 
 class PillowModel(CodecModel):
     """A Pillow codec at one ladder quality (or, quality 0, at one value of its rate
@@ -237,7 +217,6 @@ class PillowModel(CodecModel):
                 f"This {self.codec.key} model only decodes rate-controlled files; load one "
                 "at a parameter value (Codec.load_parameter(value)) to encode."
             )
-        self.codec.check_sides(int(image.shape[0]), int(image.shape[1]))
         self.codec.register_format()
         buffer = io.BytesIO()
         # a deep copy: a plugin may change what it is given (pillow-heif's enc_params)

@@ -18,6 +18,11 @@ class UserError(Exception):
         self.message = message
 
 
+class ImageSizeError(UserError):
+    """An image outside the sizes a codec can code: a side longer than its format holds,
+    more pixels than its cap, or smaller than its minimum (:meth:`Codec.size_problem`)."""
+
+
 class UsageError(UserError):
     """A command-line value that names nothing known (unknown codec, quality, ...)."""
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from jpegai_eval.framework.bitstream import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from jpegai_eval.framework.bitstream import max_pixels as env_max_pixels
-from jpegai_eval.framework.errors import UsageError, UserError
+from jpegai_eval.framework.errors import ImageSizeError, UsageError, UserError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -395,7 +395,7 @@ def check_size(image: Any, codec: Codec) -> None:
     """Refuse an image the codec cannot code (see :meth:`Codec.size_problem`)."""
     problem = codec.size_problem(int(image.shape[0]), int(image.shape[1]))
     if problem:
-        raise UserError(f"The image is {problem}.")
+        raise ImageSizeError(f"The image is {problem}.")
 
 
 def digest(data: bytes, size: int = 8) -> bytes:
