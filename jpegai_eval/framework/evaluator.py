@@ -745,6 +745,7 @@ def _run_claimed(
     t = time.time()
     copies = copy_originals(samples["test"], out_dir)
     rows = results.with_metric_means(rows, plan, encoded, samples["test"])
+    results.store_rows_in_cells(out_dir, [c.name for c in matrix(plan)], rows)
     results.write_results(
         out_dir,
         rows,

@@ -287,6 +287,23 @@ def prune_outputs(out_dir: Path, written: dict[str, list[Path]]) -> list[Path]:
     return [p for paths in written.values() for p in paths]
 
 
+def store_rows_in_cells(run_dir: Path, names: list[str], rows: list[dict[str, Any]]) -> None:
+    """Write each final result row (with the ``--metrics`` means added after the cells
+    were evaluated) back into its ``cells/<name>.json``, so that results.csv can always
+    be rebuilt from cells/ alone (:func:`check_results_file`)."""
+    import json
+
+    for name, row in zip(names, rows, strict=True):
+        path = Path(run_dir) / "cells" / f"{name}.json"
+        try:
+            done = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(done, dict) and done.get("row") != row:
+            done["row"] = row
+            write_json(path, done)
+
+
 def rows_from_cells(run_dir: Path, names: list[str]) -> list[dict[str, Any]]:
     """The result rows of ``cells/<name>.json``, in ``names``' order; a missing or
     damaged cell is a UserError naming it and the fix."""
@@ -324,7 +341,8 @@ def results_bytes(rows: list[dict[str, Any]]) -> bytes:
     for column in RESULT_COLUMNS:
         if column not in frame:
             frame[column] = None
-    extra = [c for c in frame.columns if c not in RESULT_COLUMNS]
+    # sorted: the same order whether the rows come from the run or from cells/ (JSON)
+    extra = sorted(c for c in frame.columns if c not in RESULT_COLUMNS)
     buffer = io.StringIO()
     frame[RESULT_COLUMNS + extra].to_csv(buffer, index=False, float_format="%.6g")
     return buffer.getvalue().encode()
