@@ -85,7 +85,9 @@ IMAGE_FILES = ("source", "original_copy", "bitstream", "decoded", "latents")
 ENTRY_SUFFIXES = {"bitstream": "jai", "decoded": "png", "latents": "npz"}
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+def csv_text(rows: list[dict[str, Any]], columns: list[str], sort_extra: bool = False) -> str:
+    """``rows`` as CSV: ``columns`` first (empty where a row lacks one), then any other
+    keys, in first-seen order or sorted."""
     import pandas as pd
 
     frame = pd.DataFrame(rows)
@@ -93,8 +95,15 @@ def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Non
         if column not in frame:
             frame[column] = None
     extra = [c for c in frame.columns if c not in columns]
+    text: str = frame[columns + (sorted(extra) if sort_extra else extra)].to_csv(
+        index=False, float_format="%.6g"
+    )
+    return text
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
     with atomic_output(path) as tmp:
-        frame[columns + extra].to_csv(tmp, index=False, float_format="%.6g")
+        tmp.write_text(csv_text(rows, columns))
 
 
 def with_intervals(row: dict[str, Any]) -> dict[str, Any]:
@@ -332,20 +341,9 @@ def rows_from_cells(run_dir: Path, names: list[str]) -> list[dict[str, Any]]:
 
 
 def results_bytes(rows: list[dict[str, Any]]) -> bytes:
-    """``results.csv`` as :func:`write_results` writes it for ``rows``."""
-    import io
-
-    import pandas as pd
-
-    frame = pd.DataFrame([with_intervals(r) for r in rows])
-    for column in RESULT_COLUMNS:
-        if column not in frame:
-            frame[column] = None
-    # sorted: the same order whether the rows come from the run or from cells/ (JSON)
-    extra = sorted(c for c in frame.columns if c not in RESULT_COLUMNS)
-    buffer = io.StringIO()
-    frame[RESULT_COLUMNS + extra].to_csv(buffer, index=False, float_format="%.6g")
-    return buffer.getvalue().encode()
+    """``results.csv`` as :func:`write_results` writes it for ``rows``; other columns
+    sorted, the same order whether the rows come from the run or from cells/ (JSON)."""
+    return csv_text([with_intervals(r) for r in rows], RESULT_COLUMNS, sort_extra=True).encode()
 
 
 def check_results_file(run_dir: Path, names: list[str]) -> str | None:
