@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
 
 from jpegai_eval.framework.image_io import atomic_output
 from jpegai_eval.framework.runfolder import Encoded, cell_name, write_json
@@ -418,9 +417,10 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
 
 
 def print_summary(rows: list[dict[str, Any]]) -> None:
+    """Print Table 2 and, for a target-rate run, how close each cell came to its rate."""
     from jpegai_eval.framework.rate_points import rate_summary
 
-    click.echo(summary_table(rows))
+    print(summary_table(rows), flush=True)
     rates = rate_summary(rows)
     if rates:
-        click.echo(rates)
+        print(rates, flush=True)
