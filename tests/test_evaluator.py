@@ -370,6 +370,7 @@ def test_encode_stage_never_reuses_a_model_loaded_for_other_weights(tmp_path):
     from jpegai_eval.codecs.testing import synthetic_image, write_tiny_checkpoint
     from jpegai_eval.framework.encode_stage import make_jobs, open_cell, run_jobs
     from jpegai_eval.framework.image_io import write_image
+    from jpegai_eval.framework.records import EncodedEntry
     from jpegai_eval.framework.types import Sample
 
     write_image(tmp_path / "a.png", synthetic_image(64, 64))
@@ -381,7 +382,7 @@ def test_encode_stage_never_reuses_a_model_loaded_for_other_weights(tmp_path):
         write_tiny_checkpoint(ckpt, m=m, seed=m)
         cell = open_cell(codec, 1, str(ckpt), tmp_path / "cache")
         for job, result in run_jobs(make_jobs([cell], [sample]), workers=1):
-            assert not result.get("error"), result
+            assert isinstance(result, EncodedEntry), result
             latents = np.load(job.cell.paths(job.key)["npz"])
             channels.append(latents["y_hat"].shape[0])
     assert channels == [12, 16]

@@ -143,6 +143,7 @@ def test_a_codec_librarys_own_error_in_a_worker_is_a_named_per_image_error(tmp_p
     from jpegai_eval.framework.cache import CacheCell
     from jpegai_eval.framework.encode_stage import Job, encode_one
     from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.records import EncodeFailure
     from jpegai_eval.framework.types import Sample
 
     codec = get_plugins().codecs.resolve("jpeg")
@@ -161,8 +162,9 @@ def test_a_codec_librarys_own_error_in_a_worker_is_a_named_per_image_error(tmp_p
     encode_stage._models[encode_stage._model_key(codec, cell)] = Broken()
     job = Job(codec, 1, None, cell, Sample("a.png", image, 0), "a-0")
     result = encode_one(job)
-    assert "broken data stream" in result["error"] and "jpeg/pillow" in result["error"]
-    assert str(image) in result["error"]
+    assert isinstance(result, EncodeFailure) and result.sample_id == "a.png"
+    assert "broken data stream" in result.error and "jpeg/pillow" in result.error
+    assert str(image) in result.error
 
 
 # -------------------------------------------------------------- 4. repeated qualities

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from jpegai_eval.cli import cli
-from jpegai_eval.framework.results import OUTPUTS_FILE
+from jpegai_eval.framework.runfolder import RunFolder
 from jpegai_eval.reports import tables
 
 
@@ -164,7 +164,7 @@ def test_report_command_csv_only(run_dir, tmp_path):
     assert result.exit_code == 0, result.output
     written = sorted(p.name for p in out.iterdir())
     # the writers' outputs and the record of them (for removing stale ones later)
-    assert written == sorted([*tables.CsvTablesWriter.outputs, OUTPUTS_FILE])
+    assert written == sorted([*tables.CsvTablesWriter.outputs, RunFolder.REPORT_OUTPUTS])
     assert "report.html" not in written
     table = pd.read_csv(out / "table_top1.csv", index_col="anchor")
     assert table.loc["anchor1", "jpeg/pillow q4"] == pytest.approx(40.0)

@@ -24,16 +24,23 @@ from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.freshness import cell_key, classifier_key, stale_reason
 from jpegai_eval.framework.onnx_runtime import PARITY_TOLERANCE, export, open_session, parity
 from jpegai_eval.framework.progress import progress
-from jpegai_eval.framework.runfolder import classifier_name, item_path, log, write_json
+from jpegai_eval.framework.runfolder import (
+    ClassifierFolder,
+    RunFolder,
+    classifier_name,
+    item_path,
+    log,
+    write_json,
+)
 from jpegai_eval.framework.scoring import mean, topk_from_logits
 
 if TYPE_CHECKING:
     from jpegai_eval.framework.plan import Plan
-    from jpegai_eval.framework.runfolder import CellId, Encoded
+    from jpegai_eval.framework.records import Encoded, EncodedEntry
+    from jpegai_eval.framework.runfolder import CellId
     from jpegai_eval.framework.types import Sample
 
 EVAL_BATCH = 32
-KEY_FILE = "key.json"
 
 
 def _load_json(path: Path) -> dict[str, Any] | None:
@@ -65,36 +72,37 @@ def damaged(path: Path, why: str, folder: Path) -> UserError:
     )
 
 
-def load_classifier(model: Any, folder: Path) -> None:
-    """Load ``folder/model.pt`` (plain tensors only) into ``model``."""
+def load_classifier(model: Any, folder: ClassifierFolder) -> None:
+    """Load the folder's ``model.pt`` (plain tensors only) into ``model``."""
 
     from jpegai_eval.framework.errors import describe_load_error
     from jpegai_eval.framework.safeload import load_plain
 
-    path = folder / "model.pt"
+    path = folder.model_pt
     try:
         state = load_plain(path)
         model.load_state_dict(state)
     except Exception as exc:  # noqa: BLE001 - truncated, foreign or mismatched file
-        raise damaged(path, describe_load_error(exc), folder) from None
+        raise damaged(path, describe_load_error(exc), folder.root) from None
 
 
-def open_classifier_session(folder: Path, device: str) -> Any:
-    """An ONNX Runtime session on ``folder/model.onnx``; a damaged file is a UserError."""
-    path = folder / "model.onnx"
+def open_classifier_session(folder: ClassifierFolder, device: str) -> Any:
+    """An ONNX Runtime session on the folder's ``model.onnx``; a damaged file is a
+    UserError."""
+    path = folder.model_onnx
     try:
         return open_session(path, device)
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise damaged(path, f"ONNX Runtime cannot load it: {first}", folder) from None
+        raise damaged(path, f"ONNX Runtime cannot load it: {first}", folder.root) from None
 
 
-def is_trained(folder: Path) -> bool:
-    """Whether ``folder`` holds a finished classifier's weights and ONNX export (its
-    ``meta.json`` is checked by the caller)."""
-    return (folder / "model.pt").is_file() and (folder / "model.onnx").is_file()
+def is_trained(folder: ClassifierFolder) -> bool:
+    """Whether ``folder`` holds a finished classifier: ``meta.json`` (written last), its
+    weights and its ONNX export."""
+    return folder.meta_json.is_file() and folder.model_pt.is_file() and folder.model_onnx.is_file()
 
 
 def state_digest(state: Mapping[str, Any]) -> str:
@@ -108,12 +116,12 @@ def state_digest(state: Mapping[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def drop_training_state(folder: Path) -> None:
+def drop_training_state(folder: ClassifierFolder) -> None:
     """Once ``meta.json`` and ``model.pt`` exist, the task's training checkpoints (every
     other ``*.pt``, e.g. a 190 MB ``checkpoint.pt`` for ResNet-50) are not needed."""
-    if (folder / "meta.json").is_file() and (folder / "model.pt").is_file():
-        for path in folder.glob("*.pt"):
-            if path.name != "model.pt":
+    if folder.meta_json.is_file() and folder.model_pt.is_file():
+        for path in folder.root.glob("*.pt"):
+            if path != folder.model_pt:
                 path.unlink(missing_ok=True)
 
 
@@ -131,7 +139,7 @@ class Classifiers:
         self.plan = plan
         self.samples = samples
         self.encoded = encoded
-        self.root = out_dir / "classifiers"
+        self.folder = RunFolder(out_dir)
         self.device = device
         self._ready: dict[str, tuple[Any, Any, dict[str, Any]]] = {}
 
@@ -140,14 +148,14 @@ class Classifiers:
         spec = latent_spec_of(cell, self.encoded) if cell.anchor.domain == "latent" else None
         return classifier_key(self.plan, cell, self.samples["train"], self.encoded, spec)
 
-    def clear_if_stale(self, name: str, folder: Path, key: dict[str, Any]) -> None:
+    def clear_if_stale(self, name: str, folder: ClassifierFolder, key: dict[str, Any]) -> None:
         """Delete a classifier folder's files when they were trained from other data or
         settings than ``key`` (the log says which)."""
-        files = [p for p in folder.iterdir() if p.is_file()]
-        reason = stale_reason(_load_json(folder / KEY_FILE), key, "training")
+        files = [p for p in folder.root.iterdir() if p.is_file()]
+        reason = stale_reason(_load_json(folder.key_json), key, "training")
         if not files or reason is None:
             return
-        log(f"classifier {name}: retraining it: {reason}", folder.parent.parent)
+        log(f"classifier {name}: retraining it: {reason}", self.folder.root)
         for path in files:
             path.unlink()
 
@@ -159,19 +167,19 @@ class Classifiers:
         import torch
 
         task, config = self.plan.task, self.plan.config
-        folder = self.root / name
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self.folder.classifier(name)
+        folder.root.mkdir(parents=True, exist_ok=True)
         domain = cell.anchor.domain
         spec = latent_spec_of(cell, self.encoded) if domain == "latent" else None
         key = self.key(cell)
         self.clear_if_stale(name, folder, key)
-        meta = _load_json(folder / "meta.json")
+        meta = _load_json(folder.meta_json)
         torch.manual_seed(config.seed)  # the same --seed, the same initial weights
         model = task.classifier_for(domain, spec, config.preset)
         if meta is not None and is_trained(folder):
             load_classifier(model, folder)
             drop_training_state(folder)
-            log(f"classifier {name}: reused", folder.parent.parent)
+            log(f"classifier {name}: reused", self.folder.root)
         else:
             model, meta, _ = self.train(cell, name, folder, model, key)
         model.eval()
@@ -183,7 +191,7 @@ class Classifiers:
         self,
         cell: CellId,
         name: str,
-        folder: Path,
+        folder: ClassifierFolder,
         model: Any,
         key: dict[str, Any],
         data_parallel: dict[str, Any] | None = None,
@@ -207,19 +215,19 @@ class Classifiers:
             f"classifier {name}: training on {len(items)} "
             f"{'latents' if domain == 'latent' else f'{source} images'} ({config.preset} preset"
             f"{', data parallel over every rank' if data_parallel else ''})",
-            folder.parent.parent,
+            self.folder.root,
         )
         if data_parallel:
-            distributed.on_main(lambda: write_json(folder / KEY_FILE, key))
+            distributed.on_main(lambda: write_json(folder.key_json, key))
         else:
-            write_json(folder / KEY_FILE, key)
+            write_json(folder.key_json, key)
         t0 = time.time()
         trained = task.train(
             model,
             items,
             preset=config.preset,
             domain=domain,
-            out_dir=folder,
+            out_dir=folder.root,
             device=self.device,
             workers=config.workers,
             seed=config.seed,
@@ -233,10 +241,10 @@ class Classifiers:
         def save() -> dict[str, Any]:
             from jpegai_eval.framework.image_io import atomic_output
 
-            with atomic_output(folder / "model.pt") as tmp:
+            with atomic_output(folder.model_pt) as tmp:
                 torch.save(model.state_dict(), tmp)
             example = self.example_batch(domain, cell)
-            export(model, (torch.from_numpy(example),), ["input"], folder / "model.onnx")
+            export(model, (torch.from_numpy(example),), ["input"], folder.model_onnx)
             info = task.classifier_info(model, domain, spec, config.preset)
             meta = {
                 "name": name,
@@ -254,7 +262,7 @@ class Classifiers:
                 meta["data_parallel"] = data_parallel
                 meta["model_sha256"] = state_digest(model.state_dict())
 
-            write_json(folder / "meta.json", meta)
+            write_json(folder.meta_json, meta)
             drop_training_state(folder)
             return meta
 
@@ -262,7 +270,7 @@ class Classifiers:
             return model, save(), trained
         meta = distributed.on_main(save)
         if meta is None:  # the other ranks read what rank 0 wrote
-            meta = _load_json(folder / "meta.json") or {}
+            meta = _load_json(folder.meta_json) or {}
         return model, meta, trained
 
     def example_batch(self, domain: str, cell: CellId) -> Any:
@@ -295,13 +303,15 @@ def train_together(
         if name in seen:
             continue
         seen.add(name)
-        folder = classifiers.root / name
+        folder = classifiers.folder.classifier(name)
         key = classifiers.key(cell)
 
-        def check(name: str = name, folder: Path = folder, key: dict[str, Any] = key) -> bool:
-            folder.mkdir(parents=True, exist_ok=True)
+        def check(
+            name: str = name, folder: ClassifierFolder = folder, key: dict[str, Any] = key
+        ) -> bool:
+            folder.root.mkdir(parents=True, exist_ok=True)
             classifiers.clear_if_stale(name, folder, key)
-            return (folder / "meta.json").is_file() and is_trained(folder)
+            return is_trained(folder)
 
         # Rank 0 alone looks (and deletes a stale classifier); every rank follows it.
         if distributed.all_gather_json(distributed.on_main(check))[0]:
@@ -340,7 +350,7 @@ def evaluate_cell(cell: CellId, classifiers: Classifiers) -> dict[str, Any]:
             [p for p, _ in items[start : start + size]], domain, plan.config.preset
         )
         if start == 0:  # parity with PyTorch on the first batch, before trusting ONNX
-            folder = classifiers.root / meta["name"]
+            folder = classifiers.folder.classifier(meta["name"])
             try:
                 diff = parity(model, session, (batch[:EVAL_BATCH],))
             except Exception as exc:  # noqa: BLE001 - e.g. an ONNX graph of another input
@@ -372,12 +382,12 @@ def evaluate_cell(cell: CellId, classifiers: Classifiers) -> dict[str, Any]:
     return {"row": row, "predictions": predictions}
 
 
-def onnx_mismatch(folder: Path, why: str) -> UserError:
+def onnx_mismatch(folder: ClassifierFolder, why: str) -> UserError:
     return UserError(
-        f"{str(folder / 'model.onnx')!r} does not match {str(folder / 'model.pt')!r} "
+        f"{str(folder.model_onnx)!r} does not match {str(folder.model_pt)!r} "
         f"(ONNX Runtime and PyTorch disagree: {why}), so its accuracy cannot be trusted. "
         f"The ONNX file was replaced or damaged: delete the classifier folder "
-        f"{str(folder)!r} and rerun the same command to retrain and export it again."
+        f"{str(folder.root)!r} and rerun the same command to retrain and export it again."
     )
 
 
@@ -418,32 +428,37 @@ def fresh_cell(path: Path, key: dict[str, Any], name: str, out_dir: Path) -> dic
 
 
 def codec_columns(cell: CellId, encoded: Encoded, test: list[Sample]) -> dict[str, Any]:
-
+    """A codec x quality cell's rate, fidelity and coding-time means over the test
+    images it encoded."""
     if cell.codec is None or cell.quality is None:
         return {"codec": "original", "backend": "", "quality": None}
-    metrics = encoded.metrics[(cell.codec.key, cell.quality)]
-    ms = [metrics[s.id] for s in test if s.id in metrics]
+    entries = encoded.entries[(cell.codec.key, cell.quality)]
+    es = [entries[s.id] for s in test if s.id in entries]
+
+    def mean_of(column: str) -> float | None:
+        return mean([e.value(column) for e in es])
+
     return {
         "codec": cell.codec.id,
         "backend": cell.codec.backend,
         "quality": cell.quality,
-        "bpp": mean([m["bpp"] for m in ms]),
-        "psnr": mean([m["psnr"] for m in ms]),
-        "ms_ssim": mean([m["ms_ssim"] for m in ms]),
-        "ssim": mean([m["ssim"] for m in ms]),
-        "encode_ms_per_image": mean([m["encode_ms"] for m in ms]),
-        "decode_ms_per_image": mean([m["decode_ms"] for m in ms]),
-        "latents_ms_per_image": mean([m.get("latents_ms") for m in ms]),
-        **rate_point_columns(cell.codec, cell.quality, ms),
+        "bpp": mean_of("bpp"),
+        "psnr": mean_of("psnr"),
+        "ms_ssim": mean_of("ms_ssim"),
+        "ssim": mean_of("ssim"),
+        "encode_ms_per_image": mean_of("encode_ms"),
+        "decode_ms_per_image": mean_of("decode_ms"),
+        "latents_ms_per_image": mean_of("latents_ms"),
+        **rate_point_columns(cell.codec, cell.quality, es),
     }
 
 
-def rate_point_columns(codec: Any, quality: int, ms: list[dict[str, Any]]) -> dict[str, Any]:
+def rate_point_columns(codec: Any, quality: int, es: list[EncodedEntry]) -> dict[str, Any]:
     """A target-rate cell's target and share of test images within ±10 % of it."""
     target_for = getattr(codec, "target_for", None)
     if target_for is None:
         return {}
-    flags = [bool(m.get("within_tolerance")) for m in ms]
+    flags = [bool(e.value("within_tolerance")) for e in es]
     return {
         "target_bpp": target_for(quality),
         "bpp_within_10pct": sum(flags) / len(flags) if flags else None,
@@ -460,12 +475,12 @@ def run_cells(
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]], str]:
     """Evaluate every cell (skipping finished ones); rows, predictions, provider."""
     classifiers = Classifiers(plan, samples, encoded, out_dir, device)
-    (out_dir / "cells").mkdir(exist_ok=True)
+    classifiers.folder.cells.mkdir(exist_ok=True)
     rows, predictions, providers = [], {}, []
     bar = progress(cells, desc="cells", unit="cell")
     for cell in bar:
         bar.set_postfix_str(cell.name)
-        path = out_dir / "cells" / f"{cell.name}.json"
+        path = classifiers.folder.cell_json(cell.name)
         key = cell_key(cell, classifiers.key(cell), samples["test"], encoded)
         done = fresh_cell(path, key, cell.name, out_dir)
         if done is None:

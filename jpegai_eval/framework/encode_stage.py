@@ -26,6 +26,7 @@ from typing import Any
 
 from jpegai_eval.framework.cache import CacheCell, file_digest, image_key
 from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.records import EncodedEntry, EncodeFailure, EncodeOutcome
 from jpegai_eval.framework.types import Codec, Sample
 
 
@@ -195,8 +196,8 @@ def _latents_npz(latents: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def encode_one(job: Job) -> dict[str, Any]:
-    """Encode one image into its cache entry; return the entry's metrics."""
+def encode_one(job: Job) -> EncodeOutcome:
+    """Encode one image into its cache entry; return the entry, or why it failed."""
     from jpegai_eval.framework.bitstream import bits_per_pixel
     from jpegai_eval.framework.image_io import encode_image, read_image
     from jpegai_eval.framework.metrics import quality_metrics, round_trip
@@ -205,7 +206,7 @@ def encode_one(job: Job) -> dict[str, Any]:
     if cached is not None:
         if missing_metrics(job, cached):
             cached = add_metrics(job, cached)
-        return dict(cached, reused=True)
+        return EncodedEntry.from_meta(job.key, cached, reused=True)
     # The cell folder names codec, backend, quality and the weights' digest, so a model
     # loaded for other weights is never reused.
     key = _model_key(job.codec, job.cell)
@@ -219,21 +220,21 @@ def encode_one(job: Job) -> dict[str, Any]:
         image = read_image(job.sample.path)
         r = round_trip(model, image)  # encode, then one staged decode: image and latents
     except UserError as exc:
-        return {"id": job.sample.id, "error": f"{job.sample.path}: {exc.message}"}
+        return EncodeFailure(job.sample.id, f"{job.sample.path}: {exc.message}")
     except MemoryError:
-        return {
-            "id": job.sample.id,
-            "error": f"{job.sample.path}: out of memory while coding it with {job.codec.key}",
-        }
+        return EncodeFailure(
+            job.sample.id,
+            f"{job.sample.path}: out of memory while coding it with {job.codec.key}",
+        )
     except Exception as exc:  # noqa: BLE001 - a codec library's own error on this image
         # (e.g. Pillow's "broken data stream" for a shape its encoder refuses): named, per
         # image, under the corrupt-image policy -- never a worker's traceback.
         first = (str(exc).strip().splitlines() or [""])[0][:200]
-        return {
-            "id": job.sample.id,
-            "error": f"{job.sample.path}: codec {job.codec.key} could not code it "
+        return EncodeFailure(
+            job.sample.id,
+            f"{job.sample.path}: codec {job.codec.key} could not code it "
             f"({type(exc).__name__}: {first})",
-        }
+        )
     height, width = image.shape[:2]
     meta = {
         "id": job.sample.id,
@@ -252,7 +253,7 @@ def encode_one(job: Job) -> dict[str, Any]:
         meta.update(choice.meta())
     latents_npz = None if r.latents is None else _latents_npz(r.latents)
     stored = job.cell.store(job.key, r.data, encode_image(r.decoded, ".png"), latents_npz, meta)
-    return dict(stored, reused=False)
+    return EncodedEntry.from_meta(job.key, stored, reused=False)
 
 
 def image_size(path: Path) -> tuple[int, int] | str:
@@ -376,8 +377,8 @@ def run_jobs(
     jobs: list[Job],
     workers: int,
     on_damaged: Callable[[Job, str], None] | None = None,
-) -> Iterator[tuple[Job, dict[str, Any]]]:
-    """Yield (job, metrics) as jobs finish, over up to ``workers`` processes (see
+) -> Iterator[tuple[Job, EncodeOutcome]]:
+    """Yield (job, entry or failure) as jobs finish, over up to ``workers`` processes (see
     :func:`effective_workers`). A damaged cache entry (:meth:`CacheCell.check`) is
     redone, and ``on_damaged(job, why)`` is told."""
     todo = []
@@ -391,7 +392,7 @@ def run_jobs(
                     on_damaged(job, damage)
             todo.append(job)
         else:
-            yield job, dict(cached, reused=True)
+            yield job, EncodedEntry.from_meta(job.key, cached, reused=True)
     if not todo:
         return
     method = start_method()

@@ -24,9 +24,9 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +38,23 @@ from jpegai_eval.framework.needs import check_offline
 from jpegai_eval.framework.plan import Plan, RunConfig, check_classes, make_plan
 from jpegai_eval.framework.plugins import get_plugins
 from jpegai_eval.framework.progress import progress
+from jpegai_eval.framework.records import (
+    Classified,
+    Encoded,
+    EncodedEntry,
+    EncodeFailure,
+    PointKey,
+)
+from jpegai_eval.framework.run_record import RunRecord, git_commit, mark_stopped, versions
 from jpegai_eval.framework.runfolder import (
     ORIGINAL_COPIES,
-    ORIGINALS_DIR,
     SPLITS,
     CellId,
-    Encoded,
+    RunFolder,
     classifier_name,
     determinism,
     log,
     resolve_device,
-    write_json,
 )
 from jpegai_eval.framework.runlock import LOCK_NAME, RunLock, describe_holder
 from jpegai_eval.framework.types import Sample
@@ -107,7 +113,7 @@ def claim_out_dir(out_dir: Path, config: RunConfig, force: bool) -> dict[str, An
     ``--force`` reuses a run folder of another configuration (or with a damaged
     ``run.json``); it never makes a folder that is not a run folder usable."""
     _refuse_unsafe_out_dir(out_dir)
-    run_json = out_dir / "run.json"
+    run_json = RunFolder(out_dir).run_json
     if run_json.exists():
         try:
             previous = json.loads(run_json.read_text())
@@ -214,10 +220,6 @@ def classifier_bytes(plan: Plan, cells: dict[tuple[str, int], Any]) -> int:
     return len(names) * 2 * 4 * max(params.values(), default=0) + 4 * 4 * largest
 
 
-#: The parts of a run folder where the tool writes (and so may leave temporaries).
-SWEPT_FOLDERS = ("cache", "cells", "classifiers", ORIGINALS_DIR)
-
-
 def sweep_temporaries(out_dir: Path) -> int:
     """Delete the temporary files a killed run left in its folder: files named
     ``.jpegai-eval-tmp-*`` (the only name the tool's atomic writes and checkpoints
@@ -225,7 +227,7 @@ def sweep_temporaries(out_dir: Path) -> int:
     held. Nothing else is touched. Return how many."""
     count = 0
     candidates = [p for p in out_dir.iterdir() if p.is_file()]
-    for sub in SWEPT_FOLDERS:
+    for sub in RunFolder.WRITTEN_FOLDERS:
         if (out_dir / sub).is_dir():
             candidates += [p for p in (out_dir / sub).rglob(f"{TEMP_PREFIX}*") if p.is_file()]
     for path in candidates:
@@ -246,7 +248,7 @@ def open_cells(plan: Plan, out_dir: Path) -> dict[tuple[str, int], Any]:
     config = plan.config
     return {
         (cp.codec.key, q): open_cell(
-            cp.codec, q, config.weights_for(cp.codec), out_dir / "cache", config.weights_dir
+            cp.codec, q, config.weights_for(cp.codec), RunFolder(out_dir).cache, config.weights_dir
         )
         for cp in plan.codecs
         for q in cp.qualities
@@ -257,9 +259,10 @@ def encode_stage(
     plan: Plan,
     samples: dict[str, list[Sample]],
     out_dir: Path,
-    cells: dict[tuple[str, int], Any],
-    record: dict[str, Any] | None = None,
+    cells: dict[PointKey, Any],
 ) -> Encoded:
+    """Every image of every split once per codec x quality into the cache (this rank's
+    block of them); the entries the other ranks wrote are read back."""
     from dataclasses import replace as dc_replace
 
     from jpegai_eval.framework.encode_stage import make_jobs, run_jobs
@@ -272,9 +275,8 @@ def encode_stage(
         metric_ids = tuple(plan.metric_ids)
         jobs = [dc_replace(j, metrics=metric_ids) if j.sample.id in test_ids else j for j in jobs]
     mine = distributed.share(jobs)  # this rank's block, cell by cell (all of them alone)
-    metrics: dict[tuple[str, int], dict[str, dict[str, Any]]] = {k: {} for k in cells}
+    entries: dict[PointKey, dict[str, EncodedEntry]] = {k: {} for k in cells}
     failed: dict[str, str] = {}
-    reused = unreadable = 0
     bar = progress(total=len(mine), desc="encode", unit="img")
 
     def damaged(job: Any, why: str) -> None:
@@ -284,23 +286,21 @@ def encode_stage(
         )
 
     with bar:
-        for job, result in run_jobs(mine, config.workers, on_damaged=damaged):
+        for job, outcome in run_jobs(mine, config.workers, on_damaged=damaged):
             bar.update()
-            if "error" in result:
-                failed[job.sample.id] = result["error"]
-                unreadable += 1
-                continue
-            reused += bool(result.get("reused"))
-            metrics[(job.codec.key, job.quality)][job.sample.id] = dict(result, _key=job.key)
+            if isinstance(outcome, EncodeFailure):
+                failed[job.sample.id] = outcome.error
+            else:
+                entries[(job.codec.key, job.quality)][job.sample.id] = outcome
+    reused = sum(e.reused for point in entries.values() for e in point.values())
     log(f"encode: {len(mine)} entries ({reused} reused from the cache)", out_dir)
-    if record is not None:
-        record["items_encoded"] = len(mine) - reused - unreadable
+    encoded_now = len(mine) - reused - len(failed)
     if distributed.world().distributed:
-        failed = gather_other_ranks_entries(jobs, mine, metrics, failed)
-    return Encoded(cells, metrics, failed)
+        failed = gather_other_ranks_entries(jobs, mine, entries, failed)
+    return Encoded(cells, entries, failed, encoded_now)
 
 
-def bad_images_error(failed: dict[str, str]) -> DatasetError:
+def bad_images_error(failed: Mapping[str, str]) -> DatasetError:
     """The corrupt-image policy ``stop``: one error naming the files and why."""
     shown = "; ".join(why.rstrip(". ") for why in list(failed.values())[:3])
     more = f" (the first 3 of {len(failed)} shown)" if len(failed) > 3 else ""
@@ -316,11 +316,11 @@ def bad_images_error(failed: dict[str, str]) -> DatasetError:
 def gather_other_ranks_entries(
     jobs: list[Any],
     mine: list[Any],
-    metrics: dict[tuple[str, int], dict[str, dict[str, Any]]],
+    entries: dict[PointKey, dict[str, EncodedEntry]],
     failed: dict[str, str],
 ) -> dict[str, str]:
     """Wait for every rank's encode block; read the entries the others wrote from the
-    cache into ``metrics``; return the unreadable images of every rank."""
+    cache into ``entries``; return the unreadable images of every rank."""
     failed = {k: v for part in distributed.all_gather_json(failed) for k, v in part.items()}
     ours = {(job.cell.root, job.key) for job in mine}
     for job in jobs:
@@ -332,7 +332,9 @@ def gather_other_ranks_entries(
                 f"cache entry {job.cell.root / job.key} is missing after every rank "
                 "finished encoding: is the output folder on a filesystem all ranks share?"
             )
-        metrics[(job.codec.key, job.quality)][job.sample.id] = dict(entry, _key=job.key)
+        entries[(job.codec.key, job.quality)][job.sample.id] = EncodedEntry.from_meta(
+            job.key, entry, reused=True
+        )
     return failed
 
 
@@ -355,11 +357,11 @@ def copy_originals(test: list[Sample], out_dir: Path) -> dict[str, str]:
         except OSError:
             continue
         name = image_key(sample.id, file_digest(sample.path)) + sample.path.suffix.lower()
-        target = out_dir / ORIGINALS_DIR / name
+        target = RunFolder(out_dir).originals / name
         if not (target.is_file() and target.stat().st_size == len(data)):
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(target, data)
-        copies[sample.id] = f"{ORIGINALS_DIR}/{name}"
+        copies[sample.id] = f"{RunFolder.ORIGINALS}/{name}"
     return copies
 
 
@@ -416,41 +418,37 @@ def cells_for_rank(plan: Plan, cells: list[CellId], encoded: Encoded) -> list[Ce
     return [c for c in cells if owner[classifier_of(plan, c)] == w.rank]
 
 
-def classify_stage(
-    plan: Plan,
-    samples: dict[str, list[Sample]],
-    encoded: Encoded,
-    out_dir: Path,
-    device: str,
-    record: dict[str, Any],
-    started: float,
-) -> tuple[tuple[list[dict[str, Any]], dict[str, dict[str, int]], str], list[dict[str, Any]]]:
+def classify_stage(study: Study, encoded: Encoded) -> Classified:
     """Train and evaluate this rank's classifiers; then, on rank 0 of several, collect
     every cell (each finished, on disk, by the rank that owns it). Also return every
-    rank's ``record`` (with the classifiers it trained and its seconds)."""
+    rank's record (the images it encoded, the classifiers it trained, its seconds)."""
     from jpegai_eval.framework import classify
 
+    plan, samples, out_dir, device = study.plan, study.samples, study.out_dir, study.device
     everything = matrix(plan)
+    rank = rank_record(device, encoded)
     together: dict[str, Any] = {}
     if plan.data_parallel:  # --ddp: first every rank trains every classifier together
         together = classify.train_together(plan, everything, samples, encoded, out_dir, device)
-        record["data_parallel"] = together
+        rank["data_parallel"] = together
     mine = cells_for_rank(plan, everything, encoded)
     names = sorted({classifier_of(plan, c) for c in mine})
-    meta = [out_dir / "classifiers" / n / "meta.json" for n in names]
+    meta = [study.folder.classifier(n).meta_json for n in names]
     before = [_mtime(m) for m in meta]
-    out = classify.run_cells(plan, mine, samples, encoded, out_dir, device)
-    record["classifiers"] = names
-    record["classifiers_trained"] = [  # a new or rewritten meta.json: (re)trained here
+    rows, predictions, provider = classify.run_cells(plan, mine, samples, encoded, out_dir, device)
+    rank["classifiers"] = names
+    rank["classifiers_trained"] = [  # a new or rewritten meta.json: (re)trained here
         n for n, m, was in zip(names, meta, before, strict=True) if _mtime(m) not in (None, was)
     ]
     if plan.data_parallel:  # trained by every rank; evaluated by the rank in "classifiers"
-        record["classifiers_trained"] = sorted(together)
-    record["seconds"] = round(time.time() - started, 1)
-    records = distributed.all_gather_json(record)  # also: every rank's cells are on disk
+        rank["classifiers_trained"] = sorted(together)
+    rank["seconds"] = round(time.time() - study.started, 1)
+    ranks = distributed.all_gather_json(rank)  # also: every rank's cells are on disk
     if distributed.world().distributed and distributed.is_main():
-        out = classify.run_cells(plan, everything, samples, encoded, out_dir, device)
-    return out, records
+        rows, predictions, provider = classify.run_cells(
+            plan, everything, samples, encoded, out_dir, device
+        )
+    return Classified(rows, predictions, provider, ranks)
 
 
 def _mtime(path: Path) -> int | None:
@@ -460,91 +458,99 @@ def _mtime(path: Path) -> int | None:
         return None
 
 
-def rank_record(device: str) -> dict[str, Any]:
+def rank_record(device: str, encoded: Encoded) -> dict[str, Any]:
+    """This rank's part of ``run.json``'s ``ranks``, before its classifiers."""
     w = distributed.world()
-    return {"rank": w.rank, "local_rank": w.local_rank, "host": platform.node(), "device": device}
+    return {
+        "rank": w.rank,
+        "local_rank": w.local_rank,
+        "host": platform.node(),
+        "device": device,
+        "items_encoded": encoded.encoded_now,
+    }
 
 
 # ------------------------------------------------------------------------------- run
 
 
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+@dataclass(frozen=True)
+class Study:
+    """One run as its stages see it, once the plan is checked and the output folder
+    claimed: the plan, the images (without those that cannot be used), the codec x
+    quality cells, the run folder and the device. Each stage reads it; none changes it."""
 
-    out = {"python": platform.python_version()}
-    for name in (
-        "jpegai-eval",
-        "torch",
-        "torchvision",
-        "compressai",
-        "onnx",
-        "onnxruntime-gpu",
-        "onnxruntime",
-        "numpy",
-        "tensorflow",
-        "tensorflow-compression",
-    ):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
+    plan: Plan
+    plugins: Any
+    folder: RunFolder
+    samples: dict[str, list[Sample]]
+    cells: dict[PointKey, Any]
+    device: str
+    started: float
 
+    @property
+    def out_dir(self) -> Path:
+        return self.folder.root
 
-def git_commit() -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None
+    def without(self, failed: Mapping[str, str]) -> Study:
+        """The study without the images in ``failed``."""
+        samples = {
+            split: [s for s in self.samples[split] if s.id not in failed] for split in SPLITS
+        }
+        return replace(self, samples=samples)
 
 
-def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = False) -> RunResult:
-    """Run (or resume) the whole study; return where the results are."""
+def prepare(config: RunConfig, out_dir: Path | None) -> tuple[Study, dict[str, str], float]:
+    """Everything a user can get wrong, checked before the output folder is touched:
+    names (the plan), the dataset (validated while listed), the classifiers' ImageNet
+    weights, the codec weights, image sizes and headers, and disk space. Return the
+    study, the images refused up front and the dataset listing's seconds."""
     started = time.time()
     plugins = get_plugins()
     plan = make_plan(config, plugins)
     check_offline(plan)  # offline: every missing file named at once, before any work
     config = plan.config  # the task's options resolved, defaults filled in
-    out_dir = Path(out_dir) if out_dir else default_out_dir(config)
-    # Everything a user can get wrong is checked before the output folder is touched:
-    # names (the plan), the dataset (validated while listed), the classifiers' ImageNet
-    # weights and the codec weights.
+    folder = RunFolder(Path(out_dir) if out_dir else default_out_dir(config))
     t = time.time()
     samples = {split: plan.task.samples(split, **config.task_options) for split in SPLITS}
     check_classes(plan.task, samples)  # one class: Top-1 would read 100%
-    plan.notes.extend(plan.task.dataset_notes(**config.task_options))
-    dataset_s = round(time.time() - t, 3)
-    plan.init_weights, plan.init_label = plan.task.classifier_init(
-        config.preset, config.imagenet_weights
-    )
+    init_weights, init_label = plan.task.classifier_init(config.preset, config.imagenet_weights)
+    data_parallel = None
     if config.ddp and distributed.world().distributed:
-        plan.data_parallel = plan.task.data_parallel(config.preset, distributed.world().size)
+        data_parallel = plan.task.data_parallel(config.preset, distributed.world().size)
         distributed.check_gpus_for_ddp(resolve_device(config.device))
+    plan = replace(
+        plan,
+        notes=[*plan.notes, *plan.task.dataset_notes(**config.task_options)],
+        init_weights=init_weights,
+        init_label=init_label,
+        data_parallel=data_parallel,
+    )
+    dataset_s = round(time.time() - t, 3)
     device = distributed.rank_device(resolve_device(config.device))
-    cells = open_cells(plan, out_dir)
-    everything = [s for split in SPLITS for s in samples[split]]
+    cells = open_cells(plan, folder.root)
+    study = Study(plan, plugins, folder, samples, cells, device, started)
     # Sizes outside a codec's limits and unreadable headers: the corrupt-image policy
     # applies now, before the first encode, not after the work.
+    everything = [s for split in SPLITS for s in samples[split]]
     unusable = unusable_images(everything, [cp.codec for cp in plan.codecs])
     if unusable:
         if not config.skip_bad_images:
             raise bad_images_error(unusable)
-        for split in SPLITS:
-            samples[split] = [s for s in samples[split] if s.id not in unusable]
+        study = study.without(unusable)
         everything = [s for s in everything if s.id not in unusable]
     check_disk(
-        out_dir,
+        folder.root,
         len(everything) * len(cells),
         everything[0] if everything else None,
         classifier_bytes(plan, cells),
     )
+    return study, unusable, dataset_s
+
+
+def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = False) -> RunResult:
+    """Run (or resume) the whole study; return where the results are."""
+    study, unusable, dataset_s = prepare(config, out_dir)
+    out_dir = study.out_dir
     # One run at a time per folder: the lock is held until the run ends (or fails). Every
     # rank checked the same things above; rank 0 takes the lock and claims the folder
     # while the others wait (and stop with its error if it fails).
@@ -553,7 +559,7 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
         def claim() -> dict[str, Any]:
             _refuse_unsafe_out_dir(out_dir)  # before the lock writes anything there
             lock = held.enter_context(RunLock(out_dir))
-            previous = claim_out_dir(out_dir, config, force)
+            previous = claim_out_dir(out_dir, study.plan.config, force)
             swept = sweep_temporaries(out_dir)
             if swept:
                 log(f"deleted {swept} temporary files left by an interrupted run", out_dir)
@@ -567,22 +573,10 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
 
         previous = distributed.on_main(claim) or {}
         try:
-            return _run_claimed(
-                plan,
-                plugins,
-                config,
-                out_dir,
-                previous,
-                samples,
-                cells,
-                device,
-                started,
-                dataset_s,
-                unusable,
-            )
+            return _run_claimed(study, previous, dataset_s, unusable)
         except BaseException as exc:
             if distributed.world().is_main:
-                mark_stopped(out_dir, exc)
+                mark_stopped(study.folder.run_json, exc)
             raise
 
 
@@ -599,84 +593,11 @@ def rate_points_record(config: RunConfig) -> dict[str, Any] | None:
     }
 
 
-def mark_stopped(out_dir: Path, exc: BaseException) -> None:
-    """Say in ``run.json`` that the run stopped (``failed``, or ``interrupted`` by the
-    user) and why, so a folder is never left claiming to be ``running``; the stopped
-    invocation is closed (its end, status and seconds count in the total). Rerunning
-    the same command resumes it as before. Best effort: the original error is what
-    matters."""
-    path = out_dir / "run.json"
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(info, dict) or info.get("status") != "running":
-            return
-        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        now = dt.datetime.now()
-        invocations = info.get("invocations") or []
-        if invocations and invocations[-1].get("status") == "running":
-            last = invocations[-1]
-            began = dt.datetime.fromisoformat(last["started"])
-            last.update(
-                status=status,
-                ended=now.isoformat(timespec="seconds"),
-                duration_s=round((now - began).total_seconds(), 1),
-            )
-            info["duration_s"] = _total_seconds(invocations)
-        info.update(
-            status=status,
-            error=str(message)[:2000],
-            stopped=now.isoformat(timespec="seconds"),
-        )
-        write_json(path, info)
-    except Exception:  # noqa: BLE001, S110 - never mask the error that stopped the run
-        pass
-
-
-def _total_seconds(invocations: list[dict[str, Any]]) -> float:
-    """The run's time over every invocation, finished, failed or interrupted."""
-    return round(sum(float(i.get("duration_s") or 0.0) for i in invocations), 1)
-
-
-#: What a new invocation keeps of the last finished one in run.json until it finishes
-#: itself, so that a report built after a failed rerun still says how its results
-#: were made.
-CARRIED_OVER = ("device", "provider", "finished", "cells", "skipped_images", "n_classes")
-
-
-def _run_claimed(
-    plan: Plan,
-    plugins: Any,
-    config: RunConfig,
-    out_dir: Path,
-    previous: dict[str, Any],
-    samples: dict[str, list[Sample]],
-    cells: dict[tuple[str, int], Any],
-    device: str,
-    started: float,
-    dataset_s: float,
-    unusable: dict[str, str],
-) -> RunResult:
-    """The stages of :func:`run_study`, once the output folder is locked and claimed."""
-    from jpegai_eval.framework import results
-
-    w = distributed.world()
-    record = rank_record(device)
-    for note in plan.notes if w.is_main else []:
-        log(note, out_dir)
-    timings: dict[str, float] = {}  # this invocation's; run.json sums all of them
-    started_iso = dt.datetime.fromtimestamp(started).isoformat(timespec="seconds")
-    invocations: list[dict[str, Any]] = [
-        i for i in previous.get("invocations", []) if isinstance(i, dict)
-    ]
-    for old in invocations:  # one killed with -9 never closed its entry
-        if old.get("status") == "running":
-            old["status"] = "killed"
-    invocations.append(
-        {"started": started_iso, "status": "running", "timings": timings, "world_size": w.size}
-    )
-    run_info: dict[str, Any] = {
-        **{k: previous[k] for k in CARRIED_OVER if k in previous},
+def run_setup(study: Study) -> dict[str, Any]:
+    """What the run is, for ``run.json``: configuration, codecs and their exact
+    settings, anchors, versions, determinism, notes."""
+    plan, config = study.plan, study.plan.config
+    return {
         "config": config.to_dict(),
         "fingerprint": config.fingerprint(),
         "qualities": {cp.codec.key: cp.qualities for cp in plan.codecs},
@@ -686,105 +607,119 @@ def _run_claimed(
         "anchors": [a.id for a in plan.anchors],
         "versions": versions(),
         "git_commit": git_commit(),
-        "determinism": determinism(device, config.deterministic),
-        # A resumed run keeps the first start; each invocation is listed.
-        "started": previous.get("started", started_iso),
-        "status": "running",
+        "determinism": determinism(study.device, config.deterministic),
         "corrupt_image_policy": "skip" if config.skip_bad_images else "stop",
         "notes": plan.notes,
         "classifier_init": plan.init_label,
-        "timings": timings,
-        "invocations": invocations,
-        "world_size": w.size,
+        "world_size": distributed.world().size,
         # --ddp: the task's rule (world size, global and per-rank batch, learning rate)
         "ddp": plan.data_parallel or False,
     }
+
+
+def start(study: Study, previous: dict[str, Any], dataset_s: float) -> RunRecord:
+    """Open this invocation's run record (written at once) and log what will run."""
+    w = distributed.world()
+    out_dir, plan = study.out_dir, study.plan
+    started_iso = dt.datetime.fromtimestamp(study.started).isoformat(timespec="seconds")
+    record = RunRecord.begin(run_setup(study), previous, started_iso)
+    for note in plan.notes if w.is_main else []:
+        log(note, out_dir)
     if w.is_main:
-        write_json(out_dir / "run.json", run_info)
-    if config.ddp and not w.distributed:
+        record.write(study.folder.run_json)
+    if plan.config.ddp and not w.distributed:
         log(
             "--ddp does nothing in one process (not launched by torchrun): each "
             "classifier trains as usual",
             out_dir,
         )
-
-    timings["dataset_s"] = dataset_s
     log(f"classifiers start {plan.init_label}", out_dir)
     log(
-        f"task {plan.task.id}: {len(samples['train'])} training and {len(samples['test'])} "
-        f"test images; classifiers train on {device}",
+        f"task {plan.task.id}: {len(study.samples['train'])} training and "
+        f"{len(study.samples['test'])} test images; classifiers train on {study.device}",
         out_dir,
     )
+    return record.timed("dataset_s", dataset_s)
 
-    t = time.time()
-    encoded = encode_stage(plan, samples, out_dir, cells, record)
-    timings["encode_s"] = round(time.time() - t, 3)
-    encoded.failed.update(unusable)  # refused up front from their headers
+
+def encode(study: Study, unusable: dict[str, str]) -> tuple[Study, Encoded]:
+    """The encode stage, then the corrupt-image policy on what could not be used."""
+    encoded = encode_stage(study.plan, study.samples, study.out_dir, study.cells)
+    encoded = encoded.without(unusable)  # refused up front from their headers
     if encoded.failed:
-        if not config.skip_bad_images:
+        if not study.plan.config.skip_bad_images:
             raise bad_images_error(encoded.failed)
         first = ", ".join(list(encoded.failed)[:3])
         log(
             f"skipped {len(encoded.failed)} images that cannot be used (unreadable, or too "
             f"small or too large for a codec; first: {first}); they are "
             "left out of every anchor and listed in run.json (--skip-bad-images)",
-            out_dir,
+            study.out_dir,
         )
-        for split in SPLITS:
-            samples[split] = [s for s in samples[split] if s.id not in encoded.failed]
+        study = study.without(encoded.failed)
+    return study, encoded
 
-    t = time.time()
-    (rows, predictions, provider), ranks = classify_stage(
-        plan, samples, encoded, out_dir, device, record, started
-    )
-    timings["classify_s"] = round(time.time() - t, 3)
-    if not w.is_main:  # rank 0 writes the results
-        return RunResult(out_dir)
-    run_info["ranks"] = ranks
 
-    t = time.time()
-    copies = copy_originals(samples["test"], out_dir)
-    rows = results.with_metric_means(rows, plan, encoded, samples["test"])
+def write_results(study: Study, encoded: Encoded, classified: Classified) -> list[dict[str, Any]]:
+    """``results.csv`` (with the ``--metrics`` means), ``per_image.csv``, the rows
+    stored back in ``cells/`` and the copied originals; return the rows."""
+    from jpegai_eval.framework import results
+
+    plan, out_dir, test = study.plan, study.out_dir, study.samples["test"]
+    copies = copy_originals(test, out_dir)
+    rows = results.with_metric_means(classified.rows, plan, encoded, test)
     results.store_rows_in_cells(out_dir, [c.name for c in matrix(plan)], rows)
-    results.write_results(
-        out_dir,
-        rows,
-        results.per_image_rows(plan, samples, encoded, predictions, out_dir, copies),
+    per_image = results.per_image_rows(
+        plan, study.samples, encoded, classified.predictions, out_dir, copies
     )
-    timings["results_s"] = round(time.time() - t, 3)
+    results.write_results(out_dir, rows, per_image)
+    return rows
 
-    def finish() -> None:
-        """Record this invocation and the totals over every invocation of the run."""
-        now = dt.datetime.now().isoformat(timespec="seconds")
-        invocations[-1].update(
-            status="finished", ended=now, duration_s=round(time.time() - started, 1)
-        )
-        run_info.update(
-            status="finished",
-            cells=[c.name for c in matrix(plan)],
-            n_classes=len(plan.task.classes),
-            device=device,
-            provider=provider,
-            onnxruntime_cuda_fallback=onnx_runtime.fallbacks(),
-            skipped_images=encoded.failed,
-            finished=dt.datetime.now().isoformat(timespec="seconds"),
-            duration_s=_total_seconds(invocations),
-            timings={
-                stage: round(sum(i["timings"].get(stage, 0.0) for i in invocations), 3)
-                for stage in timings
-            },
-        )
-        write_json(out_dir / "run.json", run_info)
 
-    finish()  # the report writers read the finished run.json
+def outcome(study: Study, encoded: Encoded, classified: Classified) -> dict[str, Any]:
+    """What ``run.json`` says of a finished run's results."""
+    return {
+        "cells": [c.name for c in matrix(study.plan)],
+        "n_classes": len(study.plan.task.classes),
+        "device": study.device,
+        "provider": classified.provider,
+        "onnxruntime_cuda_fallback": onnx_runtime.fallbacks(),
+        "skipped_images": dict(encoded.failed),
+        "finished": dt.datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def since(t: float) -> float:
+    return round(time.time() - t, 3)
+
+
+def _run_claimed(
+    study: Study, previous: dict[str, Any], dataset_s: float, unusable: dict[str, str]
+) -> RunResult:
+    """The stages of :func:`run_study`, once the output folder is locked and claimed."""
+    from jpegai_eval.framework import results
+
+    record = start(study, previous, dataset_s)
     t = time.time()
-    reports = results.write_reports(out_dir, plugins)
-    timings["report_s"] = round(time.time() - t, 3)
-    # duration_s stays what the reports show (until the results were written); the
-    # reports' own seconds are added to the timings only.
-    run_info["timings"]["report_s"] = round(
-        sum(i["timings"].get("report_s", 0.0) for i in invocations), 3
+    study, encoded = encode(study, unusable)
+    record = record.timed("encode_s", since(t))
+    t = time.time()
+    classified = classify_stage(study, encoded)
+    record = record.timed("classify_s", since(t))
+    if not distributed.world().is_main:  # rank 0 writes the results
+        return RunResult(study.out_dir)
+    record = record.with_ranks(classified.ranks)
+    t = time.time()
+    rows = write_results(study, encoded, classified)
+    record = record.timed("results_s", since(t))
+    # the report writers read the finished run.json
+    record = record.finished(
+        outcome(study, encoded, classified), round(time.time() - study.started, 1)
     )
-    write_json(out_dir / "run.json", run_info)
+    record.write(study.folder.run_json)
+    t = time.time()
+    reports = results.write_reports(study.out_dir, study.plugins)
+    record = record.with_report_seconds(round(time.time() - t, 3))
+    record.write(study.folder.run_json)
     results.print_summary(rows)
-    return RunResult(out_dir, reports, rows)
+    return RunResult(study.out_dir, reports, rows)

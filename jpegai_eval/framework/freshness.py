@@ -24,7 +24,8 @@ from jpegai_eval.framework.runfolder import item_path
 
 if TYPE_CHECKING:
     from jpegai_eval.framework.plan import Plan
-    from jpegai_eval.framework.runfolder import CellId, Encoded
+    from jpegai_eval.framework.records import Encoded
+    from jpegai_eval.framework.runfolder import CellId
     from jpegai_eval.framework.types import Sample
 
 
@@ -51,10 +52,10 @@ def _file_id(path: str, _size: int, _mtime_ns: int) -> str:
 
 def original_id(sample: Sample, encoded: Encoded) -> str:
     """The original image's content: its cache image key (sample id + bytes digest)."""
-    for metrics in encoded.metrics.values():
-        entry = metrics.get(sample.id)
-        if entry is not None and "_key" in entry:
-            return str(entry["_key"])
+    for entries in encoded.entries.values():
+        entry = entries.get(sample.id)
+        if entry is not None:
+            return entry.key
     from jpegai_eval.framework.cache import file_digest, image_key
 
     return image_key(sample.id, file_digest(sample.path))

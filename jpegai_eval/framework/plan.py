@@ -121,8 +121,13 @@ class CodecPlan:
         return self.codec.key
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
+    """What a run does, resolved and checked before any work: the configuration (the
+    task's options filled in), the task, the codecs and their qualities, the anchors.
+    The evaluator completes it once (:func:`dataclasses.replace`) with what the task
+    says after listing the dataset; nothing changes it after that."""
+
     config: RunConfig
     task: Task
     codecs: list[CodecPlan]
@@ -131,11 +136,12 @@ class Plan:
     #: anchor id -> the anchor whose classifier it uses (itself, unless it reuses one)
     trainers: dict[str, Anchor] = field(default_factory=dict)
     #: What the classifiers start from (Task.classifier_init): a checkpoint or None, and
-    #: its description; set by the evaluator before the output folder is touched.
+    #: its description; filled in by the evaluator before the output folder is touched.
     init_weights: str | None = None
     init_label: str = "from scratch"
     #: Under ``--ddp`` with several ranks: the task's data-parallel rule
-    #: (Task.data_parallel), set by the evaluator; None: ranks take whole classifiers.
+    #: (Task.data_parallel), filled in by the evaluator; None: ranks take whole
+    #: classifiers.
     data_parallel: dict[str, Any] | None = None
     #: The ids of the metrics ``--metrics`` selects that can run here, in order.
     metric_ids: list[str] = field(default_factory=list)
@@ -232,9 +238,8 @@ def make_plan(config: RunConfig, plugins: Plugins) -> Plan:
                 f"Codec {codec.key} has no compressed domain: skipping anchor "
                 f"{', '.join(needs_latents)} for it."
             )
-    plan = Plan(config, task, plans, anchors, notes, trainers)
-    plan.metric_ids = plan_metrics(config.metrics, plugins, notes)
-    return plan
+    metric_ids = plan_metrics(config.metrics, plugins, notes)
+    return Plan(config, task, plans, anchors, notes, trainers, metric_ids=metric_ids)
 
 
 def plan_metrics(spec: str, plugins: Plugins, notes: list[str]) -> list[str]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-
 from jpegai_eval.framework.image_io import atomic_output
-from jpegai_eval.framework.runfolder import Encoded, cell_name, write_json
+from jpegai_eval.framework.records import Encoded, EncodedEntry
+from jpegai_eval.framework.runfolder import RunFolder, cell_name, write_json
 from jpegai_eval.framework.stats import wilson
 
 if TYPE_CHECKING:
@@ -126,9 +127,10 @@ def write_results(
     from jpegai_eval.framework.image_io import atomic_write_bytes
 
     # the same bytes check_results_file rebuilds from cells/
-    atomic_write_bytes(out_dir / "results.csv", results_bytes(rows))
+    folder = RunFolder(out_dir)
+    atomic_write_bytes(folder.results_csv, results_bytes(rows))
     write_csv(
-        out_dir / "per_image.csv",
+        folder.per_image_csv,
         per_image,
         [
             "image_id",
@@ -147,7 +149,7 @@ def per_image_rows(
     plan: Plan,
     samples: dict[str, list[Sample]],
     encoded: Encoded,
-    predictions: dict[str, dict[str, int]],
+    predictions: Mapping[str, Mapping[str, int]],
     out_dir: Path | None = None,
     copies: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
@@ -159,13 +161,15 @@ def per_image_rows(
     """
     copies = copies or {}
 
-    def entry(codec: Any, quality: int, sample: Sample, m: dict[str, Any]) -> dict[str, Any]:
+    def files_of(
+        codec: Any, quality: int, sample: Sample, e: EncodedEntry | None
+    ) -> dict[str, Any]:
         files: dict[str, Any] = {c: None for c in ENTRY_SUFFIXES}
-        if "_key" not in m:
+        if e is None:
             return files
         for column, suffix in ENTRY_SUFFIXES.items():
             path = encoded.entry_path(codec, quality, sample, suffix)
-            if suffix == "npz" and not m.get("has_latents"):
+            if suffix == "npz" and not e.has_latents:
                 continue
             files[column] = (
                 Path(os.path.relpath(path, out_dir)).as_posix() if out_dir else str(path)
@@ -176,9 +180,10 @@ def per_image_rows(
     rows = []
     for cp in plan.codecs:
         for q in cp.qualities:
-            metrics = encoded.metrics[(cp.codec.key, q)]
+            entries = encoded.entries[(cp.codec.key, q)]
             for sample in samples["test"]:
-                m = metrics.get(sample.id, {})
+                e = entries.get(sample.id)
+                m: Mapping[str, Any] = e.meta if e is not None else {}
                 row: dict[str, Any] = {
                     "image_id": sample.id,
                     "split": "test",
@@ -191,7 +196,7 @@ def per_image_rows(
                     **{k: m[k] for k in RATE_POINT_COLUMNS if k in m},
                     "source": str(Path(sample.path).resolve()),
                     "original_copy": copies.get(sample.id),
-                    **entry(cp.codec, q, sample, m),
+                    **files_of(cp.codec, q, sample, e),
                 }
                 for anchor in plan.anchors:
                     name = (
@@ -232,14 +237,14 @@ def with_metric_means(
         row = dict(row)
         key = keys.get((row.get("codec"), row.get("backend")))
         quality = row.get("quality")
-        entries: dict[str, dict[str, Any]] = {}
+        entries: Mapping[str, EncodedEntry] = {}
         if key and quality is not None and not (isinstance(quality, float) and math.isnan(quality)):
-            entries = encoded.metrics.get((key, int(quality)), {})
+            entries = encoded.entries.get((key, int(quality)), {})
         for column in columns:
             values = [
-                float(entries[s.id][column])
+                float(entries[s.id].value(column))
                 for s in test
-                if s.id in entries and entries[s.id].get(column) is not None
+                if s.id in entries and entries[s.id].value(column) is not None
             ]
             finite = [v for v in values if math.isfinite(v)]
             row[column] = sum(finite) / len(finite) if finite else None
@@ -256,19 +261,17 @@ def write_reports(out_dir: Path, plugins: Plugins, only: list[str] | None = None
     return prune_outputs(out_dir, written)
 
 
-#: In a report folder: which files each report writer wrote last time, so that a file a
-#: writer no longer produces (a codec's ``compressai/<codec>.json`` after the codec left
-#: the results) is removed -- and nothing the tool did not write.
-OUTPUTS_FILE = "report-outputs.json"
-
-
 def prune_outputs(out_dir: Path, written: dict[str, list[Path]]) -> list[Path]:
     """Record what each writer in ``written`` wrote into ``out_dir`` and delete what
-    the same writer wrote there last time but not now. Return every path written."""
+    the same writer wrote there last time but not now. Return every path written.
+
+    ``report-outputs.json`` records which files each report writer wrote last time, so
+    that a file a writer no longer produces (a codec's ``compressai/<codec>.json`` after
+    the codec left the results) is removed -- and nothing the tool did not write."""
     import json
 
     out_dir = Path(out_dir)
-    manifest = out_dir / OUTPUTS_FILE
+    manifest = RunFolder(out_dir).report_outputs
     try:
         before = json.loads(manifest.read_text(encoding="utf-8"))
         before = before if isinstance(before, dict) else {}
@@ -302,7 +305,7 @@ def store_rows_in_cells(run_dir: Path, names: list[str], rows: list[dict[str, An
     import json
 
     for name, row in zip(names, rows, strict=True):
-        path = Path(run_dir) / "cells" / f"{name}.json"
+        path = RunFolder(Path(run_dir)).cell_json(name)
         try:
             done = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -321,7 +324,7 @@ def rows_from_cells(run_dir: Path, names: list[str]) -> list[dict[str, Any]]:
 
     rows = []
     for name in names:
-        path = Path(run_dir) / "cells" / f"{name}.json"
+        path = RunFolder(Path(run_dir)).cell_json(name)
         try:
             done = json.loads(path.read_text(encoding="utf-8"))
             row = done["row"]
@@ -352,7 +355,7 @@ def check_results_file(run_dir: Path, names: list[str]) -> str | None:
     from jpegai_eval.framework.image_io import atomic_write_bytes
 
     wanted = results_bytes(rows_from_cells(run_dir, names))
-    path = Path(run_dir) / "results.csv"
+    path = RunFolder(Path(run_dir)).results_csv
     try:
         if path.read_bytes() == wanted:
             return None

@@ -5,8 +5,8 @@ and :mod:`~jpegai_eval.framework.results`, so none of them imports another for a
 
 - :class:`CellId` -- one row of ``results.csv`` (an anchor, and a codec x quality);
 - :func:`classifier_name` -- the folder of the classifier a cell uses;
-- :class:`Encoded` -- the encode stage's output, and :func:`item_path` -- where a
-  sample's input for a domain lives (original, decoded PNG, latents ``.npz``);
+- :func:`item_path` -- where a sample's input for a domain lives (original, decoded
+  PNG, latents ``.npz``);
 - :func:`log` and :func:`write_json` -- the run's log line and atomic JSON write;
 - :func:`resolve_device` -- the one place ``--device auto|cpu|cuda`` is interpreted;
 - :func:`determinism` -- what ``--seed`` guarantees on that device, for ``run.json``;
@@ -33,6 +33,7 @@ from jpegai_eval.framework.image_io import atomic_write_bytes
 
 if TYPE_CHECKING:
     from jpegai_eval.framework.plan import Plan
+    from jpegai_eval.framework.records import Encoded
     from jpegai_eval.framework.types import Anchor, Codec, Sample
 
 SPLITS = ("train", "test")
@@ -41,6 +42,105 @@ SPLITS = ("train", "test")
 #: this many classes), so that reports need only the run folder.
 ORIGINAL_COPIES = 8
 ORIGINALS_DIR = "originals"
+
+
+@dataclass(frozen=True)
+class ClassifierFolder:
+    """``classifiers/<name>/``: one classifier's files. The task's own training
+    checkpoints live beside them (the task names those)."""
+
+    root: Path
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def model_pt(self) -> Path:
+        return self.root / "model.pt"
+
+    @property
+    def model_onnx(self) -> Path:
+        return self.root / "model.onnx"
+
+    @property
+    def meta_json(self) -> Path:
+        """Written last: the classifier is finished when it exists."""
+        return self.root / "meta.json"
+
+    @property
+    def key_json(self) -> Path:
+        """What the classifier is trained on (written before training)."""
+        return self.root / "key.json"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The one owner of a run folder's layout (``--out``): every path the tool writes
+    under it is named here, and only here.
+
+    - ``run.json`` (the run record), ``run.log`` (``run.rankN.log`` for rank N > 0),
+      the lock ``.lock``;
+    - ``results.csv``, ``per_image.csv`` and ``report-outputs.json`` (what each report
+      writer wrote last), the report writers' own files;
+    - ``cache/`` (the encode cache), ``cells/<cell>.json`` (a finished cell),
+      ``classifiers/<name>/`` (:class:`ClassifierFolder`) and ``originals/``.
+    """
+
+    root: Path
+
+    RUN_JSON = "run.json"
+    RESULTS_CSV = "results.csv"
+    PER_IMAGE_CSV = "per_image.csv"
+    REPORT_OUTPUTS = "report-outputs.json"
+    CACHE = "cache"
+    CELLS = "cells"
+    CLASSIFIERS = "classifiers"
+    ORIGINALS = ORIGINALS_DIR
+    #: The folders where the tool writes (and so may leave temporaries).
+    WRITTEN_FOLDERS = (CACHE, CELLS, CLASSIFIERS, ORIGINALS)
+
+    @property
+    def run_json(self) -> Path:
+        return self.root / self.RUN_JSON
+
+    @property
+    def results_csv(self) -> Path:
+        return self.root / self.RESULTS_CSV
+
+    @property
+    def per_image_csv(self) -> Path:
+        return self.root / self.PER_IMAGE_CSV
+
+    @property
+    def report_outputs(self) -> Path:
+        return self.root / self.REPORT_OUTPUTS
+
+    @property
+    def cache(self) -> Path:
+        return self.root / self.CACHE
+
+    @property
+    def cells(self) -> Path:
+        return self.root / self.CELLS
+
+    def cell_json(self, name: str) -> Path:
+        return self.root / self.CELLS / f"{name}.json"
+
+    @property
+    def classifiers(self) -> Path:
+        return self.root / self.CLASSIFIERS
+
+    def classifier(self, name: str) -> ClassifierFolder:
+        return ClassifierFolder(self.root / self.CLASSIFIERS / name)
+
+    @property
+    def originals(self) -> Path:
+        return self.root / ORIGINALS_DIR
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / log_name()
 
 
 def log_name() -> str:
@@ -89,19 +189,6 @@ def resolve_device(device: str | None = "auto") -> str:
             )
         return device
     raise UserError(f"Unknown device {device!r}; use auto, cpu, cuda or cuda:N.")
-
-
-@dataclass
-class Encoded:
-    """The encode stage's output: per cell, per sample id, the entry's metrics."""
-
-    cells: dict[tuple[str, int], Any]  # (codec key, quality) -> encode_stage.Cell
-    metrics: dict[tuple[str, int], dict[str, dict[str, Any]]]
-    failed: dict[str, str]  # sample id -> why it could not be read
-
-    def entry_path(self, codec: Codec, quality: int, sample: Sample, suffix: str) -> Path:
-        cell = self.cells[(codec.key, quality)]
-        return cell.cache.paths(self.metrics[(codec.key, quality)][sample.id]["_key"])[suffix]
 
 
 @dataclass(frozen=True)
