@@ -22,6 +22,7 @@ from jpegai_eval.framework.errors import UsageError, UserError
 from jpegai_eval.framework.evaluator import claim_out_dir, matrix, run_study
 from jpegai_eval.framework.plan import RunConfig, make_plan
 from jpegai_eval.framework.plugins import get_plugins, make_plugin_manager
+from jpegai_eval.framework.records import ResultRow
 from jpegai_eval.framework.results import summary_table
 from jpegai_eval.framework.types import Anchor
 
@@ -212,7 +213,7 @@ def test_summary_table_has_table_2s_layout():
             "top5": 0.97,
         },
     ]
-    text = summary_table(rows).splitlines()
+    text = summary_table([ResultRow.from_json(r) for r in rows]).splitlines()
     assert text[0].split() == ["Top-1", "%", "c/b", "q1", "c/b", "q8"]
     assert text[1].split() == ["anchor3", "81.50", "81.50"]
     assert text[2].split() == ["anchor1", "60.26", "81.00"]

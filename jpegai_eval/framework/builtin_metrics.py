@@ -47,26 +47,12 @@ def _missing(*modules_and_packages: tuple[str, str]) -> str | None:
 
 def builtin_metrics() -> list[Metric]:
     """Every built-in metric, in the order reports show them."""
-    from jpegai_eval.framework import vm_metrics as vm
+    return [*learned_compression_metrics(), *vm_suite()]
 
+
+def learned_compression_metrics() -> list[Metric]:
+    """Today's columns, as learned-compression papers (and CompressAI) compute them."""
     msssim = _missing(("pytorch_msssim", "pytorch-msssim"))
-    piq = _missing(("piq", "piq"))
-    hvs = _missing(("psnr_hvsm", "psnr-hvsm"))
-    pyr = _missing(("pyrtools", "pyrtools"))
-    y = vm_convention("Y")
-
-    def planes(plane: str) -> Metric:
-        return Metric(
-            f"psnr_{plane.lower()}",
-            True,
-            "dB",
-            vm_convention(plane),
-            lambda pairs: vm.psnr_plane(pairs, plane),
-            f"PSNR of {plane} (BT.709 full range, 10-bit, peak 1023), as JPEG AI's VM",
-            sets=("fast", "jpegai") if plane == "Y" else ("jpegai",),
-            implementation="jpegai-eval",
-        )
-
     return [
         Metric(
             "psnr_rgb",
@@ -103,9 +89,36 @@ def builtin_metrics() -> list[Metric]:
             column="ssim",
             implementation="pytorch-msssim",
         ),
-        planes("Y"),
-        planes("U"),
-        planes("V"),
+    ]
+
+
+def _psnr_plane(plane: str) -> Metric:
+    from jpegai_eval.framework import vm_metrics as vm
+
+    return Metric(
+        f"psnr_{plane.lower()}",
+        True,
+        "dB",
+        vm_convention(plane),
+        lambda pairs: vm.psnr_plane(pairs, plane),
+        f"PSNR of {plane} (BT.709 full range, 10-bit, peak 1023), as JPEG AI's VM",
+        sets=("fast", "jpegai") if plane == "Y" else ("jpegai",),
+        implementation="jpegai-eval",
+    )
+
+
+def vm_suite() -> list[Metric]:
+    """JPEG AI's metrics under the verification model's conventions."""
+    from jpegai_eval.framework import vm_metrics as vm
+
+    msssim = _missing(("pytorch_msssim", "pytorch-msssim"))
+    piq = _missing(("piq", "piq"))
+    pyr = _missing(("pyrtools", "pyrtools"))
+    y = vm_convention("Y")
+    return [
+        _psnr_plane("Y"),
+        _psnr_plane("U"),
+        _psnr_plane("V"),
         Metric(
             "ms_ssim_y",
             True,
@@ -160,6 +173,17 @@ def builtin_metrics() -> list[Metric]:
             sets=("jpegai",),
             implementation="jpegai-eval",
         ),
+        *_hvs_and_vmaf(),
+    ]
+
+
+def _hvs_and_vmaf() -> list[Metric]:
+    """The VM suite's perceptual PSNRs and VMAF."""
+    from jpegai_eval.framework import vm_metrics as vm
+
+    hvs = _missing(("psnr_hvsm", "psnr-hvsm"))
+    y = vm_convention("Y")
+    return [
         Metric(
             "psnr_hvs",
             True,

@@ -24,6 +24,7 @@ from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.freshness import cell_key, classifier_key, stale_reason
 from jpegai_eval.framework.onnx_runtime import PARITY_TOLERANCE, export, open_session, parity
 from jpegai_eval.framework.progress import progress
+from jpegai_eval.framework.records import CellResult, ResultRow
 from jpegai_eval.framework.runfolder import (
     ClassifierFolder,
     RunFolder,
@@ -391,26 +392,19 @@ def onnx_mismatch(folder: ClassifierFolder, why: str) -> UserError:
     )
 
 
-def load_cell(path: Path) -> dict[str, Any] | None:
+def load_cell(path: Path) -> CellResult | None:
     """A finished cell's record, or None when there is none yet. A record without its
     row and predictions is a UserError naming the file."""
     if not path.exists():
         return None
     try:
-        done = json.loads(path.read_text(encoding="utf-8"))
+        return CellResult.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:
-        raise damaged(path, f"not JSON: {exc}", path) from None
-    if (
-        not isinstance(done, dict)
-        or not isinstance(done.get("row"), dict)
-        or not isinstance(done.get("predictions"), dict)
-        or "provider" not in done["row"]
-    ):
-        raise damaged(path, 'no "row" and "predictions" of a finished cell', path)
-    return done
+        why = f"not JSON: {exc}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise damaged(path, why, path) from None
 
 
-def fresh_cell(path: Path, key: dict[str, Any], name: str, out_dir: Path) -> dict[str, Any] | None:
+def fresh_cell(path: Path, key: dict[str, Any], name: str, out_dir: Path) -> CellResult | None:
     """The finished cell at ``path`` if it was computed from ``key``; else None (and the
     log says why it is redone: stale, or a damaged record, which is only a result)."""
     try:
@@ -420,7 +414,7 @@ def fresh_cell(path: Path, key: dict[str, Any], name: str, out_dir: Path) -> dic
         return None
     if done is None:
         return None
-    reason = stale_reason(done.get("key"), key, "test")
+    reason = stale_reason(done.key, key, "test")
     if reason is not None:
         log(f"{name}: evaluating it again: {reason}", out_dir)
         return None
@@ -472,11 +466,13 @@ def run_cells(
     encoded: Encoded,
     out_dir: Path,
     device: str,
-) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]], str]:
+) -> tuple[list[ResultRow], dict[str, dict[str, int]], str]:
     """Evaluate every cell (skipping finished ones); rows, predictions, provider."""
     classifiers = Classifiers(plan, samples, encoded, out_dir, device)
     classifiers.folder.cells.mkdir(exist_ok=True)
-    rows, predictions, providers = [], {}, []
+    rows: list[ResultRow] = []
+    predictions: dict[str, dict[str, int]] = {}
+    providers: list[str] = []
     bar = progress(cells, desc="cells", unit="cell")
     for cell in bar:
         bar.set_postfix_str(cell.name)
@@ -485,19 +481,18 @@ def run_cells(
         done = fresh_cell(path, key, cell.name, out_dir)
         if done is None:
             result = evaluate_cell(cell, classifiers)
-            done = {
-                "row": {**codec_columns(cell, encoded, samples["test"]), **result["row"]},
-                "predictions": result["predictions"],
-                "key": key,
-            }
-            write_json(path, done)
+            row = ResultRow.from_json(
+                {**codec_columns(cell, encoded, samples["test"]), **result["row"]}
+            )
+            done = CellResult(row, result["predictions"], key)
+            write_json(path, done.to_json())
             log(
-                f"{cell.name}: top1 {100 * done['row']['top1']:.2f}%  "
-                f"top5 {100 * done['row']['top5']:.2f}%  ({done['row']['provider']})",
+                f"{cell.name}: top1 {100 * (row.top1 or 0.0):.2f}%  "
+                f"top5 {100 * (row.top5 or 0.0):.2f}%  ({row.provider})",
                 out_dir,
             )
-        rows.append(done["row"])
-        predictions[cell.name] = done["predictions"]
-        providers.append(done["row"]["provider"])
+        rows.append(done.row)
+        predictions[cell.name] = dict(done.predictions)
+        providers.append(str(done.row.provider))
     provider = ",".join(sorted(set(providers))) or "none"
     return rows, predictions, provider

@@ -44,6 +44,7 @@ from jpegai_eval.framework.records import (
     EncodedEntry,
     EncodeFailure,
     PointKey,
+    ResultRow,
 )
 from jpegai_eval.framework.run_record import RunRecord, git_commit, mark_stopped, versions
 from jpegai_eval.framework.runfolder import (
@@ -64,7 +65,7 @@ from jpegai_eval.framework.types import Sample
 class RunResult:
     out_dir: Path
     reports: list[Path] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[ResultRow] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------ output folder
@@ -660,7 +661,7 @@ def encode(study: Study, unusable: dict[str, str]) -> tuple[Study, Encoded]:
     return study, encoded
 
 
-def write_results(study: Study, encoded: Encoded, classified: Classified) -> list[dict[str, Any]]:
+def write_results(study: Study, encoded: Encoded, classified: Classified) -> list[ResultRow]:
     """``results.csv`` (with the ``--metrics`` means), ``per_image.csv``, the rows
     stored back in ``cells/`` and the copied originals; return the rows."""
     from jpegai_eval.framework import results

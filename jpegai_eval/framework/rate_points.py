@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from jpegai_eval.framework.bitstream import Header
+    from jpegai_eval.framework.records import ResultRow
     from jpegai_eval.framework.remote import RemoteFile
 
 #: A file within this share of its target counts as on target (JPEG AI's ±10 %).
@@ -373,23 +374,23 @@ class TargetRateModel(CodecModel):
         return self._model_for(header)._decode_stages(payload, header, image, latents)
 
 
-def rate_summary(rows: list[dict[str, Any]]) -> str:
+def rate_summary(rows: Sequence[ResultRow]) -> str:
     """Per codec x target: the mean achieved bpp and the share of test images within
     ±10 % of the target (the run's closing summary)."""
-    seen: dict[tuple[str, str, float], dict[str, Any]] = {}
+    seen: dict[tuple[str, str, float], ResultRow] = {}
     for r in rows:
-        target = r.get("target_bpp")
+        target = r.target_bpp
         if target is None or (isinstance(target, float) and math.isnan(target)):
             continue
-        seen.setdefault((r["codec"], r["backend"], float(target)), r)
+        seen.setdefault((r.codec, r.backend, float(target)), r)
     if not seen:
         return ""
     lines = [f"Rate points (rule: {RULE}):"]
     for (codec, backend, target), r in seen.items():
-        share = r.get("bpp_within_10pct")
+        share = r.bpp_within_10pct
         within_text = "no test image" if share is None else f"{100 * share:.0f}% of test images"
         lines.append(
-            f"  {codec}/{backend} at {target:g} bpp: mean {r['bpp']:.4f} bpp, "
+            f"  {codec}/{backend} at {target:g} bpp: mean {r.bpp or 0.0:.4f} bpp, "
             f"{within_text} within +/-10%"
         )
     return "\n".join(lines)

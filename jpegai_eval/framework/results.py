@@ -6,14 +6,22 @@ writers only read them (pandas) and never recompute anything.
 
 from __future__ import annotations
 
+import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.image_io import atomic_output
-from jpegai_eval.framework.records import Encoded, EncodedEntry
+from jpegai_eval.framework.records import (
+    CellResult,
+    Encoded,
+    EncodedEntry,
+    ResultRow,
+    result_columns,
+)
 from jpegai_eval.framework.runfolder import RunFolder, cell_name, write_json
 from jpegai_eval.framework.stats import wilson
 
@@ -21,37 +29,6 @@ if TYPE_CHECKING:
     from jpegai_eval.framework.plan import Plan
     from jpegai_eval.framework.plugins import Plugins
     from jpegai_eval.framework.types import Sample
-
-RESULT_COLUMNS = [
-    "codec",
-    "backend",
-    "quality",
-    "anchor",
-    "domain",
-    "bpp",
-    "target_bpp",
-    "bpp_within_10pct",
-    "psnr",
-    "ms_ssim",
-    "ssim",
-    "top1",
-    "top5",
-    "top1_ci95_low",
-    "top1_ci95_high",
-    "top5_ci95_low",
-    "top5_ci95_high",
-    "n_test",
-    "classifier",
-    "params",
-    "macs",
-    "provider",
-    "infer_ms_per_image",
-    "encode_ms_per_image",
-    "latents_ms_per_image",
-    "decode_ms_per_image",
-    "onnx_max_abs_diff",
-    "init",
-]
 
 
 #: Per-image columns taken from an encode-cache entry.
@@ -121,9 +98,7 @@ def with_intervals(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_results(
-    out_dir: Path, rows: list[dict[str, Any]], per_image: list[dict[str, Any]]
-) -> None:
+def write_results(out_dir: Path, rows: list[ResultRow], per_image: list[dict[str, Any]]) -> None:
     from jpegai_eval.framework.image_io import atomic_write_bytes
 
     # the same bytes check_results_file rebuilds from cells/
@@ -222,8 +197,8 @@ def metric_columns(plan: Plan) -> list[str]:
 
 
 def with_metric_means(
-    rows: list[dict[str, Any]], plan: Plan, encoded: Encoded, test: list[Sample]
-) -> list[dict[str, Any]]:
+    rows: list[ResultRow], plan: Plan, encoded: Encoded, test: list[Sample]
+) -> list[ResultRow]:
     """``rows`` with each ``--metrics`` column averaged over the row's codec x quality
     test images (rows of the originals get none); NaN and missing values are skipped."""
     columns = metric_columns(plan)
@@ -234,12 +209,12 @@ def with_metric_means(
     }
     out = []
     for row in rows:
-        row = dict(row)
-        key = keys.get((row.get("codec"), row.get("backend")))
-        quality = row.get("quality")
+        key = keys.get((row.codec, row.backend))
+        point = row.point
         entries: Mapping[str, EncodedEntry] = {}
-        if key and quality is not None and not (isinstance(quality, float) and math.isnan(quality)):
-            entries = encoded.entries.get((key, int(quality)), {})
+        if key and point is not None:
+            entries = encoded.entries.get((key, point[2]), {})
+        means: dict[str, float | None] = {}
         for column in columns:
             values = [
                 float(entries[s.id].value(column))
@@ -247,8 +222,8 @@ def with_metric_means(
                 if s.id in entries and entries[s.id].value(column) is not None
             ]
             finite = [v for v in values if math.isfinite(v)]
-            row[column] = sum(finite) / len(finite) if finite else None
-        out.append(row)
+            means[column] = sum(finite) / len(finite) if finite else None
+        out.append(replace(row, extra={**row.extra, **means}))
     return out
 
 
@@ -298,39 +273,32 @@ def prune_outputs(out_dir: Path, written: dict[str, list[Path]]) -> list[Path]:
     return [p for paths in written.values() for p in paths]
 
 
-def store_rows_in_cells(run_dir: Path, names: list[str], rows: list[dict[str, Any]]) -> None:
+def store_rows_in_cells(run_dir: Path, names: list[str], rows: list[ResultRow]) -> None:
     """Write each final result row (with the ``--metrics`` means added after the cells
     were evaluated) back into its ``cells/<name>.json``, so that results.csv can always
     be rebuilt from cells/ alone (:func:`check_results_file`)."""
-    import json
-
+    folder = RunFolder(Path(run_dir))
     for name, row in zip(names, rows, strict=True):
-        path = RunFolder(Path(run_dir)).cell_json(name)
+        path = folder.cell_json(name)
         try:
-            done = json.loads(path.read_text(encoding="utf-8"))
+            done = CellResult.from_json(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError):
             continue
-        if isinstance(done, dict) and done.get("row") != row:
-            done["row"] = row
-            write_json(path, done)
+        if done.row != row:
+            write_json(path, replace(done, row=row).to_json())
 
 
-def rows_from_cells(run_dir: Path, names: list[str]) -> list[dict[str, Any]]:
+def rows_from_cells(run_dir: Path, names: list[str]) -> list[ResultRow]:
     """The result rows of ``cells/<name>.json``, in ``names``' order; a missing or
     damaged cell is a UserError naming it and the fix."""
-    import json
-
     from jpegai_eval.framework.errors import UserError
 
     rows = []
     for name in names:
         path = RunFolder(Path(run_dir)).cell_json(name)
         try:
-            done = json.loads(path.read_text(encoding="utf-8"))
-            row = done["row"]
-            if not isinstance(row, dict) or "top1" not in row:
-                raise ValueError("no result row")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            rows.append(CellResult.from_json(json.loads(path.read_text(encoding="utf-8"))).row)
+        except (OSError, ValueError) as exc:
             why = "missing" if isinstance(exc, FileNotFoundError) else "damaged"
             raise UserError(
                 f"{str(path)!r} is {why}, so results.csv cannot be checked or rebuilt "
@@ -338,14 +306,15 @@ def rows_from_cells(run_dir: Path, names: list[str]) -> list[dict[str, Any]]:
                 f"{str(run_dir)!r}: it evaluates that cell again (its classifier is kept) "
                 "and rewrites the results and the reports."
             ) from None
-        rows.append(row)
     return rows
 
 
-def results_bytes(rows: list[dict[str, Any]]) -> bytes:
+def results_bytes(rows: Sequence[ResultRow]) -> bytes:
     """``results.csv`` as :func:`write_results` writes it for ``rows``; other columns
     sorted, the same order whether the rows come from the run or from cells/ (JSON)."""
-    return csv_text([with_intervals(r) for r in rows], RESULT_COLUMNS, sort_extra=True).encode()
+    return csv_text(
+        [with_intervals(r.to_json()) for r in rows], result_columns(), sort_extra=True
+    ).encode()
 
 
 def check_results_file(run_dir: Path, names: list[str]) -> str | None:
@@ -368,24 +337,21 @@ def check_results_file(run_dir: Path, names: list[str]) -> str | None:
     )
 
 
-def summary_table(rows: list[dict[str, Any]]) -> str:
+def summary_table(rows: Sequence[ResultRow]) -> str:
     """Table 2's layout: anchors down, codec x quality across, Top-1 and Top-5."""
     columns: list[tuple[str, str, int]] = []
     labels: dict[tuple[str, str, int], str] = {}
     for r in rows:
-        if r["quality"] is not None and not (
-            isinstance(r["quality"], float) and math.isnan(r["quality"])
-        ):
-            column = (r["codec"], r["backend"], int(r["quality"]))
-            if column not in columns:
-                columns.append(column)
-                target = r.get("target_bpp")
-                if target is not None and not (isinstance(target, float) and math.isnan(target)):
-                    labels[column] = f"{r['codec']}/{r['backend']} {float(target):g}bpp"
+        column = r.point
+        if column is not None and column not in columns:
+            columns.append(column)
+            target = r.target_bpp
+            if target is not None and not (isinstance(target, float) and math.isnan(target)):
+                labels[column] = f"{r.codec}/{r.backend} {float(target):g}bpp"
     anchors: list[str] = []
     for r in rows:
-        if r["anchor"] not in anchors:
-            anchors.append(r["anchor"])
+        if r.anchor not in anchors:
+            anchors.append(r.anchor)
     heads = [labels.get((c, b, q), f"{c}/{b} q{q}") for c, b, q in columns] or ["original"]
     width = max([12, *(len(h) for h in heads)])
     lines = []
@@ -393,21 +359,15 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
         lines.append(f"{title:<12}" + "".join(f"{h:>{width + 2}}" for h in heads))
         for anchor in anchors:
             cells = []
-            mine = [r for r in rows if r["anchor"] == anchor]
+            mine = [r for r in rows if r.anchor == anchor]
             keys: list[tuple[str, str, int] | None] = list(columns) or [None]
             for key in keys:
-                hit = [
-                    r
-                    for r in mine
-                    if key is None
-                    or r["quality"] is None
-                    or (r["codec"], r["backend"], int(r["quality"])) == key
-                ]
-                value = hit[0][metric] if hit else None
+                hit = [r for r in mine if key is None or r.point is None or r.point == key]
+                value = hit[0].value(metric) if hit else None
                 cells.append(f"{100 * value:.2f}" if value is not None else "-")
             lines.append(f"{anchor:<12}" + "".join(f"{c:>{width + 2}}" for c in cells))
         lines.append("")
-    sizes = sorted({int(r["n_test"]) for r in rows if r.get("n_test")})
+    sizes = sorted({int(r.n_test) for r in rows if r.n_test})
     if sizes:
         n = sizes[0]
         low, high = wilson(round(n / 2), n)
@@ -419,7 +379,7 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines).rstrip()
 
 
-def print_summary(rows: list[dict[str, Any]]) -> None:
+def print_summary(rows: Sequence[ResultRow]) -> None:
     """Print Table 2 and, for a target-rate run, how close each cell came to its rate."""
     from jpegai_eval.framework.rate_points import rate_summary
 
