@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from jpegai_eval.framework.download import offline_option
+from jpegai_eval.cli.options import offline_option
 from jpegai_eval.framework.errors import UsageError
 
 
