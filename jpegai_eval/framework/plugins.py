@@ -19,6 +19,7 @@ import importlib
 import importlib.metadata
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -73,11 +74,14 @@ def trace_call(hook_name: str, plugin_names: list[str]) -> None:
 def _trace_hook_calls(pm: pluggy.PluginManager) -> None:
     """Trace every call made through ``pm.hook`` (pluggy's hook-call monitoring)."""
 
-    def before(hook_name: str, impls: list[pluggy.HookImpl], kwargs: dict[str, Any]) -> None:
+    def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
         return None
 
     def after(
-        outcome: Any, hook_name: str, impls: list[pluggy.HookImpl], kwargs: dict[str, Any]
+        outcome: pluggy.Result[Any],
+        hook_name: str,
+        impls: Sequence[pluggy.HookImpl],
+        kwargs: Mapping[str, Any],
     ) -> None:
         # pluggy calls the implementations last-registered first.
         trace_call(hook_name, [impl.plugin_name for impl in reversed(impls)])

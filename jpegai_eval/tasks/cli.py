@@ -1,4 +1,4 @@
-"""The ``data`` and ``task`` command groups (mounted by :mod:`jpegai_eval.cli`).
+"""The ``data`` and ``task`` command groups (registered by :mod:`jpegai_eval.plugins.commands`).
 
 Commands stay thin: parse, call one function, print. Heavy modules (numpy, torch)
 are imported inside the commands so ``jpegai-eval --help`` stays fast.
