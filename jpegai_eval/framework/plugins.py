@@ -72,10 +72,12 @@ def trace_call(hook_name: str, plugin_names: list[str]) -> None:
 
 
 def _trace_hook_calls(pm: pluggy.PluginManager) -> None:
-    """Trace every call made through ``pm.hook`` (pluggy's hook-call monitoring)."""
+    """Trace every call made through ``pm.hook`` (pluggy's hook-call monitoring), before
+    the call: a hook whose plugin raises is in the trace too."""
 
     def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
-        return None
+        # pluggy calls the implementations last-registered first.
+        trace_call(hook_name, [impl.plugin_name for impl in reversed(impls)])
 
     def after(
         outcome: pluggy.Result[Any],
@@ -83,8 +85,7 @@ def _trace_hook_calls(pm: pluggy.PluginManager) -> None:
         impls: Sequence[pluggy.HookImpl],
         kwargs: Mapping[str, Any],
     ) -> None:
-        # pluggy calls the implementations last-registered first.
-        trace_call(hook_name, [impl.plugin_name for impl in reversed(impls)])
+        return None
 
     pm.add_hookcall_monitoring(before, after)
 
