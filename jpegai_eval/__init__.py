@@ -42,8 +42,7 @@ from jpegai_eval.framework.types import (
     Task,
     TaskOption,
 )
-
-__version__ = "0.1.0"
+from jpegai_eval.framework.version import __version__
 
 __all__ = [
     "__version__",

@@ -278,7 +278,7 @@ def test_empty_qualities_is_a_usage_error(root, tmp_path):
 
 
 def test_workers_beyond_the_cores_are_capped_with_a_note(root, tmp_path, monkeypatch):
-    from jpegai_eval.framework import run_cli
+    from jpegai_eval.cli import run as run_cli
 
     monkeypatch.setattr(run_cli, "usable_cores", lambda: 2)
     args = run_args(root, tmp_path / "out")

@@ -33,7 +33,7 @@ def demo_images():
 
 
 def test_every_anchor_is_registered_with_its_versions():
-    from jpegai_eval.framework.listing import describe_plugins
+    from jpegai_eval.cli.listing import describe_plugins
 
     listed = {(c["id"], c["backend"]): c for c in describe_plugins()["codecs"]}
     expected = {

@@ -342,7 +342,7 @@ def test_plugins_command_exits_non_zero_on_an_unknown_hook(tmp_path, console_scr
 
 
 def test_plugin_listing_shows_each_plugin_with_its_hooks_and_registrations(plugins):
-    from jpegai_eval.framework.listing import describe_plugins, format_plugins
+    from jpegai_eval.cli.listing import describe_plugins, format_plugins
 
     info = describe_plugins(plugins)
     listed = {p["name"]: p for p in info["plugins"]}

@@ -220,7 +220,7 @@ def test_a_run_at_target_rates(tmp_path):
 
 def test_fetch_lists_every_quality_a_learned_codec_may_take(tmp_path):
     """At target rates any quality may be chosen per image, so `fetch` needs them all."""
-    from jpegai_eval.framework.fetch_cli import needed_files
+    from jpegai_eval.cli.fetch import needed_files
 
     options = {
         "codecs": ("hyperprior-msssim",),

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from jpegai_eval.cli.listing import describe_plugins
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.listing import describe_plugins
 from jpegai_eval.framework.plugins import make_plugin_manager
 from jpegai_eval.plugins import tfc_codecs
 

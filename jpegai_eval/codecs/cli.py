@@ -15,8 +15,8 @@ from pathlib import Path
 
 import click
 
-from jpegai_eval.framework.cli_errors import UserErrorGroup
-from jpegai_eval.framework.metrics_cli import metrics_option
+from jpegai_eval.cli.errors import UserErrorGroup
+from jpegai_eval.cli.metrics import metrics_option
 
 codec_group = UserErrorGroup(
     "codec", help="Encode, decode, inspect and train codecs (.jai bitstreams)."

@@ -374,31 +374,6 @@ def unpack(file: RemoteFile, into: Path | None = None) -> Path:
     return target
 
 
-# ----------------------------------------------------------------------- the flag
-
-
-def _offline_flag(ctx: Any, param: Any, value: bool) -> None:
-    if value:
-        set_offline()
-    else:
-        enforce_offline()  # JPEGAI_EVAL_OFFLINE from the environment
-
-
-def offline_option(command: Any) -> Any:
-    """The ``--offline`` flag of ``run``, ``fetch`` and ``bench`` (a click decorator)."""
-    import click
-
-    return click.option(
-        "--offline",
-        is_flag=True,
-        expose_value=False,
-        is_eager=True,
-        callback=_offline_flag,
-        help=f"Never use the network (as {OFFLINE_ENV}=1 does): a missing file is an "
-        "error naming the file, its folder and its URL.",
-    )(command)
-
-
 # A process of the tool started with JPEGAI_EVAL_OFFLINE set (an encode worker, a
 # DataLoader worker, a torchrun rank) is guarded from the moment this module loads.
 enforce_offline()

@@ -14,7 +14,7 @@ specs only ever gain arguments, never rename them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
@@ -24,8 +24,6 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 if TYPE_CHECKING:  # heavy or circular types only for the type checker
-    import click
-
     from jpegai_eval.framework.metric_types import Metric
     from jpegai_eval.framework.types import Anchor, Codec, ReportWriter, Task
 
@@ -55,6 +53,15 @@ def register_metrics(register: Callable[[Metric], None]) -> None:
     """Called once when the plugins load: pass each Metric record to ``register``."""
 
 
+class CommandGroup(Protocol):
+    """What ``register_commands`` receives: the ``jpegai-eval`` click group (a
+    ``click.Group``; the framework names only the method a plugin needs, so that it
+    imports no click)."""
+
+    def add_command(self, cmd: Any, name: str | None = None) -> None:
+        """Add a click command or group, under ``name`` or its own name."""
+
+
 @hookspec
-def register_commands(cli: click.Group) -> None:
+def register_commands(cli: CommandGroup) -> None:
     """Called when the CLI starts: add click commands or groups with ``cli.add_command``."""

@@ -6,6 +6,10 @@ group ``jpegai_eval``. The environment variable ``JPEGAI_EVAL_LOAD_PLUGINS`` lim
 which of those load: a comma-separated list of entry-point or distribution names, and
 empty for none. Under pytest, installed plugins load only when a test sets that
 variable, so a developer's environment never leaks into the test suite.
+
+``JPEGAI_EVAL_TRACE_PLUGINS=1`` prints one line to stderr for each hook call, naming
+the plugins that answered it, in the order they were called (as datasette's
+``DATASETTE_TRACE_PLUGINS`` does).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import importlib
 import importlib.metadata
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -26,9 +31,11 @@ from jpegai_eval.framework.errors import PluginError
 from jpegai_eval.framework.metric_types import Metric
 from jpegai_eval.framework.registry import CodecRegistry, Registry, make_registries
 from jpegai_eval.framework.types import Anchor, ReportWriter, Task
+from jpegai_eval.framework.version import __version__
 
 ENTRY_POINT_GROUP = "jpegai_eval"
 LOAD_PLUGINS_ENV = "JPEGAI_EVAL_LOAD_PLUGINS"
+TRACE_PLUGINS_ENV = "JPEGAI_EVAL_TRACE_PLUGINS"
 
 DEFAULT_PLUGINS = (
     "jpegai_eval.plugins.compressai_codecs",
@@ -38,6 +45,7 @@ DEFAULT_PLUGINS = (
     "jpegai_eval.plugins.imagefolder_task",
     "jpegai_eval.plugins.anchors",
     "jpegai_eval.plugins.report_writers",
+    "jpegai_eval.plugins.commands",
     "jpegai_eval.plugins.bench",
     "jpegai_eval.plugins.fetch",
     "jpegai_eval.plugins.metrics",
@@ -47,9 +55,39 @@ REGISTER_HOOKS = ("codecs", "tasks", "anchors", "report_writers", "metrics")
 
 
 def _self_distribution() -> dict[str, str]:
-    from jpegai_eval import __version__
-
     return {"name": "jpegai-eval", "version": __version__}
+
+
+def tracing() -> bool:
+    """Whether ``JPEGAI_EVAL_TRACE_PLUGINS`` asks for hook calls on stderr."""
+    from jpegai_eval.framework.settings import value
+
+    return bool(value(TRACE_PLUGINS_ENV))
+
+
+def trace_call(hook_name: str, plugin_names: list[str]) -> None:
+    """One line on stderr: the hook called and the plugins that answered, in call order."""
+    answered = ", ".join(plugin_names) or "(no plugin)"
+    print(f"jpegai-eval: hook {hook_name}: {answered}", file=sys.stderr, flush=True)
+
+
+def _trace_hook_calls(pm: pluggy.PluginManager) -> None:
+    """Trace every call made through ``pm.hook`` (pluggy's hook-call monitoring), before
+    the call: a hook whose plugin raises is in the trace too."""
+
+    def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+        # pluggy calls the implementations last-registered first.
+        trace_call(hook_name, [impl.plugin_name for impl in reversed(impls)])
+
+    def after(
+        outcome: pluggy.Result[Any],
+        hook_name: str,
+        impls: Sequence[pluggy.HookImpl],
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        return None
+
+    pm.add_hookcall_monitoring(before, after)
 
 
 def _wanted_external() -> set[str] | None:
@@ -109,6 +147,15 @@ class Plugins:
         """Registered plugins, in registration order (built-ins first)."""
         return [name for name, plugin in self.pm.list_name_plugin() if plugin is not None]
 
+    def implementations(self, hook_name: str) -> list[pluggy.HookImpl]:
+        """A hook's implementations in registration order (built-ins first), for
+        calling each on its own so that what it adds is attributed to its plugin;
+        traced like a hook call when ``JPEGAI_EVAL_TRACE_PLUGINS`` is set."""
+        impls: list[pluggy.HookImpl] = getattr(self.pm.hook, hook_name).get_hookimpls()
+        if tracing():
+            trace_call(hook_name, [impl.plugin_name for impl in impls])
+        return impls
+
     def hooks_of(self, plugin_name: str) -> list[str]:
         """The hooks that plugin implements."""
         callers = self.pm.get_hookcallers(self.pm.get_plugin(plugin_name)) or []
@@ -120,10 +167,9 @@ class Plugins:
         registries = make_registries()
         for hook_name in REGISTER_HOOKS:
             registry = registries[hook_name]
-            hook = getattr(self.pm.hook, f"register_{hook_name}")
             # Call each implementation on its own, in registration order (built-ins
             # first), so every object is attributed to the plugin that registered it.
-            for impl in hook.get_hookimpls():
+            for impl in self.implementations(f"register_{hook_name}"):
                 dist = self.distributions.get(impl.plugin_name, {})
 
                 def register(
@@ -162,6 +208,8 @@ def make_plugin_manager(load_external: bool = True) -> Plugins:
     """A fresh plugin manager with the built-in plugins and, if allowed, installed ones."""
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
+    if tracing():
+        _trace_hook_calls(pm)
     plugins = Plugins(pm)
     for name in DEFAULT_PLUGINS:
         module = importlib.import_module(name)

@@ -1,13 +1,13 @@
 """Built-in plugin: the fidelity metrics (:mod:`jpegai_eval.framework.builtin_metrics`)
-and the ``metrics`` command (:mod:`jpegai_eval.framework.metrics_cli`)."""
+and the ``metrics`` command (:mod:`jpegai_eval.cli.metrics`, a lazy command)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import click
-
 from jpegai_eval import hookimpl
+from jpegai_eval.cli.lazy import LazyCommand
+from jpegai_eval.framework.hookspecs import CommandGroup
 from jpegai_eval.framework.metric_types import Metric
 
 
@@ -20,7 +20,12 @@ def register_metrics(register: Callable[[Metric], None]) -> None:
 
 
 @hookimpl
-def register_commands(cli: click.Group) -> None:
-    from jpegai_eval.framework.metrics_cli import metrics_command
-
-    cli.add_command(metrics_command, "metrics")
+def register_commands(cli: CommandGroup) -> None:
+    cli.add_command(
+        LazyCommand(
+            "metrics",
+            "jpegai_eval.cli.metrics:metrics_command",
+            "Print the fidelity metrics of DECODED against ORIGINAL.",
+        ),
+        "metrics",
+    )

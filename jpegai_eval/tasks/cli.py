@@ -1,4 +1,4 @@
-"""The ``data`` and ``task`` command groups (mounted by :mod:`jpegai_eval.cli`).
+"""The ``data`` and ``task`` command groups (registered by :mod:`jpegai_eval.plugins.commands`).
 
 Commands stay thin: parse, call one function, print. Heavy modules (numpy, torch)
 are imported inside the commands so ``jpegai-eval --help`` stays fast.
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
+from jpegai_eval.cli.task_options import TaskOptionsCommand
 from jpegai_eval.framework.errors import DatasetError, UsageError
 from jpegai_eval.framework.plan import check_classes
-from jpegai_eval.framework.run_cli import TaskOptionsCommand
 
 data_group = click.Group("data", help="Datasets: write the synthetic demo dataset.")
 task_group = click.Group("task", help="Tasks: models, sizes and dataset checks.")

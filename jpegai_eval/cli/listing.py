@@ -1,24 +1,32 @@
-"""What ``jpegai-eval plugins`` shows: each plugin with its hooks and what it
-registered, and every registered object with where it came from."""
+"""``jpegai-eval plugins``: each plugin with its hooks and what it registered, and every
+registered object with where it came from."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import click
+
+from jpegai_eval.cli.registration import plugin_commands
 from jpegai_eval.framework.plugins import REGISTER_HOOKS, Plugins, get_plugins
 
 
-def commands_by_plugin(plugins: Plugins) -> dict[str, list[str]]:
-    """The command names each plugin's ``register_commands`` adds, found by calling it
-    on a scratch click group (command modules import nothing heavy)."""
-    import click
+@click.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins_command(as_json: bool) -> None:
+    """List codecs, tasks, anchors and report writers, with the plugin each came from."""
+    info = describe_plugins()
+    click.echo(json.dumps(info, indent=2) if as_json else format_plugins(info))
 
+
+def commands_by_plugin(plugins: Plugins) -> dict[str, list[str]]:
+    """The command names each plugin's ``register_commands`` adds (built-in commands
+    are lazy: listing them imports no command module)."""
     added: dict[str, list[str]] = {}
-    for impl in plugins.pm.hook.register_commands.get_hookimpls():
-        group = click.Group("scratch")
-        impl.function(**{a: group for a in impl.argnames if a == "cli"})
-        added[impl.plugin_name] = sorted(group.commands)
-    return added
+    for registered in plugin_commands(plugins):
+        added.setdefault(registered.plugin, []).append(registered.name)
+    return {plugin: sorted(names) for plugin, names in added.items()}
 
 
 def describe_plugin_list(plugins: Plugins) -> list[dict[str, Any]]:

@@ -16,12 +16,14 @@ from typing import Any
 
 import click
 
-from jpegai_eval.framework.download import download, offline_option, unpack
+from jpegai_eval.cli.options import offline_option
+from jpegai_eval.cli.run import _int_list, run_command
+from jpegai_eval.cli.task_options import TaskOptionsCommand
+from jpegai_eval.framework.download import download, unpack
 from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.needs import state_of, study_needs
 from jpegai_eval.framework.plan import RunConfig, make_plan
 from jpegai_eval.framework.remote import RemoteFile
-from jpegai_eval.framework.run_cli import TaskOptionsCommand, _int_list, run_command
 
 
 def config_from_options(options: dict[str, Any]) -> RunConfig:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.metric_types import ImagePair, Metric, MetricValues
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 METRICS_HELP = (
     "Which metrics: fast (psnr_rgb, ms_ssim_rgb, ssim_rgb, psnr_y), jpegai (JPEG AI's "
@@ -23,7 +26,7 @@ METRICS_HELP = (
 )
 
 
-def metrics_option(default: str = "fast") -> Any:
+def metrics_option(default: str = "fast") -> Callable[[F], F]:
     """The ``--metrics`` option, shared by the commands that take it."""
     return click.option(
         "--metrics", "metrics_spec", default=default, show_default=True, help=METRICS_HELP
