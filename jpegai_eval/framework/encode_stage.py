@@ -26,7 +26,7 @@ from typing import Any
 
 from jpegai_eval.framework.cache import CacheCell, file_digest, image_key
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.records import EncodedEntry, EncodeFailure, EncodeOutcome
+from jpegai_eval.framework.records import Cell, EncodedEntry, EncodeFailure, EncodeOutcome
 from jpegai_eval.framework.types import Codec, Sample
 
 
@@ -42,19 +42,6 @@ class Job:
     #: Ids of the registered metrics computed beyond today's (psnr, ms_ssim, ssim),
     #: for the test images; a cached entry without them gets them added.
     metrics: tuple[str, ...] = ()
-
-
-@dataclass
-class Cell:
-    """One codec x quality: where its entries live and the weights it used."""
-
-    codec: Codec
-    quality: int
-    weights: str | None
-    weights_id: str
-    cache: CacheCell
-    latent_spec: Any = None
-    weights_dir: str | None = None
 
 
 def load_model(codec: Codec, quality: int, weights: str | None, weights_dir: str | None) -> Any:

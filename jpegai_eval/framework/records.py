@@ -3,6 +3,7 @@
 Frozen dataclasses, built at the file edges (a cache entry's ``meta.json``) and read
 by the stages after the one that made them:
 
+- :class:`Cell` -- one codec x quality, opened (weights loaded, cache folder named);
 - :class:`EncodedEntry` -- one image's cache entry after the encode stage (encoded now
   or reused): its cache key and what its ``meta.json`` records;
 - :class:`EncodeFailure` -- an image that could not be read or coded, and why;
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from jpegai_eval.framework.encode_stage import Cell
+    from jpegai_eval.framework.cache import CacheCell
     from jpegai_eval.framework.types import Codec, Sample
 
 #: A codec x quality (or target rate) of the run: (``codec.key``, quality index).
@@ -62,6 +63,20 @@ class EncodeFailure:
 
     sample_id: str
     error: str
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One codec x quality (or target rate) of the run, opened before any work: where
+    its cache entries live and the weights it uses."""
+
+    codec: Codec
+    quality: int
+    weights: str | None
+    weights_id: str
+    cache: CacheCell
+    latent_spec: Any = None
+    weights_dir: str | None = None
 
 
 #: What coding one image gives.
