@@ -363,15 +363,18 @@ class HyperpriorModel(CodecModel):
         if len(sizes) != 1:
             raise ValueError(f"decode_batch takes files of one image size; got {sorted(sizes)}")
         clock.lap("open")
-        return self._stages(opened, image, latents, transforms or {}, clock)
+        return self._stages(
+            opened, clock, image=image, latents=latents, transforms=transforms or {}
+        )
 
     def _stages(
         self,
         opened: list[tuple[Header, bytes, bytes]],
+        clock: _Laps,
+        *,
         image: bool,
         latents: bool,
         transforms: dict[str, Any],
-        clock: _Laps,
     ) -> StagedBatch:
         import torch
 
@@ -402,10 +405,14 @@ class HyperpriorModel(CodecModel):
         out.times = clock.times
         return out
 
-    def _decode_stages(self, payload: bytes, header: Header, image: bool, latents: bool) -> Decoded:
+    def _decode_stages(
+        self, payload: bytes, header: Header, *, image: bool, latents: bool
+    ) -> Decoded:
         clock = _Laps(self.device)
         y_string, z_string = self.strings(payload, header)
-        batch = self._stages([(header, y_string, z_string)], image, latents, {}, clock)
+        batch = self._stages(
+            [(header, y_string, z_string)], clock, image=image, latents=latents, transforms={}
+        )
         return Decoded(
             header,
             image=batch.images[0] if batch.images is not None else None,
@@ -464,12 +471,12 @@ class HyperpriorModel(CodecModel):
         return torch.from_numpy(symbols).to(scales_hat.device, scales_hat.dtype)
 
     def _decode_payload(self, payload: bytes, header: Header) -> np.ndarray:
-        image = self._decode_stages(payload, header, True, False).image
+        image = self._decode_stages(payload, header, image=True, latents=False).image
         assert image is not None
         return image
 
     def _latents_payload(self, payload: bytes, header: Header) -> dict[str, np.ndarray]:
-        latents = self._decode_stages(payload, header, False, True).latents
+        latents = self._decode_stages(payload, header, image=False, latents=True).latents
         assert latents is not None
         return latents
 

@@ -305,7 +305,7 @@ class CodecModel(ABC):
         t0 = time.perf_counter()
         header, payload = self.open(data)
         opened = time.perf_counter() - t0
-        out = self._decode_stages(payload, header, image, latents)
+        out = self._decode_stages(payload, header, image=image, latents=latents)
         out.times = {"open": opened, **out.times}
         return out
 
@@ -330,7 +330,9 @@ class CodecModel(ABC):
     def _latents_payload(self, payload: bytes, header: Header) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
-    def _decode_stages(self, payload: bytes, header: Header, image: bool, latents: bool) -> Decoded:
+    def _decode_stages(
+        self, payload: bytes, header: Header, *, image: bool, latents: bool
+    ) -> Decoded:
         """The staged decode of a checked payload. This default runs
         :meth:`_decode_payload` and :meth:`_latents_payload` one after the other (two
         passes); a codec that can share the entropy decoding overrides it."""
