@@ -227,7 +227,7 @@ def rd_loss(out: dict[str, Any], x: Any, lmbda: float, metric: str) -> dict[str,
 
 
 @dataclass(frozen=True)
-class _Recipe:
+class Recipe:
     """What :func:`train` checked in a :class:`TrainConfig`: the metric, lambda, (N, M)
     and the training images of each ``--data`` folder."""
 
@@ -238,7 +238,7 @@ class _Recipe:
     sources: list[list[Path]]
 
 
-def _recipe(cfg: TrainConfig) -> _Recipe:
+def check_config(cfg: TrainConfig) -> Recipe:
     """Check ``cfg`` (codec, steps, batch, patch, architecture, data) before any work."""
     from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
 
@@ -259,7 +259,7 @@ def _recipe(cfg: TrainConfig) -> _Recipe:
     n, m = architecture(cfg)
     if not cfg.data:
         raise UsageError("Give at least one --data folder.")
-    return _Recipe(metric, lmbda, n, m, [training_images(d) for d in cfg.data])
+    return Recipe(metric, lmbda, n, m, [training_images(d) for d in cfg.data])
 
 
 class CodecTrainer:
@@ -269,11 +269,14 @@ class CodecTrainer:
     a batch), :meth:`save_state`, :meth:`fit` (the loop) and :meth:`finish` (write
     ``cfg.out``)."""
 
-    def __init__(self, cfg: TrainConfig, recipe: _Recipe) -> None:
+    def __init__(self, cfg: TrainConfig, recipe: Recipe | None = None) -> None:
+        """Build the network (``cfg.init``'s weights or a fresh one) and its optimizers;
+        ``recipe``: ``cfg`` checked (:func:`check_config`; None: checked here)."""
         import torch
 
         from jpegai_eval.codecs.weights import import_compressai
 
+        recipe = recipe or check_config(cfg)
         self.cfg, self.recipe = cfg, recipe
         cfg.out.parent.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)
@@ -439,7 +442,7 @@ class CodecTrainer:
         return meta
 
 
-def _settings(cfg: TrainConfig, recipe: _Recipe, init_id: str | None) -> dict[str, Any]:
+def _settings(cfg: TrainConfig, recipe: Recipe, init_id: str | None) -> dict[str, Any]:
     """What a resumed training must share with the one that wrote the state file."""
     settings: dict[str, Any] = {
         "codec": cfg.codec_id,
@@ -463,7 +466,7 @@ def _settings(cfg: TrainConfig, recipe: _Recipe, init_id: str | None) -> dict[st
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Train (or resume) and write ``cfg.out``; return a summary of the run."""
-    trainer = CodecTrainer(cfg, _recipe(cfg))
+    trainer = CodecTrainer(cfg)
     trainer.fit()
     return trainer.finish()
 
