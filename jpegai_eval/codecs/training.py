@@ -168,7 +168,7 @@ class PatchSampler:
         if min(h, w) < self.patch:  # upscale small images so a patch fits
             s = self.patch / min(h, w)
             size = (max(self.patch, round(w * s)), max(self.patch, round(h * s)))
-            array = np.asarray(Image.fromarray(array).resize(size, Image.BICUBIC))
+            array = np.asarray(Image.fromarray(array).resize(size, Image.Resampling.BICUBIC))
         tensor = torch.from_numpy(np.array(array, dtype=np.uint8)).permute(2, 0, 1)
         if self._cached_bytes + tensor.numel() <= CACHE_BYTES:
             self._cache[index] = tensor

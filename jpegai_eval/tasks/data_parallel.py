@@ -105,11 +105,13 @@ class _AllReduceSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return _AllReduceSum.apply(grad)  # type: ignore[no-any-return]
+        summed: torch.Tensor = _AllReduceSum.apply(grad)
+        return summed
 
 
 def _sum_over_ranks(tensor: torch.Tensor) -> torch.Tensor:
-    return _AllReduceSum.apply(tensor)  # type: ignore[no-any-return]
+    summed: torch.Tensor = _AllReduceSum.apply(tensor)
+    return summed
 
 
 class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
@@ -251,7 +253,7 @@ class DataParallel:
     per_rank_batch: int
     model: nn.Module  # the task's model, its BatchNorm layers synchronised
     wrapped: nn.Module  # the DistributedDataParallel wrapper that trains it
-    sampler: torch.utils.data.DistributedSampler  # type: ignore[type-arg]
+    sampler: torch.utils.data.DistributedSampler[int]
     #: What this rank processed in each epoch this invocation trained.
     epochs: list[dict[str, int]] = field(default_factory=list)
 
@@ -281,7 +283,7 @@ class DataParallel:
 
 def prepare(
     model: nn.Module,
-    dataset: torch.utils.data.Dataset,  # type: ignore[type-arg]
+    dataset: torch.utils.data.Dataset[Any],
     batch_size: int,
     seed: int,
     device: torch.device,

@@ -67,6 +67,8 @@ from jpegai_eval.tasks.classes import CORRUPT_IMAGE_POLICY
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
+    from jpegai_eval.tasks.data_parallel import DataParallel
+
 Source = str | os.PathLike | Callable[[], Any]
 Item = tuple[Source, int]
 
@@ -810,7 +812,7 @@ class Trainer:
         self.start_epoch = 0
         self.seconds = 0.0
         self.net: nn.Module = model  # what the steps run: the model or its DDP wrapper
-        self.parallel: Any = None  # data_parallel.DataParallel under ddp
+        self.parallel: DataParallel | None = None  # under ddp
 
     def resume(self) -> None:
         """Continue from ``out/checkpoint.pt`` if there is one: the weights, optimiser,
