@@ -102,7 +102,8 @@ class CompressAIHyperprior(Codec):
             config = w.demo_config(self.id, quality)
             if config is None:
                 w.demo_path(self.id, quality)  # raises the WeightsError
-            return config  # type: ignore[return-value]
+            assert config is not None  # demo_path raised: no demo weights for quality
+            return config
         if weights == "pretrained":
             return ZOO_CONFIGS[quality]
         loaded = w.load_weights(self.id, quality, weights)

@@ -27,10 +27,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.errors import DatasetError, UsageError
 from jpegai_eval.framework.safeload import torch_load
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 STATE_SUFFIX = ".train-state.pt"
@@ -151,10 +154,10 @@ class PatchSampler:
         self._offsets = [sum(len(s) for s in sources[:i]) for i in range(len(sources))]
         self.patch = patch
         self.generator = generator
-        self._cache: dict[int, Any] = {}
+        self._cache: dict[int, torch.Tensor] = {}
         self._cached_bytes = 0
 
-    def _image(self, index: int):  # type: ignore[no-untyped-def]
+    def _image(self, index: int) -> torch.Tensor:
         import numpy as np
         import torch
         from PIL import Image
@@ -175,7 +178,7 @@ class PatchSampler:
             self._cached_bytes += tensor.numel()
         return tensor
 
-    def batch(self, size: int):  # type: ignore[no-untyped-def]
+    def batch(self, size: int) -> torch.Tensor:
         import torch
 
         g = self.generator
@@ -345,7 +348,7 @@ class CodecTrainer:
         with atomic_output(self.state_file) as tmp:
             torch.save(state, tmp)
 
-    def step(self, x: Any) -> dict[str, float] | None:
+    def step(self, x: torch.Tensor) -> dict[str, float] | None:
         """ONE optimisation step on the batch ``x`` (N, 3, H, W floats in [0, 1] on the
         device): the RD loss, backward, gradient norm clipped at 1, Adam; then the
         auxiliary loss and its Adam. Returns the losses as floats, or None when the
