@@ -269,7 +269,11 @@ def check_codec(
     return report
 
 
-def _run(step: Callable[[], Any], rule: str, fail) -> Any:  # type: ignore[no-untyped-def]
+#: Builds the ContractError for a broken rule: ``fail(rule, what was seen)``.
+Fail = Callable[[str, str], ContractError]
+
+
+def _run(step: Callable[[], Any], rule: str, fail: Fail) -> Any:
     try:
         return step()
     except ContractError:
@@ -278,7 +282,14 @@ def _run(step: Callable[[], Any], rule: str, fail) -> Any:  # type: ignore[no-un
         raise fail(rule, f"it raised {exc!r}") from exc
 
 
-def _load(codec, quality, weights, weights_dir, device, fail) -> CodecModel:  # type: ignore[no-untyped-def]
+def _load(
+    codec: Codec,
+    quality: int,
+    weights: str | None,
+    weights_dir: str | None,
+    device: str,
+    fail: Fail,
+) -> CodecModel:
     model = codec.load(quality, weights=weights, device=device, weights_dir=weights_dir)
     if not isinstance(model, CodecModel):
         raise fail("load() returns a jpegai_eval.CodecModel", f"got {type(model).__name__}")
@@ -292,7 +303,7 @@ def _load(codec, quality, weights, weights_dir, device, fail) -> CodecModel:  # 
     return model
 
 
-def _check_image(out: Any, size: tuple[int, int], what: str, fail) -> None:  # type: ignore[no-untyped-def]
+def _check_image(out: Any, size: tuple[int, int], what: str, fail: Fail) -> None:
     shape = getattr(out, "shape", None)
     dtype = str(getattr(out, "dtype", type(out).__name__))
     if not isinstance(out, np.ndarray) or shape != (*size, 3) or dtype != "uint8":
@@ -302,7 +313,7 @@ def _check_image(out: Any, size: tuple[int, int], what: str, fail) -> None:  # t
         )
 
 
-def _check_latents(  # type: ignore[no-untyped-def]
+def _check_latents(
     codec: Codec,
     model: CodecModel,
     fresh: CodecModel,
@@ -310,7 +321,7 @@ def _check_latents(  # type: ignore[no-untyped-def]
     data: bytes,
     header: Header,
     report: CodecReport,
-    fail,
+    fail: Fail,
 ) -> None:
     spec = model.latent_spec or codec.latent_spec(model.quality)
     if not isinstance(spec, LatentSpec):
@@ -464,7 +475,7 @@ def _garbage_payloads(header: Header, size: int) -> Iterator[tuple[str, bytes]]:
     yield "valid container with a random payload", pack(header, noise)
 
 
-def _refused(fn: Callable[[bytes], Any], data: bytes, what: str, fail) -> None:  # type: ignore[no-untyped-def]
+def _refused(fn: Callable[[bytes], Any], data: bytes, what: str, fail: Fail) -> None:
     try:
         fn(data)
     except BitstreamError:
