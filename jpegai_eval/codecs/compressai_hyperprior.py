@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
     from jpegai_eval.framework.bitstream import Header
     from jpegai_eval.framework.remote import RemoteFile
+
+#: What replaces h_s or g_s in a staged decode (``transforms``): tensor in, tensor out.
+StageTransform = Callable[["torch.Tensor"], "torch.Tensor"]
 
 #: CompressAI's zoo configurations (N, M) of bmshj2018-hyperprior per quality.
 ZOO_CONFIGS: dict[int, tuple[int, int]] = {
@@ -338,7 +341,7 @@ class HyperpriorModel(CodecModel):
         *,
         image: bool = True,
         latents: bool = True,
-        transforms: dict[str, Any] | None = None,
+        transforms: Mapping[str, StageTransform] | None = None,
     ) -> StagedBatch:
         """The staged decode of ``files`` (all of one image size) as one batch::
 
@@ -375,7 +378,7 @@ class HyperpriorModel(CodecModel):
         *,
         image: bool,
         latents: bool,
-        transforms: dict[str, Any],
+        transforms: Mapping[str, StageTransform],
     ) -> StagedBatch:
         import torch
 

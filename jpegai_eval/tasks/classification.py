@@ -112,7 +112,7 @@ class ClassificationTask(Task):
         from jpegai_eval.tasks import data_parallel, training
 
         p = training.get_preset(preset)
-        return data_parallel.rule(p.batch_size, p.lr, world_size, p.name)
+        return dict(data_parallel.rule(p.batch_size, p.lr, world_size, p.name))
 
     def evaluate(
         self,

@@ -34,7 +34,7 @@ some would idle. Under ``--ddp`` every rank trains every classifier together:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 import torch.distributed as dist
@@ -75,7 +75,18 @@ def split_batch(batch_size: int, world_size: int, preset: str = "") -> int:
     return batch_size // world_size
 
 
-def rule(batch_size: int, lr: float, world_size: int, preset: str = "") -> dict[str, Any]:
+class DataParallelRule(TypedDict):
+    """The ``--ddp`` rule a task trains by, as ``run.json`` records it."""
+
+    world_size: int
+    global_batch: int
+    per_rank_batch: int
+    lr: float
+    rule: str
+    batchnorm: str
+
+
+def rule(batch_size: int, lr: float, world_size: int, preset: str = "") -> DataParallelRule:
     """The ``--ddp`` batch and learning-rate rule for ``world_size`` ranks, as recorded
     in ``run.json`` (an error when the batch does not split evenly)."""
     return {
@@ -266,7 +277,7 @@ class DataParallel:
         dist.all_reduce(t)
         return [float(v) for v in t.tolist()]
 
-    def record(self, train_items: int) -> dict[str, Any]:
+    def record(self, train_items: int) -> RankRecord:
         """What this rank did, for the run's per-rank records."""
         return {
             "rank": self.rank,
@@ -279,6 +290,20 @@ class DataParallel:
             "samples": sum(e["samples"] for e in self.epochs),
             "steps": sum(e["steps"] for e in self.epochs),
         }
+
+
+class RankRecord(TypedDict):
+    """What one rank did in a data-parallel training (:meth:`DataParallel.record`)."""
+
+    rank: int
+    world_size: int
+    global_batch: int
+    per_rank_batch: int
+    train_items: int
+    epoch_samples: int
+    epochs: list[dict[str, int]]
+    samples: int
+    steps: int
 
 
 def prepare(

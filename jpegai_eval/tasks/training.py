@@ -1010,7 +1010,7 @@ class Trainer:
             history=self.history,
             init=self.init or {"init": "scratch"},
             checkpoint=str(self.checkpoint),
-            data_parallel=parallel.record(len(self.items)) if parallel is not None else {},
+            data_parallel={} if parallel is None else dict(parallel.record(len(self.items))),
             training_mode=run.mode.as_dict(),
         )
 
