@@ -445,9 +445,9 @@ class CodecTrainer:
         return meta
 
 
-def _settings(cfg: TrainConfig, recipe: Recipe, init_id: str | None) -> dict[str, Any]:
+def _settings(cfg: TrainConfig, recipe: Recipe, init_id: str | None) -> dict[str, object]:
     """What a resumed training must share with the one that wrote the state file."""
-    settings: dict[str, Any] = {
+    settings: dict[str, object] = {
         "codec": cfg.codec_id,
         "quality": cfg.quality,
         "metric": recipe.metric,

@@ -94,8 +94,8 @@ def demo_manifest() -> dict[str, Any]:
     path = DEMO_DIR / MANIFEST
     if not path.is_file():
         return {"codec": "", "qualities": {}}
-    manifest: dict[str, Any] = json.loads(path.read_text())
-    return manifest
+    manifest = json.loads(path.read_text())
+    return manifest if isinstance(manifest, dict) else {"codec": "", "qualities": {}}
 
 
 def demo_qualities(codec_id: str) -> list[int]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -610,9 +611,9 @@ class Task(ABC):
         A task whose ``train`` predates ``ddp`` and ``deterministic`` still trains,
         with a DeprecationWarning, as long as they are at their defaults (False, None);
         otherwise the error says which argument it lacks."""
-        given: dict[str, Any] = dict(preset=preset, domain=domain, out_dir=out_dir)
+        given: dict[str, object] = dict(preset=preset, domain=domain, out_dir=out_dir)
         given.update(device=device, workers=workers, seed=seed)
-        legacy: dict[str, Any] = {}
+        legacy: dict[str, object] = {}
         for name, value, default in (("ddp", ddp, False), ("deterministic", deterministic, None)):
             # At its default an argument an older task lacks changes nothing: droppable.
             (legacy if value == default else given)[name] = value
@@ -683,9 +684,9 @@ def call_task(
     task: Task,
     method: str,
     args: tuple[Any, ...],
-    given: dict[str, Any],
+    given: Mapping[str, object],
     *,
-    legacy: dict[str, Any],
+    legacy: Mapping[str, object],
 ) -> Any:
     """Call ``task.method(*args, **given, **legacy)``: the whole contract. ``legacy``
     holds the keywords a task written to an older contract may lack; such a task (its

@@ -619,7 +619,7 @@ def read_checkpoint(path: Path, device: Any = "cpu") -> dict[str, Any]:
 
 def _config(
     model: nn.Module, items: Sequence[Item], preset: Preset, domain: str, seed: int
-) -> dict[str, Any]:
+) -> dict[str, object]:
     return {
         "model": type(model).__name__,
         "domain": domain,
