@@ -38,6 +38,10 @@ and renamed); a training started again with the same settings resumes after the 
 finished epoch, and a finished one returns at once. Checkpoints hold tensors and plain
 values only and are read with ``torch.load(..., weights_only=True)``: a run folder is
 never trusted to run code (:func:`read_checkpoint`).
+
+Training: :func:`train_classifier` resolves the device, the training mode and the data
+(decoded once), then a :class:`Trainer` resumes, runs the epochs and saves after each;
+:func:`train_step` is one optimisation step on one batch (what ``bench`` times).
 """
 
 from __future__ import annotations
