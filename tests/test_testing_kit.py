@@ -452,3 +452,24 @@ def test_unknown_split_that_is_silently_empty_fails(folder):
 
     with pytest.raises(ContractError, match="an unknown split is a UserError; samples"):
         check_task(Silent(), folder)
+
+
+def test_the_task_contract_is_checked_on_the_signatures(folder):
+    class Current(FolderTask):
+        def build_classifier(self, domain, latent_spec=None, *, preset=None):
+            return None
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        check_task(Current(), folder)  # the whole contract: no warning
+    with pytest.warns(DeprecationWarning, match=r"build_classifier\(\) does not take preset"):
+        check_task(FolderTask(), folder)  # written before preset: still runs
+
+    class NoSeed(Current):
+        def train(self, model, items, *, preset, domain, out_dir, device, workers):
+            return None
+
+    with pytest.raises(ContractError, match=r"train\(\) takes every argument.*seed"):
+        check_task(NoSeed(), folder)

@@ -135,7 +135,15 @@ def test_deterministic_loader_is_pytorchs_own(latent_items):
     preset = training.get_preset("quick", **TINY)
     dataset = training.ItemDataset(latent_items, "latent", preset, train=True, seed=5)
     mode = training_mode("cpu")
-    ours = training._loader(dataset, 4, True, 0, torch.device("cpu"), torch.Generator(), mode=mode)
+    ours = training._loader(
+        dataset,
+        4,
+        shuffle=True,
+        workers=0,
+        device=torch.device("cpu"),
+        generator=torch.Generator(),
+        mode=mode,
+    )
     plain = torch.utils.data.DataLoader(
         dataset, batch_size=4, shuffle=True, generator=torch.Generator()
     )
@@ -152,7 +160,13 @@ def test_fast_loader_persistent_workers_see_each_epoch(latent_items):
     for workers in (0, 2):
         dataset = training.ItemDataset(latent_items, "latent", preset, train=True, seed=5)
         loader = training._loader(
-            dataset, 4, True, workers, torch.device("cpu"), torch.Generator(), mode=mode
+            dataset,
+            4,
+            shuffle=True,
+            workers=workers,
+            device=torch.device("cpu"),
+            generator=torch.Generator(),
+            mode=mode,
         )
         assert loader.persistent_workers == (workers > 0)
         runs.append(_batches(loader, dataset, 3, 5))

@@ -12,11 +12,16 @@ import io
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from jpegai_eval.cli.errors import UserErrorGroup
 from jpegai_eval.cli.metrics import metrics_option
+
+if TYPE_CHECKING:
+    from jpegai_eval.framework.bitstream import Header
+    from jpegai_eval.framework.types import Codec, CodecModel
 
 codec_group = UserErrorGroup(
     "codec", help="Encode, decode, inspect and train codecs (.jai bitstreams)."
@@ -41,7 +46,7 @@ device_option = click.option(
 )
 
 
-def resolve_codec(codec_id: str, backend: str | None = None):  # type: ignore[no-untyped-def]
+def resolve_codec(codec_id: str, backend: str | None = None) -> Codec:
     """A codec by id, ``id/backend`` (as ``run --codec`` takes it), or id and --backend."""
     from jpegai_eval.framework.plugins import get_plugins
 
@@ -50,13 +55,15 @@ def resolve_codec(codec_id: str, backend: str | None = None):  # type: ignore[no
     return get_plugins().codecs.resolve(codec_id, backend)
 
 
-def load_model(codec, quality: int, weights: str | None, weights_dir: str | None, device: str):  # type: ignore[no-untyped-def]
+def load_model(
+    codec: Codec, quality: int, weights: str | None, weights_dir: str | None, device: str
+) -> CodecModel:
     """``codec.load`` with the command's weights, weights folder and device."""
     codec.check_quality(quality)
     return codec.load(quality, weights, device, weights_dir=weights_dir)
 
 
-def open_bitstream(path: str):  # type: ignore[no-untyped-def]
+def open_bitstream(path: str) -> tuple[bytes, Header, bytes]:
     """(bytes, header, payload) of a ``.jai`` file, verified."""
     from jpegai_eval.framework.bitstream import unpack
     from jpegai_eval.framework.image_io import read_bytes
@@ -66,7 +73,9 @@ def open_bitstream(path: str):  # type: ignore[no-untyped-def]
     return data, header, payload
 
 
-def model_for_file(path: str, weights: str | None, weights_dir: str | None, device: str):  # type: ignore[no-untyped-def]
+def model_for_file(
+    path: str, weights: str | None, weights_dir: str | None, device: str
+) -> tuple[bytes, Header, CodecModel]:
     data, header, _ = open_bitstream(path)
     codec = resolve_codec(header.codec, header.backend)
     if header.quality == 0 and codec.parameter is not None:

@@ -8,6 +8,8 @@ candidates to choose from with ``JPEGAI_EVAL_TFC_TENSORS`` when discovery fails.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from jpegai_eval.framework.errors import UsageError, UserError, WeightsError
@@ -70,7 +72,7 @@ def describe_tensors(
     return "\n".join(lines)
 
 
-def _shape(tensor) -> str:  # type: ignore[no-untyped-def]
+def _shape(tensor: Any) -> str:
     shape = tensor.shape
     if shape.rank is None:
         return "(?)"

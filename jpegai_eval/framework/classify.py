@@ -211,7 +211,7 @@ class Classifiers:
         spec = latent_spec_of(cell, self.encoded) if domain == "latent" else None
         source = self.plan.trainers[cell.anchor.id].train_on
         items = _items(source, self.samples["train"], cell, self.encoded)
-        init = task.init_classifier(model, self.plan.init_weights)
+        init = task.init_for(model, self.plan.init_weights, domain)
         log(
             f"classifier {name}: training on {len(items)} "
             f"{'latents' if domain == 'latent' else f'{source} images'} ({config.preset} preset"
@@ -223,7 +223,7 @@ class Classifiers:
         else:
             write_json(folder.key_json, key)
         t0 = time.time()
-        trained = task.train(
+        trained = task.train_for(
             model,
             items,
             preset=config.preset,
@@ -232,9 +232,8 @@ class Classifiers:
             device=self.device,
             workers=config.workers,
             seed=config.seed,
-            **({"ddp": True} if data_parallel else {}),
-            # Only when given: a task's train() need not know the option.
-            **({} if config.deterministic is None else {"deterministic": config.deterministic}),
+            ddp=bool(data_parallel),
+            deterministic=config.deterministic,
         )
         train_s = time.time() - t0
         model = model.to("cpu").eval()

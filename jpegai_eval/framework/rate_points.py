@@ -370,8 +370,11 @@ class TargetRateModel(CodecModel):
     def _latents_payload(self, payload: bytes, header: Header) -> dict[str, np.ndarray]:
         return self._model_for(header)._latents_payload(payload, header)
 
-    def _decode_stages(self, payload: bytes, header: Header, image: bool, latents: bool) -> Decoded:
-        return self._model_for(header)._decode_stages(payload, header, image, latents)
+    def _decode_stages(
+        self, payload: bytes, header: Header, *, image: bool, latents: bool
+    ) -> Decoded:
+        model = self._model_for(header)
+        return model._decode_stages(payload, header, image=image, latents=latents)
 
 
 def rate_summary(rows: Sequence[ResultRow]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -305,7 +306,7 @@ class CodecModel(ABC):
         t0 = time.perf_counter()
         header, payload = self.open(data)
         opened = time.perf_counter() - t0
-        out = self._decode_stages(payload, header, image, latents)
+        out = self._decode_stages(payload, header, image=image, latents=latents)
         out.times = {"open": opened, **out.times}
         return out
 
@@ -330,7 +331,9 @@ class CodecModel(ABC):
     def _latents_payload(self, payload: bytes, header: Header) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
-    def _decode_stages(self, payload: bytes, header: Header, image: bool, latents: bool) -> Decoded:
+    def _decode_stages(
+        self, payload: bytes, header: Header, *, image: bool, latents: bool
+    ) -> Decoded:
         """The staged decode of a checked payload. This default runs
         :meth:`_decode_payload` and :meth:`_latents_payload` one after the other (two
         passes); a codec that can share the entropy decoding overrides it."""
@@ -520,24 +523,23 @@ class Task(ABC):
         values of :attr:`options` given as keywords."""
 
     @abstractmethod
-    def build_classifier(self, domain: str, latent_spec: LatentSpec | None = None) -> Any:
-        """A fresh torch.nn.Module classifier for ``domain``. A task may also take a
-        ``preset`` keyword (the training preset's name) to size its models by preset;
-        the framework passes it where the signature has it (:meth:`classifier_for`)."""
+    def build_classifier(
+        self, domain: str, latent_spec: LatentSpec | None = None, *, preset: str | None = None
+    ) -> Any:
+        """A fresh torch.nn.Module classifier for ``domain``, shaped by ``latent_spec``
+        (the codec's compressed domain; None for ``"pixel"``) and sized for the training
+        ``preset`` (its name; None: the task's default size). A task that has one size
+        ignores ``preset``."""
 
     def classifier_for(
         self, domain: str, latent_spec: LatentSpec | None, preset: str | None
     ) -> Any:
-        """:meth:`build_classifier`, with ``preset=`` when the task's method takes it
-        (tasks written before presets could size models keep working)."""
-        import inspect
-
-        params = inspect.signature(self.build_classifier).parameters
-        takes = "preset" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-        if takes and preset is not None:
-            build: Any = self.build_classifier  # the keyword is the task's own
-            return build(domain, latent_spec, preset=preset)
-        return self.build_classifier(domain, latent_spec)
+        """:meth:`build_classifier` with every argument of the contract: what the
+        framework calls. A task written before presets (``build_classifier(domain,
+        latent_spec)``) still gets its model, with a DeprecationWarning."""
+        return call_task(
+            self, "build_classifier", (domain, latent_spec), {}, legacy={"preset": preset}
+        )
 
     def dataset_notes(self, **dataset_options: Any) -> list[str]:
         """Lines saying how the dataset was read where that changes what a reader sees
@@ -572,12 +574,50 @@ class Task(ABC):
         domain: str,
         out_dir: Path,
         device: str,
-        workers: int,
+        workers: int | None,
         seed: int,
+        ddp: bool = False,
+        deterministic: bool | None = None,
     ) -> Any:
         """Train ``model`` in place on (source, label) items -- a source is an image
         file (pixel domain) or a ``.npz`` with ``y_hat`` and ``sigma_hat`` (latent
-        domain) -- checkpointing into ``out_dir`` and resuming from it."""
+        domain) -- checkpointing into ``out_dir`` and resuming from it.
+
+        The framework gives every argument, always by keyword: ``preset`` (the training
+        preset's name), ``domain``, ``out_dir``, ``device`` (``"auto"``, ``"cpu"``,
+        ``"cuda"``...), ``workers`` (data-loading processes; None: the task's default),
+        ``seed``, ``ddp`` (True only under ``run --ddp`` when :meth:`data_parallel`
+        agreed: every rank calls ``train`` together and trains the one model) and
+        ``deterministic`` (``--deterministic`` / ``--no-deterministic``; None: the
+        device's default). Return a record of the training; its ``history``,
+        ``training_mode`` and ``data_parallel`` attributes, when it has them, go into
+        the classifier's ``meta.json``."""
+
+    def train_for(
+        self,
+        model: Any,
+        items: list[tuple[Path, int]],
+        *,
+        preset: str,
+        domain: str,
+        out_dir: Path,
+        device: str,
+        workers: int | None,
+        seed: int,
+        ddp: bool,
+        deterministic: bool | None,
+    ) -> Any:
+        """:meth:`train` with every argument of the contract: what the framework calls.
+        A task whose ``train`` predates ``ddp`` and ``deterministic`` still trains,
+        with a DeprecationWarning, as long as they are at their defaults (False, None);
+        otherwise the error says which argument it lacks."""
+        given: dict[str, object] = dict(preset=preset, domain=domain, out_dir=out_dir)
+        given.update(device=device, workers=workers, seed=seed)
+        legacy: dict[str, object] = {}
+        for name, value, default in (("ddp", ddp, False), ("deterministic", deterministic, None)):
+            # At its default an argument an older task lacks changes nothing: droppable.
+            (legacy if value == default else given)[name] = value
+        return call_task(self, "train", (model, items), given, legacy=legacy)
 
     @abstractmethod
     def eval_batch(self, sources: list[Path], domain: str, preset: str) -> Any:
@@ -586,10 +626,21 @@ class Task(ABC):
         takes."""
 
     # -- optional; the defaults below are sensible ------------------------------------
-    def init_classifier(self, model: Any, imagenet_weights: str | None = None) -> Any:
-        """Initialise ``model`` (e.g. from ImageNet weights); return a record of what
-        was done, with a ``summary()`` method or a ``str()`` for the results."""
+    def init_classifier(
+        self, model: Any, imagenet_weights: str | None = None, *, domain: str
+    ) -> Any:
+        """Initialise ``model``, a classifier of ``domain`` (``"pixel"`` or
+        ``"latent"``), e.g. from ImageNet weights; return a record of what was done,
+        with a ``summary()`` method or a ``str()`` for the results."""
         return "from scratch"
+
+    def init_for(self, model: Any, imagenet_weights: str | None, domain: str) -> Any:
+        """:meth:`init_classifier` with every argument of the contract: what the
+        framework calls. A task written before ``domain`` was given still initialises,
+        with a DeprecationWarning."""
+        return call_task(
+            self, "init_classifier", (model, imagenet_weights), {}, legacy={"domain": domain}
+        )
 
     def classifier_info(
         self, model: Any, domain: str, latent_spec: LatentSpec | None, preset: str
@@ -627,6 +678,59 @@ class Task(ABC):
             name: option.convert(given.get(name, option.default), self.id)
             for name, option in known.items()
         }
+
+
+def call_task(
+    task: Task,
+    method: str,
+    args: tuple[Any, ...],
+    given: Mapping[str, object],
+    *,
+    legacy: Mapping[str, object],
+) -> Any:
+    """Call ``task.method(*args, **given, **legacy)``: the whole contract. ``legacy``
+    holds the keywords a task written to an older contract may lack; such a task (its
+    method refuses them when called, before its body runs) is called again without
+    them, with a DeprecationWarning. Any other argument it refuses is a UsageError
+    naming the task, the method and what the contract gives it."""
+    call = getattr(task, method)
+    try:
+        return call(*args, **given, **legacy)
+    except TypeError as exc:
+        if not _refused_arguments(exc):
+            raise
+        refused = exc
+    if legacy:
+        try:
+            result = call(*args, **given)
+        except TypeError as exc:
+            if not _refused_arguments(exc):
+                raise
+            refused = exc
+        else:
+            import warnings
+
+            warnings.warn(
+                f"Task {task.id!r}: {type(task).__name__}.{method}() does not take "
+                f"{', '.join(legacy)}, which the Task contract gives it, so it was called "
+                "without; add the keyword(s) (a task may ignore what it does not use): "
+                "this fallback will go.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            return result
+    passed = [f"{len(args)} positional", *given, *legacy]
+    raise UsageError(
+        f"Task {task.id!r}: {type(task).__name__}.{method}() refuses the arguments the Task "
+        f"contract gives it ({refused}). It is called with {', '.join(passed)}; see "
+        "jpegai_eval.framework.types.Task for what each means, and accept every one."
+    ) from None
+
+
+def _refused_arguments(exc: TypeError) -> bool:
+    """Whether ``exc`` came from calling a function with arguments it does not take
+    (raised before its body ran: the traceback stops at the caller), not from its body."""
+    return exc.__traceback__ is not None and exc.__traceback__.tb_next is None
 
 
 def missing_task_methods(task: Any) -> list[str]:

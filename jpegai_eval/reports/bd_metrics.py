@@ -15,6 +15,7 @@ paired), and recomputes each quality's mean bpp and Top-1 from ``per_image.csv``
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,13 @@ def _codec_points(results: Any) -> Any:
     return coded.drop_duplicates(["label", "quality"]).sort_values(["label", "quality"])
 
 
-def _bd(ref_bpp, ref_q, tst_bpp, tst_q, higher_is_better: bool) -> tuple[float, str]:  # type: ignore[no-untyped-def]
+def _bd(
+    ref_bpp: Iterable[float],
+    ref_q: Iterable[float],
+    tst_bpp: Iterable[float],
+    tst_q: Iterable[float],
+    higher_is_better: bool,
+) -> tuple[float, str]:
     sign = 1.0 if higher_is_better else -1.0
     return bd_rate(
         Curve(list(ref_bpp), [sign * float(v) for v in ref_q]),

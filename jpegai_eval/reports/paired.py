@@ -8,9 +8,12 @@ columns and ``label``), so the report needs nothing but the run folder.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.stats import mcnemar_exact, smallest_resolvable, wilson
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: (A, B) pairs compared at every codec x quality: the paper's questions. Does retraining
 #: on decoded images help (anchor 1 -> 2)? Does the compressed domain lose against
@@ -38,7 +41,7 @@ PAIRED_COLUMNS = [
 ]
 
 
-def paired_tests(per_image, alpha: float = ALPHA):  # type: ignore[no-untyped-def]
+def paired_tests(per_image: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     """One row per codec x quality x comparison whose two anchors were both evaluated."""
     import pandas as pd
 

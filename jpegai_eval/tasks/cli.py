@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from jpegai_eval.cli.task_options import TaskOptionsCommand
 from jpegai_eval.framework.errors import DatasetError, UsageError
 from jpegai_eval.framework.plan import check_classes
+
+if TYPE_CHECKING:
+    from jpegai_eval.framework.types import LatentSpec, Task
 
 data_group = click.Group("data", help="Datasets: write the synthetic demo dataset.")
 task_group = click.Group("task", help="Tasks: models, sizes and dataset checks.")
@@ -53,13 +57,15 @@ def demo_command(
     )
 
 
-def _task(task_id: str):  # type: ignore[no-untyped-def]
+def _task(task_id: str) -> Task:
     from jpegai_eval.framework.plugins import get_plugins
 
     return get_plugins().tasks.get(task_id)
 
 
-def _latent_specs(codec_id: str | None, backend: str | None, quality: int | None):  # type: ignore[no-untyped-def]
+def _latent_specs(
+    codec_id: str | None, backend: str | None, quality: int | None
+) -> list[tuple[str, LatentSpec]]:
     """(label, LatentSpec) pairs for task info: the codec's, or the paper's."""
     from jpegai_eval.framework.types import LatentSpec
 
@@ -107,7 +113,7 @@ class _TaskFirstCommand(TaskOptionsCommand):
     task_is_first_argument = True
 
 
-def _sized(task, classes: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _sized(task: Task, classes: tuple[str, ...]) -> Task:
     """A copy of ``task`` that reports ``classes`` as its classes (to size a classifier
     of a task whose classes come from a dataset that was not given)."""
     cls = type(task)
@@ -117,7 +123,7 @@ def _sized(task, classes: tuple[str, ...]):  # type: ignore[no-untyped-def]
     return sized
 
 
-def _classes_note(task, options: dict[str, object]):  # type: ignore[no-untyped-def]
+def _classes_note(task: Task, options: dict[str, object]) -> tuple[Task, str | None]:
     """``(task, note)``: the task with known classes, and a line saying where they came
     from when they are not the task's own (else None)."""
     try:
