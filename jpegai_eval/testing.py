@@ -56,11 +56,11 @@ from typing import Any
 
 import numpy as np
 
-from jpegai_eval.framework.bitstream import MAGIC, Header, bits_per_pixel, pack, unpack
+from jpegai_eval.framework.api.bitstream import MAGIC, Header, bits_per_pixel, pack, unpack
+from jpegai_eval.framework.api.plugins import LOAD_PLUGINS_ENV, Plugins, make_plugin_manager
+from jpegai_eval.framework.api.types import Codec, CodecModel, LatentSpec, Sample, Task
 from jpegai_eval.framework.errors import BitstreamError, UserError
-from jpegai_eval.framework.plugins import LOAD_PLUGINS_ENV, Plugins, make_plugin_manager
-from jpegai_eval.framework.runfolder import SPLITS
-from jpegai_eval.framework.types import Codec, CodecModel, LatentSpec, Sample, Task
+from jpegai_eval.framework.run.runfolder import SPLITS
 
 __all__ = [
     "CodecReport",
@@ -179,7 +179,7 @@ def check_codec(
     if image is None:
         image = synthetic_image(*IMAGE_SIZE, seed=0)
     height, width = int(image.shape[0]), int(image.shape[1])
-    from jpegai_eval.framework.metrics import measure, psnr
+    from jpegai_eval.framework.quality.metrics import measure, psnr
 
     data = _run(lambda: model.encode(image), "encode() runs on a small RGB image", fail)
     if not isinstance(data, bytes):
@@ -525,7 +525,7 @@ def check_task(
       :class:`Sample` with unique ids, existing files and labels in
       ``range(len(classes))``, the same list on every call, and no image in both;
     - samples are readable: up to ``max_images`` per split, spread over the split,
-      decode to RGB images with :func:`jpegai_eval.framework.image_io.read_image`;
+      decode to RGB images with :func:`jpegai_eval.framework.io.image_io.read_image`;
     - what a user can get wrong is a :class:`UserError`, never another exception: an
       unknown split name, a root that does not exist (the message names it) and an
       empty root folder.
@@ -637,7 +637,7 @@ def _check_samples(
 
 def _check_readable(items: list[Sample], max_images: int, fail: Fail) -> int:
     """Read up to ``max_images`` of ``items``, spread over them, as RGB; how many."""
-    from jpegai_eval.framework.image_io import read_image
+    from jpegai_eval.framework.io.image_io import read_image
 
     step = max(1, len(items) // max(1, max_images))
     chosen = items[::step][:max_images]

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from jpegai_eval import hookimpl
 from jpegai_eval.cli.lazy import LazyCommand
 from jpegai_eval.cli.registration import plugin_commands
+from jpegai_eval.framework.api.plugins import make_plugin_manager
 from jpegai_eval.framework.errors import DuplicateIdError
-from jpegai_eval.framework.plugins import make_plugin_manager
 
 BUILT_IN = ["bench", "codec", "data", "fetch", "metrics", "plugins", "report", "run", "task"]
 
@@ -30,7 +30,7 @@ def test_help_lists_exactly_the_commands_the_hooks_register():
         "from click.testing import CliRunner\n"
         "from jpegai_eval.cli import cli\n"
         "from jpegai_eval.cli.registration import plugin_commands\n"
-        "from jpegai_eval.framework.plugins import get_plugins\n"
+        "from jpegai_eval.framework.api.plugins import get_plugins\n"
         "out = CliRunner().invoke(cli, ['--help']).output\n"
         "listed = [line.split()[0] for line in out.split('Commands:')[1].splitlines() if line]\n"
         "hooked = [r.name for r in plugin_commands(get_plugins())]\n"

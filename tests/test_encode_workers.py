@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from jpegai_eval.codecs.testing import synthetic_image, write_tiny_checkpoint
-from jpegai_eval.framework import encode_stage
+from jpegai_eval.framework.api.types import Sample
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.image_io import write_image
-from jpegai_eval.framework.types import Sample
+from jpegai_eval.framework.io.image_io import write_image
+from jpegai_eval.framework.run import encode_stage
 
 
 def _codec():

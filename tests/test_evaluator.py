@@ -17,14 +17,14 @@ from click.testing import CliRunner
 
 from jpegai_eval import hookimpl
 from jpegai_eval.cli import cli
-from jpegai_eval.framework.cache import CacheCell
+from jpegai_eval.framework.api.plugins import get_plugins, make_plugin_manager
+from jpegai_eval.framework.api.types import Anchor
 from jpegai_eval.framework.errors import UsageError, UserError
-from jpegai_eval.framework.evaluator import claim_out_dir, matrix, run_study
-from jpegai_eval.framework.plan import RunConfig, make_plan
-from jpegai_eval.framework.plugins import get_plugins, make_plugin_manager
-from jpegai_eval.framework.records import ResultRow
-from jpegai_eval.framework.results import summary_table
-from jpegai_eval.framework.types import Anchor
+from jpegai_eval.framework.run.cache import CacheCell
+from jpegai_eval.framework.run.evaluator import claim_out_dir, matrix, run_study
+from jpegai_eval.framework.run.plan import RunConfig, make_plan
+from jpegai_eval.framework.run.records import ResultRow
+from jpegai_eval.framework.run.results import summary_table
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +153,7 @@ def test_weights_dir_reaches_the_codec(tiny_minc, tmp_path):
 
     from jpegai_eval.codecs import weights as w
     from jpegai_eval.codecs.testing import tiny_network
-    from jpegai_eval.framework.evaluator import open_cells
+    from jpegai_eval.framework.run.evaluator import open_cells
 
     state = tiny_network(8, 12, seed=3).state_dict()
     torch.save(state, tmp_path / w.pretrained_filename("hyperprior-msssim", 1))
@@ -369,10 +369,10 @@ def test_encode_stage_never_reuses_a_model_loaded_for_other_weights(tmp_path):
     import numpy as np
 
     from jpegai_eval.codecs.testing import synthetic_image, write_tiny_checkpoint
-    from jpegai_eval.framework.encode_stage import make_jobs, open_cell, run_jobs
-    from jpegai_eval.framework.image_io import write_image
-    from jpegai_eval.framework.records import EncodedEntry
-    from jpegai_eval.framework.types import Sample
+    from jpegai_eval.framework.api.types import Sample
+    from jpegai_eval.framework.io.image_io import write_image
+    from jpegai_eval.framework.run.encode_stage import make_jobs, open_cell, run_jobs
+    from jpegai_eval.framework.run.records import EncodedEntry
 
     write_image(tmp_path / "a.png", synthetic_image(64, 64))
     sample = Sample("a.png", tmp_path / "a.png", 0)
@@ -438,7 +438,7 @@ def test_sweep_removes_only_temporary_files(tmp_path):
     """Issue 28, item 1: only the tool's own ``.jpegai-eval-tmp-*`` files are swept; a
     user's hidden ``*.tmp`` / ``*.tmp-*`` files (and any file outside the run's own
     subfolders) stay."""
-    from jpegai_eval.framework.evaluator import sweep_temporaries
+    from jpegai_eval.framework.run.evaluator import sweep_temporaries
 
     keep = [
         tmp_path / ".lock",
@@ -463,7 +463,7 @@ def test_sweep_removes_only_temporary_files(tmp_path):
 
 
 def test_atomic_writes_use_the_tools_own_temporary_names(tmp_path):
-    from jpegai_eval.framework.image_io import TEMP_PREFIX, atomic_output
+    from jpegai_eval.framework.io.image_io import TEMP_PREFIX, atomic_output
 
     with atomic_output(tmp_path / "a.json") as tmp:
         assert tmp.name.startswith(TEMP_PREFIX) and tmp.parent == tmp_path
@@ -477,7 +477,7 @@ def test_disk_check_counts_the_classifiers(tiny_minc, tmp_path, monkeypatch):
     import shutil as shutil_module
     from collections import namedtuple
 
-    from jpegai_eval.framework.evaluator import classifier_bytes, open_cells
+    from jpegai_eval.framework.run.evaluator import classifier_bytes, open_cells
 
     cfg = config(tiny_minc, anchors=["anchor3"])
     plan = make_plan(cfg, make_plugin_manager(False))

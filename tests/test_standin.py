@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from jpegai_eval.framework.api.types import LatentSpec
 from jpegai_eval.framework.errors import WeightsError
-from jpegai_eval.framework.types import LatentSpec
 from jpegai_eval.tasks import demo, imagenet, models, standin, training
 from jpegai_eval.tasks.classes import MINC_CLASSES
 from jpegai_eval.tasks.minc import MincTask

@@ -11,11 +11,11 @@ from click.testing import CliRunner
 
 from jpegai_eval import hookimpl
 from jpegai_eval.cli import cli
+from jpegai_eval.framework.api.plugins import make_plugin_manager
+from jpegai_eval.framework.api.registry import TaskRegistry
+from jpegai_eval.framework.api.types import Sample, Task, TaskOption
 from jpegai_eval.framework.errors import UsageError
-from jpegai_eval.framework.plan import RunConfig, make_plan
-from jpegai_eval.framework.plugins import make_plugin_manager
-from jpegai_eval.framework.registry import TaskRegistry
-from jpegai_eval.framework.types import Sample, Task, TaskOption
+from jpegai_eval.framework.run.plan import RunConfig, make_plan
 
 
 class Complete(Task):
@@ -156,7 +156,7 @@ def test_plan_fills_in_defaults_so_the_fingerprint_does_not_depend_on_how_option
 @pytest.fixture
 def captured(monkeypatch):
     """`jpegai-eval run` up to the study: the RunConfig it builds."""
-    from jpegai_eval.framework import evaluator
+    from jpegai_eval.framework.run import evaluator
 
     configs: list[RunConfig] = []
 
@@ -209,7 +209,7 @@ def test_run_help_shows_the_tasks_options():
 
 
 def test_a_plugin_task_option_that_clashes_with_run_is_refused(monkeypatch):
-    from jpegai_eval.framework import plugins as plugins_module
+    from jpegai_eval.framework.api import plugins as plugins_module
 
     class Clash(Complete):
         id = "clash"

@@ -298,7 +298,7 @@ def test_same_seed_gives_identical_weights_whatever_the_workers(latent_items, tm
 
 
 def test_run_json_says_what_the_seed_guarantees():
-    from jpegai_eval.framework.runfolder import determinism
+    from jpegai_eval.framework.run.runfolder import determinism
 
     cpu, cuda = determinism("cpu"), determinism("cuda")
     assert "bit-identical" in cpu["guarantee"] and cpu["torch_threads"] >= 1

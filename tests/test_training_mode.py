@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from jpegai_eval.framework.runfolder import determinism
-from jpegai_eval.framework.training_mode import TrainingMode, training_mode
+from jpegai_eval.framework.run.runfolder import determinism
+from jpegai_eval.framework.run.training_mode import TrainingMode, training_mode
 from jpegai_eval.tasks import training
 from jpegai_eval.tasks.models import CResNet39
 
@@ -190,7 +190,7 @@ def test_cuda_code_path_on_the_cpu_keeps_fp32_weights(latent_items, tmp_path, mo
     assert all(p.is_contiguous() for p in model.parameters())
     assert not _same(model, reference)  # autocast really ran: bf16 rounding shows
 
-    from jpegai_eval.framework.onnx_runtime import export, open_session, parity
+    from jpegai_eval.framework.run.onnx_runtime import export, open_session, parity
 
     x = np.random.default_rng(1).normal(size=(3, 8, 6, 6)).astype(np.float32)
     model.eval()
@@ -202,7 +202,7 @@ def test_the_choice_is_an_option_of_run_and_not_part_of_the_fingerprint():
     from click.testing import CliRunner
 
     from jpegai_eval.cli import cli
-    from jpegai_eval.framework.plan import RunConfig
+    from jpegai_eval.framework.run.plan import RunConfig
 
     out = CliRunner().invoke(cli, ["run", "--task", "minc", "--help"]).output
     assert "--deterministic / --no-deterministic" in out
@@ -215,8 +215,8 @@ def test_the_choice_is_an_option_of_run_and_not_part_of_the_fingerprint():
 @pytest.mark.slow
 def test_a_run_records_the_mode_in_run_json_and_meta_json(tmp_path):
     """--no-deterministic reaches the task's training through the run, on the CPU."""
-    from jpegai_eval.framework.evaluator import run_study
-    from jpegai_eval.framework.plan import RunConfig
+    from jpegai_eval.framework.run.evaluator import run_study
+    from jpegai_eval.framework.run.plan import RunConfig
     from jpegai_eval.tasks.demo import write_demo_dataset
 
     root = write_demo_dataset(tmp_path / "minc", per_class=3, size=48, seed=3)

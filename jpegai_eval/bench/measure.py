@@ -241,7 +241,7 @@ def machine_info(threads: int, device: str) -> dict[str, Any]:
 
     from jpegai_eval import __version__
     from jpegai_eval.codecs import rans
-    from jpegai_eval.framework.onnx_runtime import providers_for
+    from jpegai_eval.framework.run.onnx_runtime import providers_for
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
@@ -304,7 +304,7 @@ def resolve_codec(codec_text: str) -> Any:
     """The registered codec; it must be a CompressAI hyperprior (the bench runs its
     transforms and entropy models one by one)."""
     from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     codec_id, _, backend = codec_text.partition("/")
     codec = get_plugins().codecs.resolve(codec_id, backend or None)
@@ -373,7 +373,7 @@ def bench_images(config: BenchConfig, count: int) -> list[Any]:
         ]
     from PIL import Image
 
-    from jpegai_eval.framework.image_io import read_image
+    from jpegai_eval.framework.io.image_io import read_image
 
     folder = Path(config.images_dir)
     suffixes = {".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff", ".webp"}
@@ -406,7 +406,7 @@ def export_module(module: Any, example: Any, path: Path, output: str) -> Path:
     """ONNX export of a codec transform (dynamic batch), for onnxruntime."""
     import torch
 
-    from jpegai_eval.framework.image_io import atomic_output
+    from jpegai_eval.framework.io.image_io import atomic_output
 
     module.eval()
     with atomic_output(path) as tmp, torch.no_grad():
@@ -428,7 +428,7 @@ def bench_session(path: Path, device: str, threads: int) -> Any:
     threads sleep instead of spinning: spinning threads hold the cores for a while
     after each run and starve whatever runs next -- here the PyTorch contender, in the
     product the next pipeline stage."""
-    from jpegai_eval.framework.onnx_runtime import open_session
+    from jpegai_eval.framework.run.onnx_runtime import open_session
 
     return open_session(path, device, threads, spinning=False)
 
@@ -449,7 +449,7 @@ class Stages:
     ) -> None:
         import torch
 
-        from jpegai_eval.framework.onnx_runtime import export
+        from jpegai_eval.framework.run.onnx_runtime import export
         from jpegai_eval.tasks.models import CResNet39, ResNet50DeepStem
         from jpegai_eval.tasks.training import eval_transform
 
@@ -759,9 +759,9 @@ def bench_encode(
     """Section 3: plugin encode vs CompressAI compress; the encode stage, 1 vs 2 workers."""
     import torch
 
-    from jpegai_eval.framework import encode_stage
-    from jpegai_eval.framework.image_io import write_image
-    from jpegai_eval.framework.types import Sample
+    from jpegai_eval.framework.api.types import Sample
+    from jpegai_eval.framework.io.image_io import write_image
+    from jpegai_eval.framework.run import encode_stage
 
     model = codec.load(quality, weights=weights, device="cpu")
     images = bench_images(config, config.encode_images)
@@ -918,8 +918,8 @@ def bench_metrics(model: Any, config: BenchConfig, log: Callable[[str], None]) -
     each pass on fresh pairs, so the shared colour conversion counts in every metric.
     Beside it, the codec's encode time on the same images and what the ``fast`` and
     ``jpegai`` sets cost together, also as a fraction of that encode time."""
-    from jpegai_eval.framework.metric_types import ImagePair, select_metrics
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.metric_types import ImagePair, select_metrics
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     images = bench_images(config, min(config.images, 2))
     encode_s, decoded = [], []
@@ -1076,7 +1076,7 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
 
 def run_dir_settings(run_dir: str | os.PathLike[str]) -> tuple[str, list[int], str | None]:
     """(codec, qualities, weights) of the run in ``run_dir``, from its ``run.json``."""
-    from jpegai_eval.framework.plan import RunConfig
+    from jpegai_eval.framework.run.plan import RunConfig
 
     path = Path(run_dir) / "run.json"
     try:
@@ -1111,8 +1111,8 @@ def run_dir_settings(run_dir: str | os.PathLike[str]) -> tuple[str, list[int], s
 
 
 def write_json(result: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write a bench result (:func:`jpegai_eval.framework.runfolder.write_json`)."""
-    from jpegai_eval.framework.runfolder import write_json as write
+    """Write a bench result (:func:`jpegai_eval.framework.run.runfolder.write_json`)."""
+    from jpegai_eval.framework.run.runfolder import write_json as write
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return write(path, result, sort_keys=False)  # keeps the targets in their order

@@ -78,7 +78,7 @@ def add_plugin_commands() -> None:
     if _plugin_commands_added:
         return
     from jpegai_eval.cli.registration import plugin_commands
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     for registered in plugin_commands(get_plugins()):
         cli.add_command(registered.command, registered.name)
@@ -88,7 +88,7 @@ def add_plugin_commands() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     try:
-        from jpegai_eval.framework.download import enforce_offline, is_offline
+        from jpegai_eval.framework.io.download import enforce_offline, is_offline
 
         if is_offline():  # a SettingError for a value that is no flag
             enforce_offline()  # urllib refuses the network in this process

@@ -3,8 +3,8 @@
 It takes ``run``'s options (the same definitions: options that do not change what is
 needed, such as ``--out`` or ``--device``, are accepted and ignored), plans the study the
 way ``run`` does, asks its codecs and task what they need
-(:func:`jpegai_eval.framework.needs.study_needs`) and downloads each missing file
-(:func:`jpegai_eval.framework.download.download`). An archive (MINC-2500) is unpacked
+(:func:`jpegai_eval.framework.run.needs.study_needs`) and downloads each missing file
+(:func:`jpegai_eval.framework.io.download.download`). An archive (MINC-2500) is unpacked
 where ``run`` reads it, validated by the task's own check, and then deleted unless
 ``--keep-archives``. ``--list`` downloads nothing.
 """
@@ -19,11 +19,11 @@ import click
 from jpegai_eval.cli.options import offline_option
 from jpegai_eval.cli.run import _int_list, run_command
 from jpegai_eval.cli.task_options import TaskOptionsCommand
-from jpegai_eval.framework.download import download, unpack
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.needs import state_of, study_needs
-from jpegai_eval.framework.plan import RunConfig, make_plan
-from jpegai_eval.framework.remote import RemoteFile
+from jpegai_eval.framework.io.download import download, unpack
+from jpegai_eval.framework.io.remote import RemoteFile
+from jpegai_eval.framework.run.needs import state_of, study_needs
+from jpegai_eval.framework.run.plan import RunConfig, make_plan
 
 
 def config_from_options(options: dict[str, Any]) -> RunConfig:
@@ -36,7 +36,7 @@ def config_from_options(options: dict[str, Any]) -> RunConfig:
     if isinstance(values.get("qualities"), str):
         values["qualities"] = _int_list(values["qualities"], "qualities")
     if isinstance(values.get("target_bpp"), str):
-        from jpegai_eval.framework.rate_points import parse_targets
+        from jpegai_eval.framework.run.rate_points import parse_targets
 
         values["target_bpp"] = parse_targets(values["target_bpp"])
     if isinstance(values.get("anchors"), str):
@@ -46,7 +46,7 @@ def config_from_options(options: dict[str, Any]) -> RunConfig:
 
 
 def needed_files(options: dict[str, Any]) -> list[RemoteFile]:
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     return study_needs(make_plan(config_from_options(options), get_plugins()))
 

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from jpegai_eval.cli.registration import plugin_commands
-from jpegai_eval.framework.plugins import REGISTER_HOOKS, Plugins, get_plugins
+from jpegai_eval.framework.api.plugins import REGISTER_HOOKS, Plugins, get_plugins
 
 
 @click.command("plugins")

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import click
 
+from jpegai_eval.framework.api.metric_types import ImagePair, Metric, MetricValues
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.metric_types import ImagePair, Metric, MetricValues
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,8 +35,8 @@ def metrics_option(default: str = "fast") -> Callable[[F], F]:
 
 def resolve_metrics(spec: str) -> list[Metric]:
     """The registered metrics ``spec`` selects (``fast``, ``jpegai``, ``all``, ids)."""
-    from jpegai_eval.framework.metric_types import select_metrics
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.metric_types import select_metrics
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     return select_metrics(spec, get_plugins().metrics)
 
@@ -61,7 +61,7 @@ def read_pair(original: Path, decoded: Path) -> ImagePair:
 
 def pair_metrics(original: Path, decoded: Path, spec: str) -> MetricValues:
     """The metrics ``spec`` selects for one pair of image files."""
-    from jpegai_eval.framework.metric_types import compute_metrics
+    from jpegai_eval.framework.api.metric_types import compute_metrics
 
     metrics = resolve_metrics(spec)
     return compute_metrics(metrics, [read_pair(original, decoded)])[0]

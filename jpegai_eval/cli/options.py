@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from jpegai_eval.framework.download import OFFLINE_ENV, enforce_offline, set_offline
+from jpegai_eval.framework.io.download import OFFLINE_ENV, enforce_offline, set_offline
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import click
 
+from jpegai_eval.framework.api.plugins import Plugins
 from jpegai_eval.framework.errors import DuplicateIdError
-from jpegai_eval.framework.plugins import Plugins
 
 
 @dataclass(frozen=True)

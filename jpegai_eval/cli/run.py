@@ -19,11 +19,11 @@ import click
 
 from jpegai_eval.cli.options import offline_option
 from jpegai_eval.cli.task_options import TaskOptionsCommand
-from jpegai_eval.framework.encode_stage import default_workers, usable_cores
 from jpegai_eval.framework.errors import UsageError
+from jpegai_eval.framework.run.encode_stage import default_workers, usable_cores
 
 if TYPE_CHECKING:
-    from jpegai_eval.framework.plan import RunConfig
+    from jpegai_eval.framework.run.plan import RunConfig
 
 
 def _int_list(text: str | None, what: str) -> list[int] | None:
@@ -217,8 +217,8 @@ class RunOptions:
 
     def config(self, workers: int) -> RunConfig:
         """The study's :class:`RunConfig`, with ``workers`` (already capped)."""
-        from jpegai_eval.framework.plan import RunConfig
-        from jpegai_eval.framework.rate_points import parse_targets
+        from jpegai_eval.framework.run.plan import RunConfig
+        from jpegai_eval.framework.run.rate_points import parse_targets
 
         anchors = self.anchors
         return RunConfig(
@@ -246,15 +246,15 @@ class RunOptions:
 
 def run_from_options(options: RunOptions) -> None:
     """Plan and run the study, print where its results and reports are."""
-    from jpegai_eval.framework.distributed import from_environment
+    from jpegai_eval.framework.run.distributed import from_environment
 
     if options.out and from_environment().is_main:
-        from jpegai_eval.framework.runlock import refuse_if_locked
+        from jpegai_eval.framework.run.runlock import refuse_if_locked
 
         refuse_if_locked(options.out)  # a busy --out is refused before torch is even imported
 
-    from jpegai_eval.framework.distributed import leave, session
-    from jpegai_eval.framework.evaluator import run_study
+    from jpegai_eval.framework.run.distributed import leave, session
+    from jpegai_eval.framework.run.evaluator import run_study
 
     config = options.config(cap_workers(options.workers))
     out_dir = _out_dir(options.out, config)
@@ -280,7 +280,7 @@ def run_from_options(options: RunOptions) -> None:
 
 def _out_dir(out: str | None, config: RunConfig) -> Path:
     """``--out``, or the default folder; under torchrun ``--out`` is required."""
-    from jpegai_eval.framework.distributed import from_environment
+    from jpegai_eval.framework.run.distributed import from_environment
 
     if out:
         return Path(out)
@@ -289,6 +289,6 @@ def _out_dir(out: str | None, config: RunConfig) -> Path:
             "Under torchrun every rank must write into the same output folder: give "
             "--out PATH (on a filesystem all nodes share)."
         )
-    from jpegai_eval.framework.evaluator import default_out_dir
+    from jpegai_eval.framework.run.evaluator import default_out_dir
 
     return default_out_dir(config)

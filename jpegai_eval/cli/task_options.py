@@ -3,8 +3,8 @@
 
 ``--task ID`` is read from the raw arguments first, wherever it stands; then click
 parses everything with that task's options added (each task declares them:
-:attr:`Task.options <jpegai_eval.framework.types.Task.options>`, a tuple of
-:class:`~jpegai_eval.framework.types.TaskOption`), so an option of another task, or a
+:attr:`Task.options <jpegai_eval.framework.api.types.Task.options>`, a tuple of
+:class:`~jpegai_eval.framework.api.types.TaskOption`), so an option of another task, or a
 misspelt one, is a usage error naming the task's options. A task option not given is
 left out and the task's default applies (:meth:`Task.resolve_options`).
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
+from jpegai_eval.framework.api.types import Task, TaskOption
 from jpegai_eval.framework.errors import UnknownNameError, UsageError
-from jpegai_eval.framework.types import Task, TaskOption
 
 #: Where the task read from the arguments is kept between the two phases of parsing.
 TASK_META = "jpegai_eval.run.task"
@@ -83,7 +83,7 @@ def _any_options() -> list[click.Parameter]:
 
 
 def _all_tasks() -> list[Task]:
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     return list(get_plugins().tasks)
 
@@ -105,7 +105,7 @@ class TaskOptionsCommand(click.Command):
             task_id = peek_task(args)
         task = None
         if task_id is not None:
-            from jpegai_eval.framework.plugins import get_plugins
+            from jpegai_eval.framework.api.plugins import get_plugins
 
             tasks = get_plugins().tasks
             if task_id in tasks:
@@ -135,7 +135,7 @@ class TaskOptionsCommand(click.Command):
                 f"Option {exc.option_name} is a dataset option of task {', '.join(owners)}; {give}."
             )
         if task is None:
-            from jpegai_eval.framework.plugins import get_plugins
+            from jpegai_eval.framework.api.plugins import get_plugins
 
             return UnknownNameError("task", task_id, get_plugins().tasks.ids())
         mine = ", ".join(o.flag for o in task.options) or "none"

@@ -33,21 +33,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.errors import BitstreamError, UserError
-from jpegai_eval.framework.types import (
+from jpegai_eval.framework.api.types import (
     LEARNED_CODEC_MAX_PIXELS,
     Codec,
     CodecModel,
     Decoded,
     LatentSpec,
 )
+from jpegai_eval.framework.errors import BitstreamError, UserError
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from jpegai_eval.framework.bitstream import Header
-    from jpegai_eval.framework.remote import RemoteFile
+    from jpegai_eval.framework.api.bitstream import Header
+    from jpegai_eval.framework.io.remote import RemoteFile
 
 #: What replaces h_s or g_s in a staged decode (``transforms``): tensor in, tensor out.
 StageTransform = Callable[["torch.Tensor"], "torch.Tensor"]
@@ -220,7 +220,7 @@ class HyperpriorModel(CodecModel):
     def _encode_payload(self, image: np.ndarray) -> tuple[bytes, tuple[int, ...]]:
         import torch
 
-        from jpegai_eval.framework.bitstream import pack_strings
+        from jpegai_eval.framework.api.bitstream import pack_strings
 
         x = self.to_input(image)
         with torch.inference_mode():
@@ -246,7 +246,7 @@ class HyperpriorModel(CodecModel):
 
         import torch
 
-        from jpegai_eval.framework.types import check_image, check_size
+        from jpegai_eval.framework.api.types import check_image, check_size
 
         groups: dict[tuple[int, int], list[int]] = {}
         for i, image in enumerate(images):
@@ -277,7 +277,7 @@ class HyperpriorModel(CodecModel):
         its entropy bottleneck on, with h_s run per image as the decoder runs it."""
         import torch
 
-        from jpegai_eval.framework.bitstream import pack_strings
+        from jpegai_eval.framework.api.bitstream import pack_strings
 
         net = self.net
         out = []
@@ -294,7 +294,7 @@ class HyperpriorModel(CodecModel):
 
     def strings(self, payload: bytes, header: Header) -> tuple[bytes, bytes]:
         """(y string, z string) of a checked payload (see :meth:`CodecModel.open`)."""
-        from jpegai_eval.framework.bitstream import unpack_strings
+        from jpegai_eval.framework.api.bitstream import unpack_strings
 
         expected = self.latent_shape(header.height, header.width)
         if tuple(header.latent_shape) != expected:

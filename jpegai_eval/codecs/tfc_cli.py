@@ -25,7 +25,7 @@ def describe_tensors(
     """The text ``codec tensors`` prints for one model."""
     from jpegai_eval.codecs.tfc_hyperprior import TfcHyperprior
     from jpegai_eval.codecs.tfc_metagraph import LATENT_NAMES, TENSORS_ENV
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     codec = get_plugins().codecs.resolve(codec_id, "tfc")
     if not isinstance(codec, TfcHyperprior):

@@ -280,7 +280,7 @@ def train(
     import tensorflow as tf
 
     from jpegai_eval.codecs.training import dataset_images
-    from jpegai_eval.framework.image_io import read_image
+    from jpegai_eval.framework.io.image_io import read_image
 
     rng = np.random.RandomState(seed)
     images = [read_image(p) for p in dataset_images(Path(data), "train")]

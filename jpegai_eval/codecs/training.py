@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.errors import DatasetError, UsageError
-from jpegai_eval.framework.safeload import torch_load
+from jpegai_eval.framework.io.safeload import torch_load
 
 if TYPE_CHECKING:
     import torch
@@ -164,7 +164,7 @@ class PatchSampler:
 
         if index in self._cache:
             return self._cache[index]
-        from jpegai_eval.framework.image_io import read_image
+        from jpegai_eval.framework.io.image_io import read_image
 
         array = read_image(self.paths[index])
         h, w = array.shape[:2]
@@ -205,11 +205,11 @@ class PatchSampler:
 
 def rd_loss(out: dict[str, Any], x: Any, lmbda: float, metric: str) -> dict[str, Any]:
     """CompressAI's RateDistortionLoss (``compressai.losses``); MS-SSIM's window shrinks
-    for patches of 160 px or less, as in :mod:`jpegai_eval.framework.metrics`."""
+    for patches of 160 px or less, as in :mod:`jpegai_eval.framework.quality.metrics`."""
     import torch
     from pytorch_msssim import ms_ssim
 
-    from jpegai_eval.framework.metrics import msssim_window
+    from jpegai_eval.framework.quality.metrics import msssim_window
 
     n, _, h, w = x.shape
     num_pixels = n * h * w
@@ -333,7 +333,7 @@ class CodecTrainer:
         """Write the full training state (atomically) for a later resume."""
         import torch
 
-        from jpegai_eval.framework.image_io import atomic_output
+        from jpegai_eval.framework.io.image_io import atomic_output
 
         state = {
             "settings": self.settings,
@@ -374,7 +374,7 @@ class CodecTrainer:
     def fit(self) -> None:
         """Resume, then train up to ``cfg.steps``, saving the state every
         ``checkpoint_every`` steps and at the end."""
-        from jpegai_eval.framework.progress import progress
+        from jpegai_eval.framework.io.progress import progress
 
         cfg = self.cfg
         self.resume()

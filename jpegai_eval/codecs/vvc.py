@@ -22,13 +22,13 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jpegai_eval.framework.api.types import Codec, CodecModel, RateParameter, digest
 from jpegai_eval.framework.errors import BitstreamError, UsageError, UserError
-from jpegai_eval.framework.types import Codec, CodecModel, RateParameter, digest
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from jpegai_eval.framework.bitstream import Header
+    from jpegai_eval.framework.api.bitstream import Header
 
 ENCODER, DECODER = "vvencapp", "vvdecapp"
 LADDER_QP = (47, 42, 37, 34, 32, 27, 22, 17)

@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.download import OFFLINE_ENV, OfflineError, require_network
-from jpegai_eval.framework.download import download as fetch_file
+from jpegai_eval.framework.api.types import digest
 from jpegai_eval.framework.errors import UserError, WeightsError, describe_load_error
-from jpegai_eval.framework.remote import RemoteFile, mirrored
+from jpegai_eval.framework.io.download import OFFLINE_ENV, OfflineError, require_network
+from jpegai_eval.framework.io.download import download as fetch_file
+from jpegai_eval.framework.io.remote import RemoteFile, mirrored
 from jpegai_eval.framework.settings import value as setting_value
-from jpegai_eval.framework.types import digest
 
 if TYPE_CHECKING:
     import torch
@@ -184,7 +184,7 @@ def pretrained_path(
     codec_id: str, quality: int, weights_dir: str | os.PathLike[str] | None = None
 ) -> Path:
     """The local file of CompressAI's checkpoint, downloaded first if it is missing
-    (never when offline: see :mod:`jpegai_eval.framework.download`)."""
+    (never when offline: see :mod:`jpegai_eval.framework.io.download`)."""
     file = pretrained_file(codec_id, quality, weights_dir)
     url, name, folder, path = file.url, file.name, file.folder, file.path
     if path.is_file():
@@ -295,7 +295,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Weights:
     import_compressai()
     from compressai.zoo.pretrained import load_pretrained
 
-    from jpegai_eval.framework.safeload import load_plain
+    from jpegai_eval.framework.io.safeload import load_plain
 
     path = Path(path)
     try:
@@ -378,7 +378,7 @@ def save_checkpoint(
     tables are stored empty and rebuilt on load."""
     import torch
 
-    from jpegai_eval.framework.image_io import atomic_output
+    from jpegai_eval.framework.io.image_io import atomic_output
 
     state = {}
     for name, tensor in net.state_dict().items():

@@ -6,7 +6,7 @@ Added through ``register_commands`` like any third-party command, as a
 
 from jpegai_eval import hookimpl
 from jpegai_eval.cli.lazy import LazyCommand
-from jpegai_eval.framework.hookspecs import CommandGroup
+from jpegai_eval.framework.api.hookspecs import CommandGroup
 
 
 @hookimpl

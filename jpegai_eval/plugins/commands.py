@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from jpegai_eval import hookimpl
 from jpegai_eval.cli.lazy import LazyCommand
-from jpegai_eval.framework.hookspecs import CommandGroup
+from jpegai_eval.framework.api.hookspecs import CommandGroup
 
 #: name, "module:attribute", short help (shown by ``jpegai-eval --help``).
 COMMANDS = (

@@ -1,4 +1,4 @@
-"""Built-in plugin: the fidelity metrics (:mod:`jpegai_eval.framework.builtin_metrics`)
+"""Built-in plugin: the fidelity metrics (:mod:`jpegai_eval.framework.quality.builtin_metrics`)
 and the ``metrics`` command (:mod:`jpegai_eval.cli.metrics`, a lazy command)."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 from jpegai_eval import hookimpl
 from jpegai_eval.cli.lazy import LazyCommand
-from jpegai_eval.framework.hookspecs import CommandGroup
-from jpegai_eval.framework.metric_types import Metric
+from jpegai_eval.framework.api.hookspecs import CommandGroup
+from jpegai_eval.framework.api.metric_types import Metric
 
 
 @hookimpl
 def register_metrics(register: Callable[[Metric], None]) -> None:
-    from jpegai_eval.framework.builtin_metrics import builtin_metrics
+    from jpegai_eval.framework.quality.builtin_metrics import builtin_metrics
 
     for metric in builtin_metrics():
         register(metric)

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from jpegai_eval.framework.types import ReportWriter
+from jpegai_eval.framework.api.types import ReportWriter
 from jpegai_eval.reports.bd import Curve, bd_rate
 
 #: Bootstrap resamples of the task BD-rate interval, and its seed (reproducible).
@@ -50,7 +50,7 @@ _NOT_METRICS = {
 def metric_columns(results: Any) -> dict[str, bool]:
     """{results column: higher is better} for the fidelity metrics the run has:
     psnr, ms_ssim, ssim and every registered metric's column present."""
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     out = {c: True for c in ("psnr", "ms_ssim", "ssim") if c in results}
     for metric in get_plugins().metrics:
@@ -220,7 +220,7 @@ class BdMetricsWriter(ReportWriter):
     outputs = ("bd_metrics.csv",)
 
     def write(self, run_dir: Path, out_dir: Path) -> list[Path]:
-        from jpegai_eval.framework.image_io import atomic_output
+        from jpegai_eval.framework.io.image_io import atomic_output
         from jpegai_eval.reports.tables import read_per_image, read_results, read_run_info
 
         results = read_results(run_dir)

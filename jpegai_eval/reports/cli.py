@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from jpegai_eval.framework.plugins import Plugins
-    from jpegai_eval.framework.types import ReportWriter
+    from jpegai_eval.framework.api.plugins import Plugins
+    from jpegai_eval.framework.api.types import ReportWriter
 
 
 def writer_format(writer: ReportWriter) -> str:
@@ -49,9 +49,9 @@ def build_reports(
 ) -> list[Path]:
     """Run the chosen report writers on ``run_dir``; write into ``out_dir`` (default:
     the run folder itself)."""
+    from jpegai_eval.framework.api.plugins import get_plugins
     from jpegai_eval.framework.errors import UserError
-    from jpegai_eval.framework.plugins import get_plugins
-    from jpegai_eval.framework.results import check_results_file, prune_outputs
+    from jpegai_eval.framework.run.results import check_results_file, prune_outputs
     from jpegai_eval.reports.tables import read_run_info
 
     run_dir = Path(run_dir)

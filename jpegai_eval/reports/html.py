@@ -24,8 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.image_io import atomic_write_bytes
-from jpegai_eval.framework.types import ReportWriter
+from jpegai_eval.framework.api.types import ReportWriter
+from jpegai_eval.framework.io.image_io import atomic_write_bytes
 from jpegai_eval.reports import plots, tables, trust
 from jpegai_eval.reports.markup import e, html_table, num, pct
 

@@ -1,7 +1,7 @@
 """Paired comparisons of anchors on the same test images (McNemar's exact test).
 
 Two anchors evaluated on the same images at the same codec x quality differ only on the
-images that exactly one of them gets right; :func:`jpegai_eval.framework.stats.mcnemar_exact`
+images that exactly one of them gets right; :func:`jpegai_eval.framework.run.stats.mcnemar_exact`
 turns those counts into a p-value. Read from ``per_image.csv`` (its ``pred_<anchor>``
 columns and ``label``), so the report needs nothing but the run folder.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.stats import mcnemar_exact, smallest_resolvable, wilson
+from jpegai_eval.framework.run.stats import mcnemar_exact, smallest_resolvable, wilson
 
 if TYPE_CHECKING:
     import pandas as pd

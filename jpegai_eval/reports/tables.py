@@ -23,9 +23,9 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jpegai_eval.framework.api.types import ReportWriter
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.image_io import atomic_output
-from jpegai_eval.framework.types import ReportWriter
+from jpegai_eval.framework.io.image_io import atomic_output
 
 if TYPE_CHECKING:
     import pandas as pd

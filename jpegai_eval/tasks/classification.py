@@ -12,20 +12,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.remote import RemoteFile
-from jpegai_eval.framework.types import LatentSpec, Task
+from jpegai_eval.framework.api.types import LatentSpec, Task
+from jpegai_eval.framework.io.remote import RemoteFile
 
 if TYPE_CHECKING:
     import numpy as np
     from torch import nn
 
-    from jpegai_eval.framework.scoring import EvalResult
+    from jpegai_eval.framework.run.scoring import EvalResult
     from jpegai_eval.tasks.models import InitReport
     from jpegai_eval.tasks.training import Item, TrainResult
 
 
 class ClassificationTask(Task):
-    """A :class:`~jpegai_eval.framework.types.Task` whose classifiers are the paper's:
+    """A :class:`~jpegai_eval.framework.api.types.Task` whose classifiers are the paper's:
     ResNet-50 (pixel domain) and cResNet-39 (latent domain), with ``len(classes)``
     outputs, trained by :func:`jpegai_eval.tasks.training.train_classifier`."""
 

@@ -14,10 +14,10 @@ import click
 
 from jpegai_eval.cli.task_options import TaskOptionsCommand
 from jpegai_eval.framework.errors import DatasetError, UsageError
-from jpegai_eval.framework.plan import check_classes
+from jpegai_eval.framework.run.plan import check_classes
 
 if TYPE_CHECKING:
-    from jpegai_eval.framework.types import LatentSpec, Task
+    from jpegai_eval.framework.api.types import LatentSpec, Task
 
 data_group = click.Group("data", help="Datasets: write the synthetic demo dataset.")
 task_group = click.Group("task", help="Tasks: models, sizes and dataset checks.")
@@ -58,7 +58,7 @@ def demo_command(
 
 
 def _task(task_id: str) -> Task:
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     return get_plugins().tasks.get(task_id)
 
@@ -67,7 +67,7 @@ def _latent_specs(
     codec_id: str | None, backend: str | None, quality: int | None
 ) -> list[tuple[str, LatentSpec]]:
     """(label, LatentSpec) pairs for task info: the codec's, or the paper's."""
-    from jpegai_eval.framework.types import LatentSpec
+    from jpegai_eval.framework.api.types import LatentSpec
 
     if codec_id is None:
         if quality is not None:
@@ -76,7 +76,7 @@ def _latent_specs(
             ("bmshj2018 hyperprior, qualities 1-5 (M=192)", LatentSpec(192, 16, 192)),
             ("bmshj2018 hyperprior, qualities 6-8 (M=320)", LatentSpec(320, 16, 320)),
         ]
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     codec = get_plugins().codecs.resolve(codec_id, backend)
     qualities = [codec.check_quality(quality)] if quality is not None else list(codec.qualities)
@@ -292,7 +292,7 @@ def undecodable(paths: list[Path]) -> list[Path]:
     """The files among ``paths`` that Pillow cannot decode."""
     from PIL import Image
 
-    from jpegai_eval.framework.image_io import no_bomb_warning
+    from jpegai_eval.framework.io.image_io import no_bomb_warning
 
     bad = []
     for path in paths:

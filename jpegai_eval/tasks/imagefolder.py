@@ -18,7 +18,7 @@ images (or folders) that are symlinks resolving outside the root, and the same i
 a test result; ``allow_duplicates`` (``--allow-duplicates``) accepts them -- are
 collected into one :class:`~jpegai_eval.framework.errors.DatasetError` giving each
 problem's count and first offenders. Images whose EXIF orientation tag turns them are
-read turned, as a viewer shows them (:func:`~jpegai_eval.framework.image_io.read_image`);
+read turned, as a viewer shows them (:func:`~jpegai_eval.framework.io.image_io.read_image`);
 the run notes it once (:meth:`ImageFolderTask.dataset_notes`). An image that exists
 but cannot be decoded is the encode stage's to report.
 """
@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jpegai_eval.framework.api.types import Sample, TaskOption
 from jpegai_eval.framework.errors import DatasetError, UsageError
-from jpegai_eval.framework.image_io import TURNING_ORIENTATIONS
-from jpegai_eval.framework.plan import MIN_CLASSES
-from jpegai_eval.framework.types import Sample, TaskOption
+from jpegai_eval.framework.io.image_io import TURNING_ORIENTATIONS
+from jpegai_eval.framework.run.plan import MIN_CLASSES
 from jpegai_eval.tasks.classification import ClassificationTask
 
 #: torchvision.datasets.folder.IMG_EXTENSIONS
@@ -89,7 +89,7 @@ def _orientation(path: Path) -> int:
     """The EXIF orientation tag of the image at ``path`` (1 when absent or unreadable)."""
     from PIL import Image
 
-    from jpegai_eval.framework.image_io import exif_orientation, no_bomb_warning
+    from jpegai_eval.framework.io.image_io import exif_orientation, no_bomb_warning
 
     try:
         with no_bomb_warning(), Image.open(path) as img:

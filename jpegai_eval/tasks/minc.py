@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jpegai_eval.framework.api.types import Sample, TaskOption
 from jpegai_eval.framework.errors import DatasetError, UsageError
-from jpegai_eval.framework.remote import RemoteFile
+from jpegai_eval.framework.io.remote import RemoteFile
 from jpegai_eval.framework.settings import value as setting_value
-from jpegai_eval.framework.types import Sample, TaskOption
 from jpegai_eval.tasks.classes import (
     CORRUPT_IMAGE_POLICY,
     MINC_ARCHIVE,
@@ -96,7 +96,7 @@ def minc_archive(data_root: str | os.PathLike[str] | None, split_number: int = 1
     """MINC-2500's archive as a :class:`RemoteFile`: downloaded into the data root,
     unpacked there (its ``minc-2500/`` folder stripped, so the root holds ``images/``
     and ``labels/``) and then validated by :func:`load_splits`."""
-    from jpegai_eval.framework.remote import mirrored
+    from jpegai_eval.framework.io.remote import mirrored
 
     value = data_root if data_root not in (None, "") else (setting_value(ROOT_ENV) or "")
     if not value:
@@ -330,7 +330,7 @@ def check_images(
     """Decode every image of ``splits``; return the paths (relative) that fail."""
     from PIL import Image
 
-    from jpegai_eval.framework.image_io import no_bomb_warning
+    from jpegai_eval.framework.io.image_io import no_bomb_warning
 
     bad: list[str] = []
     everything = [e for items in splits.entries.values() for e in items]

@@ -61,11 +61,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from jpegai_eval.framework.api.types import DOMAINS
 from jpegai_eval.framework.errors import DatasetError, UsageError, UserError
-from jpegai_eval.framework.image_io import TEMP_PREFIX, temp_path
-from jpegai_eval.framework.scoring import EvalResult, topk_from_logits
-from jpegai_eval.framework.training_mode import TrainingMode, training_mode
-from jpegai_eval.framework.types import DOMAINS
+from jpegai_eval.framework.io.image_io import TEMP_PREFIX, temp_path
+from jpegai_eval.framework.run.scoring import EvalResult, topk_from_logits
+from jpegai_eval.framework.run.training_mode import TrainingMode, training_mode
 from jpegai_eval.tasks.classes import CORRUPT_IMAGE_POLICY
 
 if TYPE_CHECKING:
@@ -163,9 +163,10 @@ def _check_domain(domain: str) -> None:
 
 
 def resolve_device(device: str | None = "auto") -> torch.device:
-    """The torch device for ``--device`` (:func:`jpegai_eval.framework.runfolder.resolve_device`:
+    """The torch device for ``--device``
+    (:func:`jpegai_eval.framework.run.runfolder.resolve_device`:
     ``auto`` takes CUDA when present; ``cuda`` without a GPU is a clear error)."""
-    from jpegai_eval.framework.runfolder import resolve_device as resolve
+    from jpegai_eval.framework.run.runfolder import resolve_device as resolve
 
     return torch.device(resolve(device))
 
@@ -192,7 +193,7 @@ def load_image(source: Source) -> np.ndarray:
     if callable(source):
         image = source()
     else:
-        from jpegai_eval.framework.image_io import read_image
+        from jpegai_eval.framework.io.image_io import read_image
 
         try:
             image = read_image(source)
@@ -404,7 +405,7 @@ class deterministic:  # noqa: N801 - used as a context manager
     """Deterministic kernels while training (``torch.use_deterministic_algorithms``,
     cuDNN without autotuning), restored afterwards. Where a kernel has no deterministic
     implementation (some CUDA ones), PyTorch warns instead of failing; the run's
-    ``run.json`` says so (:func:`jpegai_eval.framework.runfolder.determinism`)."""
+    ``run.json`` says so (:func:`jpegai_eval.framework.run.runfolder.determinism`)."""
 
     def __enter__(self) -> None:
         self.saved = (
@@ -452,7 +453,7 @@ def autocast_for(mode: TrainingMode, device: torch.device) -> Any:
 
 
 def resolve_training_mode(device: torch.device, deterministic: bool | None) -> TrainingMode:
-    """:func:`~jpegai_eval.framework.training_mode.training_mode` for ``device``,
+    """:func:`~jpegai_eval.framework.run.training_mode.training_mode` for ``device``,
     asking the GPU whether it has bf16."""
     bf16 = True
     if device.type == "cuda":
@@ -562,7 +563,7 @@ class TrainResult:
     corrupt_image_policy: str = CORRUPT_IMAGE_POLICY
     #: Under ``ddp``: this rank's part (``DataParallel.record`` in tasks/data_parallel.py).
     data_parallel: dict[str, Any] = field(default_factory=dict)
-    #: How it trained (:class:`~jpegai_eval.framework.training_mode.TrainingMode`).
+    #: How it trained (:class:`~jpegai_eval.framework.run.training_mode.TrainingMode`).
     training_mode: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -606,7 +607,7 @@ def read_checkpoint(path: Path, device: Any = "cpu") -> dict[str, Any]:
     """A training checkpoint, read with ``weights_only=True`` (it holds tensors and plain
     values only); anything else -- a pickle that would run code, a damaged file, another
     kind of file -- is refused with a :class:`UserError` naming it."""
-    from jpegai_eval.framework.safeload import torch_load
+    from jpegai_eval.framework.io.safeload import torch_load
 
     remedy = (
         "Delete it (or the classifier folder holding it) and the training starts over; "
@@ -641,9 +642,9 @@ def _progress(
     total: int | None = None,
     leave: bool = False,
 ) -> Any:
-    """A progress bar over ``iterable`` (:func:`jpegai_eval.framework.progress.progress`),
+    """A progress bar over ``iterable`` (:func:`jpegai_eval.framework.io.progress.progress`),
     shown when ``enabled``."""
-    from jpegai_eval.framework.progress import progress
+    from jpegai_eval.framework.io.progress import progress
 
     return progress(
         iterable, desc=desc, total=total, disable=not enabled, leave=leave, unit="batch"
@@ -684,7 +685,7 @@ def train_classifier(
 
     ``deterministic``: ``--deterministic`` / ``--no-deterministic``; None takes the
     device's default (on for the CPU, off for CUDA;
-    :func:`~jpegai_eval.framework.training_mode.training_mode`). The fast mode trains
+    :func:`~jpegai_eval.framework.run.training_mode.training_mode`). The fast mode trains
     with bf16 autocast and channels_last on CUDA; the weights stay fp32.
 
     ``decode_once``: pixel-domain images are decoded and resized once, into an array in

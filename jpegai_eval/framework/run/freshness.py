@@ -20,13 +20,13 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.runfolder import item_path
+from jpegai_eval.framework.run.runfolder import item_path
 
 if TYPE_CHECKING:
-    from jpegai_eval.framework.plan import Plan
-    from jpegai_eval.framework.records import Encoded
-    from jpegai_eval.framework.runfolder import CellId
-    from jpegai_eval.framework.types import Sample
+    from jpegai_eval.framework.api.types import Sample
+    from jpegai_eval.framework.run.plan import Plan
+    from jpegai_eval.framework.run.records import Encoded
+    from jpegai_eval.framework.run.runfolder import CellId
 
 
 def digest(value: Any) -> str:
@@ -45,7 +45,7 @@ def init_file_id(path: str | None) -> str | None:
 
 @functools.lru_cache(maxsize=8)
 def _file_id(path: str, _size: int, _mtime_ns: int) -> str:
-    from jpegai_eval.framework.cache import file_digest
+    from jpegai_eval.framework.run.cache import file_digest
 
     return file_digest(Path(path))
 
@@ -56,7 +56,7 @@ def original_id(sample: Sample, encoded: Encoded) -> str:
         entry = entries.get(sample.id)
         if entry is not None:
             return entry.key
-    from jpegai_eval.framework.cache import file_digest, image_key
+    from jpegai_eval.framework.run.cache import file_digest, image_key
 
     return image_key(sample.id, file_digest(sample.path))
 

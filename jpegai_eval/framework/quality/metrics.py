@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-    from jpegai_eval.framework.metric_types import Metric
-    from jpegai_eval.framework.types import CodecModel
+    from jpegai_eval.framework.api.metric_types import Metric
+    from jpegai_eval.framework.api.types import CodecModel
 
 DEFAULT_WIN = 11
 MSSSIM_LEVELS = 5
@@ -164,7 +164,7 @@ def round_trip(model: CodecModel, image: np.ndarray) -> RoundTrip:
 def measure(model: CodecModel, image: np.ndarray) -> tuple[Measurement, bytes, np.ndarray]:
     """Encode, decode (and, with a compressed domain, extract latents of) ``image``;
     return the measurement, the bitstream and the decoded image."""
-    from jpegai_eval.framework.bitstream import bits_per_pixel
+    from jpegai_eval.framework.api.bitstream import bits_per_pixel
 
     r = round_trip(model, image)
     q = quality_metrics(image, r.decoded)
@@ -186,7 +186,7 @@ def _odd_at_most(n: int) -> int:
 
 
 def _check_pair(original: Any, decoded: Any) -> None:
-    from jpegai_eval.framework.types import check_image
+    from jpegai_eval.framework.api.types import check_image
 
     check_image(original)
     check_image(decoded)
@@ -213,8 +213,8 @@ def evaluate_images(
     their column name)."""
     import numpy as np
 
-    from jpegai_eval.framework.image_io import read_image
-    from jpegai_eval.framework.metric_types import ImagePair, compute_metrics
+    from jpegai_eval.framework.api.metric_types import ImagePair, compute_metrics
+    from jpegai_eval.framework.io.image_io import read_image
 
     extra = [m for m in metrics if m.column_name not in ("psnr", "ms_ssim", "ssim")]
     rows = []

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from jpegai_eval.framework.download import OFFLINE_ENV, OfflineError, is_offline
-from jpegai_eval.framework.plan import Plan
-from jpegai_eval.framework.remote import RemoteFile
+from jpegai_eval.framework.io.download import OFFLINE_ENV, OfflineError, is_offline
+from jpegai_eval.framework.io.remote import RemoteFile
+from jpegai_eval.framework.run.plan import Plan
 
 
 def task_options(plan: Plan) -> dict[str, Any]:

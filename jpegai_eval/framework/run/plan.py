@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from jpegai_eval.framework.api.plugins import Plugins
+from jpegai_eval.framework.api.types import Anchor, Codec, Sample, Task
 from jpegai_eval.framework.errors import DatasetError, UsageError
-from jpegai_eval.framework.plugins import Plugins
-from jpegai_eval.framework.types import Anchor, Codec, Sample, Task
 
 PAPER_QUALITIES = (1, 4, 8)
 
@@ -51,7 +51,7 @@ class RunConfig:
     #: The same recipe, so not part of the fingerprint; a no-op for one process.
     ddp: bool = False
     #: ``--deterministic`` / ``--no-deterministic`` (None: the device's default, see
-    #: :mod:`~jpegai_eval.framework.training_mode`). Like ``device``, a setting of how
+    #: :mod:`~jpegai_eval.framework.run.training_mode`). Like ``device``, a setting of how
     #: fast, kept out of the fingerprint; run.json records the mode.
     deterministic: bool | None = None
     #: Fidelity metrics of the test images (``--metrics``: fast, jpegai, all or ids).
@@ -62,7 +62,7 @@ class RunConfig:
     #: A report setting: not part of the fingerprint.
     bd_anchor: str | None = None
     #: ``--target-bpp``: compare every codec at these rates (one cell per target, the
-    #: codec searched per image; :mod:`jpegai_eval.framework.rate_points`) instead of
+    #: codec searched per image; :mod:`jpegai_eval.framework.run.rate_points`) instead of
     #: at its qualities.
     target_bpp: list[float] | None = None
 
@@ -199,7 +199,7 @@ def make_plan(config: RunConfig, plugins: Plugins) -> Plan:
     plans: list[CodecPlan] = []
     notes: list[str] = []
     if config.target_bpp is not None:
-        from jpegai_eval.framework.rate_points import TargetRateCodec
+        from jpegai_eval.framework.run.rate_points import TargetRateCodec
 
         if config.qualities is not None:
             raise UsageError(
@@ -245,7 +245,7 @@ def make_plan(config: RunConfig, plugins: Plugins) -> Plan:
 def plan_metrics(spec: str, plugins: Plugins, notes: list[str]) -> list[str]:
     """The ids of the metrics ``spec`` selects. One named by id that cannot run here is
     an error; one a set (``jpegai``, ``all``) brings is left out with a note saying why."""
-    from jpegai_eval.framework.metric_types import MetricUnavailableError, select_metrics
+    from jpegai_eval.framework.api.metric_types import MetricUnavailableError, select_metrics
 
     chosen = select_metrics(spec, plugins.metrics)
     named = {p.strip() for p in spec.split(",")}

@@ -1,6 +1,6 @@
 """The built-in metric records: the learned-compression convention (8-bit RGB, today's
 ``psnr``, ``ms_ssim`` and ``ssim`` columns) and JPEG AI's suite under the verification
-model's conventions (:mod:`jpegai_eval.framework.vm_metrics`).
+model's conventions (:mod:`jpegai_eval.framework.quality.vm_metrics`).
 
 A metric whose library or tool is missing is still returned, with the reason in
 ``unavailable_reason``.
@@ -11,12 +11,12 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Sequence
 
-from jpegai_eval.framework.metric_types import RGB8, ImagePair, Metric, vm_convention
+from jpegai_eval.framework.api.metric_types import RGB8, ImagePair, Metric, vm_convention
 
 
 def _rgb_structural(pair: ImagePair) -> tuple[float, float]:
-    """(SSIM, MS-SSIM) on 8-bit RGB as ``framework.metrics`` computes them, cached."""
-    from jpegai_eval.framework.metrics import ssim_and_ms_ssim
+    """(SSIM, MS-SSIM) on 8-bit RGB as ``framework.quality.metrics`` computes them, cached."""
+    from jpegai_eval.framework.quality.metrics import ssim_and_ms_ssim
 
     key = ("rgb8_ssim_ms_ssim",)
     if key not in pair._cache:
@@ -25,7 +25,7 @@ def _rgb_structural(pair: ImagePair) -> tuple[float, float]:
 
 
 def psnr_rgb(pairs: Sequence[ImagePair]) -> list[float]:
-    from jpegai_eval.framework.metrics import psnr
+    from jpegai_eval.framework.quality.metrics import psnr
 
     return [psnr(p.original, p.decoded) for p in pairs]
 
@@ -93,7 +93,7 @@ def learned_compression_metrics() -> list[Metric]:
 
 
 def _psnr_plane(plane: str) -> Metric:
-    from jpegai_eval.framework import vm_metrics as vm
+    from jpegai_eval.framework.quality import vm_metrics as vm
 
     return Metric(
         f"psnr_{plane.lower()}",
@@ -109,7 +109,7 @@ def _psnr_plane(plane: str) -> Metric:
 
 def vm_suite() -> list[Metric]:
     """JPEG AI's metrics under the verification model's conventions."""
-    from jpegai_eval.framework import vm_metrics as vm
+    from jpegai_eval.framework.quality import vm_metrics as vm
 
     msssim = _missing(("pytorch_msssim", "pytorch-msssim"))
     piq = _missing(("piq", "piq"))
@@ -179,7 +179,7 @@ def vm_suite() -> list[Metric]:
 
 def _hvs_and_vmaf() -> list[Metric]:
     """The VM suite's perceptual PSNRs and VMAF."""
-    from jpegai_eval.framework import vm_metrics as vm
+    from jpegai_eval.framework.quality import vm_metrics as vm
 
     hvs = _missing(("psnr_hvsm", "psnr-hvsm"))
     y = vm_convention("Y")

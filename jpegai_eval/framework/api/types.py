@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from jpegai_eval.framework.bitstream import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
-from jpegai_eval.framework.bitstream import max_pixels as env_max_pixels
+from jpegai_eval.framework.api.bitstream import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
+from jpegai_eval.framework.api.bitstream import max_pixels as env_max_pixels
 from jpegai_eval.framework.errors import ImageSizeError, UsageError, UserError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from jpegai_eval.framework.bitstream import Header
-    from jpegai_eval.framework.remote import RemoteFile
+    from jpegai_eval.framework.api.bitstream import Header
+    from jpegai_eval.framework.io.remote import RemoteFile
 
 DOMAINS = ("pixel", "latent")
 
@@ -114,7 +114,8 @@ class Codec(ABC):
     #: The largest image (in pixels) :meth:`CodecModel.encode` accepts; larger ones are
     #: a UserError before any allocation. Learned codecs set a lower cap (their
     #: activations grow with the image). ``$JPEGAI_EVAL_MAX_PIXELS`` overrides it (the
-    #: same variable caps ``.jai`` headers, :func:`~jpegai_eval.framework.bitstream.max_pixels`).
+    #: same variable caps ``.jai`` headers,
+    #: :func:`~jpegai_eval.framework.api.bitstream.max_pixels`).
     max_pixels: int = DEFAULT_MAX_PIXELS
     #: The longest side (in pixels) the format can hold, e.g. 65500 for JPEG and 16383
     #: for WebP; None when only :attr:`max_pixels` limits it.
@@ -148,7 +149,7 @@ class Codec(ABC):
         return None
 
     #: A conventional codec's continuous rate parameter, which ``run --target-bpp``
-    #: searches per image (:mod:`jpegai_eval.framework.rate_points`); None: the codec
+    #: searches per image (:mod:`jpegai_eval.framework.run.rate_points`); None: the codec
     #: has only its discrete :attr:`qualities` (the closest one per image is taken).
     parameter: RateParameter | None = None
 
@@ -232,7 +233,7 @@ class CodecModel(ABC):
     """One codec at one quality with one set of weights: encode, decode, latents.
 
     A template method: the public methods wrap the payload in the self-describing
-    ``.jai`` container (:mod:`jpegai_eval.framework.bitstream`) and check it; subclasses
+    ``.jai`` container (:mod:`jpegai_eval.framework.api.bitstream`) and check it; subclasses
     implement the ``_encode_payload`` / ``_decode_payload`` / ``_latents_payload`` steps.
     """
 
@@ -258,7 +259,7 @@ class CodecModel(ABC):
     def container(self, image: np.ndarray, payload: bytes, latent_shape: tuple[int, ...]) -> bytes:
         """The ``.jai`` file of ``image``'s entropy-coded ``payload`` (for codecs that
         encode by other routes than :meth:`encode`, such as batches)."""
-        from jpegai_eval.framework.bitstream import Header, pack
+        from jpegai_eval.framework.api.bitstream import Header, pack
 
         header = Header(
             codec=self.codec.id,
@@ -313,7 +314,7 @@ class CodecModel(ABC):
     def open(self, data: bytes) -> tuple[Header, bytes]:
         """The header and payload of a ``.jai`` file, refused (BitstreamError) unless this
         model (codec, backend, quality, weights) wrote it."""
-        from jpegai_eval.framework.bitstream import check_matches, unpack
+        from jpegai_eval.framework.api.bitstream import check_matches, unpack
 
         header, payload = unpack(data)
         check_matches(header, self.codec.id, self.codec.backend, self.quality, self.weights_id)
@@ -389,7 +390,7 @@ def check_image(image: Any) -> None:
     if shape is None or len(shape) != 3 or shape[2] != 3 or dtype != "uint8":
         raise UserError(
             f"Codecs take RGB images as (H, W, 3) uint8 arrays; got shape {shape} dtype "
-            f"{dtype}. Load files with jpegai_eval.framework.image_io.read_image, which "
+            f"{dtype}. Load files with jpegai_eval.framework.io.image_io.read_image, which "
             "converts grayscale, RGBA and 16-bit images to 8-bit RGB."
         )
 
@@ -723,7 +724,7 @@ def call_task(
     raise UsageError(
         f"Task {task.id!r}: {type(task).__name__}.{method}() refuses the arguments the Task "
         f"contract gives it ({refused}). It is called with {', '.join(passed)}; see "
-        "jpegai_eval.framework.types.Task for what each means, and accept every one."
+        "jpegai_eval.framework.api.types.Task for what each means, and accept every one."
     ) from None
 
 

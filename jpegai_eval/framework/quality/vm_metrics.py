@@ -2,7 +2,7 @@
 them (``src/codec/metrics/metrics.py`` of the VM; public mirror
 ``akarabutov/jpeg-ai-reference-software``).
 
-Every metric reads the planes of :class:`~jpegai_eval.framework.metric_types.ImagePair`
+Every metric reads the planes of :class:`~jpegai_eval.framework.api.metric_types.ImagePair`
 (BT.709 full-range YUV 4:4:4 at 10 bits, or the VM's RGB rounded to 10 bits) and pads
 a small image the way the VM does before the metric's own code runs:
 
@@ -39,7 +39,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.metric_types import ImagePair, psnr_from_mse
+from jpegai_eval.framework.api.metric_types import ImagePair, psnr_from_mse
 
 if TYPE_CHECKING:
     import numpy as np

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from jpegai_eval.framework.cache import CacheCell
-    from jpegai_eval.framework.types import Codec, Sample
+    from jpegai_eval.framework.api.types import Codec, Sample
+    from jpegai_eval.framework.run.cache import CacheCell
 
 #: A codec x quality (or target rate) of the run: (``codec.key``, quality index).
 PointKey = tuple[str, int]
@@ -189,7 +189,7 @@ class ResultRow:
         return getattr(self, column, None) if column != "extra" else None
 
 
-#: The Wilson-interval columns :func:`jpegai_eval.framework.results.with_intervals`
+#: The Wilson-interval columns :func:`jpegai_eval.framework.run.results.with_intervals`
 #: adds after ``top5``.
 INTERVAL_COLUMNS = ("top1_ci95_low", "top1_ci95_high", "top5_ci95_low", "top5_ci95_high")
 

@@ -14,21 +14,21 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.image_io import atomic_output
-from jpegai_eval.framework.records import (
+from jpegai_eval.framework.io.image_io import atomic_output
+from jpegai_eval.framework.run.records import (
     CellResult,
     Encoded,
     EncodedEntry,
     ResultRow,
     result_columns,
 )
-from jpegai_eval.framework.runfolder import RunFolder, cell_name, write_json
-from jpegai_eval.framework.stats import wilson
+from jpegai_eval.framework.run.runfolder import RunFolder, cell_name, write_json
+from jpegai_eval.framework.run.stats import wilson
 
 if TYPE_CHECKING:
-    from jpegai_eval.framework.plan import Plan
-    from jpegai_eval.framework.plugins import Plugins
-    from jpegai_eval.framework.types import Sample
+    from jpegai_eval.framework.api.plugins import Plugins
+    from jpegai_eval.framework.api.types import Sample
+    from jpegai_eval.framework.run.plan import Plan
 
 
 #: Per-image columns taken from an encode-cache entry.
@@ -45,7 +45,7 @@ IMAGE_METRICS = (
 
 
 #: Per-image columns of a target-rate cell (``run --target-bpp``): see
-#: :class:`jpegai_eval.framework.rate_points.RateChoice`.
+#: :class:`jpegai_eval.framework.run.rate_points.RateChoice`.
 RATE_POINT_COLUMNS = (
     "target_bpp",
     "parameter",
@@ -85,7 +85,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> Non
 
 def with_intervals(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` with the 95 % Wilson interval of its Top-1 and Top-5 over its test images
-    (:func:`jpegai_eval.framework.stats.wilson`)."""
+    (:func:`jpegai_eval.framework.run.stats.wilson`)."""
     out = dict(row)
     n = row.get("n_test")
     for metric in ("top1", "top5"):
@@ -99,7 +99,7 @@ def with_intervals(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_results(out_dir: Path, rows: list[ResultRow], per_image: list[dict[str, Any]]) -> None:
-    from jpegai_eval.framework.image_io import atomic_write_bytes
+    from jpegai_eval.framework.io.image_io import atomic_write_bytes
 
     # the same bytes check_results_file rebuilds from cells/
     folder = RunFolder(out_dir)
@@ -188,8 +188,8 @@ def per_image_rows(
 def metric_columns(plan: Plan) -> list[str]:
     """The columns ``--metrics`` adds to per_image.csv and results.csv (beyond psnr,
     ms_ssim and ssim, always there), and ``metrics_ms``, their time per image."""
-    from jpegai_eval.framework.encode_stage import ALWAYS_COMPUTED
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
+    from jpegai_eval.framework.run.encode_stage import ALWAYS_COMPUTED
 
     registry = get_plugins().metrics
     extra = [registry.get(i).column_name for i in plan.metric_ids if i not in ALWAYS_COMPUTED]
@@ -321,7 +321,7 @@ def check_results_file(run_dir: Path, names: list[str]) -> str | None:
     """Make ``results.csv`` agree with the run's finished cells (``names``, recorded in
     run.json): rewrite it from ``cells/`` when it was cut, edited or deleted. Return a
     line saying so, or None when it already agreed."""
-    from jpegai_eval.framework.image_io import atomic_write_bytes
+    from jpegai_eval.framework.io.image_io import atomic_write_bytes
 
     wanted = results_bytes(rows_from_cells(run_dir, names))
     path = RunFolder(Path(run_dir)).results_csv
@@ -381,7 +381,7 @@ def summary_table(rows: Sequence[ResultRow]) -> str:
 
 def print_summary(rows: Sequence[ResultRow]) -> None:
     """Print Table 2 and, for a target-rate run, how close each cell came to its rate."""
-    from jpegai_eval.framework.rate_points import rate_summary
+    from jpegai_eval.framework.run.rate_points import rate_summary
 
     print(summary_table(rows), flush=True)
     rates = rate_summary(rows)

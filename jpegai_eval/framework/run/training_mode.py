@@ -9,7 +9,7 @@ the parity check always run in fp32, whatever the mode.
 
 :func:`training_mode` decides; the training loop
 (:mod:`jpegai_eval.tasks.training`) applies the record, and ``run.json`` reports it
-(:func:`jpegai_eval.framework.runfolder.determinism`). It needs no torch, so the rule
+(:func:`jpegai_eval.framework.run.runfolder.determinism`). It needs no torch, so the rule
 is testable without a GPU.
 """
 

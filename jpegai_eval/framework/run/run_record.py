@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from jpegai_eval.framework.runfolder import write_json
+from jpegai_eval.framework.run.runfolder import write_json
 
 #: What a new invocation keeps of the last finished one in run.json until it finishes
 #: itself.

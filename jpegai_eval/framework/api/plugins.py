@@ -26,11 +26,11 @@ from typing import Any
 
 import pluggy
 
-from jpegai_eval.framework import hookspecs
+from jpegai_eval.framework.api import hookspecs
+from jpegai_eval.framework.api.metric_types import Metric
+from jpegai_eval.framework.api.registry import CodecRegistry, Registry, make_registries
+from jpegai_eval.framework.api.types import Anchor, ReportWriter, Task
 from jpegai_eval.framework.errors import PluginError
-from jpegai_eval.framework.metric_types import Metric
-from jpegai_eval.framework.registry import CodecRegistry, Registry, make_registries
-from jpegai_eval.framework.types import Anchor, ReportWriter, Task
 from jpegai_eval.framework.version import __version__
 
 ENTRY_POINT_GROUP = "jpegai_eval"

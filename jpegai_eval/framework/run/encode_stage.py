@@ -8,7 +8,7 @@ spawned and load the models they need once. A worker reads the original, encodes
 decodes the bitstream once through the codec's staged decode -- the reconstruction
 and, for codecs with a compressed domain, the latents (y_hat, sigma_hat from the
 bitstream) from the same pass -- measures PSNR, SSIM and MS-SSIM and stores the entry
-(see :mod:`jpegai_eval.framework.cache`). Entries already complete are not redone, so
+(see :mod:`jpegai_eval.framework.run.cache`). Entries already complete are not redone, so
 an interrupted stage resumes. :func:`effective_workers` runs small stages in process,
 where a pool would cost more than it gives.
 """
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jpegai_eval.framework.cache import CacheCell, file_digest, image_key
+from jpegai_eval.framework.api.types import Codec, Sample
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.records import Cell, EncodedEntry, EncodeFailure, EncodeOutcome
-from jpegai_eval.framework.types import Codec, Sample
+from jpegai_eval.framework.run.cache import CacheCell, file_digest, image_key
+from jpegai_eval.framework.run.records import Cell, EncodedEntry, EncodeFailure, EncodeOutcome
 
 
 @dataclass(frozen=True)
@@ -185,9 +185,9 @@ def _latents_npz(latents: dict[str, Any]) -> bytes:
 
 def encode_one(job: Job) -> EncodeOutcome:
     """Encode one image into its cache entry; return the entry, or why it failed."""
-    from jpegai_eval.framework.bitstream import bits_per_pixel
-    from jpegai_eval.framework.image_io import encode_image, read_image
-    from jpegai_eval.framework.metrics import quality_metrics, round_trip
+    from jpegai_eval.framework.api.bitstream import bits_per_pixel
+    from jpegai_eval.framework.io.image_io import encode_image, read_image
+    from jpegai_eval.framework.quality.metrics import quality_metrics, round_trip
 
     cached = job.cell.load(job.key)
     if cached is not None:
@@ -297,8 +297,8 @@ def extra_metrics(ids: tuple[str, ...], original: Any, decoded: Any) -> dict[str
     ``metrics_ms``, the time they took; an unavailable metric's value is None."""
     import time
 
-    from jpegai_eval.framework.metric_types import ImagePair, compute_metrics
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.metric_types import ImagePair, compute_metrics
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     wanted = [get_plugins().metrics.get(i) for i in ids if i not in ALWAYS_COMPUTED]
     if not wanted:
@@ -312,7 +312,7 @@ def extra_metrics(ids: tuple[str, ...], original: Any, decoded: Any) -> dict[str
 
 def _lacking(ids: tuple[str, ...], meta: dict[str, Any]) -> tuple[str, ...]:
     """The metrics of ``ids`` whose column a cache entry's metrics lack."""
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     registry = get_plugins().metrics
     return tuple(
@@ -330,7 +330,7 @@ def add_metrics(job: Job, meta: dict[str, Any]) -> dict[str, Any]:
     metrics file (atomically); return the entry's metrics."""
     import json
 
-    from jpegai_eval.framework.image_io import atomic_write_bytes, read_image
+    from jpegai_eval.framework.io.image_io import atomic_write_bytes, read_image
 
     paths = job.cell.paths(job.key)
     todo = _lacking(job.metrics, meta)

@@ -7,7 +7,7 @@ last), and ``key.json``: what it was trained on (written before training). Each
 finished cell leaves ``<out>/cells/<cell>.json`` with its row, predictions and key, so
 a rerun skips it -- unless the key differs from what the run computes now (the dataset,
 the codec's weights or the configuration changed): then the classifier is retrained or
-the cell re-evaluated, and the log says why (:mod:`~jpegai_eval.framework.freshness`).
+the cell re-evaluated, and the log says why (:mod:`~jpegai_eval.framework.run.freshness`).
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework import distributed
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.freshness import cell_key, classifier_key, stale_reason
-from jpegai_eval.framework.onnx_runtime import PARITY_TOLERANCE, export, open_session, parity
-from jpegai_eval.framework.progress import progress
-from jpegai_eval.framework.records import CellResult, ResultRow
-from jpegai_eval.framework.runfolder import (
+from jpegai_eval.framework.io.progress import progress
+from jpegai_eval.framework.run import distributed
+from jpegai_eval.framework.run.freshness import cell_key, classifier_key, stale_reason
+from jpegai_eval.framework.run.onnx_runtime import PARITY_TOLERANCE, export, open_session, parity
+from jpegai_eval.framework.run.records import CellResult, ResultRow
+from jpegai_eval.framework.run.runfolder import (
     ClassifierFolder,
     RunFolder,
     classifier_name,
@@ -33,13 +33,13 @@ from jpegai_eval.framework.runfolder import (
     log,
     write_json,
 )
-from jpegai_eval.framework.scoring import mean, topk_from_logits
+from jpegai_eval.framework.run.scoring import mean, topk_from_logits
 
 if TYPE_CHECKING:
-    from jpegai_eval.framework.plan import Plan
-    from jpegai_eval.framework.records import Encoded, EncodedEntry
-    from jpegai_eval.framework.runfolder import CellId
-    from jpegai_eval.framework.types import Sample
+    from jpegai_eval.framework.api.types import Sample
+    from jpegai_eval.framework.run.plan import Plan
+    from jpegai_eval.framework.run.records import Encoded, EncodedEntry
+    from jpegai_eval.framework.run.runfolder import CellId
 
 EVAL_BATCH = 32
 
@@ -77,7 +77,7 @@ def load_classifier(model: Any, folder: ClassifierFolder) -> None:
     """Load the folder's ``model.pt`` (plain tensors only) into ``model``."""
 
     from jpegai_eval.framework.errors import describe_load_error
-    from jpegai_eval.framework.safeload import load_plain
+    from jpegai_eval.framework.io.safeload import load_plain
 
     path = folder.model_pt
     try:
@@ -239,7 +239,7 @@ class Classifiers:
         model = model.to("cpu").eval()
 
         def save() -> dict[str, Any]:
-            from jpegai_eval.framework.image_io import atomic_output
+            from jpegai_eval.framework.io.image_io import atomic_output
 
             with atomic_output(folder.model_pt) as tmp:
                 torch.save(model.state_dict(), tmp)

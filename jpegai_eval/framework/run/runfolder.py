@@ -1,7 +1,7 @@
 """The run's vocabulary: what a run folder holds and how its parts are named.
 
-Shared by the evaluator (which orchestrates), :mod:`~jpegai_eval.framework.classify`
-and :mod:`~jpegai_eval.framework.results`, so none of them imports another for a name:
+Shared by the evaluator (which orchestrates), :mod:`~jpegai_eval.framework.run.classify`
+and :mod:`~jpegai_eval.framework.run.results`, so none of them imports another for a name:
 
 - :class:`CellId` -- one row of ``results.csv`` (an anchor, and a codec x quality);
 - :func:`classifier_name` -- the folder of the classifier a cell uses;
@@ -27,14 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.distributed import world
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.image_io import atomic_write_bytes
+from jpegai_eval.framework.io.image_io import atomic_write_bytes
+from jpegai_eval.framework.run.distributed import world
 
 if TYPE_CHECKING:
-    from jpegai_eval.framework.plan import Plan
-    from jpegai_eval.framework.records import Encoded
-    from jpegai_eval.framework.types import Anchor, Codec, Sample
+    from jpegai_eval.framework.api.types import Anchor, Codec, Sample
+    from jpegai_eval.framework.run.plan import Plan
+    from jpegai_eval.framework.run.records import Encoded
 
 SPLITS = ("train", "test")
 
@@ -238,7 +238,7 @@ def determinism(device: str, deterministic: bool | None = None) -> dict[str, Any
     ``--deterministic`` or not (None: the device's default), for ``run.json``."""
     import torch
 
-    from jpegai_eval.framework.training_mode import training_mode
+    from jpegai_eval.framework.run.training_mode import training_mode
 
     mode = training_mode(str(device), deterministic)
     report: dict[str, Any] = {

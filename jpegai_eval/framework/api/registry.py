@@ -11,9 +11,8 @@ import inspect
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
-from jpegai_eval.framework.errors import DuplicateIdError, UnknownNameError, UsageError
-from jpegai_eval.framework.metric_types import Metric
-from jpegai_eval.framework.types import (
+from jpegai_eval.framework.api.metric_types import Metric
+from jpegai_eval.framework.api.types import (
     Anchor,
     Codec,
     Registered,
@@ -22,6 +21,7 @@ from jpegai_eval.framework.types import (
     TaskOption,
     missing_task_methods,
 )
+from jpegai_eval.framework.errors import DuplicateIdError, UnknownNameError, UsageError
 
 T = TypeVar("T")
 
@@ -136,7 +136,7 @@ def check_load_signature(codec: Codec, plugin: str) -> None:
 
 class TaskRegistry(Registry[Task]):
     """Tasks by id. A task must implement every method of :attr:`Task.REQUIRED` and
-    declare its options as :class:`~jpegai_eval.framework.types.TaskOption`; both are
+    declare its options as :class:`~jpegai_eval.framework.api.types.TaskOption`; both are
     checked here, when its plugin loads, so a broken task fails at start."""
 
     def __init__(self) -> None:

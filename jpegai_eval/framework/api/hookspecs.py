@@ -2,7 +2,7 @@
 
 A plugin is a module (or object) with functions decorated by ``@hookimpl`` whose
 names are the specs below. Built-in behaviour is itself a set of plugins
-(:data:`jpegai_eval.framework.plugins.DEFAULT_PLUGINS`); third-party plugins are found
+(:data:`jpegai_eval.framework.api.plugins.DEFAULT_PLUGINS`); third-party plugins are found
 through the entry-point group ``jpegai_eval``.
 
 Every ``register_*`` hook receives a ``register`` callback and calls it once per
@@ -24,8 +24,8 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 if TYPE_CHECKING:  # heavy or circular types only for the type checker
-    from jpegai_eval.framework.metric_types import Metric
-    from jpegai_eval.framework.types import Anchor, Codec, ReportWriter, Task
+    from jpegai_eval.framework.api.metric_types import Metric
+    from jpegai_eval.framework.api.types import Anchor, Codec, ReportWriter, Task
 
 
 @hookspec

@@ -35,15 +35,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from jpegai_eval.framework.api.types import (
+    Codec,
+    CodecModel,
+    Decoded,
+    check_image,
+    check_size,
+    digest,
+)
 from jpegai_eval.framework.errors import BitstreamError, UsageError
-from jpegai_eval.framework.types import Codec, CodecModel, Decoded, check_image, check_size, digest
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from jpegai_eval.framework.bitstream import Header
-    from jpegai_eval.framework.records import ResultRow
-    from jpegai_eval.framework.remote import RemoteFile
+    from jpegai_eval.framework.api.bitstream import Header
+    from jpegai_eval.framework.io.remote import RemoteFile
+    from jpegai_eval.framework.run.records import ResultRow
 
 #: A file within this share of its target counts as on target (JPEG AI's ±10 %).
 TOLERANCE = 0.10
@@ -347,7 +354,7 @@ class TargetRateModel(CodecModel):
         return self.models[header.quality]
 
     def open(self, data: bytes) -> tuple[Header, bytes]:
-        from jpegai_eval.framework.bitstream import unpack
+        from jpegai_eval.framework.api.bitstream import unpack
 
         header, payload = unpack(data)
         inner = self.codec.inner

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jpegai_eval.framework.image_io import atomic_write_bytes
+from jpegai_eval.framework.io.image_io import atomic_write_bytes
 
 
 def file_digest(path: Path, size: int = 8) -> str:

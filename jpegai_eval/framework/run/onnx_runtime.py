@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jpegai_eval.framework.distributed import world
 from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.run.distributed import world
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def export(model: Any, example_inputs: tuple[Any, ...], input_names: list[str], 
     """Export ``model`` (eval mode) to ``path`` with a dynamic batch dimension."""
     import torch
 
-    from jpegai_eval.framework.image_io import atomic_output
+    from jpegai_eval.framework.io.image_io import atomic_output
 
     model.eval()
     dynamic = {name: {0: "batch"} for name in input_names}

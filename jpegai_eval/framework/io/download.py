@@ -9,7 +9,7 @@ in and its URL, and :func:`enforce_offline` additionally makes ``urllib`` refuse
 torchvision's and CompressAI's model loaders) downloads behind the tool's back.
 ``file://`` URLs (a mirror on a shared file system) are not network and stay allowed.
 
-:func:`download` fetches one :class:`~jpegai_eval.framework.remote.RemoteFile`: over
+:func:`download` fetches one :class:`~jpegai_eval.framework.io.remote.RemoteFile`: over
 HTTP(S) with ``urllib``, into ``NAME.part`` next to where it belongs, resuming an earlier
 ``.part`` with a ``Range`` request, retrying a bounded number of times with exponential
 backoff, showing progress (a bar on a terminal, a line every few seconds otherwise),
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.remote import RemoteFile
+from jpegai_eval.framework.io.remote import RemoteFile
 
 OFFLINE_ENV = "JPEGAI_EVAL_OFFLINE"
 #: Tries per file (the first one included).

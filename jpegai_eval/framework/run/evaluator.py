@@ -30,15 +30,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from jpegai_eval.framework import distributed, onnx_runtime
-from jpegai_eval.framework.encode_stage import unusable_images
+from jpegai_eval.framework.api.plugins import get_plugins
+from jpegai_eval.framework.api.types import Sample
 from jpegai_eval.framework.errors import DatasetError, UserError
-from jpegai_eval.framework.image_io import TEMP_PREFIX, is_temporary
-from jpegai_eval.framework.needs import check_offline
-from jpegai_eval.framework.plan import Plan, RunConfig, check_classes, make_plan
-from jpegai_eval.framework.plugins import get_plugins
-from jpegai_eval.framework.progress import progress
-from jpegai_eval.framework.records import (
+from jpegai_eval.framework.io.image_io import TEMP_PREFIX, is_temporary
+from jpegai_eval.framework.io.progress import progress
+from jpegai_eval.framework.run import distributed, onnx_runtime
+from jpegai_eval.framework.run.encode_stage import unusable_images
+from jpegai_eval.framework.run.needs import check_offline
+from jpegai_eval.framework.run.plan import Plan, RunConfig, check_classes, make_plan
+from jpegai_eval.framework.run.records import (
     Classified,
     Encoded,
     EncodedEntry,
@@ -46,8 +47,8 @@ from jpegai_eval.framework.records import (
     PointKey,
     ResultRow,
 )
-from jpegai_eval.framework.run_record import RunRecord, git_commit, mark_stopped, versions
-from jpegai_eval.framework.runfolder import (
+from jpegai_eval.framework.run.run_record import RunRecord, git_commit, mark_stopped, versions
+from jpegai_eval.framework.run.runfolder import (
     ORIGINAL_COPIES,
     SPLITS,
     CellId,
@@ -57,8 +58,7 @@ from jpegai_eval.framework.runfolder import (
     log,
     resolve_device,
 )
-from jpegai_eval.framework.runlock import LOCK_NAME, RunLock, describe_holder
-from jpegai_eval.framework.types import Sample
+from jpegai_eval.framework.run.runlock import LOCK_NAME, RunLock, describe_holder
 
 
 @dataclass
@@ -173,7 +173,7 @@ def check_disk(out_dir: Path, n_entries: int, sample: Sample | None, classifiers
         try:
             from PIL import Image
 
-            from jpegai_eval.framework.image_io import no_bomb_warning
+            from jpegai_eval.framework.io.image_io import no_bomb_warning
 
             with no_bomb_warning(), Image.open(sample.path) as img:
                 pixels = img.width * img.height
@@ -201,7 +201,7 @@ def classifier_bytes(plan: Plan, cells: dict[tuple[str, int], Any]) -> int:
     """Disk the classifiers need: each keeps ``model.pt`` and ``model.onnx`` (4 bytes a
     parameter each), and while one trains its checkpoint (weights and SGD momentum) and
     the checkpoint's temporary copy need 4 times that again."""
-    from jpegai_eval.framework.runfolder import classifier_name
+    from jpegai_eval.framework.run.runfolder import classifier_name
 
     params: dict[Any, int] = {}
     names = set()
@@ -244,7 +244,7 @@ def sweep_temporaries(out_dir: Path) -> int:
 def open_cells(plan: Plan, out_dir: Path) -> dict[tuple[str, int], Any]:
     """Load every codec x quality once, so that missing or wrong weights fail before
     any work (or any output file) is made."""
-    from jpegai_eval.framework.encode_stage import open_cell
+    from jpegai_eval.framework.run.encode_stage import open_cell
 
     config = plan.config
     return {
@@ -266,7 +266,7 @@ def encode_stage(
     block of them); the entries the other ranks wrote are read back."""
     from dataclasses import replace as dc_replace
 
-    from jpegai_eval.framework.encode_stage import make_jobs, run_jobs
+    from jpegai_eval.framework.run.encode_stage import make_jobs, run_jobs
 
     config = plan.config
     everything = [s for split in SPLITS for s in samples[split]]
@@ -343,8 +343,8 @@ def copy_originals(test: list[Sample], out_dir: Path) -> dict[str, str]:
     """Copy the first test image of each of the first :data:`ORIGINAL_COPIES` classes
     into ``OUT/originals/``, byte for byte, so that reports show originals without the
     dataset. Return {image id: path relative to ``out_dir``}."""
-    from jpegai_eval.framework.cache import file_digest, image_key
-    from jpegai_eval.framework.image_io import atomic_write_bytes
+    from jpegai_eval.framework.io.image_io import atomic_write_bytes
+    from jpegai_eval.framework.run.cache import file_digest, image_key
 
     chosen: dict[int, Sample] = {}
     for sample in test:
@@ -390,7 +390,7 @@ def expected_costs(plan: Plan, cells: list[CellId], encoded: Encoded) -> dict[st
     split for the same epochs). The same on every rank: nothing random, nothing timed."""
     import torch
 
-    from jpegai_eval.framework.classify import latent_spec_of
+    from jpegai_eval.framework.run.classify import latent_spec_of
 
     task, preset = plan.task, plan.config.preset
     macs: dict[str, float] = {}
@@ -423,7 +423,7 @@ def classify_stage(study: Study, encoded: Encoded) -> Classified:
     """Train and evaluate this rank's classifiers; then, on rank 0 of several, collect
     every cell (each finished, on disk, by the rank that owns it). Also return every
     rank's record (the images it encoded, the classifiers it trained, its seconds)."""
-    from jpegai_eval.framework import classify
+    from jpegai_eval.framework.run import classify
 
     plan, samples, out_dir, device = study.plan, study.samples, study.out_dir, study.device
     everything = matrix(plan)
@@ -585,7 +585,7 @@ def rate_points_record(config: RunConfig) -> dict[str, Any] | None:
     """``run.json``'s record of ``--target-bpp``: the targets and the search rule."""
     if config.target_bpp is None:
         return None
-    from jpegai_eval.framework import rate_points
+    from jpegai_eval.framework.run import rate_points
 
     return {
         "target_bpp": config.target_bpp,
@@ -664,7 +664,7 @@ def encode(study: Study, unusable: dict[str, str]) -> tuple[Study, Encoded]:
 def write_results(study: Study, encoded: Encoded, classified: Classified) -> list[ResultRow]:
     """``results.csv`` (with the ``--metrics`` means), ``per_image.csv``, the rows
     stored back in ``cells/`` and the copied originals; return the rows."""
-    from jpegai_eval.framework import results
+    from jpegai_eval.framework.run import results
 
     plan, out_dir, test = study.plan, study.out_dir, study.samples["test"]
     copies = copy_originals(test, out_dir)
@@ -698,7 +698,7 @@ def _run_claimed(
     study: Study, previous: dict[str, Any], dataset_s: float, unusable: dict[str, str]
 ) -> RunResult:
     """The stages of :func:`run_study`, once the output folder is locked and claimed."""
-    from jpegai_eval.framework import results
+    from jpegai_eval.framework.run import results
 
     record = start(study, previous, dataset_s)
     t = time.time()
