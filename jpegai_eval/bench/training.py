@@ -28,17 +28,28 @@ precision (bf16 autocast and channels_last in the fast mode).
 from __future__ import annotations
 
 import copy
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jpegai_eval.bench.timing import interleaved, stats
 from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.training_mode import TrainingMode
+
+if TYPE_CHECKING:  # torch loads when a measurement runs
+    import torch
+    from torch import nn
+
+    from jpegai_eval.tasks.training import Preset
+
+#: A training item: an image source (a path or an in-memory callable) and its label.
+Item = tuple[Any, int]
 
 #: The old loader path and today's, in the order they are reported.
 LOADER_PATHS = ("decoded_every_epoch", "decode_once")
@@ -61,8 +72,6 @@ class LoaderSpeed:
     same_batches: bool
 
     def images_per_s(self, path: str) -> float:
-        import statistics
-
         return self.images / statistics.median(self.seconds[path])
 
     @property
@@ -102,12 +111,10 @@ class TrainSpeed:
     reps: int
     warmup: int
     device: str
-    training_mode: dict[str, Any]
+    training_mode: TrainingMode
     seconds: dict[str, list[float]]
 
     def images_per_s(self, contender: str) -> float:
-        import statistics
-
         return self.steps * self.batch / statistics.median(self.seconds[contender])
 
     @property
@@ -128,7 +135,7 @@ class TrainSpeed:
             "warmup": self.warmup,
             "device": self.device,
             "workers": 0,
-            "training_mode": self.training_mode,
+            "training_mode": self.training_mode.as_dict(),
             "images_per_s": {c: round(self.images_per_s(c), 3) for c in TRAIN_CONTENDERS},
             "value": round(self.ratio, 4),
             "per_image": {
@@ -140,11 +147,11 @@ class TrainSpeed:
 # ------------------------------------------------------------------------- the loader
 
 
-def _write_pngs(images: Sequence[np.ndarray], folder: Path) -> list[tuple[Any, int]]:
+def _write_pngs(images: Sequence[np.ndarray], folder: Path) -> list[Item]:
     from jpegai_eval.framework.image_io import write_image
 
     folder.mkdir(parents=True, exist_ok=True)
-    items: list[tuple[Any, int]] = []
+    items: list[Item] = []
     for i, image in enumerate(images):
         path = folder / f"img{i:03d}.png"
         write_image(path, image)
@@ -153,7 +160,7 @@ def _write_pngs(images: Sequence[np.ndarray], folder: Path) -> list[tuple[Any, i
 
 
 def _epoch_pass(
-    items: Sequence[tuple[Any, int]], preset: Any, seed: int
+    items: Sequence[Item], preset: Preset, seed: int
 ) -> Callable[[int], dict[str, float]]:
     """A contender: one pass of the training loader over ``items`` (epoch ``rep``)."""
     import torch
@@ -183,7 +190,7 @@ def _epoch_pass(
     return run
 
 
-def _first_batch(items: Sequence[tuple[Any, int]], preset: Any, seed: int) -> Any:
+def _first_batch(items: Sequence[Item], preset: Preset, seed: int) -> torch.Tensor:
     import torch
 
     from jpegai_eval.tasks import training
@@ -262,7 +269,11 @@ class _StampedImage:
 
 
 def _framework(
-    model: Any, data: Sequence[tuple[np.ndarray, int]], preset: Any, steps: int, device: str
+    model: nn.Module,
+    data: Sequence[tuple[np.ndarray, int]],
+    preset: Preset,
+    steps: int,
+    device: str,
 ) -> Callable[[int], dict[str, float]]:
     """A contender: ``train_classifier`` on a fresh copy of ``model`` for ``steps + 1``
     batches, timed over the first ``steps`` (see the module's docstring)."""
@@ -290,7 +301,11 @@ def _framework(
 
 
 def _bare(
-    model: Any, batches: Sequence[tuple[Any, Any]], preset: Any, device: Any, mode: Any
+    model: nn.Module,
+    batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    preset: Preset,
+    device: torch.device,
+    mode: TrainingMode,
 ) -> Callable[[int], dict[str, float]]:
     """A contender: a plain PyTorch loop over ``batches`` on a fresh copy of ``model``."""
     import contextlib
@@ -309,7 +324,7 @@ def _bare(
             weight_decay=preset.weight_decay,
         )
         loss_fn = nn.CrossEntropyLoss()
-        precision = (
+        precision: contextlib.AbstractContextManager[Any] = (
             torch.autocast(device.type, dtype=getattr(torch, mode.autocast))
             if mode.autocast
             else contextlib.nullcontext()
@@ -331,7 +346,7 @@ def _bare(
     return run
 
 
-def _sync(device: Any) -> None:
+def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         import torch
 
@@ -399,6 +414,6 @@ def train_over_bare(
         reps=reps,
         warmup=warmup,
         device=str(dev),
-        training_mode=mode.as_dict(),
+        training_mode=mode,
         seconds={name: [r["total"] for r in samples_] for name, samples_ in runs.items()},
     )
