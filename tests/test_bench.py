@@ -65,6 +65,7 @@ def test_prints_the_tables_and_targets(bench_run):
         "Training loader per core and training loop (images/s)",
         "loader, decode-once rows",
         "framework train_classifier",
+        "framework, loading taken out (derived)",
         "loader_speedup",
         "train_over_bare",
         f"rANS decoder {rans.DECODER}, load",
@@ -118,7 +119,7 @@ def test_json_holds_every_figure(bench_run):
     train = result["training"]["train_over_bare"]
     assert train["preset"] == "quick" and train["batch"] == 2 and train["steps"] == 2
     assert train["model"] == "ResNet50DeepStem" and train["width"] == 0.25
-    for contender in ("framework", "bare"):
+    for contender in ("framework", "bare", "loading"):
         assert train["images_per_s"][contender] > 0
         assert train["per_image"][contender]["n"] == 1
     assert set(result["targets"]) == set(bench.TARGETS)
@@ -184,6 +185,10 @@ def test_training_ratios_are_the_ratios_of_the_rates(bench_run):
     rate = {c: 1e3 / _median(train["per_image"][c]) for c in ("framework", "bare")}
     assert train["images_per_s"]["bare"] == pytest.approx(rate["bare"], rel=1e-3)
     assert train["value"] == pytest.approx(rate["framework"] / rate["bare"], rel=1e-3)
+    left = _median(train["per_image"]["framework"]) - _median(train["per_image"]["loading"])
+    if left > 0:  # the framework's time with its loading taken out, over the bare loop's
+        expected = _median(train["per_image"]["bare"]) / left
+        assert train["excluding_loading"] == pytest.approx(expected, rel=1e-3)
     assert result["targets"]["train_over_bare"]["value"] == train["value"]
 
 

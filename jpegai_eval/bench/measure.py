@@ -1118,13 +1118,12 @@ def bench_training(
     with the paper preset's augmentation, and ``train_over_bare``."""
     from jpegai_eval.bench import training
 
-    reps, warmup = config.batch_reps, min(config.warmup, 1)
-    loader = training.loader_per_core(
+    loader = training.loader_per_core(  # a pass is short: as many reps as batch 1's
         bench_images(config, config.loader_images),
         folder / "loader",
         preset="paper",
-        reps=reps,
-        warmup=warmup,
+        reps=config.reps,
+        warmup=config.warmup,
         seed=config.seed,
         log=log,
     )
@@ -1134,8 +1133,8 @@ def bench_training(
         preset=TRAIN_PRESET_AUTO[device_type] if preset == "auto" else preset,
         batch=config.train_batch,
         steps=config.train_steps,
-        reps=reps,
-        warmup=warmup,
+        reps=config.batch_reps,
+        warmup=min(config.warmup, 1),
         device=config.device,
         seed=config.seed,
         log=log,

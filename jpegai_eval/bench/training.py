@@ -21,8 +21,10 @@ bare PyTorch loop (``zero_grad``, forward, cross-entropy, ``backward``, SGD ``st
 on the same model, batch and data -- the same augmented tensors, made once. The
 framework's loop is timed from the first image its loader reads to the first image of
 batch ``steps + 1``, so its epoch set-up and checkpoint are outside the window, and its
-loading and augmentation inside it. On CUDA the bare loop runs in the framework's
-precision (bf16 autocast and channels_last in the fast mode).
+loading and augmentation inside it. Beside them, the loading of the same batches alone
+(``loading``) is timed, and ``excluding_loading`` is the ratio with its median taken
+out of the framework's. On CUDA the bare loop runs in the framework's precision (bf16
+autocast and channels_last in the fast mode).
 """
 
 from __future__ import annotations
@@ -53,7 +55,9 @@ Item = tuple[Any, int]
 
 #: The old loader path and today's, in the order they are reported.
 LOADER_PATHS = ("decoded_every_epoch", "decode_once")
-TRAIN_CONTENDERS = ("framework", "bare")
+#: ``loading``: the framework's loading of the same batches alone (item, augmentation,
+#: collate), timed beside the loops to show what of the gap is loading.
+TRAIN_CONTENDERS = ("framework", "bare", "loading")
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,16 @@ class TrainSpeed:
         """framework over bare, images/s."""
         return self.images_per_s("framework") / self.images_per_s("bare")
 
+    @property
+    def excluding_loading(self) -> float | None:
+        """framework over bare with the median loading time taken out of the
+        framework's (derived: the two are timed separately, interleaved)."""
+        left = statistics.median(self.seconds["framework"])
+        left -= statistics.median(self.seconds["loading"])
+        if left <= 0:
+            return None
+        return self.steps * self.batch / left / self.images_per_s("bare")
+
     def to_json(self) -> dict[str, Any]:
         per_image = self.steps * self.batch
         return {
@@ -138,6 +152,9 @@ class TrainSpeed:
             "training_mode": self.training_mode.as_dict(),
             "images_per_s": {c: round(self.images_per_s(c), 3) for c in TRAIN_CONTENDERS},
             "value": round(self.ratio, 4),
+            "excluding_loading": (
+                None if self.excluding_loading is None else round(self.excluding_loading, 4)
+            ),
             "per_image": {
                 c: stats([s / per_image for s in self.seconds[c]]) for c in TRAIN_CONTENDERS
             },
@@ -346,6 +363,19 @@ def _bare(
     return run
 
 
+def _loading(
+    batches: Callable[[], list[tuple[torch.Tensor, torch.Tensor]]],
+) -> Callable[[int], dict[str, float]]:
+    """A contender: the framework's loading of the timed batches alone."""
+
+    def run(_rep: int) -> dict[str, float]:
+        t0 = time.perf_counter()
+        batches()
+        return {"total": time.perf_counter() - t0}
+
+    return run
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         import torch
@@ -368,6 +398,7 @@ def train_over_bare(
     """The framework's training loop over a bare PyTorch loop, images/s, on the pixel
     classifier of ``preset`` (``batch`` images a step, the preset's without one)."""
     import torch
+    from torch.utils.data import default_collate
 
     from jpegai_eval.tasks import training
     from jpegai_eval.tasks.models import NUM_CLASSES, build_classifier
@@ -387,21 +418,22 @@ def train_over_bare(
     dataset = training.ItemDataset(
         [(_StampedImage(im, []), label) for im, label in data], "pixel", p, train=True, seed=seed
     )
-    samples = [dataset[i] for i in range(steps * p.batch_size)]
-    batches = [
-        (
-            torch.stack([x for x, _ in samples[k : k + p.batch_size]]),
-            torch.tensor([y for _, y in samples[k : k + p.batch_size]]),
-        )
-        for k in range(0, len(samples), p.batch_size)
-    ]
+
+    def make_batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
+        size = p.batch_size
+        return [
+            default_collate([dataset[i] for i in range(k * size, (k + 1) * size)])
+            for k in range(steps)
+        ]
+
     log(
         f"  train over bare: {type(model).__name__} ({p.name}, width {p.width}), batch "
         f"{p.batch_size}, {steps} steps, {warmup}+{reps} reps on {dev}"
     )
     contenders = {
         "framework": _framework(model, data, p, steps, str(dev)),
-        "bare": _bare(model, batches, p, dev, mode),
+        "bare": _bare(model, make_batches(), p, dev, mode),
+        "loading": _loading(make_batches),
     }
     runs = interleaved(contenders, reps, warmup, 1)
     return TrainSpeed(
