@@ -14,17 +14,19 @@ two item lists side by side:
 
 The first batch of both is compared: the two paths must give the same tensors.
 
-**train_over_bare** -- images/s of :func:`jpegai_eval.tasks.training.train_classifier`
+**train_over_bare** -- the training step: images/s of
+:func:`jpegai_eval.tasks.training.train_classifier`
 (one epoch of ``steps + 1`` batches, no workers, nothing decoded: the images are in
 memory, already at the preset's resize, as decode-once leaves them) over images/s of a
 bare PyTorch loop (``zero_grad``, forward, cross-entropy, ``backward``, SGD ``step``)
 on the same model, batch and data -- the same augmented tensors, made once. The
 framework's loop is timed from the first image its loader reads to the first image of
 batch ``steps + 1``, so its epoch set-up and checkpoint are outside the window, and its
-loading and augmentation inside it. Beside them, the loading of the same batches alone
-(``loading``) is timed, and ``excluding_loading`` is the ratio with its median taken
-out of the framework's. On CUDA the bare loop runs in the framework's precision (bf16
-autocast and channels_last in the fast mode).
+loading and augmentation inside it (no workers). So beside them, the loading of the
+same batches alone (``loading``) is timed, and ``value`` is the ratio with its median
+taken out of the framework's: the step's throughput, whatever the loader costs on this
+device. ``with_loading`` is the ratio of the whole loops. On CUDA the bare loop runs in
+the framework's precision (bf16 autocast and channels_last in the fast mode).
 """
 
 from __future__ import annotations
@@ -122,12 +124,12 @@ class TrainSpeed:
         return self.steps * self.batch / statistics.median(self.seconds[contender])
 
     @property
-    def ratio(self) -> float:
-        """framework over bare, images/s."""
+    def with_loading(self) -> float:
+        """framework over bare, images/s, the framework's loading (serial) included."""
         return self.images_per_s("framework") / self.images_per_s("bare")
 
     @property
-    def excluding_loading(self) -> float | None:
+    def value(self) -> float | None:
         """framework over bare with the median loading time taken out of the
         framework's (derived: the two are timed separately, interleaved)."""
         left = statistics.median(self.seconds["framework"])
@@ -151,10 +153,8 @@ class TrainSpeed:
             "workers": 0,
             "training_mode": self.training_mode.as_dict(),
             "images_per_s": {c: round(self.images_per_s(c), 3) for c in TRAIN_CONTENDERS},
-            "value": round(self.ratio, 4),
-            "excluding_loading": (
-                None if self.excluding_loading is None else round(self.excluding_loading, 4)
-            ),
+            "value": None if self.value is None else round(self.value, 4),
+            "with_loading": round(self.with_loading, 4),
             "per_image": {
                 c: stats([s / per_image for s in self.seconds[c]]) for c in TRAIN_CONTENDERS
             },
