@@ -1,9 +1,9 @@
 """Benchmarks (issue #8): what compressed-domain recognition saves, and how fast ours is.
 
-Three comparisons, each measured side by side in one process, interleaved (every
-repetition runs each contender once on the same input, the order alternating between
-repetitions), after warm-up repetitions that are discarded, and reported as medians
-(with p10/p90 and every raw sample) and ratios of medians:
+Five sections; every comparison is measured side by side in one process,
+interleaved (every repetition runs each contender once on the same input, the order
+alternating between repetitions), after warm-up repetitions that are discarded, and
+reported as medians (with p10/p90 and every raw sample) and ratios of medians:
 
 1. **inference** per image, same bitstreams, same codec weights, classifiers through
    onnxruntime::
@@ -25,6 +25,10 @@ repetitions), after warm-up repetitions that are discarded, and reported as medi
    (``run_jobs``: encode, decode, latents, metrics, cache writes) with 1 and 2
    workers. Its throughput excluding pool start-up is the marginal rate between a run
    of N and one of N/2 images; including it, N over the wall time of the N run.
+4. **metrics**: each registered metric's cost per image and per megapixel.
+5. **training** (:mod:`jpegai_eval.bench.training`): the training loader's images/s
+   per core, decode-once rows vs PNGs decoded every epoch (``loader_per_core``), and
+   the framework's training step vs a bare PyTorch loop (``train_over_bare``).
 
 Compute does not depend on weight values; entropy-coding time does, a little (it
 follows the bitstream's length), so the bitstream rate is recorded with the timings.
