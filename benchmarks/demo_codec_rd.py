@@ -36,7 +36,7 @@ def msssim_db(value: float) -> float:
 
 def rd_points(codec_id: str, weights: str | None, paths: list[Path]) -> list[dict]:
     from jpegai_eval.codecs.cli import load_model, resolve_codec
-    from jpegai_eval.framework.metrics import evaluate_images
+    from jpegai_eval.framework.quality.metrics import evaluate_images
 
     codec = resolve_codec(codec_id, None)
     rows = []

@@ -31,11 +31,11 @@ def worker(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from jpegai_eval.framework import distributed
-    from jpegai_eval.framework.evaluator import encode_stage, open_cells
-    from jpegai_eval.framework.plan import RunConfig, make_plan
-    from jpegai_eval.framework.plugins import make_plugin_manager
-    from jpegai_eval.framework.runfolder import SPLITS
+    from jpegai_eval.framework.api.plugins import make_plugin_manager
+    from jpegai_eval.framework.run import distributed
+    from jpegai_eval.framework.run.evaluator import encode_stage, open_cells
+    from jpegai_eval.framework.run.plan import RunConfig, make_plan
+    from jpegai_eval.framework.run.runfolder import SPLITS
 
     config = RunConfig(
         codecs=[args.codec],

@@ -67,8 +67,8 @@ def measure_run(root: Path, out: Path, workers: int) -> dict[str, float]:
 
 def measure_encode(root: Path, workers: int) -> float:
     """Seconds for the encode stage alone (pool start-up included)."""
-    from jpegai_eval.framework.encode_stage import make_jobs, open_cell, run_jobs
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
+    from jpegai_eval.framework.run.encode_stage import make_jobs, open_cell, run_jobs
     from jpegai_eval.tasks.minc import MincTask
 
     codec = get_plugins().codecs.resolve("hyperprior-msssim", "compressai")

@@ -69,7 +69,7 @@ def train_throughput(
     would train in, after two warm-up steps."""
     import torch
 
-    from jpegai_eval.framework.training_mode import training_mode
+    from jpegai_eval.framework.run.training_mode import training_mode
     from jpegai_eval.tasks import training
 
     dev = torch.device(device)
@@ -146,7 +146,7 @@ def probe_onnx(device: str, out: Path) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from jpegai_eval.framework import onnx_runtime
+    from jpegai_eval.framework.run import onnx_runtime
 
     dry = device == "cpu"
     name, build, shape = _models(dry)[0]
@@ -241,8 +241,8 @@ def run_study(device: str, out: Path, per_class: int, size: int, epochs: int) ->
     anchors, qualities 1/4/8 (1 for a dry run), the shipped demo codec weights and
     classifiers from scratch (the device machine is offline), on a synthetic dataset
     in MINC-2500's layout; returns its measures."""
-    from jpegai_eval.framework.evaluator import run_study as run
-    from jpegai_eval.framework.plan import RunConfig
+    from jpegai_eval.framework.run.evaluator import run_study as run
+    from jpegai_eval.framework.run.plan import RunConfig
     from jpegai_eval.tasks import training
     from jpegai_eval.tasks.demo import write_demo_dataset
 

@@ -68,7 +68,7 @@ def main() -> None:
     import torch
 
     from jpegai_eval.bench import measure as bench
-    from jpegai_eval.framework.onnx_runtime import export
+    from jpegai_eval.framework.run.onnx_runtime import export
     from jpegai_eval.tasks.models import CResNet39, ResNet50DeepStem
 
     torch.set_num_threads(args.threads)

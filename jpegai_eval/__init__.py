@@ -19,7 +19,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from jpegai_eval.framework.bitstream import Header
+from jpegai_eval.framework.api.bitstream import Header
+from jpegai_eval.framework.api.hookspecs import hookimpl
+from jpegai_eval.framework.api.types import (
+    Anchor,
+    Codec,
+    CodecModel,
+    LatentSpec,
+    ReportWriter,
+    Sample,
+    Task,
+    TaskOption,
+)
 from jpegai_eval.framework.errors import (
     BitstreamError,
     DatasetError,
@@ -30,20 +41,8 @@ from jpegai_eval.framework.errors import (
     UserError,
     WeightsError,
 )
-from jpegai_eval.framework.hookspecs import hookimpl
-from jpegai_eval.framework.remote import RemoteFile
-from jpegai_eval.framework.types import (
-    Anchor,
-    Codec,
-    CodecModel,
-    LatentSpec,
-    ReportWriter,
-    Sample,
-    Task,
-    TaskOption,
-)
-
-__version__ = "0.1.0"
+from jpegai_eval.framework.io.remote import RemoteFile
+from jpegai_eval.framework.version import __version__
 
 __all__ = [
     "__version__",

@@ -56,11 +56,11 @@ from typing import Any
 
 import numpy as np
 
-from jpegai_eval.framework.bitstream import MAGIC, Header, bits_per_pixel, pack, unpack
+from jpegai_eval.framework.api.bitstream import MAGIC, Header, bits_per_pixel, pack, unpack
+from jpegai_eval.framework.api.plugins import LOAD_PLUGINS_ENV, Plugins, make_plugin_manager
+from jpegai_eval.framework.api.types import Codec, CodecModel, LatentSpec, Sample, Task
 from jpegai_eval.framework.errors import BitstreamError, UserError
-from jpegai_eval.framework.plugins import LOAD_PLUGINS_ENV, Plugins, make_plugin_manager
-from jpegai_eval.framework.runfolder import SPLITS
-from jpegai_eval.framework.types import Codec, CodecModel, LatentSpec, Sample, Task
+from jpegai_eval.framework.run.runfolder import SPLITS
 
 __all__ = [
     "CodecReport",
@@ -179,7 +179,7 @@ def check_codec(
     if image is None:
         image = synthetic_image(*IMAGE_SIZE, seed=0)
     height, width = int(image.shape[0]), int(image.shape[1])
-    from jpegai_eval.framework.metrics import measure, psnr
+    from jpegai_eval.framework.quality.metrics import measure, psnr
 
     data = _run(lambda: model.encode(image), "encode() runs on a small RGB image", fail)
     if not isinstance(data, bytes):
@@ -269,7 +269,11 @@ def check_codec(
     return report
 
 
-def _run(step: Callable[[], Any], rule: str, fail) -> Any:  # type: ignore[no-untyped-def]
+#: Builds the ContractError for a broken rule: ``fail(rule, what was seen)``.
+Fail = Callable[[str, str], ContractError]
+
+
+def _run(step: Callable[[], Any], rule: str, fail: Fail) -> Any:
     try:
         return step()
     except ContractError:
@@ -278,7 +282,14 @@ def _run(step: Callable[[], Any], rule: str, fail) -> Any:  # type: ignore[no-un
         raise fail(rule, f"it raised {exc!r}") from exc
 
 
-def _load(codec, quality, weights, weights_dir, device, fail) -> CodecModel:  # type: ignore[no-untyped-def]
+def _load(
+    codec: Codec,
+    quality: int,
+    weights: str | None,
+    weights_dir: str | None,
+    device: str,
+    fail: Fail,
+) -> CodecModel:
     model = codec.load(quality, weights=weights, device=device, weights_dir=weights_dir)
     if not isinstance(model, CodecModel):
         raise fail("load() returns a jpegai_eval.CodecModel", f"got {type(model).__name__}")
@@ -292,7 +303,7 @@ def _load(codec, quality, weights, weights_dir, device, fail) -> CodecModel:  # 
     return model
 
 
-def _check_image(out: Any, size: tuple[int, int], what: str, fail) -> None:  # type: ignore[no-untyped-def]
+def _check_image(out: Any, size: tuple[int, int], what: str, fail: Fail) -> None:
     shape = getattr(out, "shape", None)
     dtype = str(getattr(out, "dtype", type(out).__name__))
     if not isinstance(out, np.ndarray) or shape != (*size, 3) or dtype != "uint8":
@@ -302,7 +313,7 @@ def _check_image(out: Any, size: tuple[int, int], what: str, fail) -> None:  # t
         )
 
 
-def _check_latents(  # type: ignore[no-untyped-def]
+def _check_latents(
     codec: Codec,
     model: CodecModel,
     fresh: CodecModel,
@@ -310,7 +321,7 @@ def _check_latents(  # type: ignore[no-untyped-def]
     data: bytes,
     header: Header,
     report: CodecReport,
-    fail,
+    fail: Fail,
 ) -> None:
     spec = model.latent_spec or codec.latent_spec(model.quality)
     if not isinstance(spec, LatentSpec):
@@ -464,7 +475,7 @@ def _garbage_payloads(header: Header, size: int) -> Iterator[tuple[str, bytes]]:
     yield "valid container with a random payload", pack(header, noise)
 
 
-def _refused(fn: Callable[[bytes], Any], data: bytes, what: str, fail) -> None:  # type: ignore[no-untyped-def]
+def _refused(fn: Callable[[bytes], Any], data: bytes, what: str, fail: Fail) -> None:
     try:
         fn(data)
     except BitstreamError:
@@ -506,17 +517,19 @@ def check_task(
 
     - a task is a :class:`Task` with an id and at least two unique, non-empty class
       names;
+    - ``build_classifier``, ``train`` and ``init_classifier`` take every argument the
+      Task contract gives them (checked on their signatures, nothing is built or
+      trained); one written before ``preset``, ``ddp``, ``deterministic`` or ``domain``
+      were given is a DeprecationWarning, as it is in a run;
     - each of the framework's splits (``train``, ``test``) is a non-empty list of
       :class:`Sample` with unique ids, existing files and labels in
       ``range(len(classes))``, the same list on every call, and no image in both;
     - samples are readable: up to ``max_images`` per split, spread over the split,
-      decode to RGB images with :func:`jpegai_eval.framework.image_io.read_image`;
+      decode to RGB images with :func:`jpegai_eval.framework.io.image_io.read_image`;
     - what a user can get wrong is a :class:`UserError`, never another exception: an
       unknown split name, a root that does not exist (the message names it) and an
       empty root folder.
     """
-    from jpegai_eval.framework.image_io import read_image
-
     name = getattr(task, "id", None) or type(task).__name__
 
     def fail(rule: str, seen: str) -> ContractError:
@@ -526,6 +539,7 @@ def check_task(
         raise fail("a task is a jpegai_eval.Task", f"got {type(task).__name__}")
     if not isinstance(task.id, str) or not task.id:
         raise fail("Task.id is a non-empty string", f"got {task.id!r}")
+    _check_task_contract(task, fail)
 
     def samples(split: str, where: Any = root) -> Any:
         return task.samples(split, **{root_option: where, **options})
@@ -545,35 +559,98 @@ def check_task(
     owner: dict[str, str] = {}
     for split in SPLITS:
         items = _run(lambda s=split: samples(s), f"samples({split!r}) lists {root}", fail)
-        if not isinstance(items, list) or not items:
-            raise fail(f"samples({split!r}) is a non-empty list", f"got {items!r:.80}")
-        ids: set[str] = set()
-        for s in items:
-            if not isinstance(s, Sample):
-                raise fail(f"samples({split!r}) holds Sample objects", f"got {s!r:.80}")
-            if not isinstance(s.label, int) or not 0 <= s.label < len(classes):
-                raise fail(
-                    f"labels are in range(len(classes)) = range({len(classes)})",
-                    f"{s.id!r} has label {s.label!r}",
-                )
-            if s.id in ids:
-                raise fail(f"sample ids are unique in {split!r}", f"{s.id!r} is listed twice")
-            ids.add(s.id)
-            if s.id in owner:
-                raise fail("no image is in two splits", f"{s.id!r} in {owner[s.id]} and {split}")
-            owner[s.id] = split
-            if not Path(s.path).is_file():
-                raise fail("every sample's path is a file", f"{s.id!r} -> {s.path}")
+        _check_samples(split, items, len(classes), owner, fail)
         if samples(split) != items:
             raise fail(f"samples({split!r}) is the same on every call", "two calls differ")
-        step = max(1, len(items) // max(1, max_images))
-        chosen = items[::step][:max_images]
-        for s in chosen:
-            image = _run(lambda s=s: read_image(s.path), f"{s.id!r} is a readable image", fail)
-            if getattr(image, "ndim", 0) != 3 or image.shape[2] != 3:
-                raise fail("samples are RGB images", f"{s.id!r} reads as {image.shape}")
-        counts[split], read[split] = len(items), len(chosen)
+        counts[split] = len(items)
+        read[split] = _check_readable(items, max_images, fail)
+    _check_user_errors(samples, fail)
+    return TaskReport(task.id, len(classes), counts, read)
 
+
+#: What the framework gives each classifier method of a task: (positional arguments,
+#: keywords every version of the contract gave, keywords an older task may lack).
+_TASK_CALLS: dict[str, tuple[tuple[Any, ...], dict[str, object], dict[str, object]]] = {
+    "build_classifier": (("pixel", None), {}, {"preset": None}),
+    "train": (
+        (None, []),
+        dict(preset="p", domain="pixel", out_dir=Path("out"), device="cpu", workers=0, seed=0),
+        {"ddp": False, "deterministic": None},
+    ),
+    "init_classifier": ((None, None), {}, {"domain": "pixel"}),
+}
+
+
+def _check_task_contract(task: Task, fail: Fail) -> None:
+    """Bind (not call) each classifier method to the arguments the framework gives it."""
+    import warnings
+
+    for method, (args, given, legacy) in _TASK_CALLS.items():
+        signature = inspect.signature(getattr(task, method))
+        try:
+            signature.bind(*args, **given, **legacy)
+            continue
+        except TypeError:
+            pass
+        try:
+            signature.bind(*args, **given)
+        except TypeError as exc:
+            taken = ", ".join([f"{len(args)} positional", *given, *legacy])
+            raise fail(
+                f"{method}() takes every argument the Task contract gives it ({taken})",
+                f"it refuses them: {exc}",
+            ) from None
+        warnings.warn(
+            f"check_task({task.id}): {type(task).__name__}.{method}() does not take "
+            f"{', '.join(legacy)}, which the Task contract gives it; runs call it without, "
+            "with a DeprecationWarning, for now. Add the keyword(s).",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+
+def _check_samples(
+    split: str, items: Any, n_classes: int, owner: dict[str, str], fail: Fail
+) -> None:
+    """``items`` is a non-empty list of Samples with unique ids, labels in range, files
+    that exist, and no id that another split (``owner``) already has."""
+    if not isinstance(items, list) or not items:
+        raise fail(f"samples({split!r}) is a non-empty list", f"got {items!r:.80}")
+    ids: set[str] = set()
+    for s in items:
+        if not isinstance(s, Sample):
+            raise fail(f"samples({split!r}) holds Sample objects", f"got {s!r:.80}")
+        if not isinstance(s.label, int) or not 0 <= s.label < n_classes:
+            raise fail(
+                f"labels are in range(len(classes)) = range({n_classes})",
+                f"{s.id!r} has label {s.label!r}",
+            )
+        if s.id in ids:
+            raise fail(f"sample ids are unique in {split!r}", f"{s.id!r} is listed twice")
+        ids.add(s.id)
+        if s.id in owner:
+            raise fail("no image is in two splits", f"{s.id!r} in {owner[s.id]} and {split}")
+        owner[s.id] = split
+        if not Path(s.path).is_file():
+            raise fail("every sample's path is a file", f"{s.id!r} -> {s.path}")
+
+
+def _check_readable(items: list[Sample], max_images: int, fail: Fail) -> int:
+    """Read up to ``max_images`` of ``items``, spread over them, as RGB; how many."""
+    from jpegai_eval.framework.io.image_io import read_image
+
+    step = max(1, len(items) // max(1, max_images))
+    chosen = items[::step][:max_images]
+    for s in chosen:
+        image = _run(lambda s=s: read_image(s.path), f"{s.id!r} is a readable image", fail)
+        if getattr(image, "ndim", 0) != 3 or image.shape[2] != 3:
+            raise fail("samples are RGB images", f"{s.id!r} reads as {image.shape}")
+    return len(chosen)
+
+
+def _check_user_errors(samples: Callable[..., Any], fail: Fail) -> None:
+    """An unknown split, a missing root and an empty root are UserErrors (the missing
+    root's names it)."""
     with tempfile.TemporaryDirectory() as tmp:
         missing = Path(tmp) / "no-such-dataset"
         empty = Path(tmp) / "empty"
@@ -597,4 +674,3 @@ def check_task(
                     f"it raised {type(exc).__name__}: {exc}",
                 ) from exc
             raise fail(f"{what} is a UserError", "samples() returned without one")
-    return TaskReport(task.id, len(classes), counts, read)

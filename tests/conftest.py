@@ -26,7 +26,7 @@ def pytest_unconfigure(config):
 @pytest.fixture(autouse=True)
 def _fresh_plugins(monkeypatch, tmp_path_factory):
     """Every test starts with a fresh process-wide plugin manager and its own cache."""
-    from jpegai_eval.framework.plugins import reset_plugins
+    from jpegai_eval.framework.api.plugins import reset_plugins
 
     monkeypatch.delenv("JPEGAI_EVAL_LOAD_PLUGINS", raising=False)
     monkeypatch.setenv("JPEGAI_EVAL_CACHE", str(tmp_path_factory.mktemp("cache")))

@@ -221,8 +221,8 @@ def test_image_over_the_codecs_pixel_cap_is_refused(tmp_path, monkeypatch):
 
 
 def test_learned_codecs_cap_images_before_allocating():
+    from jpegai_eval.framework.api.plugins import get_plugins
     from jpegai_eval.framework.errors import UserError
-    from jpegai_eval.framework.plugins import get_plugins
 
     codec = get_plugins().codecs.resolve("hyperprior-msssim", "compressai")
     assert codec.max_pixels == 4096 * 4096
@@ -278,7 +278,7 @@ def test_empty_qualities_is_a_usage_error(root, tmp_path):
 
 
 def test_workers_beyond_the_cores_are_capped_with_a_note(root, tmp_path, monkeypatch):
-    from jpegai_eval.framework import run_cli
+    from jpegai_eval.cli import run as run_cli
 
     monkeypatch.setattr(run_cli, "usable_cores", lambda: 2)
     args = run_args(root, tmp_path / "out")
@@ -291,7 +291,7 @@ def test_workers_beyond_the_cores_are_capped_with_a_note(root, tmp_path, monkeyp
 
 
 def test_run_into_a_read_only_folder(root, readonly, monkeypatch):
-    from jpegai_eval.framework import evaluator
+    from jpegai_eval.framework.run import evaluator
 
     monkeypatch.setattr(evaluator, "check_disk", lambda *a: None)  # /proc reports 0 B free
     result = invoke(run_args(root, readonly / "run"))
@@ -308,7 +308,7 @@ def test_run_json_that_is_a_list(root, tmp_path):
 
 
 def test_run_into_a_folder_in_use(root, tmp_path):
-    from jpegai_eval.framework.runlock import RunLock
+    from jpegai_eval.framework.run.runlock import RunLock
 
     out = tmp_path / "run"
     with RunLock(out):

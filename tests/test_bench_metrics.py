@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from jpegai_eval.cli import cli
-from jpegai_eval.framework.metric_types import select_metrics
-from jpegai_eval.framework.plugins import get_plugins
+from jpegai_eval.framework.api.metric_types import select_metrics
+from jpegai_eval.framework.api.plugins import get_plugins
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jpegai_eval.framework.bitstream import (
+from jpegai_eval.framework.api.bitstream import (
     Header,
     bits_per_pixel,
     check_matches,
@@ -73,7 +73,7 @@ def test_malformed_string_table_is_refused():
 
 
 def test_empty_file_says_so():
-    from jpegai_eval.framework.bitstream import unpack
+    from jpegai_eval.framework.api.bitstream import unpack
     from jpegai_eval.framework.errors import BitstreamError
 
     with pytest.raises(BitstreamError, match=r"empty or truncated \(0 bytes\)"):
@@ -101,7 +101,7 @@ def test_a_header_of_no_pixels_is_refused(size):
 
 
 def test_the_pixel_cap_is_documented_and_overridable(monkeypatch):
-    import jpegai_eval.framework.bitstream as bitstream
+    import jpegai_eval.framework.api.bitstream as bitstream
 
     assert bitstream.max_pixels() == bitstream.DEFAULT_MAX_PIXELS == 89_478_485
     assert "JPEGAI_EVAL_MAX_PIXELS" in bitstream.__doc__

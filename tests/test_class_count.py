@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from jpegai_eval.cli import cli
+from jpegai_eval.framework.api.types import Sample
 from jpegai_eval.framework.errors import DatasetError
-from jpegai_eval.framework.plan import check_classes
-from jpegai_eval.framework.types import Sample
+from jpegai_eval.framework.run.plan import check_classes
 from jpegai_eval.tasks.imagefolder import ImageFolderTask
 
 

@@ -11,9 +11,9 @@ import pytest
 
 from jpegai_eval.codecs.anchor_codecs import ANCHOR_CODECS, AVIF, HEVC, JPEGXL
 from jpegai_eval.codecs.pillow_codecs import JPEG, JPEG2000
-from jpegai_eval.framework.bitstream import unpack
+from jpegai_eval.framework.api.bitstream import unpack
 from jpegai_eval.framework.errors import BitstreamError, ImageSizeError, UserError
-from jpegai_eval.framework.metrics import psnr
+from jpegai_eval.framework.quality.metrics import psnr
 from jpegai_eval.testing import check_codec
 
 RATE_CODECS = (JPEG, JPEG2000, *ANCHOR_CODECS)
@@ -33,7 +33,7 @@ def demo_images():
 
 
 def test_every_anchor_is_registered_with_its_versions():
-    from jpegai_eval.framework.listing import describe_plugins
+    from jpegai_eval.cli.listing import describe_plugins
 
     listed = {(c["id"], c["backend"]): c for c in describe_plugins()["codecs"]}
     expected = {
@@ -100,7 +100,7 @@ def test_a_rate_controlled_file_round_trips_and_says_so(codec, demo_images):
     with pytest.raises(BitstreamError, match="quality 0"):
         codec.load(4).decode(data)
     # a damaged payload inside a valid container is refused, never a crash
-    from jpegai_eval.framework.bitstream import pack
+    from jpegai_eval.framework.api.bitstream import pack
 
     damaged = pack(header, payload[: len(payload) // 2])
     with pytest.raises(BitstreamError):
@@ -157,7 +157,7 @@ def test_codec_commands_round_trip_every_quality(codec, tmp_path):
     from click.testing import CliRunner
 
     from jpegai_eval.cli import cli
-    from jpegai_eval.framework.image_io import read_image, write_image
+    from jpegai_eval.framework.io.image_io import read_image, write_image
 
     source = tmp_path / "in.png"
     image = np.ascontiguousarray(np.random.default_rng(1).integers(0, 256, (24, 40, 3), np.uint8))

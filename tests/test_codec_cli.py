@@ -225,7 +225,7 @@ def test_grayscale_rgba_and_16_bit_are_converted_with_a_note(tmp_path, mode, not
     result = invoke("encode", "--codec", "jpeg", "--quality", 8, path, tmp_path / "o.jai")
     assert result.exit_code == 0, result.output
     assert note in result.output
-    from jpegai_eval.framework.image_io import read_image
+    from jpegai_eval.framework.io.image_io import read_image
 
     array = read_image(path)
     assert array.shape == (64, 64, 3) and array.dtype == np.uint8
@@ -240,7 +240,7 @@ def test_acceptance_demo_weights_q1_vs_q8(tmp_path):
     """The issue's acceptance check: with --weights demo, bpp and PSNR rise from q1 to q8,
     latents are M x ceil(H/16) x ceil(W/16), and a corrupted file is refused."""
     from jpegai_eval.codecs.weights import demo_config
-    from jpegai_eval.framework.metrics import psnr
+    from jpegai_eval.framework.quality.metrics import psnr
 
     original = synthetic_image(100, 150, seed=5)
     png = tmp_path / "in.png"
@@ -285,7 +285,7 @@ def test_info_decode_latents_refuse_bomb_headers(tmp_path, size):
     """A header of 0x0 (a ZeroDivisionError in `codec info`) or of 20000x20000 with a valid
     CRC (600 MB of latents, a decoder segfault) is one clean error, with no output."""
     from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
-    from jpegai_eval.framework.bitstream import Header, pack, unpack
+    from jpegai_eval.framework.api.bitstream import Header, pack, unpack
 
     model = CompressAIHyperprior("ms-ssim").load(1)
     real, payload = unpack(model.encode(synthetic_image(64, 64, seed=1)))

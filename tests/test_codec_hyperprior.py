@@ -18,7 +18,7 @@ from jpegai_eval.codecs.compressai_hyperprior import (
     to_uint8,
 )
 from jpegai_eval.codecs.testing import synthetic_image, tiny_network
-from jpegai_eval.framework.bitstream import unpack, unpack_strings
+from jpegai_eval.framework.api.bitstream import unpack, unpack_strings
 from jpegai_eval.framework.errors import BitstreamError, UsageError, UserError
 
 torch.set_num_threads(1)
@@ -191,7 +191,7 @@ def test_strings_too_short_for_the_header_size_are_refused_before_decoding():
     import time
 
     from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
-    from jpegai_eval.framework.bitstream import Header, pack, unpack
+    from jpegai_eval.framework.api.bitstream import Header, pack, unpack
     from jpegai_eval.framework.errors import BitstreamError
 
     model = CompressAIHyperprior("ms-ssim").load(1)

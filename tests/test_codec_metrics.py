@@ -9,7 +9,7 @@ import pytest
 
 from jpegai_eval.codecs.pillow_codecs import JPEG
 from jpegai_eval.codecs.testing import synthetic_image
-from jpegai_eval.framework import metrics
+from jpegai_eval.framework.quality import metrics
 
 
 def test_psnr_known_value_and_identity():

@@ -7,15 +7,15 @@ import pytest
 
 from jpegai_eval.codecs.pillow_codecs import JPEG, PILLOW_CODECS, WEBP, PillowCodec
 from jpegai_eval.codecs.testing import synthetic_image
-from jpegai_eval.framework.bitstream import unpack
+from jpegai_eval.framework.api.bitstream import unpack
 from jpegai_eval.framework.errors import BitstreamError, UsageError, UserError
-from jpegai_eval.framework.metrics import psnr
+from jpegai_eval.framework.quality.metrics import psnr
 
 AVAILABLE = [c for c in PILLOW_CODECS if not c.unavailable_reason]
 
 
 def test_registered_through_the_plugin():
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     codecs = get_plugins().codecs
     for codec_id in ("jpeg", "webp", "jpeg2000"):
@@ -58,7 +58,7 @@ def test_other_quality_and_garbage_payload_are_refused():
     data = JPEG.load(3).encode(synthetic_image(32, 48))
     with pytest.raises(BitstreamError, match="quality 3"):
         JPEG.load(5).decode(data)
-    from jpegai_eval.framework.bitstream import Header, pack
+    from jpegai_eval.framework.api.bitstream import Header, pack
 
     bogus = pack(Header("jpeg", "pillow", 3, 32, 48), b"not a jpeg")
     with pytest.raises(BitstreamError, match="cannot be decoded"):
@@ -81,7 +81,7 @@ def test_a_payload_larger_than_its_header_is_refused_before_decoding(codec, monk
     from the payload's own header, before Pillow decodes (or allocates) anything."""
     from PIL import Image
 
-    from jpegai_eval.framework.bitstream import Header, pack
+    from jpegai_eval.framework.api.bitstream import Header, pack
 
     model = codec.load(4)
     big = codec.load(4).encode(synthetic_image(96, 112, seed=3))

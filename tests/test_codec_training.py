@@ -167,3 +167,28 @@ def test_a_non_finite_loss_is_skipped_not_applied(tmp_path, images, monkeypatch)
     monkeypatch.setattr(training, "rd_loss", lambda *a: {"loss": torch.tensor(float("nan"))})
     result = CliRunner().invoke(codec_group, train_args(images, tmp_path / "x.pt", 40))
     assert result.exit_code == 2 and "diverged" in result.output
+
+
+def test_one_codec_training_step_updates_the_network(tmp_path, images):
+    """CodecTrainer.step: ONE optimisation step on a batch (what ``bench`` times)."""
+    from jpegai_eval.codecs import training
+
+    torch.set_num_threads(1)
+    cfg = training.TrainConfig(
+        "hyperprior-msssim",
+        2,
+        (images,),
+        tmp_path / "q.pt",
+        patch=64,
+        batch=2,
+        config_scale=0.0625,
+        progress=False,
+    )
+    trainer = training.CodecTrainer(cfg)
+    before = {k: v.clone() for k, v in trainer.net.state_dict().items()}
+    losses = trainer.step(torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)))
+    assert losses is not None and {"loss", "bpp_loss", "ms_ssim", "aux"} <= set(losses)
+    after = trainer.net.state_dict()
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert any(k.startswith("g_a.") for k in changed) and any("quantiles" in k for k in changed)
+    assert not cfg.out.exists()  # a step writes nothing

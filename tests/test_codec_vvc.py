@@ -14,7 +14,7 @@ import pytest
 from jpegai_eval.codecs.testing import synthetic_image
 from jpegai_eval.codecs.vvc import VVC, from_yuv420, to_yuv420
 from jpegai_eval.framework.errors import BitstreamError, UserError
-from jpegai_eval.framework.metrics import psnr
+from jpegai_eval.framework.quality.metrics import psnr
 
 # A stand-in for each tool: vvencapp "encodes" by copying the planes after a marker and
 # records its arguments; vvdecapp copies them back, as 10-bit samples when asked to.
@@ -53,7 +53,7 @@ def test_unavailable_with_the_reason_without_the_tools(monkeypatch, tmp_path):
     assert "vvencapp and vvdecapp not found on PATH" in reason and "fraunhoferhhi/vvenc" in reason
     with pytest.raises(UserError, match="unavailable"):
         VVC.load(4)
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     assert get_plugins().codecs.get("vvc/vvenc") is VVC
 
@@ -80,7 +80,7 @@ def test_the_tools_are_called_with_the_qp_and_the_picture(tools):
 
 
 def test_a_failing_decoder_is_a_bitstream_error(tools):
-    from jpegai_eval.framework.bitstream import pack, unpack
+    from jpegai_eval.framework.api.bitstream import pack, unpack
 
     header, _ = unpack(VVC.load(2).encode(synthetic_image(16, 16)))
     with pytest.raises(BitstreamError, match="not a VVC bitstream"):

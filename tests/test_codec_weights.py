@@ -137,7 +137,7 @@ def test_demo_weights_are_the_default_and_ordered():
     have = w.demo_qualities("hyperprior-msssim")
     assert have == list(range(1, 9))  # the whole ladder ships
     image = synthetic_image(128, 128, seed=9)
-    from jpegai_eval.framework.metrics import psnr
+    from jpegai_eval.framework.quality.metrics import psnr
 
     rates, fidelity = [], []
     for q in have:

@@ -14,9 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-from jpegai_eval.framework import distributed
-from jpegai_eval.framework.classify import state_digest
 from jpegai_eval.framework.errors import UsageError
+from jpegai_eval.framework.run import distributed
+from jpegai_eval.framework.run.classify import state_digest
 from jpegai_eval.tasks import data_parallel, training
 from jpegai_eval.tasks.minc import MincTask
 
@@ -48,7 +48,7 @@ def test_the_task_states_the_rule_for_run_json():
 
 
 def test_a_task_without_a_data_parallel_mode_refuses_ddp():
-    from jpegai_eval.framework.types import Task
+    from jpegai_eval.framework.api.types import Task
 
     class Plain(MincTask):
         data_parallel = Task.data_parallel  # the default: no data-parallel mode

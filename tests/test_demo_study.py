@@ -88,7 +88,7 @@ def test_demo_codec_ladder_beats_jpeg_on_the_demo_test_split(tmp_path):
 
     from jpegai_eval.codecs.cli import load_model, resolve_codec
     from jpegai_eval.codecs.training import dataset_images
-    from jpegai_eval.framework.metrics import evaluate_images
+    from jpegai_eval.framework.quality.metrics import evaluate_images
     from jpegai_eval.tasks.demo import write_demo_dataset
 
     root = tmp_path / "demo"

@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from jpegai_eval.framework import distributed
-from jpegai_eval.framework.distributed import World, balance, from_environment, share_bounds
 from jpegai_eval.framework.errors import UsageError, UserError
+from jpegai_eval.framework.run import distributed
+from jpegai_eval.framework.run.distributed import World, balance, from_environment, share_bounds
 
 # ------------------------------------------------------------------------ partitions
 
@@ -72,7 +72,7 @@ def test_a_rank_leaves_without_finalization_and_only_under_torchrun(monkeypatch)
     distributed.leave()  # one process: a no-op
     code = (
         "import atexit, sys\n"
-        "from jpegai_eval.framework.distributed import leave\n"
+        "from jpegai_eval.framework.run.distributed import leave\n"
         "atexit.register(lambda: print('finalized'))\n"
         "print('done', end='')\n"
         "leave()\n"
@@ -343,7 +343,7 @@ def test_torchrun_ddp_trains_each_classifier_with_both_ranks(tiny_minc, tmp_path
     writes; a rerun retrains only a classifier that is missing."""
     import torch
 
-    from jpegai_eval.framework.classify import state_digest
+    from jpegai_eval.framework.run.classify import state_digest
 
     out = tmp_path / "run"
     command = [*_torchrun(console_script, tiny_minc, out), "--ddp"]

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from jpegai_eval.codecs.testing import synthetic_image, write_tiny_checkpoint
-from jpegai_eval.framework import encode_stage
+from jpegai_eval.framework.api.types import Sample
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.image_io import write_image
-from jpegai_eval.framework.types import Sample
+from jpegai_eval.framework.io.image_io import write_image
+from jpegai_eval.framework.run import encode_stage
 
 
 def _codec():
@@ -67,7 +67,7 @@ def test_forked_workers_write_what_the_in_process_stage_writes(tmp_path, monkeyp
         assert [j.sample.id for j, _ in done] == [s.id for s in samples]  # order kept
         results[workers] = {
             j.sample.id: (
-                {k: r[k] for k in ("bpp", "psnr", "ssim", "ms_ssim")},
+                {k: r.value(k) for k in ("bpp", "psnr", "ssim", "ms_ssim")},
                 {s: j.cell.paths(j.key)[s].read_bytes() for s in ("jai", "png")},
                 {k: v.tobytes() for k, v in np.load(j.cell.paths(j.key)["npz"]).items()},
             )

@@ -17,13 +17,14 @@ from click.testing import CliRunner
 
 from jpegai_eval import hookimpl
 from jpegai_eval.cli import cli
-from jpegai_eval.framework.cache import CacheCell
+from jpegai_eval.framework.api.plugins import get_plugins, make_plugin_manager
+from jpegai_eval.framework.api.types import Anchor
 from jpegai_eval.framework.errors import UsageError, UserError
-from jpegai_eval.framework.evaluator import claim_out_dir, matrix, run_study
-from jpegai_eval.framework.plan import RunConfig, make_plan
-from jpegai_eval.framework.plugins import get_plugins, make_plugin_manager
-from jpegai_eval.framework.results import summary_table
-from jpegai_eval.framework.types import Anchor
+from jpegai_eval.framework.run.cache import CacheCell
+from jpegai_eval.framework.run.evaluator import claim_out_dir, matrix, run_study
+from jpegai_eval.framework.run.plan import RunConfig, make_plan
+from jpegai_eval.framework.run.records import ResultRow
+from jpegai_eval.framework.run.results import summary_table
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +153,7 @@ def test_weights_dir_reaches_the_codec(tiny_minc, tmp_path):
 
     from jpegai_eval.codecs import weights as w
     from jpegai_eval.codecs.testing import tiny_network
-    from jpegai_eval.framework.evaluator import open_cells
+    from jpegai_eval.framework.run.evaluator import open_cells
 
     state = tiny_network(8, 12, seed=3).state_dict()
     torch.save(state, tmp_path / w.pretrained_filename("hyperprior-msssim", 1))
@@ -212,7 +213,7 @@ def test_summary_table_has_table_2s_layout():
             "top5": 0.97,
         },
     ]
-    text = summary_table(rows).splitlines()
+    text = summary_table([ResultRow.from_json(r) for r in rows]).splitlines()
     assert text[0].split() == ["Top-1", "%", "c/b", "q1", "c/b", "q8"]
     assert text[1].split() == ["anchor3", "81.50", "81.50"]
     assert text[2].split() == ["anchor1", "60.26", "81.00"]
@@ -368,9 +369,10 @@ def test_encode_stage_never_reuses_a_model_loaded_for_other_weights(tmp_path):
     import numpy as np
 
     from jpegai_eval.codecs.testing import synthetic_image, write_tiny_checkpoint
-    from jpegai_eval.framework.encode_stage import make_jobs, open_cell, run_jobs
-    from jpegai_eval.framework.image_io import write_image
-    from jpegai_eval.framework.types import Sample
+    from jpegai_eval.framework.api.types import Sample
+    from jpegai_eval.framework.io.image_io import write_image
+    from jpegai_eval.framework.run.encode_stage import make_jobs, open_cell, run_jobs
+    from jpegai_eval.framework.run.records import EncodedEntry
 
     write_image(tmp_path / "a.png", synthetic_image(64, 64))
     sample = Sample("a.png", tmp_path / "a.png", 0)
@@ -381,7 +383,7 @@ def test_encode_stage_never_reuses_a_model_loaded_for_other_weights(tmp_path):
         write_tiny_checkpoint(ckpt, m=m, seed=m)
         cell = open_cell(codec, 1, str(ckpt), tmp_path / "cache")
         for job, result in run_jobs(make_jobs([cell], [sample]), workers=1):
-            assert not result.get("error"), result
+            assert isinstance(result, EncodedEntry), result
             latents = np.load(job.cell.paths(job.key)["npz"])
             channels.append(latents["y_hat"].shape[0])
     assert channels == [12, 16]
@@ -436,7 +438,7 @@ def test_sweep_removes_only_temporary_files(tmp_path):
     """Issue 28, item 1: only the tool's own ``.jpegai-eval-tmp-*`` files are swept; a
     user's hidden ``*.tmp`` / ``*.tmp-*`` files (and any file outside the run's own
     subfolders) stay."""
-    from jpegai_eval.framework.evaluator import sweep_temporaries
+    from jpegai_eval.framework.run.evaluator import sweep_temporaries
 
     keep = [
         tmp_path / ".lock",
@@ -461,7 +463,7 @@ def test_sweep_removes_only_temporary_files(tmp_path):
 
 
 def test_atomic_writes_use_the_tools_own_temporary_names(tmp_path):
-    from jpegai_eval.framework.image_io import TEMP_PREFIX, atomic_output
+    from jpegai_eval.framework.io.image_io import TEMP_PREFIX, atomic_output
 
     with atomic_output(tmp_path / "a.json") as tmp:
         assert tmp.name.startswith(TEMP_PREFIX) and tmp.parent == tmp_path
@@ -475,7 +477,7 @@ def test_disk_check_counts_the_classifiers(tiny_minc, tmp_path, monkeypatch):
     import shutil as shutil_module
     from collections import namedtuple
 
-    from jpegai_eval.framework.evaluator import classifier_bytes, open_cells
+    from jpegai_eval.framework.run.evaluator import classifier_bytes, open_cells
 
     cfg = config(tiny_minc, anchors=["anchor3"])
     plan = make_plan(cfg, make_plugin_manager(False))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jpegai_eval.framework.bitstream import bits_per_pixel, unpack
-from jpegai_eval.framework.plugins import make_plugin_manager
+from jpegai_eval.framework.api.bitstream import bits_per_pixel, unpack
+from jpegai_eval.framework.api.plugins import make_plugin_manager
 
 pytest.importorskip("jpegai_eval_example_codec", reason="run `make venv`")
 

@@ -21,8 +21,8 @@ from click.testing import CliRunner
 
 from jpegai_eval.cli import cli
 from jpegai_eval.codecs import weights as w
-from jpegai_eval.framework import download as dl
-from jpegai_eval.framework.remote import RemoteFile
+from jpegai_eval.framework.io import download as dl
+from jpegai_eval.framework.io.remote import RemoteFile
 from jpegai_eval.tasks import imagenet, minc
 
 # ------------------------------------------------------------------ socket guard

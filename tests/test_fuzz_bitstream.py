@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jpegai_eval.framework.bitstream import Header, pack, pack_strings, unpack, unpack_strings
+from jpegai_eval.framework.api.bitstream import Header, pack, pack_strings, unpack, unpack_strings
 from jpegai_eval.framework.errors import BitstreamError, UserError
 
 CAP = 96 * 96  # pixels; JPEGAI_EVAL_MAX_PIXELS for every test here

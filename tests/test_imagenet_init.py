@@ -85,8 +85,8 @@ def test_run_paper_without_the_file_stops_before_the_output_folder(empty_torch_h
 def test_run_paper_with_none_trains_from_scratch_and_says_so(
     empty_torch_home, tmp_path, monkeypatch
 ):
-    from jpegai_eval.framework.evaluator import run_study
-    from jpegai_eval.framework.plan import RunConfig
+    from jpegai_eval.framework.run.evaluator import run_study
+    from jpegai_eval.framework.run.plan import RunConfig
     from jpegai_eval.tasks import training
     from jpegai_eval.tasks.demo import write_demo_dataset
 

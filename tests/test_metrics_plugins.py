@@ -11,8 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from jpegai_eval import hookimpl
-from jpegai_eval.framework.errors import DuplicateIdError, UnknownNameError, UsageError
-from jpegai_eval.framework.metric_types import (
+from jpegai_eval.framework.api.metric_types import (
     RGB8,
     ImagePair,
     Metric,
@@ -20,8 +19,9 @@ from jpegai_eval.framework.metric_types import (
     compute_metrics,
     select_metrics,
 )
-from jpegai_eval.framework.metrics import quality_metrics
-from jpegai_eval.framework.plugins import make_plugin_manager
+from jpegai_eval.framework.api.plugins import make_plugin_manager
+from jpegai_eval.framework.errors import DuplicateIdError, UnknownNameError, UsageError
+from jpegai_eval.framework.quality.metrics import quality_metrics
 
 JPEGAI = [
     "psnr_y",
@@ -153,7 +153,7 @@ def test_metrics_command_json_has_every_jpegai_key(tmp_path):
     out = json.loads(result.output)
     unavailable = out.pop("unavailable", {})
     assert sorted([*out, *unavailable]) == sorted(JPEGAI)
-    from jpegai_eval.framework.vm_metrics import psnr_plane
+    from jpegai_eval.framework.quality.vm_metrics import psnr_plane
 
     assert out["psnr_y"] == psnr_plane([ImagePair(a, b)], "Y")[0]
 
@@ -184,7 +184,7 @@ def test_metrics_command_refuses_bad_input_in_one_paragraph(tmp_path, console_sc
 
 
 def test_codec_eval_takes_metrics(tmp_path):
-    from jpegai_eval.framework.image_io import read_image
+    from jpegai_eval.framework.io.image_io import read_image
 
     folder = tmp_path / "images"
     folder.mkdir()
@@ -209,8 +209,8 @@ def test_codec_eval_takes_metrics(tmp_path):
     [row] = json.loads(result.output)
     assert {"psnr", "ms_ssim", "ssim", "psnr_y", "nlpd"} <= set(row)
     # The values are those of the JPEG round trip of the image.
-    from jpegai_eval.framework.plugins import get_plugins
-    from jpegai_eval.framework.vm_metrics import nlpd, psnr_plane
+    from jpegai_eval.framework.api.plugins import get_plugins
+    from jpegai_eval.framework.quality.vm_metrics import nlpd, psnr_plane
 
     model = get_plugins().codecs.resolve("jpeg").load(2)
     decoded = model.decode(model.encode(read_image(pa)))

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from jpegai_eval.framework.api.metric_types import ImagePair
+from jpegai_eval.framework.api.plugins import get_plugins, make_plugin_manager
 from jpegai_eval.framework.errors import UnknownNameError
-from jpegai_eval.framework.evaluator import run_study
-from jpegai_eval.framework.image_io import read_image
-from jpegai_eval.framework.metric_types import ImagePair
-from jpegai_eval.framework.plan import RunConfig, make_plan
-from jpegai_eval.framework.plugins import get_plugins, make_plugin_manager
+from jpegai_eval.framework.io.image_io import read_image
+from jpegai_eval.framework.run.evaluator import run_study
+from jpegai_eval.framework.run.plan import RunConfig, make_plan
 
 JPEGAI_COLUMNS = [
     "psnr_y",

@@ -19,8 +19,8 @@ from scipy.fft import dctn
 from scipy.ndimage import gaussian_filter
 from scipy.signal import convolve2d
 
-from jpegai_eval.framework.metric_types import ImagePair, compute_metrics
-from jpegai_eval.framework.plugins import make_plugin_manager
+from jpegai_eval.framework.api.metric_types import ImagePair, compute_metrics
+from jpegai_eval.framework.api.plugins import make_plugin_manager
 
 # ----------------------------------------------------------------- the VM's data
 
@@ -525,7 +525,7 @@ def test_vmaf_reads_the_vms_10_bit_planes():
     """VMAF cannot be recomputed here; what it is fed can: the VM writes its 10-bit YUV
     4:4:4 planes (write_yuv) for the vmaf tool; we give ffmpeg's libvmaf the same bytes.
     On those planes a better reconstruction scores higher and identical ones near 100."""
-    from jpegai_eval.framework import vm_metrics
+    from jpegai_eval.framework.quality import vm_metrics
 
     plugins = make_plugin_manager(load_external=False)
     metric = plugins.metrics.get("vmaf")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from jpegai_eval.framework import onnx_runtime
 from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.run import onnx_runtime
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from jpegai_eval.framework import onnx_runtime
+from jpegai_eval.framework.run import onnx_runtime
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
 

@@ -11,7 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from jpegai_eval import hookimpl
-from jpegai_eval.framework import hookspecs
+from jpegai_eval.framework.api import hookspecs
+from jpegai_eval.framework.api.plugins import DEFAULT_PLUGINS, make_plugin_manager
+from jpegai_eval.framework.api.types import Anchor, Codec, CodecModel, ReportWriter, Sample, Task
 from jpegai_eval.framework.errors import (
     DuplicateIdError,
     PluginError,
@@ -19,8 +21,6 @@ from jpegai_eval.framework.errors import (
     UsageError,
     UserError,
 )
-from jpegai_eval.framework.plugins import DEFAULT_PLUGINS, make_plugin_manager
-from jpegai_eval.framework.types import Anchor, Codec, CodecModel, ReportWriter, Sample, Task
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOKS = sorted(
@@ -103,7 +103,7 @@ class TestPlugin:
 
     @hookimpl
     def register_metrics(self, register):
-        from jpegai_eval.framework.metric_types import RGB8, Metric
+        from jpegai_eval.framework.api.metric_types import RGB8, Metric
 
         register(Metric("tiny-metric", True, "", RGB8, lambda pairs: [0.0] * len(pairs)))
 
@@ -342,7 +342,7 @@ def test_plugins_command_exits_non_zero_on_an_unknown_hook(tmp_path, console_scr
 
 
 def test_plugin_listing_shows_each_plugin_with_its_hooks_and_registrations(plugins):
-    from jpegai_eval.framework.listing import describe_plugins, format_plugins
+    from jpegai_eval.cli.listing import describe_plugins, format_plugins
 
     info = describe_plugins(plugins)
     listed = {p["name"]: p for p in info["plugins"]}

@@ -2,7 +2,7 @@
 
 import io
 
-from jpegai_eval.framework.progress import LineProgress, progress
+from jpegai_eval.framework.io.progress import LineProgress, progress
 
 
 class Tty(io.StringIO):

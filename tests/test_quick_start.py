@@ -11,7 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from jpegai_eval.cli import cli
-from jpegai_eval.framework.run_cli import run_command
+from jpegai_eval.cli.run import run_command
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("paper", "quick", "smoke")

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from jpegai_eval.codecs import rans
 from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior, to_uint8
 from jpegai_eval.codecs.testing import synthetic_image, tiny_network
-from jpegai_eval.framework.bitstream import pack, pack_strings, unpack, unpack_strings
+from jpegai_eval.framework.api.bitstream import pack, pack_strings, unpack, unpack_strings
 from jpegai_eval.framework.errors import BitstreamError
 
 torch.set_num_threads(1)

@@ -12,10 +12,10 @@ import pytest
 
 from jpegai_eval.codecs.anchor_codecs import HEVC
 from jpegai_eval.codecs.pillow_codecs import JPEG, JPEG2000
-from jpegai_eval.framework.bitstream import unpack
+from jpegai_eval.framework.api.bitstream import unpack
 from jpegai_eval.framework.errors import BitstreamError, UsageError
-from jpegai_eval.framework.plan import RunConfig
-from jpegai_eval.framework.rate_points import (
+from jpegai_eval.framework.run.plan import RunConfig
+from jpegai_eval.framework.run.rate_points import (
     MAX_STEPS,
     STOP_WITHIN,
     TargetRateCodec,
@@ -115,7 +115,7 @@ def test_conventional_codecs_land_on_target_with_real_encoders(codec, demo_image
 
 @pytest.mark.slow
 def test_a_learned_codec_takes_the_closest_of_its_qualities(demo_images):
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     codec = get_plugins().codecs.resolve("hyperprior-msssim", "compressai")
     image = demo_images[0]
@@ -141,14 +141,14 @@ def test_targets_are_parsed_and_checked():
 
 
 def test_the_plan_keys_cells_by_target_and_refuses_qualities_too():
-    from jpegai_eval.framework.plan import make_plan
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
+    from jpegai_eval.framework.run.plan import make_plan
 
     cfg = RunConfig(codecs=["jpeg", "hevc"], task="minc", target_bpp=[0.25, 1.0])
     plan = make_plan(cfg, get_plugins())
     assert [cp.qualities for cp in plan.codecs] == [[1, 2], [1, 2]]
     assert [cp.codec.target_for(2) for cp in plan.codecs] == [1.0, 1.0]
-    from jpegai_eval.framework.runfolder import cell_name
+    from jpegai_eval.framework.run.runfolder import cell_name
 
     assert cell_name("anchor2", plan.codecs[1].codec, 1) == "anchor2-hevc-pillow-heif-0.25bpp"
     with pytest.raises(UsageError, match="not both"):
@@ -220,7 +220,7 @@ def test_a_run_at_target_rates(tmp_path):
 
 def test_fetch_lists_every_quality_a_learned_codec_may_take(tmp_path):
     """At target rates any quality may be chosen per image, so `fetch` needs them all."""
-    from jpegai_eval.framework.fetch_cli import needed_files
+    from jpegai_eval.cli.fetch import needed_files
 
     options = {
         "codecs": ("hyperprior-msssim",),

@@ -140,10 +140,11 @@ def test_codec_encode_of_an_image_webp_cannot_hold_is_a_clean_error(tmp_path):
 
 
 def test_a_codec_librarys_own_error_in_a_worker_is_a_named_per_image_error(tmp_path):
-    from jpegai_eval.framework.cache import CacheCell
-    from jpegai_eval.framework.encode_stage import Job, encode_one
-    from jpegai_eval.framework.plugins import get_plugins
-    from jpegai_eval.framework.types import Sample
+    from jpegai_eval.framework.api.plugins import get_plugins
+    from jpegai_eval.framework.api.types import Sample
+    from jpegai_eval.framework.run.cache import CacheCell
+    from jpegai_eval.framework.run.encode_stage import Job, encode_one
+    from jpegai_eval.framework.run.records import EncodeFailure
 
     codec = get_plugins().codecs.resolve("jpeg")
     image = tmp_path / "a.png"
@@ -155,14 +156,15 @@ def test_a_codec_librarys_own_error_in_a_worker_is_a_named_per_image_error(tmp_p
         def encode(self, array):  # type: ignore[no-untyped-def]
             raise OSError("broken data stream when writing image file")
 
-    from jpegai_eval.framework import encode_stage
+    from jpegai_eval.framework.run import encode_stage
 
     cell = CacheCell(tmp_path / "cache")
     encode_stage._models[encode_stage._model_key(codec, cell)] = Broken()
     job = Job(codec, 1, None, cell, Sample("a.png", image, 0), "a-0")
     result = encode_one(job)
-    assert "broken data stream" in result["error"] and "jpeg/pillow" in result["error"]
-    assert str(image) in result["error"]
+    assert isinstance(result, EncodeFailure) and result.sample_id == "a.png"
+    assert "broken data stream" in result.error and "jpeg/pillow" in result.error
+    assert str(image) in result.error
 
 
 # -------------------------------------------------------------- 4. repeated qualities
@@ -181,7 +183,7 @@ def test_repeated_qualities_are_refused_before_any_work(dataset, tmp_path):
 
 
 def test_a_damaged_cache_entry_is_named_and_redone(tmp_path):
-    from jpegai_eval.framework.cache import CacheCell
+    from jpegai_eval.framework.run.cache import CacheCell
 
     cell = CacheCell.for_codec(tmp_path, "c", "b", 1, "ab", {"version": "1"})
     meta = cell.store("img-1", b"bits", b"png bytes", b"npz bytes", {"bpp": 1.0})
@@ -197,7 +199,7 @@ def test_a_damaged_cache_entry_is_named_and_redone(tmp_path):
 
 
 def test_the_cache_folder_names_the_codecs_version_and_latent_layout(tmp_path):
-    from jpegai_eval.framework.cache import CacheCell
+    from jpegai_eval.framework.run.cache import CacheCell
 
     roots = {
         CacheCell.for_codec(tmp_path, "c", "b", 1, "ab", p).root
@@ -270,7 +272,7 @@ def test_report_rebuilds_a_cut_results_csv_from_the_cells(finished, tmp_path):
 
 @pytest.mark.slow
 def test_a_failed_rerun_is_a_banner_and_every_invocation_is_kept(finished, tmp_path, monkeypatch):
-    from jpegai_eval.framework import evaluator
+    from jpegai_eval.framework.run import evaluator
 
     folder = copy_run(finished, tmp_path)
     first = json.loads((folder / "run.json").read_text())
@@ -297,7 +299,7 @@ def test_a_failed_rerun_is_a_banner_and_every_invocation_is_kept(finished, tmp_p
 
 
 def test_ctrl_c_says_how_to_resume(dataset, tmp_path, monkeypatch):
-    from jpegai_eval.framework import evaluator
+    from jpegai_eval.framework.run import evaluator
 
     def interrupted(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise KeyboardInterrupt
@@ -384,7 +386,7 @@ def test_top5_is_left_out_for_five_classes_or_fewer(finished, tmp_path):
 def test_a_finished_progress_line_is_printed_once():
     import io
 
-    from jpegai_eval.framework.progress import LineProgress
+    from jpegai_eval.framework.io.progress import LineProgress
 
     out = io.StringIO()
     for _ in LineProgress(range(3), desc="x", file=out, interval=0.0):

@@ -1,6 +1,6 @@
 import hashlib
 
-from jpegai_eval.framework.remote import RemoteFile, torch_hub_checkpoints
+from jpegai_eval.framework.io.remote import RemoteFile, torch_hub_checkpoints
 from jpegai_eval.tasks.imagenet import VARIANTS, imagenet_file
 
 

@@ -21,9 +21,9 @@ HOSTILE = "<script>alert('x')</script>"
 @pytest.fixture(scope="session")
 def real_run(tmp_path_factory) -> Path:
     """One finished run of the demo study (two codecs, two qualities), made once."""
-    from jpegai_eval.framework.evaluator import run_study
-    from jpegai_eval.framework.plan import RunConfig
-    from jpegai_eval.framework.plugins import reset_plugins
+    from jpegai_eval.framework.api.plugins import reset_plugins
+    from jpegai_eval.framework.run.evaluator import run_study
+    from jpegai_eval.framework.run.plan import RunConfig
     from jpegai_eval.tasks.demo import write_demo_dataset
 
     base = tmp_path_factory.mktemp("report-run")

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from jpegai_eval.cli import cli
-from jpegai_eval.framework.results import OUTPUTS_FILE
+from jpegai_eval.framework.run.runfolder import RunFolder
 from jpegai_eval.reports import tables
 
 
@@ -164,7 +164,7 @@ def test_report_command_csv_only(run_dir, tmp_path):
     assert result.exit_code == 0, result.output
     written = sorted(p.name for p in out.iterdir())
     # the writers' outputs and the record of them (for removing stale ones later)
-    assert written == sorted([*tables.CsvTablesWriter.outputs, OUTPUTS_FILE])
+    assert written == sorted([*tables.CsvTablesWriter.outputs, RunFolder.REPORT_OUTPUTS])
     assert "report.html" not in written
     table = pd.read_csv(out / "table_top1.csv", index_col="anchor")
     assert table.loc["anchor1", "jpeg/pillow q4"] == pytest.approx(40.0)
@@ -229,7 +229,7 @@ def test_html_shows_bjontegaard_summaries_when_a_codec_has_four_qualities(tmp_pa
 
 
 def test_results_csv_rows_carry_wilson_intervals():
-    from jpegai_eval.framework.results import with_intervals
+    from jpegai_eval.framework.run.results import with_intervals
 
     row = with_intervals({"top1": 0.5, "top5": 1.0, "n_test": 10})
     assert row["top1_ci95_low"] == pytest.approx(0.2366, abs=1e-4)
@@ -239,7 +239,7 @@ def test_results_csv_rows_carry_wilson_intervals():
 
 
 def test_interval_tables_and_paired_tests_are_written(run_dir, tmp_path):
-    from jpegai_eval.framework.results import with_intervals
+    from jpegai_eval.framework.run.results import with_intervals
 
     results = pd.read_csv(run_dir / "results.csv")
     results["n_test"] = 3

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.evaluator import run_study
-from jpegai_eval.framework.plan import RunConfig
-from jpegai_eval.framework.runlock import LOCK_NAME, RunLock, RunLockedError
+from jpegai_eval.framework.run.evaluator import run_study
+from jpegai_eval.framework.run.plan import RunConfig
+from jpegai_eval.framework.run.runlock import LOCK_NAME, RunLock, RunLockedError
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_lock_held_by_another_process_is_refused(tmp_path):
     code = textwrap.dedent(
         f"""
         import sys, time
-        from jpegai_eval.framework.runlock import RunLock
+        from jpegai_eval.framework.run.runlock import RunLock
         with RunLock({str(out)!r}):
             print("locked", flush=True)
             sys.stdin.readline()
@@ -131,7 +131,7 @@ def test_run_on_a_locked_folder_is_refused_before_torch_is_imported(tmp_path):
     # A free folder (a lock file left behind, no holder) is not refused by the probe.
     out.mkdir()
     (out / LOCK_NAME).write_text("{}")
-    from jpegai_eval.framework.runlock import refuse_if_locked
+    from jpegai_eval.framework.run.runlock import refuse_if_locked
 
     refuse_if_locked(out)
     refuse_if_locked(tmp_path / "never-made")

@@ -11,8 +11,8 @@ import torch
 from jpegai_eval.codecs.compressai_hyperprior import ZOO_CONFIGS, CompressAIHyperprior
 from jpegai_eval.codecs.pillow_codecs import JPEG
 from jpegai_eval.codecs.testing import synthetic_image, tiny_network
-from jpegai_eval.framework import metrics
 from jpegai_eval.framework.errors import BitstreamError
+from jpegai_eval.framework.quality import metrics
 
 torch.set_num_threads(1)
 

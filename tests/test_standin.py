@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from jpegai_eval.framework.api.types import LatentSpec
 from jpegai_eval.framework.errors import WeightsError
-from jpegai_eval.framework.types import LatentSpec
 from jpegai_eval.tasks import demo, imagenet, models, standin, training
 from jpegai_eval.tasks.classes import MINC_CLASSES
 from jpegai_eval.tasks.minc import MincTask
@@ -178,10 +178,10 @@ def test_latent_standin_is_pretrained_on_the_demo_codecs_latents(tmp_path, monke
     assert "latent.pt sha256" in init.label and "pixel.pt sha256" in init.label
     task = MincTask()
     c39 = task.classifier_for("latent", LatentSpec(96, 16, 96), "quick")
-    report = task.init_classifier(c39, init.path)
+    report = task.init_classifier(c39, init.path, domain="latent")
     assert report.path == str(out) and report.loaded == len(state)
     r50 = task.classifier_for("pixel", None, "quick")
-    assert task.init_classifier(r50, init.path).path == str(pixel_file)
+    assert task.init_classifier(r50, init.path, domain="pixel").path == str(pixel_file)
     assert imagenet.checkpoint_for_domain(str(pixel_file), "latent") == str(out)
     assert imagenet.checkpoint_for_domain(str(tmp_path / "mine.pt"), "latent").endswith("mine.pt")
 

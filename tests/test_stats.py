@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from jpegai_eval.framework.stats import mcnemar_exact, smallest_resolvable, wilson
+from jpegai_eval.framework.run.stats import mcnemar_exact, smallest_resolvable, wilson
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,11 @@ from click.testing import CliRunner
 
 from jpegai_eval import hookimpl
 from jpegai_eval.cli import cli
+from jpegai_eval.framework.api.plugins import make_plugin_manager
+from jpegai_eval.framework.api.registry import TaskRegistry
+from jpegai_eval.framework.api.types import Sample, Task, TaskOption
 from jpegai_eval.framework.errors import UsageError
-from jpegai_eval.framework.plan import RunConfig, make_plan
-from jpegai_eval.framework.plugins import make_plugin_manager
-from jpegai_eval.framework.registry import TaskRegistry
-from jpegai_eval.framework.types import Sample, Task, TaskOption
+from jpegai_eval.framework.run.plan import RunConfig, make_plan
 
 
 class Complete(Task):
@@ -156,7 +156,7 @@ def test_plan_fills_in_defaults_so_the_fingerprint_does_not_depend_on_how_option
 @pytest.fixture
 def captured(monkeypatch):
     """`jpegai-eval run` up to the study: the RunConfig it builds."""
-    from jpegai_eval.framework import evaluator
+    from jpegai_eval.framework.run import evaluator
 
     configs: list[RunConfig] = []
 
@@ -209,7 +209,7 @@ def test_run_help_shows_the_tasks_options():
 
 
 def test_a_plugin_task_option_that_clashes_with_run_is_refused(monkeypatch):
-    from jpegai_eval.framework import plugins as plugins_module
+    from jpegai_eval.framework.api import plugins as plugins_module
 
     class Clash(Complete):
         id = "clash"
@@ -221,3 +221,59 @@ def test_a_plugin_task_option_that_clashes_with_run_is_refused(monkeypatch):
     result = CliRunner().invoke(cli, ["run", "--codec", "jpeg", "--task", "clash"])
     assert result.exit_code == 2
     assert "Task 'clash' declares --seed, which `run` already has" in result.output
+
+
+class Recording(Complete):
+    """A task to the current contract that records what the framework gives it."""
+
+    def build_classifier(self, domain, latent_spec=None, *, preset=None):
+        return ("built", domain, latent_spec, preset)
+
+    def train(self, model, items, **given):
+        return given
+
+    def init_classifier(self, model, imagenet_weights=None, *, domain):
+        return ("init", imagenet_weights, domain)
+
+
+TRAIN_ARGS = dict(preset="smoke", domain="latent", out_dir=Path("o"), device="cpu", workers=0)
+
+
+def test_the_framework_gives_every_argument_of_the_contract():
+    task = Recording()
+    assert task.classifier_for("pixel", None, "quick") == ("built", "pixel", None, "quick")
+    assert task.init_for("m", "w.pt", "latent") == ("init", "w.pt", "latent")
+    given = task.train_for(None, [], **TRAIN_ARGS, seed=3, ddp=True, deterministic=False)
+    assert given == {**TRAIN_ARGS, "seed": 3, "ddp": True, "deterministic": False}
+
+
+def test_a_task_to_the_old_contract_still_runs_with_a_deprecation_warning():
+    task = Complete()  # build_classifier(domain, latent_spec); train without ddp
+    with pytest.warns(DeprecationWarning, match=r"build_classifier\(\) does not take preset"):
+        assert task.classifier_for("pixel", None, "quick") is None
+    with pytest.warns(DeprecationWarning, match=r"train\(\) does not take ddp, deterministic"):
+        assert task.train_for(None, [], **TRAIN_ARGS, seed=0, ddp=False, deterministic=None) is None
+
+    class OldInit(Complete):
+        def init_classifier(self, model, imagenet_weights=None):
+            return "guessed"
+
+    with pytest.warns(DeprecationWarning, match="does not take domain"):
+        assert OldInit().init_for("m", None, "pixel") == "guessed"
+
+
+def test_an_old_task_given_what_it_cannot_take_is_one_usage_error():
+    from jpegai_eval.framework.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"Complete\.train\(\) refuses the arguments") as err:
+        Complete().train_for(None, [], **TRAIN_ARGS, seed=0, ddp=True, deterministic=None)
+    assert "ddp" in err.value.message and "'complete'" in err.value.message
+
+
+def test_a_type_error_inside_the_task_is_not_taken_for_an_old_contract():
+    class Broken(Complete):
+        def build_classifier(self, domain, latent_spec=None):
+            raise TypeError("a bug inside the task")
+
+    with pytest.raises(TypeError, match="a bug inside the task"):
+        Broken().classifier_for("pixel", None, "quick")

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from jpegai_eval.cli import cli
+from jpegai_eval.framework.api.plugins import make_plugin_manager
 from jpegai_eval.framework.errors import DatasetError, UsageError
-from jpegai_eval.framework.plugins import make_plugin_manager
 from jpegai_eval.tasks.imagefolder import ImageFolderTask
 
 #: Deliberately not in sorted order: the task must sort them, as torchvision does.
@@ -219,8 +219,8 @@ def test_run_jpeg_on_an_imagefolder_tree_all_anchors_and_report_without_the_data
 def test_imagefolder_in_the_compressed_domain(tree, tmp_path):
     """The latent classifier on a hyperprior's latents; Figure 2's maps come from the
     cache entries that per_image.csv names, with the dataset moved away."""
-    from jpegai_eval.framework.evaluator import run_study
-    from jpegai_eval.framework.plan import RunConfig
+    from jpegai_eval.framework.run.evaluator import run_study
+    from jpegai_eval.framework.run.plan import RunConfig
 
     # The hyperprior codes images of 64x64 and more.
     data = write_tree(tmp_path / "data", size=64, splits={"train": 3, "test": 1})
@@ -353,7 +353,7 @@ def _exif_jpeg(path: Path, orientation: int) -> np.ndarray:
 
 def test_exif_orientation_is_applied_and_noted(copy):
     """Before: ignored without a note (a photo taken upright was read lying down)."""
-    from jpegai_eval.framework.image_io import read_image, read_image_with_notes
+    from jpegai_eval.framework.io.image_io import read_image, read_image_with_notes
 
     path = copy / "train" / "sky" / "photo.jpg"
     _exif_jpeg(path, 6)  # 6: the camera was turned; a viewer turns it 90 degrees clockwise

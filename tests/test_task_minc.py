@@ -9,9 +9,9 @@ import sys
 import pluggy
 import pytest
 
-from jpegai_eval.framework import hookspecs
+from jpegai_eval.framework.api import hookspecs
+from jpegai_eval.framework.api.types import Sample, Task
 from jpegai_eval.framework.errors import DatasetError, UsageError
-from jpegai_eval.framework.types import Sample, Task
 from jpegai_eval.tasks import demo
 from jpegai_eval.tasks.classes import MINC_CLASSES, MINC_URL
 from jpegai_eval.tasks.minc import (
@@ -151,7 +151,7 @@ def test_plugin_registers_the_task_without_importing_torch():
 def test_evaluator_contract_eval_batch_and_info(root, tmp_path):
     import numpy as np
 
-    from jpegai_eval.framework.types import LatentSpec
+    from jpegai_eval.framework.api.types import LatentSpec
     from jpegai_eval.tasks import training
 
     task = MincTask()

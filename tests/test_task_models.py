@@ -9,8 +9,8 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
+from jpegai_eval.framework.api.types import LatentSpec
 from jpegai_eval.framework.errors import UsageError, WeightsError
-from jpegai_eval.framework.types import LatentSpec
 from jpegai_eval.tasks import cli as task_cli
 from jpegai_eval.tasks import models
 from jpegai_eval.tasks.minc import MincTask
@@ -172,7 +172,7 @@ class _FakePlugins:
 
 
 def test_task_info_cli(monkeypatch):
-    monkeypatch.setattr("jpegai_eval.framework.plugins.get_plugins", lambda: _FakePlugins)
+    monkeypatch.setattr("jpegai_eval.framework.api.plugins.get_plugins", lambda: _FakePlugins)
     result = CliRunner().invoke(task_cli.task_group, ["info", "minc", "--preset", "quick"])
     assert result.exit_code == 0, result.output
     # quick: Table 1's ResNet-50 at a quarter of its width on 112-pixel crops

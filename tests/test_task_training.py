@@ -298,7 +298,7 @@ def test_same_seed_gives_identical_weights_whatever_the_workers(latent_items, tm
 
 
 def test_run_json_says_what_the_seed_guarantees():
-    from jpegai_eval.framework.runfolder import determinism
+    from jpegai_eval.framework.run.runfolder import determinism
 
     cpu, cuda = determinism("cpu"), determinism("cuda")
     assert "bit-identical" in cpu["guarantee"] and cpu["torch_threads"] >= 1
@@ -348,3 +348,33 @@ def test_a_killed_trainings_temporary_checkpoint_is_swept(latent_items, tmp_path
         progress=False,
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == [training.CHECKPOINT]
+
+
+def test_train_step_is_one_sgd_step_on_the_batch():
+    """training.train_step: ONE optimisation step (what ``bench`` times), the same
+    update as a plain forward, cross-entropy, backward and SGD step."""
+    import copy
+
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    ref = copy.deepcopy(net)
+    x, y = torch.randn(4, 3, 2, 2), torch.tensor([0, 1, 2, 1])
+    cpu = torch.device("cpu")
+    loss, correct = training.train_step(
+        net,
+        x,
+        y,
+        torch.optim.SGD(net.parameters(), lr=0.1),
+        criterion=nn.CrossEntropyLoss(),
+        mode=training.resolve_training_mode(cpu, None),
+        device=cpu,
+    )
+    logits = ref(x)
+    expected = nn.functional.cross_entropy(logits, y)
+    assert loss == pytest.approx(float(expected) * 4)
+    assert correct == int((logits.argmax(1) == y).sum())
+    expected.backward()
+    for new, old in zip(net.parameters(), ref.parameters(), strict=True):
+        assert torch.allclose(new, old - 0.1 * old.grad)

@@ -16,7 +16,7 @@ import pytest
 
 import jpegai_eval
 from jpegai_eval import BitstreamError, Codec, CodecModel, Sample, Task
-from jpegai_eval.framework.plugins import make_plugin_manager
+from jpegai_eval.framework.api.plugins import make_plugin_manager
 from jpegai_eval.testing import ContractError, check_codec, check_task
 
 
@@ -152,7 +152,7 @@ def test_float_decode_fails():
 def test_a_header_that_lies_fails():
     class Liar(RawModel):
         def encode(self, image):
-            from jpegai_eval.framework.bitstream import Header, pack
+            from jpegai_eval.framework.api.bitstream import Header, pack
 
             payload, _ = self._encode_payload(image)
             h, w = image.shape[:2]
@@ -206,7 +206,7 @@ def test_decode_that_skips_the_container_check_fails():
 def test_decode_that_ignores_the_header_quality_fails():
     class Unchecked(RawModel):
         def decode(self, data):
-            from jpegai_eval.framework.bitstream import unpack
+            from jpegai_eval.framework.api.bitstream import unpack
 
             header, payload = unpack(data)  # checks the CRC, not whose file it is
             return self._decode_payload(payload, header)
@@ -452,3 +452,24 @@ def test_unknown_split_that_is_silently_empty_fails(folder):
 
     with pytest.raises(ContractError, match="an unknown split is a UserError; samples"):
         check_task(Silent(), folder)
+
+
+def test_the_task_contract_is_checked_on_the_signatures(folder):
+    class Current(FolderTask):
+        def build_classifier(self, domain, latent_spec=None, *, preset=None):
+            return None
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        check_task(Current(), folder)  # the whole contract: no warning
+    with pytest.warns(DeprecationWarning, match=r"build_classifier\(\) does not take preset"):
+        check_task(FolderTask(), folder)  # written before preset: still runs
+
+    class NoSeed(Current):
+        def train(self, model, items, *, preset, domain, out_dir, device, workers):
+            return None
+
+    with pytest.raises(ContractError, match=r"train\(\) takes every argument.*seed"):
+        check_task(NoSeed(), folder)

@@ -13,7 +13,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from jpegai_eval.codecs.tfc_hyperprior import TfcHyperprior  # noqa: E402
 from jpegai_eval.codecs.tfc_metagraph import DEMO_DIR  # noqa: E402
-from jpegai_eval.framework.types import digest  # noqa: E402
+from jpegai_eval.framework.api.types import digest  # noqa: E402
 
 
 def test_manifest_matches_the_shipped_files():
@@ -44,7 +44,7 @@ def test_demo_weights_encode_decode_and_give_latents_offline(monkeypatch):
 
 def test_codec_cli_encode_and_latents_with_demo(tmp_path, monkeypatch):
     from jpegai_eval.cli import cli
-    from jpegai_eval.framework.image_io import write_image
+    from jpegai_eval.framework.io.image_io import write_image
 
     monkeypatch.setenv("JPEGAI_EVAL_OFFLINE", "1")
     image = np.random.RandomState(1).randint(0, 256, (64, 64, 3), dtype=np.uint8)
@@ -75,8 +75,8 @@ def test_codec_cli_encode_and_latents_with_demo(tmp_path, monkeypatch):
 def test_study_with_both_backends_demo_weights(tmp_path):
     import pandas as pd
 
-    from jpegai_eval.framework.evaluator import run_study
-    from jpegai_eval.framework.plan import RunConfig
+    from jpegai_eval.framework.run.evaluator import run_study
+    from jpegai_eval.framework.run.plan import RunConfig
     from jpegai_eval.tasks.demo import write_demo_dataset
 
     data = write_demo_dataset(tmp_path / "data", per_class=3, size=64, seed=5)

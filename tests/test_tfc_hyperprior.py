@@ -24,7 +24,7 @@ from jpegai_eval.codecs.tfc_hyperprior import (  # noqa: E402
     pack_tensors,
     unpack_tensors,
 )
-from jpegai_eval.framework.bitstream import bits_per_pixel, unpack  # noqa: E402
+from jpegai_eval.framework.api.bitstream import bits_per_pixel, unpack  # noqa: E402
 from jpegai_eval.framework.errors import BitstreamError, WeightsError  # noqa: E402
 
 MODEL = "bmshj2018-hyperprior-msssim-1"

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
+from jpegai_eval.cli.listing import describe_plugins
+from jpegai_eval.framework.api.plugins import make_plugin_manager
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.listing import describe_plugins
-from jpegai_eval.framework.plugins import make_plugin_manager
 from jpegai_eval.plugins import tfc_codecs
 
 
@@ -71,7 +71,7 @@ def test_only_the_missing_package_is_named(monkeypatch):
 def test_listing_plugins_does_not_import_tensorflow():
     code = (
         "import sys, jpegai_eval.plugins.tfc_codecs as p\n"
-        "from jpegai_eval.framework.plugins import make_plugin_manager\n"
+        "from jpegai_eval.framework.api.plugins import make_plugin_manager\n"
         "make_plugin_manager(load_external=False).codecs\n"
         "heavy = [m for m in ('tensorflow', 'tensorflow_compression') if m in sys.modules]\n"
         "assert not heavy, heavy\n"

@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("tensorflow_compression", reason="the [tf] extra is not installed")
 
-from jpegai_eval.framework.evaluator import run_study  # noqa: E402
-from jpegai_eval.framework.plan import RunConfig  # noqa: E402
+from jpegai_eval.framework.run.evaluator import run_study  # noqa: E402
+from jpegai_eval.framework.run.plan import RunConfig  # noqa: E402
 
 
 @pytest.mark.slow

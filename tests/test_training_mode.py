@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from jpegai_eval.framework.runfolder import determinism
-from jpegai_eval.framework.training_mode import TrainingMode, training_mode
+from jpegai_eval.framework.run.runfolder import determinism
+from jpegai_eval.framework.run.training_mode import TrainingMode, training_mode
 from jpegai_eval.tasks import training
 from jpegai_eval.tasks.models import CResNet39
 
@@ -135,7 +135,15 @@ def test_deterministic_loader_is_pytorchs_own(latent_items):
     preset = training.get_preset("quick", **TINY)
     dataset = training.ItemDataset(latent_items, "latent", preset, train=True, seed=5)
     mode = training_mode("cpu")
-    ours = training._loader(dataset, 4, True, 0, torch.device("cpu"), torch.Generator(), mode=mode)
+    ours = training._loader(
+        dataset,
+        4,
+        shuffle=True,
+        workers=0,
+        device=torch.device("cpu"),
+        generator=torch.Generator(),
+        mode=mode,
+    )
     plain = torch.utils.data.DataLoader(
         dataset, batch_size=4, shuffle=True, generator=torch.Generator()
     )
@@ -152,7 +160,13 @@ def test_fast_loader_persistent_workers_see_each_epoch(latent_items):
     for workers in (0, 2):
         dataset = training.ItemDataset(latent_items, "latent", preset, train=True, seed=5)
         loader = training._loader(
-            dataset, 4, True, workers, torch.device("cpu"), torch.Generator(), mode=mode
+            dataset,
+            4,
+            shuffle=True,
+            workers=workers,
+            device=torch.device("cpu"),
+            generator=torch.Generator(),
+            mode=mode,
         )
         assert loader.persistent_workers == (workers > 0)
         runs.append(_batches(loader, dataset, 3, 5))
@@ -176,7 +190,7 @@ def test_cuda_code_path_on_the_cpu_keeps_fp32_weights(latent_items, tmp_path, mo
     assert all(p.is_contiguous() for p in model.parameters())
     assert not _same(model, reference)  # autocast really ran: bf16 rounding shows
 
-    from jpegai_eval.framework.onnx_runtime import export, open_session, parity
+    from jpegai_eval.framework.run.onnx_runtime import export, open_session, parity
 
     x = np.random.default_rng(1).normal(size=(3, 8, 6, 6)).astype(np.float32)
     model.eval()
@@ -188,7 +202,7 @@ def test_the_choice_is_an_option_of_run_and_not_part_of_the_fingerprint():
     from click.testing import CliRunner
 
     from jpegai_eval.cli import cli
-    from jpegai_eval.framework.plan import RunConfig
+    from jpegai_eval.framework.run.plan import RunConfig
 
     out = CliRunner().invoke(cli, ["run", "--task", "minc", "--help"]).output
     assert "--deterministic / --no-deterministic" in out
@@ -201,8 +215,8 @@ def test_the_choice_is_an_option_of_run_and_not_part_of_the_fingerprint():
 @pytest.mark.slow
 def test_a_run_records_the_mode_in_run_json_and_meta_json(tmp_path):
     """--no-deterministic reaches the task's training through the run, on the CPU."""
-    from jpegai_eval.framework.evaluator import run_study
-    from jpegai_eval.framework.plan import RunConfig
+    from jpegai_eval.framework.run.evaluator import run_study
+    from jpegai_eval.framework.run.plan import RunConfig
     from jpegai_eval.tasks.demo import write_demo_dataset
 
     root = write_demo_dataset(tmp_path / "minc", per_class=3, size=48, seed=3)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
-from jpegai_eval.framework.download import offline_option
+from jpegai_eval.cli.options import offline_option
 from jpegai_eval.framework.errors import UsageError
 
 
@@ -109,31 +111,7 @@ def _int_list(text: str, option: str) -> list[int]:
 )
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @offline_option
-def bench_command(
-    codec: str,
-    qualities: tuple[int, ...],
-    weights: str | None,
-    images: int,
-    size: int,
-    images_dir: str | None,
-    device: str,
-    threads: int | None,
-    reps: int,
-    warmup: int,
-    batch: str,
-    batch_reps: int,
-    encode_images: int,
-    encode_reps: int,
-    workers: str,
-    only: str,
-    loader_images: int,
-    train_preset: str,
-    train_batch: int | None,
-    json_out: str | None,
-    run_dir: str | None,
-    omp_wait_policy: str,
-    quiet: bool,
-) -> None:
+def bench_command(**params: Any) -> None:
     """Measure inference and encode cost: compressed-domain vs pixel-domain pipelines,
     onnxruntime vs PyTorch, and encode throughput, side by side with medians and ratios.
 
@@ -142,39 +120,75 @@ def bench_command(
       jpegai-eval bench --json bench.json
       jpegai-eval bench --quality 1 --quality 8 --weights pretrained
     """
-    if omp_wait_policy != "inherit" and "torch" not in sys.modules:
-        os.environ["OMP_WAIT_POLICY"] = omp_wait_policy.upper()
+    run_bench_from(BenchOptions(**params))
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """The options ``bench`` was given, as click parsed them."""
+
+    codec: str
+    qualities: tuple[int, ...]
+    weights: str | None
+    images: int
+    size: int
+    images_dir: str | None
+    device: str
+    threads: int | None
+    reps: int
+    warmup: int
+    batch: str
+    batch_reps: int
+    encode_images: int
+    encode_reps: int
+    workers: str
+    only: str
+    loader_images: int
+    train_preset: str
+    train_batch: int | None
+    json_out: str | None
+    run_dir: str | None
+    omp_wait_policy: str
+    quiet: bool
+
+
+def run_bench_from(options: BenchOptions) -> None:
+    """Run the measurements, print the tables, write the JSON files asked for."""
+    if options.omp_wait_policy != "inherit" and "torch" not in sys.modules:
+        os.environ["OMP_WAIT_POLICY"] = options.omp_wait_policy.upper()
     from jpegai_eval.bench import measure as bench
 
-    quality_list = list(qualities) or [1]
-    if run_dir is not None:
-        codec, run_qualities, run_weights = bench.run_dir_settings(run_dir)
-        quality_list = list(qualities) or run_qualities
+    codec, weights = options.codec, options.weights
+    quality_list = list(options.qualities) or [1]
+    if options.run_dir is not None:
+        codec, run_qualities, run_weights = bench.run_dir_settings(options.run_dir)
+        quality_list = list(options.qualities) or run_qualities
         weights = weights or run_weights
     config = bench.BenchConfig(
         codec=codec,
         qualities=quality_list,
         weights=weights,
-        images=images,
-        size=size,
-        images_dir=images_dir,
-        device=device,
-        threads=threads,
-        reps=reps,
-        warmup=warmup,
-        batch_sizes=_int_list(batch, "--batch"),
-        batch_reps=batch_reps,
-        encode_images=encode_images,
-        encode_reps=encode_reps,
-        workers=_int_list(workers, "--workers"),
-        sections=[s.strip() for s in only.split(",") if s.strip()],
-        loader_images=loader_images,
-        train_preset=train_preset,
-        train_batch=train_batch,
+        images=options.images,
+        size=options.size,
+        images_dir=options.images_dir,
+        device=options.device,
+        threads=options.threads,
+        reps=options.reps,
+        warmup=options.warmup,
+        batch_sizes=_int_list(options.batch, "--batch"),
+        batch_reps=options.batch_reps,
+        encode_images=options.encode_images,
+        encode_reps=options.encode_reps,
+        workers=_int_list(options.workers, "--workers"),
+        sections=[s.strip() for s in options.only.split(",") if s.strip()],
+        loader_images=options.loader_images,
+        train_preset=options.train_preset,
+        train_batch=options.train_batch,
     )
-    log = (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
+    log = (lambda _m: None) if options.quiet else (lambda m: click.echo(m, err=True))
     result = bench.run_bench(config, log=log)
     click.echo(bench.format_report(result))
-    for target in [json_out, Path(run_dir) / bench.BENCH_FILE if run_dir else None]:
+    run_dir = options.run_dir
+    for target in [options.json_out, Path(run_dir) / bench.BENCH_FILE if run_dir else None]:
         if target:
             click.echo(f"wrote {bench.write_json(result, target)}")

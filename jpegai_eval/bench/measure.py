@@ -217,7 +217,7 @@ def machine_info(threads: int, device: str) -> dict[str, Any]:
 
     from jpegai_eval import __version__
     from jpegai_eval.codecs import rans
-    from jpegai_eval.framework.onnx_runtime import providers_for
+    from jpegai_eval.framework.run.onnx_runtime import providers_for
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
@@ -280,7 +280,7 @@ def resolve_codec(codec_text: str) -> Any:
     """The registered codec; it must be a CompressAI hyperprior (the bench runs its
     transforms and entropy models one by one)."""
     from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     codec_id, _, backend = codec_text.partition("/")
     codec = get_plugins().codecs.resolve(codec_id, backend or None)
@@ -351,7 +351,7 @@ def bench_images(config: BenchConfig, count: int) -> list[Any]:
         ]
     from PIL import Image
 
-    from jpegai_eval.framework.image_io import read_image
+    from jpegai_eval.framework.io.image_io import read_image
 
     folder = Path(config.images_dir)
     suffixes = {".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff", ".webp"}
@@ -384,7 +384,7 @@ def export_module(module: Any, example: Any, path: Path, output: str) -> Path:
     """ONNX export of a codec transform (dynamic batch), for onnxruntime."""
     import torch
 
-    from jpegai_eval.framework.image_io import atomic_output
+    from jpegai_eval.framework.io.image_io import atomic_output
 
     module.eval()
     with atomic_output(path) as tmp, torch.no_grad():
@@ -406,7 +406,7 @@ def bench_session(path: Path, device: str, threads: int) -> Any:
     threads sleep instead of spinning: spinning threads hold the cores for a while
     after each run and starve whatever runs next -- here the PyTorch contender, in the
     product the next pipeline stage."""
-    from jpegai_eval.framework.onnx_runtime import open_session
+    from jpegai_eval.framework.run.onnx_runtime import open_session
 
     return open_session(path, device, threads, spinning=False)
 
@@ -427,7 +427,7 @@ class Stages:
     ) -> None:
         import torch
 
-        from jpegai_eval.framework.onnx_runtime import export
+        from jpegai_eval.framework.run.onnx_runtime import export
         from jpegai_eval.tasks.models import CResNet39, ResNet50DeepStem
         from jpegai_eval.tasks.training import eval_transform
 
@@ -824,8 +824,8 @@ def encode_overhead(
 
 def write_samples(images: list[Any], folder: Path) -> list[Any]:
     """The images as PNG files and the task samples the encode stage reads."""
-    from jpegai_eval.framework.image_io import write_image
-    from jpegai_eval.framework.types import Sample
+    from jpegai_eval.framework.api.types import Sample
+    from jpegai_eval.framework.io.image_io import write_image
 
     folder.mkdir(parents=True, exist_ok=True)
     samples = []
@@ -843,7 +843,8 @@ def time_encode_stage(
     count, and the raw CompressAI loop on N, interleaved; (start method, the times)."""
     import torch
 
-    from jpegai_eval.framework import encode_stage
+    from jpegai_eval.framework.run import encode_stage
+    from jpegai_eval.framework.run.records import EncodedEntry, EncodeFailure
 
     codec, quality, weights, samples = inputs.codec, inputs.quality, inputs.weights, inputs.samples
     n = len(samples)
@@ -862,12 +863,13 @@ def time_encode_stage(
         t0 = time.perf_counter()
         done = list(encode_stage.run_jobs(jobs, run.workers))
         wall = time.perf_counter() - t0
-        errors = [r["error"] for _, r in done if "error" in r]
-        if errors or len(done) != run.images:
+        entries = [r for _, r in done if isinstance(r, EncodedEntry)]
+        errors = [r.error for _, r in done if isinstance(r, EncodeFailure)]
+        if errors or len(entries) != run.images:
             raise RuntimeError(f"encode stage failed in the bench: {errors[:1]}")
         per_job = times.job_s.setdefault(run.workers, {})
         for key in JOB_STAGES:
-            per_job.setdefault(key, []).extend(r[key] / 1e3 for _, r in done)
+            per_job.setdefault(key, []).extend(e.meta[key] / 1e3 for e in entries)
         return wall
 
     def raw_pass() -> float:
@@ -977,8 +979,8 @@ def bench_metrics(model: Any, config: BenchConfig, log: Callable[[str], None]) -
     each pass on fresh pairs, so the shared colour conversion counts in every metric.
     Beside it, the codec's encode time on the same images and what the ``fast`` and
     ``jpegai`` sets cost together, also as a fraction of that encode time."""
-    from jpegai_eval.framework.metric_types import ImagePair, select_metrics
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.metric_types import ImagePair, select_metrics
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     images = bench_images(config, min(config.images, 2))
     encode_s, decoded = [], []
@@ -1176,7 +1178,7 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
 
 def run_dir_settings(run_dir: str | os.PathLike[str]) -> tuple[str, list[int], str | None]:
     """(codec, qualities, weights) of the run in ``run_dir``, from its ``run.json``."""
-    from jpegai_eval.framework.plan import RunConfig
+    from jpegai_eval.framework.run.plan import RunConfig
 
     path = Path(run_dir) / "run.json"
     try:
@@ -1211,8 +1213,8 @@ def run_dir_settings(run_dir: str | os.PathLike[str]) -> tuple[str, list[int], s
 
 
 def write_json(result: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write a bench result (:func:`jpegai_eval.framework.runfolder.write_json`)."""
-    from jpegai_eval.framework.runfolder import write_json as write
+    """Write a bench result (:func:`jpegai_eval.framework.run.runfolder.write_json`)."""
+    from jpegai_eval.framework.run.runfolder import write_json as write
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,7 @@ import numpy as np
 
 from jpegai_eval.bench.timing import interleaved, stats
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.training_mode import TrainingMode
+from jpegai_eval.framework.run.training_mode import TrainingMode
 
 if TYPE_CHECKING:  # torch loads when a measurement runs
     import torch
@@ -165,7 +165,7 @@ class TrainSpeed:
 
 
 def _write_pngs(images: Sequence[np.ndarray], folder: Path) -> list[Item]:
-    from jpegai_eval.framework.image_io import write_image
+    from jpegai_eval.framework.io.image_io import write_image
 
     folder.mkdir(parents=True, exist_ok=True)
     items: list[Item] = []

@@ -28,7 +28,7 @@ from jpegai_eval.codecs.pillow_codecs import (
     float_quality,
     whole_quality,
 )
-from jpegai_eval.framework.types import RateParameter
+from jpegai_eval.framework.api.types import RateParameter
 
 #: The encoder quality behind ``--qualities 1..8`` (low to high rate), shared by HEVC,
 #: AVIF and JPEG XL: each gives a rising rate on the demo images (tests check it).

@@ -12,11 +12,16 @@ import io
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from jpegai_eval.framework.cli_errors import UserErrorGroup
-from jpegai_eval.framework.metrics_cli import metrics_option
+from jpegai_eval.cli.errors import UserErrorGroup
+from jpegai_eval.cli.metrics import metrics_option
+
+if TYPE_CHECKING:
+    from jpegai_eval.framework.api.bitstream import Header
+    from jpegai_eval.framework.api.types import Codec, CodecModel
 
 codec_group = UserErrorGroup(
     "codec", help="Encode, decode, inspect and train codecs (.jai bitstreams)."
@@ -41,39 +46,43 @@ device_option = click.option(
 )
 
 
-def resolve_codec(codec_id: str, backend: str | None = None):  # type: ignore[no-untyped-def]
+def resolve_codec(codec_id: str, backend: str | None = None) -> Codec:
     """A codec by id, ``id/backend`` (as ``run --codec`` takes it), or id and --backend."""
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     if "/" in codec_id and backend is None:
         codec_id, backend = codec_id.split("/", 1)
     return get_plugins().codecs.resolve(codec_id, backend)
 
 
-def load_model(codec, quality: int, weights: str | None, weights_dir: str | None, device: str):  # type: ignore[no-untyped-def]
+def load_model(
+    codec: Codec, quality: int, weights: str | None, weights_dir: str | None, device: str
+) -> CodecModel:
     """``codec.load`` with the command's weights, weights folder and device."""
     codec.check_quality(quality)
     return codec.load(quality, weights, device, weights_dir=weights_dir)
 
 
-def open_bitstream(path: str):  # type: ignore[no-untyped-def]
+def open_bitstream(path: str) -> tuple[bytes, Header, bytes]:
     """(bytes, header, payload) of a ``.jai`` file, verified."""
-    from jpegai_eval.framework.bitstream import unpack
-    from jpegai_eval.framework.image_io import read_bytes
+    from jpegai_eval.framework.api.bitstream import unpack
+    from jpegai_eval.framework.io.image_io import read_bytes
 
     data = read_bytes(path, ".jai file")
     header, payload = unpack(data)
     return data, header, payload
 
 
-def model_for_file(path: str, weights: str | None, weights_dir: str | None, device: str):  # type: ignore[no-untyped-def]
+def model_for_file(
+    path: str, weights: str | None, weights_dir: str | None, device: str
+) -> tuple[bytes, Header, CodecModel]:
     data, header, _ = open_bitstream(path)
     codec = resolve_codec(header.codec, header.backend)
     if header.quality == 0 and codec.parameter is not None:
         # A rate-controlled file (run --target-bpp): any model of the codec decodes it.
         return data, header, codec.load_parameter(None, weights, device, weights_dir)
     if header.quality not in codec.qualities:
-        from jpegai_eval.framework.bitstream import BitstreamError
+        from jpegai_eval.framework.api.bitstream import BitstreamError
 
         raise BitstreamError(
             f"The .jai header names quality {header.quality}, which {codec.key} does not "
@@ -105,9 +114,9 @@ def note(message: str) -> None:
 @click.argument("out", type=click.Path(dir_okay=False))
 def encode_command(codec_id, backend, quality, weights, weights_dir, device, image, out):
     """Encode IMAGE (PNG, JPEG, ...) into the .jai bitstream OUT."""
-    from jpegai_eval.framework.bitstream import bits_per_pixel
+    from jpegai_eval.framework.api.bitstream import bits_per_pixel
     from jpegai_eval.framework.errors import UsageError, UserError
-    from jpegai_eval.framework.image_io import atomic_write_bytes, read_image_with_notes
+    from jpegai_eval.framework.io.image_io import atomic_write_bytes, read_image_with_notes
 
     if _same_file(image, out):
         raise UsageError(
@@ -143,7 +152,7 @@ def encode_command(codec_id, backend, quality, weights, weights_dir, device, ima
 def decode_command(weights, weights_dir, device, bitstream, out):
     """Decode BITSTREAM (.jai) into the image OUT (.png). The file names its codec and
     quality; --weights must match those that encoded it."""
-    from jpegai_eval.framework.image_io import image_format, write_image
+    from jpegai_eval.framework.io.image_io import image_format, write_image
 
     image_format(Path(out).suffix)  # refuse a lossy OUT before the (slow) decode
     data, header, model = model_for_file(bitstream, weights, weights_dir, device)
@@ -163,7 +172,7 @@ def latents_command(weights, weights_dir, device, bitstream, out):
     and sigma_hat, each C x ceil(H/16) x ceil(W/16)), without running g_s."""
     import numpy as np
 
-    from jpegai_eval.framework.image_io import atomic_write_bytes
+    from jpegai_eval.framework.io.image_io import atomic_write_bytes
 
     data, header, model = model_for_file(bitstream, weights, weights_dir, device)
     latents = model.latents(data)
@@ -178,7 +187,7 @@ def latents_command(weights, weights_dir, device, bitstream, out):
 @click.argument("bitstream", type=click.Path(dir_okay=False))
 def info_command(bitstream):
     """Print the header of BITSTREAM as JSON: codec, backend, quality, size, bytes, bpp."""
-    from jpegai_eval.framework.bitstream import bits_per_pixel
+    from jpegai_eval.framework.api.bitstream import bits_per_pixel
     from jpegai_eval.framework.errors import UserError
 
     data, header, payload = open_bitstream(bitstream)
@@ -224,9 +233,9 @@ def eval_command(
     """Mean bpp, PSNR, SSIM, MS-SSIM, the --metrics and times of a codec over a folder of
     images (JSON)."""
     from jpegai_eval.codecs.training import dataset_images
-    from jpegai_eval.framework.metrics import evaluate_images
-    from jpegai_eval.framework.plan import plan_metrics
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
+    from jpegai_eval.framework.quality.metrics import evaluate_images
+    from jpegai_eval.framework.run.plan import plan_metrics
 
     notes: list[str] = []
     registry = get_plugins().metrics

@@ -29,25 +29,28 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.errors import BitstreamError, UserError
-from jpegai_eval.framework.types import (
+from jpegai_eval.framework.api.types import (
     LEARNED_CODEC_MAX_PIXELS,
     Codec,
     CodecModel,
     Decoded,
     LatentSpec,
 )
+from jpegai_eval.framework.errors import BitstreamError, UserError
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from jpegai_eval.framework.bitstream import Header
-    from jpegai_eval.framework.remote import RemoteFile
+    from jpegai_eval.framework.api.bitstream import Header
+    from jpegai_eval.framework.io.remote import RemoteFile
+
+#: What replaces h_s or g_s in a staged decode (``transforms``): tensor in, tensor out.
+StageTransform = Callable[["torch.Tensor"], "torch.Tensor"]
 
 #: CompressAI's zoo configurations (N, M) of bmshj2018-hyperprior per quality.
 ZOO_CONFIGS: dict[int, tuple[int, int]] = {
@@ -102,7 +105,8 @@ class CompressAIHyperprior(Codec):
             config = w.demo_config(self.id, quality)
             if config is None:
                 w.demo_path(self.id, quality)  # raises the WeightsError
-            return config  # type: ignore[return-value]
+            assert config is not None  # demo_path raised: no demo weights for quality
+            return config
         if weights == "pretrained":
             return ZOO_CONFIGS[quality]
         loaded = w.load_weights(self.id, quality, weights)
@@ -216,7 +220,7 @@ class HyperpriorModel(CodecModel):
     def _encode_payload(self, image: np.ndarray) -> tuple[bytes, tuple[int, ...]]:
         import torch
 
-        from jpegai_eval.framework.bitstream import pack_strings
+        from jpegai_eval.framework.api.bitstream import pack_strings
 
         x = self.to_input(image)
         with torch.inference_mode():
@@ -242,7 +246,7 @@ class HyperpriorModel(CodecModel):
 
         import torch
 
-        from jpegai_eval.framework.types import check_image, check_size
+        from jpegai_eval.framework.api.types import check_image, check_size
 
         groups: dict[tuple[int, int], list[int]] = {}
         for i, image in enumerate(images):
@@ -273,7 +277,7 @@ class HyperpriorModel(CodecModel):
         its entropy bottleneck on, with h_s run per image as the decoder runs it."""
         import torch
 
-        from jpegai_eval.framework.bitstream import pack_strings
+        from jpegai_eval.framework.api.bitstream import pack_strings
 
         net = self.net
         out = []
@@ -290,7 +294,7 @@ class HyperpriorModel(CodecModel):
 
     def strings(self, payload: bytes, header: Header) -> tuple[bytes, bytes]:
         """(y string, z string) of a checked payload (see :meth:`CodecModel.open`)."""
-        from jpegai_eval.framework.bitstream import unpack_strings
+        from jpegai_eval.framework.api.bitstream import unpack_strings
 
         expected = self.latent_shape(header.height, header.width)
         if tuple(header.latent_shape) != expected:
@@ -337,7 +341,7 @@ class HyperpriorModel(CodecModel):
         *,
         image: bool = True,
         latents: bool = True,
-        transforms: dict[str, Any] | None = None,
+        transforms: Mapping[str, StageTransform] | None = None,
     ) -> StagedBatch:
         """The staged decode of ``files`` (all of one image size) as one batch::
 
@@ -363,15 +367,18 @@ class HyperpriorModel(CodecModel):
         if len(sizes) != 1:
             raise ValueError(f"decode_batch takes files of one image size; got {sorted(sizes)}")
         clock.lap("open")
-        return self._stages(opened, image, latents, transforms or {}, clock)
+        return self._stages(
+            opened, clock, image=image, latents=latents, transforms=transforms or {}
+        )
 
     def _stages(
         self,
         opened: list[tuple[Header, bytes, bytes]],
+        clock: _Laps,
+        *,
         image: bool,
         latents: bool,
-        transforms: dict[str, Any],
-        clock: _Laps,
+        transforms: Mapping[str, StageTransform],
     ) -> StagedBatch:
         import torch
 
@@ -402,10 +409,14 @@ class HyperpriorModel(CodecModel):
         out.times = clock.times
         return out
 
-    def _decode_stages(self, payload: bytes, header: Header, image: bool, latents: bool) -> Decoded:
+    def _decode_stages(
+        self, payload: bytes, header: Header, *, image: bool, latents: bool
+    ) -> Decoded:
         clock = _Laps(self.device)
         y_string, z_string = self.strings(payload, header)
-        batch = self._stages([(header, y_string, z_string)], image, latents, {}, clock)
+        batch = self._stages(
+            [(header, y_string, z_string)], clock, image=image, latents=latents, transforms={}
+        )
         return Decoded(
             header,
             image=batch.images[0] if batch.images is not None else None,
@@ -464,12 +475,12 @@ class HyperpriorModel(CodecModel):
         return torch.from_numpy(symbols).to(scales_hat.device, scales_hat.dtype)
 
     def _decode_payload(self, payload: bytes, header: Header) -> np.ndarray:
-        image = self._decode_stages(payload, header, True, False).image
+        image = self._decode_stages(payload, header, image=True, latents=False).image
         assert image is not None
         return image
 
     def _latents_payload(self, payload: bytes, header: Header) -> dict[str, np.ndarray]:
-        latents = self._decode_stages(payload, header, False, True).latents
+        latents = self._decode_stages(payload, header, image=False, latents=True).latents
         assert latents is not None
         return latents
 

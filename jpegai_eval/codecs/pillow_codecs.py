@@ -7,7 +7,7 @@ counts the container header too, like every other codec here. They have no compr
 domain: :meth:`CodecModel.latents` refuses, and the evaluator skips the compressed
 anchor for them.
 
-A codec with a continuous rate parameter (:class:`~jpegai_eval.framework.types.RateParameter`,
+A codec with a continuous rate parameter (:class:`~jpegai_eval.framework.api.types.RateParameter`,
 e.g. libjpeg's quality) also encodes at any value of it (:meth:`PillowCodec.load_parameter`),
 which ``run --target-bpp`` searches per image; such files carry quality 0 in their
 header. Every model's weights id is a digest of its exact encoder settings, so a cache
@@ -25,13 +25,13 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from jpegai_eval.framework.api.types import Codec, CodecModel, RateParameter, digest
 from jpegai_eval.framework.errors import BitstreamError, UserError
-from jpegai_eval.framework.types import Codec, CodecModel, RateParameter, digest
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from jpegai_eval.framework.bitstream import Header
+    from jpegai_eval.framework.api.bitstream import Header
 
 QUALITIES = tuple(range(1, 9))
 

@@ -8,6 +8,8 @@ candidates to choose from with ``JPEGAI_EVAL_TFC_TENSORS`` when discovery fails.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from jpegai_eval.framework.errors import UsageError, UserError, WeightsError
@@ -23,7 +25,7 @@ def describe_tensors(
     """The text ``codec tensors`` prints for one model."""
     from jpegai_eval.codecs.tfc_hyperprior import TfcHyperprior
     from jpegai_eval.codecs.tfc_metagraph import LATENT_NAMES, TENSORS_ENV
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     codec = get_plugins().codecs.resolve(codec_id, "tfc")
     if not isinstance(codec, TfcHyperprior):
@@ -70,7 +72,7 @@ def describe_tensors(
     return "\n".join(lines)
 
 
-def _shape(tensor) -> str:  # type: ignore[no-untyped-def]
+def _shape(tensor: Any) -> str:
     shape = tensor.shape
     if shape.rank is None:
         return "(?)"

@@ -30,20 +30,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.codecs.tfc_metagraph import Metagraph, find_metagraph
-from jpegai_eval.framework.errors import BitstreamError, UserError
-from jpegai_eval.framework.types import (
+from jpegai_eval.framework.api.types import (
     LEARNED_CODEC_MAX_PIXELS,
     Codec,
     CodecModel,
     LatentSpec,
     digest,
 )
+from jpegai_eval.framework.errors import BitstreamError, UserError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from jpegai_eval.framework.bitstream import Header
-    from jpegai_eval.framework.remote import RemoteFile
+    from jpegai_eval.framework.api.bitstream import Header
+    from jpegai_eval.framework.io.remote import RemoteFile
 
 BACKEND = "tfc"
 QUALITIES = (1, 2, 3, 4, 5, 6, 7, 8)
@@ -277,7 +277,7 @@ def _chw(array: np.ndarray) -> np.ndarray:
 
 def pack_tensors(values: list[Any]) -> bytes:
     """One ``.jai`` payload from the sender's outputs (rank-1 numpy arrays)."""
-    from jpegai_eval.framework.bitstream import pack_strings
+    from jpegai_eval.framework.api.bitstream import pack_strings
 
     parts: list[bytes] = []
     for value in values:
@@ -320,7 +320,7 @@ def unpack_tensors(payload: bytes, dtypes: list[str]) -> list[Any]:
     """The receiver's inputs from a payload, given their dtype names in signature order."""
     import numpy as np
 
-    from jpegai_eval.framework.bitstream import unpack_strings
+    from jpegai_eval.framework.api.bitstream import unpack_strings
 
     parts = unpack_strings(payload)
     if len(parts) != len(dtypes):

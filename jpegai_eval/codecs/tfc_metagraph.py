@@ -52,9 +52,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from jpegai_eval.framework.download import download
 from jpegai_eval.framework.errors import UserError, WeightsError
-from jpegai_eval.framework.remote import RemoteFile
+from jpegai_eval.framework.io.download import download
+from jpegai_eval.framework.io.remote import RemoteFile
 from jpegai_eval.framework.settings import value as setting_value
 
 URL_PREFIX = "https://storage.googleapis.com/tensorflow_compression/metagraphs"

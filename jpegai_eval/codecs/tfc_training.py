@@ -35,7 +35,14 @@ class Hyperprior:
         tf.random.set_seed(seed)
         self.n, self.m = n, m
 
-        def conv(filters, kernel, down=1, up=1, act=None, corr=True):  # type: ignore[no-untyped-def]
+        def conv(
+            filters: int,
+            kernel: int,
+            down: int = 1,
+            up: int = 1,
+            act: Any = None,
+            corr: bool = True,
+        ) -> Any:
             return tfc.SignalConv2D(
                 filters,
                 (kernel, kernel),
@@ -143,7 +150,9 @@ class Hyperprior:
             zip(SENDER_OUTPUTS, (y_strings, z_strings, x_shape, y_shape, z_shape), strict=True)
         )
 
-    def receiver(self, y_strings, z_strings, x_shape, y_shape, z_shape):  # type: ignore[no-untyped-def]
+    def receiver(
+        self, y_strings: Any, z_strings: Any, x_shape: Any, y_shape: Any, z_shape: Any
+    ) -> Any:
         import tensorflow as tf
 
         with tf.name_scope("side_bottleneck"):
@@ -208,7 +217,9 @@ def export_metagraph(model: Hyperprior, path: Path) -> bytes:
         tf.TensorSpec((2,), tf.int32, name="z_shape"),
     ]
 
-    def both(image, y_strings, z_strings, x_shape, y_shape, z_shape):  # type: ignore[no-untyped-def]
+    def both(
+        image: Any, y_strings: Any, z_strings: Any, x_shape: Any, y_shape: Any, z_shape: Any
+    ) -> list[Any]:
         sent = model.sender(image)
         received = model.receiver(y_strings, z_strings, x_shape, y_shape, z_shape)
         return [sent[k] for k in SENDER_OUTPUTS] + [received]
@@ -269,7 +280,7 @@ def train(
     import tensorflow as tf
 
     from jpegai_eval.codecs.training import dataset_images
-    from jpegai_eval.framework.image_io import read_image
+    from jpegai_eval.framework.io.image_io import read_image
 
     rng = np.random.RandomState(seed)
     images = [read_image(p) for p in dataset_images(Path(data), "train")]
@@ -290,7 +301,7 @@ def train(
     variables = model.variables()
 
     @tf.function
-    def step(x):  # type: ignore[no-untyped-def]
+    def step(x: Any) -> Any:
         with tf.GradientTape() as tape:
             x_tilde, y_bits, z_bits = model.forward(x)
             pixels = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), tf.float32)

@@ -27,10 +27,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.errors import DatasetError, UsageError
-from jpegai_eval.framework.safeload import torch_load
+from jpegai_eval.framework.io.safeload import torch_load
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 STATE_SUFFIX = ".train-state.pt"
@@ -151,31 +154,31 @@ class PatchSampler:
         self._offsets = [sum(len(s) for s in sources[:i]) for i in range(len(sources))]
         self.patch = patch
         self.generator = generator
-        self._cache: dict[int, Any] = {}
+        self._cache: dict[int, torch.Tensor] = {}
         self._cached_bytes = 0
 
-    def _image(self, index: int):  # type: ignore[no-untyped-def]
+    def _image(self, index: int) -> torch.Tensor:
         import numpy as np
         import torch
         from PIL import Image
 
         if index in self._cache:
             return self._cache[index]
-        from jpegai_eval.framework.image_io import read_image
+        from jpegai_eval.framework.io.image_io import read_image
 
         array = read_image(self.paths[index])
         h, w = array.shape[:2]
         if min(h, w) < self.patch:  # upscale small images so a patch fits
             s = self.patch / min(h, w)
             size = (max(self.patch, round(w * s)), max(self.patch, round(h * s)))
-            array = np.asarray(Image.fromarray(array).resize(size, Image.BICUBIC))
+            array = np.asarray(Image.fromarray(array).resize(size, Image.Resampling.BICUBIC))
         tensor = torch.from_numpy(np.array(array, dtype=np.uint8)).permute(2, 0, 1)
         if self._cached_bytes + tensor.numel() <= CACHE_BYTES:
             self._cache[index] = tensor
             self._cached_bytes += tensor.numel()
         return tensor
 
-    def batch(self, size: int):  # type: ignore[no-untyped-def]
+    def batch(self, size: int) -> torch.Tensor:
         import torch
 
         g = self.generator
@@ -202,11 +205,11 @@ class PatchSampler:
 
 def rd_loss(out: dict[str, Any], x: Any, lmbda: float, metric: str) -> dict[str, Any]:
     """CompressAI's RateDistortionLoss (``compressai.losses``); MS-SSIM's window shrinks
-    for patches of 160 px or less, as in :mod:`jpegai_eval.framework.metrics`."""
+    for patches of 160 px or less, as in :mod:`jpegai_eval.framework.quality.metrics`."""
     import torch
     from pytorch_msssim import ms_ssim
 
-    from jpegai_eval.framework.metrics import msssim_window
+    from jpegai_eval.framework.quality.metrics import msssim_window
 
     n, _, h, w = x.shape
     num_pixels = n * h * w
@@ -226,16 +229,21 @@ def rd_loss(out: dict[str, Any], x: Any, lmbda: float, metric: str) -> dict[str,
     return result
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Train (or resume) and write ``cfg.out``; return a summary of the run."""
-    import torch
+@dataclass(frozen=True)
+class Recipe:
+    """What :func:`train` checked in a :class:`TrainConfig`: the metric, lambda, (N, M)
+    and the training images of each ``--data`` folder."""
 
-    from jpegai_eval.codecs.weights import import_compressai
+    metric: str
+    lmbda: float
+    n: int
+    m: int
+    sources: list[list[Path]]
 
-    ScaleHyperprior = import_compressai().ScaleHyperprior  # noqa: N806
+
+def check_config(cfg: TrainConfig) -> Recipe:
+    """Check ``cfg`` (codec, steps, batch, patch, architecture, data) before any work."""
     from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
-    from jpegai_eval.codecs.weights import save_checkpoint
-    from jpegai_eval.framework.progress import progress
 
     metric = "ms-ssim" if cfg.codec_id == "hyperprior-msssim" else "mse"
     codec = CompressAIHyperprior(metric)
@@ -254,147 +262,216 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     n, m = architecture(cfg)
     if not cfg.data:
         raise UsageError("Give at least one --data folder.")
-    sources = [training_images(d) for d in cfg.data]
-    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    return Recipe(metric, lmbda, n, m, [training_images(d) for d in cfg.data])
 
-    torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    init_id = None
-    if cfg.init is not None:
-        net, init_id = load_init(n, m, cfg.init)
-    else:
-        net = ScaleHyperprior(n, m)
-    net = net.to(cfg.device)
-    params = {k for k, p in net.named_parameters() if not k.endswith(".quantiles")}
-    aux_params = {k for k, p in net.named_parameters() if k.endswith(".quantiles")}
-    named = dict(net.named_parameters())
-    optimizer = torch.optim.Adam([named[k] for k in sorted(params)], lr=cfg.lr)
-    aux_optimizer = torch.optim.Adam([named[k] for k in sorted(aux_params)], lr=cfg.aux_lr)
 
-    settings = {
+class CodecTrainer:
+    """One codec training: the network and its two Adam optimizers (network, entropy
+    bottleneck quantiles), the patch sampler, the settings a resume must match;
+    :meth:`resume` from ``<OUT>.train-state.pt``, :meth:`step` (ONE optimisation step on
+    a batch), :meth:`save_state`, :meth:`fit` (the loop) and :meth:`finish` (write
+    ``cfg.out``)."""
+
+    def __init__(self, cfg: TrainConfig, recipe: Recipe | None = None) -> None:
+        """Build the network (``cfg.init``'s weights or a fresh one) and its optimizers;
+        ``recipe``: ``cfg`` checked (:func:`check_config`; None: checked here)."""
+        import torch
+
+        from jpegai_eval.codecs.weights import import_compressai
+
+        recipe = recipe or check_config(cfg)
+        self.cfg, self.recipe = cfg, recipe
+        cfg.out.parent.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.seed)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        init_id = None
+        if cfg.init is not None:
+            net, init_id = load_init(recipe.n, recipe.m, cfg.init)
+        else:
+            net = import_compressai().ScaleHyperprior(recipe.n, recipe.m)
+        self.net = net.to(cfg.device)
+        named = dict(self.net.named_parameters())
+        aux = sorted(k for k in named if k.endswith(".quantiles"))
+        main = sorted(k for k in named if not k.endswith(".quantiles"))
+        self.optimizer = torch.optim.Adam([named[k] for k in main], lr=cfg.lr)
+        self.aux_optimizer = torch.optim.Adam([named[k] for k in aux], lr=cfg.aux_lr)
+        self.settings = _settings(cfg, recipe, init_id)
+        self.state_file = state_path(cfg.out)
+        self.steps_done = 0
+        self.elapsed = 0.0
+        self.skipped = 0
+        self.last: dict[str, float] = {}
+
+    def resume(self) -> None:
+        """Continue from the training state file, if any: the network, both optimizers,
+        the random state, the step and the time. Other settings are a UsageError."""
+        import torch
+
+        spath = self.state_file
+        if not spath.is_file():
+            return
+        state = torch_load(
+            spath, "the codec training state", "Delete that file to start the training over."
+        )
+        if not isinstance(state, dict):
+            state = {}
+        if state.get("settings") != self.settings:
+            raise UsageError(
+                f"{str(spath)!r} holds a training run with other settings "
+                f"({state.get('settings')}); this command asks for {self.settings}. Delete "
+                "that file to start over, or rerun with the same options to resume."
+            )
+        self.net.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.aux_optimizer.load_state_dict(state["aux_optimizer"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.steps_done = int(state["step"])
+        self.elapsed = float(state.get("elapsed", 0.0))
+
+    def save_state(self) -> None:
+        """Write the full training state (atomically) for a later resume."""
+        import torch
+
+        from jpegai_eval.framework.io.image_io import atomic_output
+
+        state = {
+            "settings": self.settings,
+            "state_dict": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "aux_optimizer": self.aux_optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "step": self.steps_done,
+            "elapsed": self.elapsed,
+        }
+        with atomic_output(self.state_file) as tmp:
+            torch.save(state, tmp)
+
+    def step(self, x: torch.Tensor) -> dict[str, float] | None:
+        """ONE optimisation step on the batch ``x`` (N, 3, H, W floats in [0, 1] on the
+        device): the RD loss, backward, gradient norm clipped at 1, Adam; then the
+        auxiliary loss and its Adam. Returns the losses as floats, or None when the
+        loss was not finite (the step is skipped, nothing is applied)."""
+        import torch
+
+        self.optimizer.zero_grad()
+        self.aux_optimizer.zero_grad()
+        out = self.net(x)
+        losses = rd_loss(out, x, self.recipe.lmbda, self.recipe.metric)
+        if not bool(torch.isfinite(losses["loss"])):
+            return None
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+        self.optimizer.step()
+        aux_loss = self.net.aux_loss()
+        aux_loss.backward()
+        self.aux_optimizer.step()
+        last = {k: float(v.detach()) for k, v in losses.items()}
+        last["aux"] = float(aux_loss.detach())
+        return last
+
+    def fit(self) -> None:
+        """Resume, then train up to ``cfg.steps``, saving the state every
+        ``checkpoint_every`` steps and at the end."""
+        from jpegai_eval.framework.io.progress import progress
+
+        cfg = self.cfg
+        self.resume()
+        sampler = PatchSampler(self.recipe.sources, cfg.patch, self.generator)
+        self.net.train()
+        bar = progress(
+            total=cfg.steps,
+            initial=min(self.steps_done, cfg.steps),
+            disable=not cfg.progress,
+            desc=f"{cfg.codec_id} q{cfg.quality}",
+            unit="step",
+        )
+        t_start = time.perf_counter() - self.elapsed
+        while self.steps_done < cfg.steps:
+            losses = self.step(sampler.batch(cfg.batch).to(cfg.device))
+            self.steps_done += 1
+            if losses is None:
+                self._skipped_one()
+                continue
+            self.last = losses
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses['loss']:.3f}", bpp=f"{losses['bpp_loss']:.3f}")
+            self.elapsed = time.perf_counter() - t_start
+            if self.steps_done % cfg.checkpoint_every == 0 or self.steps_done == cfg.steps:
+                self.save_state()
+                if not cfg.progress:
+                    self._print_step()
+        bar.close()
+
+    def _skipped_one(self) -> None:
+        """Count a batch whose loss was not finite: MS-SSIM's contrast terms can go
+        negative and NaN the loss at high lambda, and one such batch would turn every
+        weight into NaN. Too many of them: the training diverged, a UsageError."""
+        self.skipped += 1
+        if self.skipped > max(10, self.cfg.steps // 100):
+            raise UsageError(
+                f"The loss was NaN or infinite on {self.skipped} batches; the training of "
+                f"{self.cfg.out} diverged. Lower --lr, or delete {self.state_file} to start "
+                "over."
+            )
+
+    def _print_step(self) -> None:
+        cfg, last = self.cfg, self.last
+        print(
+            f"{cfg.codec_id} q{cfg.quality} step {self.steps_done}/{cfg.steps} "
+            f"loss {last['loss']:.4f} bpp {last['bpp_loss']:.4f} "
+            f"aux {last['aux']:.1f} {self.elapsed:.0f}s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def finish(self) -> dict[str, Any]:
+        """Update the entropy coders' tables and write ``cfg.out`` (a weights
+        checkpoint with its training record); return that record."""
+        from jpegai_eval.codecs.weights import save_checkpoint
+
+        self.net.eval()
+        self.net.update(force=True)
+        meta = dict(
+            self.settings,
+            steps=self.steps_done,
+            skipped_nonfinite_steps=self.skipped,
+            train_seconds=round(self.elapsed, 1),
+            images=sum(len(s) for s in self.recipe.sources),
+        )
+        meta.update({f"final_{k}": round(v, 5) for k, v in self.last.items()})
+        save_checkpoint(self.cfg.out, self.net, meta, half=self.cfg.half)
+        return meta
+
+
+def _settings(cfg: TrainConfig, recipe: Recipe, init_id: str | None) -> dict[str, object]:
+    """What a resumed training must share with the one that wrote the state file."""
+    settings: dict[str, object] = {
         "codec": cfg.codec_id,
         "quality": cfg.quality,
-        "metric": metric,
-        "lmbda": lmbda,
+        "metric": recipe.metric,
+        "lmbda": recipe.lmbda,
         "patch": cfg.patch,
         "batch": cfg.batch,
         "config_scale": cfg.config_scale,
         "lr": cfg.lr,
         "seed": cfg.seed,
-        "N": n,
-        "M": m,
+        "N": recipe.n,
+        "M": recipe.m,
     }
     if len(cfg.data) > 1:
         settings["data_folders"] = len(cfg.data)
     if init_id is not None:
         settings["init_weights_id"] = init_id
-    step = 0
-    elapsed = 0.0
-    spath = state_path(cfg.out)
-    if spath.is_file():
-        state = torch_load(
-            spath,
-            "the codec training state",
-            "Delete that file to start the training over.",
-        )
-        if not isinstance(state, dict):
-            state = {}
-        if state.get("settings") != settings:
-            raise UsageError(
-                f"{str(spath)!r} holds a training run with other settings "
-                f"({state.get('settings')}); this command asks for {settings}. Delete that "
-                "file to start over, or rerun with the same options to resume."
-            )
-        net.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        aux_optimizer.load_state_dict(state["aux_optimizer"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        step = int(state["step"])
-        elapsed = float(state.get("elapsed", 0.0))
+    return settings
 
-    sampler = PatchSampler(sources, cfg.patch, generator)
 
-    def save_state() -> None:
-        from jpegai_eval.framework.image_io import atomic_output
-
-        state = {
-            "settings": settings,
-            "state_dict": net.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "aux_optimizer": aux_optimizer.state_dict(),
-            "generator": generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "step": step,
-            "elapsed": elapsed,
-        }
-        with atomic_output(spath) as tmp:
-            torch.save(state, tmp)
-
-    net.train()
-    bar = progress(
-        total=cfg.steps,
-        initial=min(step, cfg.steps),
-        disable=not cfg.progress,
-        desc=f"{cfg.codec_id} q{cfg.quality}",
-        unit="step",
-    )
-    last: dict[str, float] = {}
-    skipped = 0
-    t_start = time.perf_counter() - elapsed
-    while step < cfg.steps:
-        x = sampler.batch(cfg.batch).to(cfg.device)
-        optimizer.zero_grad()
-        aux_optimizer.zero_grad()
-        out = net(x)
-        losses = rd_loss(out, x, lmbda, metric)
-        if not bool(torch.isfinite(losses["loss"])):
-            # MS-SSIM's contrast terms can go negative and NaN the loss at high lambda;
-            # one such batch would turn every weight into NaN. Skip it, and count it.
-            skipped += 1
-            step += 1
-            if skipped > max(10, cfg.steps // 100):
-                raise UsageError(
-                    f"The loss was NaN or infinite on {skipped} batches; the training of "
-                    f"{cfg.out} diverged. Lower --lr, or delete {spath} to start over."
-                )
-            continue
-        losses["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        optimizer.step()
-        aux_loss = net.aux_loss()
-        aux_loss.backward()
-        aux_optimizer.step()
-        step += 1
-        last = {k: float(v.detach()) for k, v in losses.items()}
-        last["aux"] = float(aux_loss.detach())
-        bar.update(1)
-        bar.set_postfix(loss=f"{last['loss']:.3f}", bpp=f"{last['bpp_loss']:.3f}")
-        elapsed = time.perf_counter() - t_start
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            save_state()
-            if not cfg.progress:
-                print(
-                    f"{cfg.codec_id} q{cfg.quality} step {step}/{cfg.steps} "
-                    f"loss {last['loss']:.4f} bpp {last['bpp_loss']:.4f} "
-                    f"aux {last['aux']:.1f} {elapsed:.0f}s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    bar.close()
-
-    net.eval()
-    net.update(force=True)
-    meta = dict(
-        settings,
-        steps=step,
-        skipped_nonfinite_steps=skipped,
-        train_seconds=round(elapsed, 1),
-        images=sum(len(s) for s in sources),
-    )
-    meta.update({f"final_{k}": round(v, 5) for k, v in last.items()})
-    save_checkpoint(cfg.out, net, meta, half=cfg.half)
-    return meta
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Train (or resume) and write ``cfg.out``; return a summary of the run."""
+    trainer = CodecTrainer(cfg)
+    trainer.fit()
+    return trainer.finish()
 
 
 def config_from_options(**options: Any) -> TrainConfig:

@@ -22,13 +22,13 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jpegai_eval.framework.api.types import Codec, CodecModel, RateParameter, digest
 from jpegai_eval.framework.errors import BitstreamError, UsageError, UserError
-from jpegai_eval.framework.types import Codec, CodecModel, RateParameter, digest
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from jpegai_eval.framework.bitstream import Header
+    from jpegai_eval.framework.api.bitstream import Header
 
 ENCODER, DECODER = "vvencapp", "vvdecapp"
 LADDER_QP = (47, 42, 37, 34, 32, 27, 22, 17)
@@ -57,7 +57,7 @@ class VvcCodec(Codec):
     backend = "vvenc"
     qualities = tuple(range(1, 9))
     has_compressed_domain = False
-    parameter = RateParameter("qp", 0, 63, integer=True, increases_rate=False)
+    parameter: RateParameter = RateParameter("qp", 0, 63, integer=True, increases_rate=False)
     #: VVC level 6.3's largest picture side (as HEVC's, sqrt(8 x 35,651,584)).
     max_side = 16888
     min_side = 1
@@ -97,7 +97,7 @@ class VvcCodec(Codec):
         device: str = "cpu",
         weights_dir: str | os.PathLike[str] | None = None,
     ) -> CodecModel:
-        qp = None if value is None else int(self.parameter.clamp(value))  # type: ignore[union-attr]
+        qp = None if value is None else int(self.parameter.clamp(value))
         return self._model(0, qp, weights, weights_dir)
 
     def _model(
@@ -181,9 +181,8 @@ def to_yuv420(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     def sub(plane: np.ndarray) -> np.ndarray:
         return plane.reshape(plane.shape[0] // 2, 2, plane.shape[1] // 2, 2).mean(axis=(1, 3))
 
-    return tuple(  # type: ignore[return-value]
-        np.clip(np.rint(p), 0, 255).astype(np.uint8) for p in (y, sub(cb), sub(cr))
-    )
+    y8, cb8, cr8 = (np.clip(np.rint(p), 0, 255).astype(np.uint8) for p in (y, sub(cb), sub(cr)))
+    return y8, cb8, cr8
 
 
 def from_yuv420(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:

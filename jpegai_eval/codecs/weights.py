@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.download import OFFLINE_ENV, OfflineError, require_network
-from jpegai_eval.framework.download import download as fetch_file
+from jpegai_eval.framework.api.types import digest
 from jpegai_eval.framework.errors import UserError, WeightsError, describe_load_error
-from jpegai_eval.framework.remote import RemoteFile, mirrored
+from jpegai_eval.framework.io.download import OFFLINE_ENV, OfflineError, require_network
+from jpegai_eval.framework.io.download import download as fetch_file
+from jpegai_eval.framework.io.remote import RemoteFile, mirrored
 from jpegai_eval.framework.settings import value as setting_value
-from jpegai_eval.framework.types import digest
 
 if TYPE_CHECKING:
     import torch
@@ -94,7 +94,8 @@ def demo_manifest() -> dict[str, Any]:
     path = DEMO_DIR / MANIFEST
     if not path.is_file():
         return {"codec": "", "qualities": {}}
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
+    manifest = json.loads(path.read_text())
+    return manifest if isinstance(manifest, dict) else {"codec": "", "qualities": {}}
 
 
 def demo_qualities(codec_id: str) -> list[int]:
@@ -143,7 +144,8 @@ def pretrained_url(codec_id: str, quality: int) -> str:
     import_compressai()
     from compressai.zoo.image import model_urls
 
-    return model_urls[ARCHITECTURE][zoo_metric(codec_id)][quality]  # type: ignore[no-any-return]
+    url: str = model_urls[ARCHITECTURE][zoo_metric(codec_id)][quality]
+    return url
 
 
 def pretrained_filename(codec_id: str, quality: int) -> str:
@@ -182,7 +184,7 @@ def pretrained_path(
     codec_id: str, quality: int, weights_dir: str | os.PathLike[str] | None = None
 ) -> Path:
     """The local file of CompressAI's checkpoint, downloaded first if it is missing
-    (never when offline: see :mod:`jpegai_eval.framework.download`)."""
+    (never when offline: see :mod:`jpegai_eval.framework.io.download`)."""
     file = pretrained_file(codec_id, quality, weights_dir)
     url, name, folder, path = file.url, file.name, file.folder, file.path
     if path.is_file():
@@ -293,7 +295,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Weights:
     import_compressai()
     from compressai.zoo.pretrained import load_pretrained
 
-    from jpegai_eval.framework.safeload import load_plain
+    from jpegai_eval.framework.io.safeload import load_plain
 
     path = Path(path)
     try:
@@ -329,7 +331,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Weights:
     return Weights(state, str(path), meta)
 
 
-def build_model(weights: Weights):  # type: ignore[no-untyped-def]
+def build_model(weights: Weights) -> Any:
     """A ScaleHyperprior holding ``weights``, its CDFs updated for entropy coding."""
     ScaleHyperprior = import_compressai().ScaleHyperprior  # noqa: N806
 
@@ -376,7 +378,7 @@ def save_checkpoint(
     tables are stored empty and rebuilt on load."""
     import torch
 
-    from jpegai_eval.framework.image_io import atomic_output
+    from jpegai_eval.framework.io.image_io import atomic_output
 
     state = {}
     for name, tensor in net.state_dict().items():

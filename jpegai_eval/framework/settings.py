@@ -199,6 +199,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Which installed third-party plugins load (entry-point or distribution names).",
     ),
     Setting(
+        "JPEGAI_EVAL_TRACE_PLUGINS",
+        "flag",
+        "0",
+        "Whether each plugin hook call is printed to stderr with the plugins that answered.",
+    ),
+    Setting(
         "JPEGAI_EVAL_TFC_TENSORS",
         "tensors",
         "found in the graph",

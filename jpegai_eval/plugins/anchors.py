@@ -1,7 +1,7 @@
 """The paper's anchors (Deng & Karam, Section 3) and the compressed-domain classifier."""
 
 from jpegai_eval import hookimpl
-from jpegai_eval.framework.types import Anchor
+from jpegai_eval.framework.api.types import Anchor
 
 ANCHORS = (
     Anchor(

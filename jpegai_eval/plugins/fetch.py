@@ -1,16 +1,21 @@
-"""Built-in plugin: the ``fetch`` command (:mod:`jpegai_eval.framework.fetch_cli`).
+"""Built-in plugin: the ``fetch`` command (:mod:`jpegai_eval.cli.fetch`).
 
-Added through ``register_commands`` like any third-party command; the command module
-imports no torch, so ``jpegai-eval --help`` stays fast.
+Added through ``register_commands`` like any third-party command, as a
+:class:`~jpegai_eval.cli.lazy.LazyCommand`: ``jpegai-eval --help`` imports no part of it.
 """
 
-import click
-
 from jpegai_eval import hookimpl
+from jpegai_eval.cli.lazy import LazyCommand
+from jpegai_eval.framework.api.hookspecs import CommandGroup
 
 
 @hookimpl
-def register_commands(cli: click.Group) -> None:
-    from jpegai_eval.framework.fetch_cli import fetch_command
-
-    cli.add_command(fetch_command, "fetch")
+def register_commands(cli: CommandGroup) -> None:
+    cli.add_command(
+        LazyCommand(
+            "fetch",
+            "jpegai_eval.cli.fetch:fetch_command",
+            "Download what a study needs, ahead of time.",
+        ),
+        "fetch",
+    )

@@ -21,7 +21,12 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Qualities a codec needs before its curves get a Bjøntegaard summary.
 MIN_POINTS = 4
@@ -58,9 +63,9 @@ class Curve:
         return Curve([b for b, _ in pairs], [a for _, a in pairs])
 
 
-def _finite(value: object) -> bool:
+def _finite(value: Any) -> bool:
     try:
-        return math.isfinite(float(value))  # type: ignore[arg-type]
+        return math.isfinite(float(value))
     except (TypeError, ValueError):
         return False
 
@@ -76,7 +81,7 @@ def _overlap(a: list[float], b: list[float]) -> float:
     return max(hi - lo, 0.0) / span if span > 0 else 0.0
 
 
-def _quietly(function, *args):  # type: ignore[no-untyped-def]
+def _quietly(function: Callable[..., Any], *args: Any) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return float(function(*args, METHOD, require_matching_points=False, min_overlap=0))
@@ -125,10 +130,10 @@ def _check(ref: Curve, tst: Curve) -> str:
     return ""
 
 
-def _curves(results):  # type: ignore[no-untyped-def]
+def _curves(results: pd.DataFrame) -> dict[tuple[str, str], dict[str, Curve]]:
     """{(codec label, anchor): {metric: Curve}} for the per-quality rows of results."""
     coded = results[results["quality"].notna()]
-    out = {}
+    out: dict[tuple[str, str], dict[str, Curve]] = {}
     for (codec, backend, anchor), group in coded.groupby(
         ["codec", "backend", "anchor"], sort=False
     ):
@@ -140,7 +145,7 @@ def _curves(results):  # type: ignore[no-untyped-def]
     return out
 
 
-def bd_summary(results, reference_anchor: str = "anchor1"):  # type: ignore[no-untyped-def]
+def bd_summary(results: pd.DataFrame, reference_anchor: str = "anchor1") -> pd.DataFrame:
     """Every Bjøntegaard comparison a results table allows, as a DataFrame.
 
     - each anchor of a codec against ``reference_anchor`` of the same codec;
@@ -161,7 +166,14 @@ def bd_summary(results, reference_anchor: str = "anchor1"):  # type: ignore[no-u
     ]
     rows = []
 
-    def add(comparison, codec, anchor, reference, ref_curves, test_curves):  # type: ignore[no-untyped-def]
+    def add(
+        comparison: str,
+        codec: str,
+        anchor: str,
+        reference: str,
+        ref_curves: dict[str, Curve],
+        test_curves: dict[str, Curve],
+    ) -> None:
         for metric in ("top1", "top5"):
             ref, tst = ref_curves[metric], test_curves[metric]
             acc, note_acc = bd_accuracy(ref, tst)

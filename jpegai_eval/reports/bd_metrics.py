@@ -15,10 +15,11 @@ paired), and recomputes each quality's mean bpp and Top-1 from ``per_image.csv``
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from jpegai_eval.framework.types import ReportWriter
+from jpegai_eval.framework.api.types import ReportWriter
 from jpegai_eval.reports.bd import Curve, bd_rate
 
 #: Bootstrap resamples of the task BD-rate interval, and its seed (reproducible).
@@ -49,7 +50,7 @@ _NOT_METRICS = {
 def metric_columns(results: Any) -> dict[str, bool]:
     """{results column: higher is better} for the fidelity metrics the run has:
     psnr, ms_ssim, ssim and every registered metric's column present."""
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     out = {c: True for c in ("psnr", "ms_ssim", "ssim") if c in results}
     for metric in get_plugins().metrics:
@@ -76,7 +77,13 @@ def _codec_points(results: Any) -> Any:
     return coded.drop_duplicates(["label", "quality"]).sort_values(["label", "quality"])
 
 
-def _bd(ref_bpp, ref_q, tst_bpp, tst_q, higher_is_better: bool) -> tuple[float, str]:  # type: ignore[no-untyped-def]
+def _bd(
+    ref_bpp: Iterable[float],
+    ref_q: Iterable[float],
+    tst_bpp: Iterable[float],
+    tst_q: Iterable[float],
+    higher_is_better: bool,
+) -> tuple[float, str]:
     sign = 1.0 if higher_is_better else -1.0
     return bd_rate(
         Curve(list(ref_bpp), [sign * float(v) for v in ref_q]),
@@ -213,7 +220,7 @@ class BdMetricsWriter(ReportWriter):
     outputs = ("bd_metrics.csv",)
 
     def write(self, run_dir: Path, out_dir: Path) -> list[Path]:
-        from jpegai_eval.framework.image_io import atomic_output
+        from jpegai_eval.framework.io.image_io import atomic_output
         from jpegai_eval.reports.tables import read_per_image, read_results, read_run_info
 
         results = read_results(run_dir)

@@ -8,16 +8,21 @@ Importing this module does not import torch.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+if TYPE_CHECKING:
+    from jpegai_eval.framework.api.plugins import Plugins
+    from jpegai_eval.framework.api.types import ReportWriter
 
-def writer_format(writer) -> str:  # type: ignore[no-untyped-def]
+
+def writer_format(writer: ReportWriter) -> str:
     """The --format name of a writer: its ``format`` attribute, else its id."""
     return str(getattr(writer, "format", "") or writer.id)
 
 
-def select_writers(plugins, formats: list[str] | None):  # type: ignore[no-untyped-def]
+def select_writers(plugins: Plugins, formats: list[str] | None) -> list[ReportWriter]:
     """The registered writers named by ``formats`` (format names or writer ids)."""
     from jpegai_eval.framework.errors import UsageError
 
@@ -44,9 +49,9 @@ def build_reports(
 ) -> list[Path]:
     """Run the chosen report writers on ``run_dir``; write into ``out_dir`` (default:
     the run folder itself)."""
+    from jpegai_eval.framework.api.plugins import get_plugins
     from jpegai_eval.framework.errors import UserError
-    from jpegai_eval.framework.plugins import get_plugins
-    from jpegai_eval.framework.results import check_results_file, prune_outputs
+    from jpegai_eval.framework.run.results import check_results_file, prune_outputs
     from jpegai_eval.reports.tables import read_run_info
 
     run_dir = Path(run_dir)

@@ -28,9 +28,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from jpegai_eval.framework.api.types import ReportWriter
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.image_io import atomic_output
-from jpegai_eval.framework.types import ReportWriter
+from jpegai_eval.framework.io.image_io import atomic_output
 from jpegai_eval.reports.tables import read_results
 
 FOLDER = "compressai"

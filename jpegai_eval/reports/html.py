@@ -20,13 +20,18 @@ import datetime as dt
 import io
 import math
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.image_io import atomic_write_bytes
-from jpegai_eval.framework.types import ReportWriter
+from jpegai_eval.framework.api.types import ReportWriter
+from jpegai_eval.framework.io.image_io import atomic_write_bytes
 from jpegai_eval.reports import plots, tables, trust
 from jpegai_eval.reports.markup import e, html_table, num, pct
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 #: Test images shown in Figure 2 (one per class, the first classes of the test split).
 FIGURE2_IMAGES = 2
@@ -100,7 +105,7 @@ def png_data_uri(image: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def grouped_table(frame, fmt=pct, table_id: str = "") -> str:  # type: ignore[no-untyped-def]
+def grouped_table(frame: pd.DataFrame, fmt: Callable[[Any], str] = pct, table_id: str = "") -> str:
     """A DataFrame whose columns are (group, sub) pairs, as a table with a two-row
     header: each group once, spanning its subcolumns (Table 2's layout)."""
     groups: list[tuple[str, int]] = []
@@ -123,7 +128,7 @@ def grouped_table(frame, fmt=pct, table_id: str = "") -> str:  # type: ignore[no
     )
 
 
-def table2_frame(results, metric: str):  # type: ignore[no-untyped-def]
+def table2_frame(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Table 2 as fractions with (codec/backend, qN) columns."""
     frame = tables.table(results, metric) / 100
     coded = tables.coded_rows(results).drop_duplicates(["codec", "backend", "quality"])
@@ -150,7 +155,7 @@ def task_options_text(config: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in options.items()) or "none"
 
 
-def summary_section(run_dir: Path, info: dict[str, Any], results) -> str:  # type: ignore[no-untyped-def]
+def summary_section(run_dir: Path, info: dict[str, Any], results: pd.DataFrame) -> str:
     config = info.get("config", {})
     n_test = results["n_test"].dropna() if "n_test" in results else []
     items: list[tuple[str, str]] = [
@@ -197,7 +202,9 @@ def summary_section(run_dir: Path, info: dict[str, Any], results) -> str:  # typ
     return f'<section id="summary"><h2>Run summary</h2><dl class="summary">{rows}</dl></section>'
 
 
-def warnings_section(info: dict[str, Any], results, per_image) -> str:  # type: ignore[no-untyped-def]
+def warnings_section(
+    info: dict[str, Any], results: pd.DataFrame, per_image: pd.DataFrame | None
+) -> str:
     """A banner above everything for each reason not to trust this run's numbers
     (:mod:`jpegai_eval.reports.trust`); empty when there is none."""
     found = trust.warnings_for(info, results, per_image)
@@ -218,7 +225,7 @@ def with_interval(cell: Any) -> str:
     return f'{pct(value)}<span class="ci"> [{pct(low, 1)}, {pct(high, 1)}]</span>'
 
 
-def table2_cells(results, metric: str):  # type: ignore[no-untyped-def]
+def table2_cells(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Table 2 with (value, low, high) cells, the interval from results.csv."""
     frame = table2_frame(results, metric).astype(object)
     bounds = [
@@ -231,7 +238,7 @@ def table2_cells(results, metric: str):  # type: ignore[no-untyped-def]
     return frame
 
 
-def table2_section(results, metrics: tuple[str, ...] = ("top1", "top5")) -> str:  # type: ignore[no-untyped-def]
+def table2_section(results: pd.DataFrame, metrics: tuple[str, ...] = ("top1", "top5")) -> str:
     names = " and ".join({"top1": "Top-1", "top5": "Top-5"}[m] for m in metrics)
     parts = [
         f'<section id="table2"><h2>Table 2: {names} accuracy (%)</h2>',
@@ -278,7 +285,7 @@ def table2_section(results, metrics: tuple[str, ...] = ("top1", "top5")) -> str:
     return "".join(parts)
 
 
-def figure3_section(results, metrics: tuple[str, ...] = ("top1", "top5")) -> str:  # type: ignore[no-untyped-def]
+def figure3_section(results: pd.DataFrame, metrics: tuple[str, ...] = ("top1", "top5")) -> str:
     from jpegai_eval.reports.bd import MIN_POINTS, bd_summary
 
     points = tables.rate_accuracy(results)
@@ -321,7 +328,7 @@ def figure3_section(results, metrics: tuple[str, ...] = ("top1", "top5")) -> str
     return "".join(parts)
 
 
-def paired_section(per_image, results) -> str:  # type: ignore[no-untyped-def]
+def paired_section(per_image: pd.DataFrame | None, results: pd.DataFrame) -> str:
     """McNemar's exact test for the paper's comparisons, and what the test set resolves."""
     from jpegai_eval.reports.paired import ALPHA, paired_tests, resolution_note
 
@@ -375,7 +382,7 @@ def run_file(run_dir: Path, row: Any, column: str) -> Path | None:
     return path if path.is_file() and inside(run_dir, path) is not None else None
 
 
-def latent_map(array) -> Any:  # type: ignore[no-untyped-def]
+def latent_map(array: np.ndarray) -> Any:
     """Channel-summed (C, h, w) -> a viridis PIL image (Figure 2's y_hat / sigma_hat)."""
     import numpy as np
     from matplotlib import colormaps
@@ -414,7 +421,9 @@ def _thumb(path: Path | None) -> str | None:
         return None
 
 
-def figure2_section(run_dir: Path, info: dict[str, Any], per_image, results) -> str:  # type: ignore[no-untyped-def]
+def figure2_section(
+    run_dir: Path, info: dict[str, Any], per_image: pd.DataFrame | None, results: pd.DataFrame
+) -> str:
     import numpy as np
 
     parts = ['<section id="figure2"><h2>Figure 2: test images, decoded at each quality</h2>']
@@ -512,7 +521,7 @@ def _tile(uri: str | None, caption: str, maps: tuple[str, str] | None, missing: 
 # ----------------------------------------------------------------- per class, cost
 
 
-def per_class_section(per_image, results) -> str:  # type: ignore[no-untyped-def]
+def per_class_section(per_image: pd.DataFrame | None, results: pd.DataFrame) -> str:
     parts = ['<section id="per-class"><h2>Per-class Top-1 accuracy (%)</h2>']
     long = tables.per_class_accuracy(per_image, set(tables.anchor_references(results)["anchor"]))
     if long.empty:
@@ -553,7 +562,7 @@ def _heat(value: Any) -> str:
     return f'<span style="background:hsl(130,55%,{light}%);padding:0 4px">{100 * number:.0f}</span>'
 
 
-def cost_section(results) -> str:  # type: ignore[no-untyped-def]
+def cost_section(results: pd.DataFrame) -> str:
     cost = tables.inference_cost(results)
     parts = [
         '<section id="cost"><h2>Inference cost per image</h2>',

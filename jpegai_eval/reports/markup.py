@@ -5,8 +5,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def e(value: Any) -> str:
@@ -30,7 +34,12 @@ def num(value: Any, fmt: str = "{:.2f}") -> str:
     return "–" if math.isnan(number) else e(fmt.format(number))
 
 
-def html_table(frame, caption: str = "", fmt=pct, table_id: str = "") -> str:  # type: ignore[no-untyped-def]
+def html_table(
+    frame: pd.DataFrame,
+    caption: str = "",
+    fmt: Callable[[Any], str] = pct,
+    table_id: str = "",
+) -> str:
     """A DataFrame as an escaped HTML table; the index is the first column."""
     head = "".join(f"<th>{e(c)}</th>" for c in [frame.index.name or "", *frame.columns])
     body = []

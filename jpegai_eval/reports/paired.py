@@ -1,16 +1,19 @@
 """Paired comparisons of anchors on the same test images (McNemar's exact test).
 
 Two anchors evaluated on the same images at the same codec x quality differ only on the
-images that exactly one of them gets right; :func:`jpegai_eval.framework.stats.mcnemar_exact`
+images that exactly one of them gets right; :func:`jpegai_eval.framework.run.stats.mcnemar_exact`
 turns those counts into a p-value. Read from ``per_image.csv`` (its ``pred_<anchor>``
 columns and ``label``), so the report needs nothing but the run folder.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.stats import mcnemar_exact, smallest_resolvable, wilson
+from jpegai_eval.framework.run.stats import mcnemar_exact, smallest_resolvable, wilson
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: (A, B) pairs compared at every codec x quality: the paper's questions. Does retraining
 #: on decoded images help (anchor 1 -> 2)? Does the compressed domain lose against
@@ -38,7 +41,7 @@ PAIRED_COLUMNS = [
 ]
 
 
-def paired_tests(per_image, alpha: float = ALPHA):  # type: ignore[no-untyped-def]
+def paired_tests(per_image: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     """One row per codec x quality x comparison whose two anchors were both evaluated."""
     import pandas as pd
 

@@ -13,7 +13,11 @@ from __future__ import annotations
 import io
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 #: x axes of Figure 3: column of rate_accuracy.csv -> axis label with its unit.
 X_AXES = {
@@ -31,13 +35,13 @@ def plain(text: Any) -> str:
     return str(text).replace("$", r"\$")
 
 
-def figure(width: float, height: float):  # type: ignore[no-untyped-def]
+def figure(width: float, height: float) -> Figure:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=96, layout="constrained")
 
 
-def to_svg(fig, element_id: str, title: str) -> str:  # type: ignore[no-untyped-def]
+def to_svg(fig: Figure, element_id: str, title: str) -> str:
     """The figure as an inline ``<svg>`` element with ``id``, ``role`` and a title."""
     import matplotlib
     from matplotlib.backends.backend_svg import FigureCanvasSVG
@@ -65,7 +69,7 @@ def anchor_colors(anchors: list[str]) -> dict[str, str]:
     return {a: ANCHOR_COLORS[i % len(ANCHOR_COLORS)] for i, a in enumerate(anchors)}
 
 
-def error_bars(curve, metric: str):  # type: ignore[no-untyped-def]
+def error_bars(curve: pd.DataFrame, metric: str) -> Any:
     """The 95 % interval around each point as (below, above) in percent; None when the
     results carry no interval (runs written before intervals existed)."""
     low, high = f"{metric}_ci95_low", f"{metric}_ci95_high"
@@ -76,8 +80,12 @@ def error_bars(curve, metric: str):  # type: ignore[no-untyped-def]
     return [below.to_numpy(), above.to_numpy()]
 
 
-def rate_accuracy_figure(  # type: ignore[no-untyped-def]
-    points, references, x: str, element_id: str, metrics: tuple[str, ...] = tuple(METRICS)
+def rate_accuracy_figure(
+    points: pd.DataFrame,
+    references: pd.DataFrame,
+    x: str,
+    element_id: str,
+    metrics: tuple[str, ...] = tuple(METRICS),
 ) -> str:
     """Figure 3 for one x axis: a panel per metric (Top-1 above Top-5; Top-1 alone for
     a task of 5 classes or fewer), full width, one curve per anchor x codec -- colour by
@@ -143,7 +151,7 @@ def rate_accuracy_figure(  # type: ignore[no-untyped-def]
     return to_svg(fig, element_id, f"{names} vs {X_AXES[x]}")
 
 
-def cost_figure(cost, element_id: str) -> str:  # type: ignore[no-untyped-def]
+def cost_figure(cost: pd.DataFrame, element_id: str) -> str:
     """Stacked horizontal bars: front end (decode, or latents) + classifier, ms/image."""
     rows = cost[cost["total_ms_per_image"].notna()].reset_index(drop=True)
     labels = [

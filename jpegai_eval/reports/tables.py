@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from jpegai_eval.framework.api.types import ReportWriter
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.image_io import atomic_output
-from jpegai_eval.framework.types import ReportWriter
+from jpegai_eval.framework.io.image_io import atomic_output
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RATE_ACCURACY_COLUMNS = [
     "codec",
@@ -61,7 +65,7 @@ COST_COLUMNS = [
 ]
 
 
-def read_results(run_dir: Path):  # type: ignore[no-untyped-def]
+def read_results(run_dir: Path) -> pd.DataFrame:
     import pandas as pd
 
     path = Path(run_dir) / "results.csv"
@@ -109,14 +113,14 @@ NUMERIC_COLUMNS = (
 )
 
 
-def check_results(results, path: Path) -> None:  # type: ignore[no-untyped-def]
+def check_results(results: pd.DataFrame, path: Path) -> None:
     """Refuse a results.csv whose values no run writes: text in numeric columns, a
     fractional quality or test count, an accuracy outside 0..1, duplicate rows. Converts
     the numeric columns in place."""
     import numpy as np
     import pandas as pd
 
-    def bad(column: str, mask, why: str) -> UserError:  # type: ignore[no-untyped-def]
+    def bad(column: str, mask: Any, why: str) -> UserError:
         index = int(np.flatnonzero(np.asarray(mask))[0])
         value = raw[column].iloc[index] if column in raw else results[column].iloc[index]
         return UserError(
@@ -163,7 +167,7 @@ def check_results(results, path: Path) -> None:  # type: ignore[no-untyped-def]
         )
 
 
-def read_per_image(run_dir: Path):  # type: ignore[no-untyped-def]
+def read_per_image(run_dir: Path) -> pd.DataFrame | None:
     """``per_image.csv`` as a DataFrame, or None when the run has none."""
     import pandas as pd
 
@@ -196,7 +200,7 @@ def column_label(codec: str, backend: str, quality: Any) -> str:
     return f"{codec}/{backend} q{int(quality)}"
 
 
-def coded_rows(results):  # type: ignore[no-untyped-def]
+def coded_rows(results: pd.DataFrame) -> pd.DataFrame:
     """The per-quality rows, ordered by codec (first appearance), backend and quality."""
     coded = results[results["quality"].notna()].copy()
     order = {c: i for i, c in enumerate(dict.fromkeys(coded["codec"] + "/" + coded["backend"]))}
@@ -204,7 +208,7 @@ def coded_rows(results):  # type: ignore[no-untyped-def]
     return coded.sort_values(["_order", "quality"], kind="stable").drop(columns="_order")
 
 
-def table(results, metric: str):  # type: ignore[no-untyped-def]
+def table(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Anchors x (codec/backend qN) table of ``metric`` in percent (Table 2)."""
     import pandas as pd
 
@@ -227,7 +231,7 @@ def table(results, metric: str):  # type: ignore[no-untyped-def]
     return out
 
 
-def interval_table(results, metric: str):  # type: ignore[no-untyped-def]
+def interval_table(results: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Table 2's layout with each cell's 95 % interval as text, ``[low, high]`` in %."""
     low = table(_with_metric(results, f"{metric}_ci95_low"), f"{metric}_ci95_low")
     high = table(_with_metric(results, f"{metric}_ci95_high"), f"{metric}_ci95_high")
@@ -239,7 +243,7 @@ def interval_table(results, metric: str):  # type: ignore[no-untyped-def]
     return out
 
 
-def _with_metric(results, column: str):  # type: ignore[no-untyped-def]
+def _with_metric(results: pd.DataFrame, column: str) -> pd.DataFrame:
     """``results`` with ``column`` present (NaN for runs written before it existed)."""
     if column in results:
         return results
@@ -248,7 +252,7 @@ def _with_metric(results, column: str):  # type: ignore[no-untyped-def]
     return out
 
 
-def rate_accuracy(results):  # type: ignore[no-untyped-def]
+def rate_accuracy(results: pd.DataFrame) -> pd.DataFrame:
     """The points of Figure 3, one per codec x anchor x quality."""
     coded = coded_rows(results)
     for column in RATE_ACCURACY_COLUMNS:
@@ -259,12 +263,14 @@ def rate_accuracy(results):  # type: ignore[no-untyped-def]
     return out.reset_index(drop=True)
 
 
-def anchor_references(results):  # type: ignore[no-untyped-def]
+def anchor_references(results: pd.DataFrame) -> pd.DataFrame:
     """Rows without a codec and quality (anchor 3): horizontal lines on the plots."""
     return results[results["quality"].isna()].reset_index(drop=True)
 
 
-def per_class_accuracy(per_image, per_task_anchors=("anchor3",)):  # type: ignore[no-untyped-def]
+def per_class_accuracy(
+    per_image: pd.DataFrame | None, per_task_anchors: Collection[str] = ("anchor3",)
+) -> pd.DataFrame:
     """Top-1 per class, long format: class, anchor, codec, backend, quality, n, top1.
 
     Anchors that run once per task (``per_task_anchors``, from the rows of
@@ -304,7 +310,7 @@ def per_class_accuracy(per_image, per_task_anchors=("anchor3",)):  # type: ignor
     return pd.DataFrame(rows, columns=columns)
 
 
-def inference_cost(results):  # type: ignore[no-untyped-def]
+def inference_cost(results: pd.DataFrame) -> pd.DataFrame:
     """Cost per test image of each anchor's pipeline at each codec x quality.
 
     - pixel pipeline: decode (entropy decode + g_s) + the pixel classifier (ResNet-50);
@@ -314,7 +320,7 @@ def inference_cost(results):  # type: ignore[no-untyped-def]
     """
     import pandas as pd
 
-    def get(row, key: str) -> float:  # type: ignore[no-untyped-def]
+    def get(row: pd.Series, key: str) -> float:
         return float(row[key]) if key in row and pd.notna(row[key]) else math.nan
 
     rows = []
@@ -348,7 +354,7 @@ def inference_cost(results):  # type: ignore[no-untyped-def]
     return pd.DataFrame(rows, columns=COST_COLUMNS)
 
 
-def _write_csv(frame, path: Path, **options: Any) -> Path:  # type: ignore[no-untyped-def]
+def _write_csv(frame: pd.DataFrame, path: Path, **options: Any) -> Path:
     with atomic_output(path) as tmp:
         frame.to_csv(tmp, **options)
     return path

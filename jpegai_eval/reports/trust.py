@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jpegai_eval.framework.stats import mcnemar_exact, wilson
+from jpegai_eval.framework.run.stats import mcnemar_exact, wilson
 
 ALPHA = 0.05
 

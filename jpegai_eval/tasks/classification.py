@@ -10,32 +10,39 @@ both do.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.remote import RemoteFile
-from jpegai_eval.framework.types import LatentSpec, Task
+from jpegai_eval.framework.api.types import LatentSpec, Task
+from jpegai_eval.framework.io.remote import RemoteFile
+
+if TYPE_CHECKING:
+    import numpy as np
+    from torch import nn
+
+    from jpegai_eval.framework.run.scoring import EvalResult
+    from jpegai_eval.tasks.models import InitReport
+    from jpegai_eval.tasks.training import Item, TrainResult
 
 
 class ClassificationTask(Task):
-    """A :class:`~jpegai_eval.framework.types.Task` whose classifiers are the paper's:
+    """A :class:`~jpegai_eval.framework.api.types.Task` whose classifiers are the paper's:
     ResNet-50 (pixel domain) and cResNet-39 (latent domain), with ``len(classes)``
     outputs, trained by :func:`jpegai_eval.tasks.training.train_classifier`."""
 
     presets = ("paper", "quick", "smoke")
 
-    def remote_files(  # type: ignore[override]
-        self, preset: str | None = None, imagenet_weights: str | None = None, **options: object
-    ) -> list[RemoteFile]:
+    def remote_files(self, **options: Any) -> list[RemoteFile]:
         """The torchvision ImageNet weights the classifiers start from (the preset's
         default or ``imagenet_weights``: ``IMAGENET1K_V1`` / ``IMAGENET1K_V2``), if any."""
         from jpegai_eval.tasks import imagenet
 
-        variant = imagenet.variant_for(imagenet_weights, preset)
+        variant = imagenet.variant_for(options.get("imagenet_weights"), options.get("preset"))
         return [imagenet.imagenet_file(variant)] if variant is not None else []
 
     # -- classifiers -------------------------------------------------------------------
-    def build_classifier(  # type: ignore[no-untyped-def]
-        self, domain: str, latent_spec: LatentSpec | None = None, preset: str | None = None
-    ):
+    def build_classifier(
+        self, domain: str, latent_spec: LatentSpec | None = None, *, preset: str | None = None
+    ) -> nn.Module:
         """ResNet-50 / cResNet-39 at the width of ``preset`` (the paper's without one)."""
         from jpegai_eval.tasks import models
         from jpegai_eval.tasks.training import get_preset
@@ -45,7 +52,7 @@ class ClassificationTask(Task):
             domain, latent_spec, num_classes=len(self.classes), width=width
         )
 
-    def classifier_init(self, preset, imagenet_weights):  # type: ignore[no-untyped-def]
+    def classifier_init(self, preset: str, imagenet_weights: str | None) -> tuple[str | None, str]:
         """torchvision's ResNet-50 ImageNet weights (IMAGENET1K_V1) under the paper
         preset, from scratch under the others, unless --imagenet-weights says otherwise
         (see :func:`jpegai_eval.tasks.imagenet.resolve_imagenet_weights`)."""
@@ -54,18 +61,20 @@ class ClassificationTask(Task):
         init = resolve_imagenet_weights(imagenet_weights, preset)
         return init.path, init.label
 
-    def init_classifier(self, model, imagenet_weights=None):  # type: ignore[no-untyped-def]
-        """Load ImageNet weights into ``model`` (or keep its initialisation); a report."""
+    def init_classifier(
+        self, model: nn.Module, imagenet_weights: str | None = None, *, domain: str
+    ) -> InitReport:
+        """Load ImageNet weights into ``model``, a classifier of ``domain`` (or keep its
+        initialisation); a report."""
         from jpegai_eval.tasks import imagenet, models
 
-        domain = "latent" if isinstance(model, models.CResNet39) else "pixel"
         return models.init_from_imagenet(
             model, imagenet.checkpoint_for_domain(imagenet_weights, domain)
         )
 
-    def train(  # type: ignore[no-untyped-def]
+    def train(
         self,
-        model,
+        model: nn.Module,
         items: list[tuple[Path, int]],
         *,
         preset: str = "paper",
@@ -74,8 +83,9 @@ class ClassificationTask(Task):
         device: str = "auto",
         workers: int | None = None,
         seed: int = 0,
-        **options: object,
-    ):
+        ddp: bool = False,
+        deterministic: bool | None = None,
+    ) -> TrainResult:
         """Train in place; see :func:`jpegai_eval.tasks.training.train_classifier`.
 
         Returns a :class:`~jpegai_eval.tasks.training.TrainResult` (``history``,
@@ -91,7 +101,8 @@ class ClassificationTask(Task):
             device=device,
             workers=workers,
             seed=seed,
-            **options,  # type: ignore[arg-type]
+            ddp=ddp,
+            deterministic=deterministic,
         )
 
     def data_parallel(self, preset: str, world_size: int) -> dict[str, object]:
@@ -101,15 +112,23 @@ class ClassificationTask(Task):
         from jpegai_eval.tasks import data_parallel, training
 
         p = training.get_preset(preset)
-        return data_parallel.rule(p.batch_size, p.lr, world_size, p.name)
+        return dict(data_parallel.rule(p.batch_size, p.lr, world_size, p.name))
 
-    def evaluate(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def evaluate(
+        self,
+        model: nn.Module,
+        items: list[Item],
+        preset: str,
+        domain: str,
+        device: str | None = "auto",
+        workers: int | None = None,
+    ) -> EvalResult:
         """:func:`jpegai_eval.tasks.training.evaluate` (PyTorch Top-1 / Top-5)."""
         from jpegai_eval.tasks import training
 
-        return training.evaluate(*args, **kwargs)
+        return training.evaluate(model, items, preset, domain, device=device, workers=workers)
 
-    def eval_batch(self, sources: list[Path], domain: str, preset: str):  # type: ignore[no-untyped-def]
+    def eval_batch(self, sources: list[Path], domain: str, preset: str) -> np.ndarray:
         """float32 (N, C, H, W) evaluation inputs (resize, center crop) for ``sources``."""
         import numpy as np
 
@@ -119,8 +138,8 @@ class ClassificationTask(Task):
         load = training.load_image if domain == "pixel" else training.load_latents
         return np.stack([transform(load(source)) for source in sources])
 
-    def classifier_info(  # type: ignore[no-untyped-def]
-        self, model, domain: str, latent_spec: LatentSpec | None, preset: str
+    def classifier_info(
+        self, model: nn.Module, domain: str, latent_spec: LatentSpec | None, preset: str
     ) -> dict[str, object]:
         """Parameters and MACs of ``model`` at the input size of ``preset``."""
         from jpegai_eval.tasks import models, training

@@ -1,4 +1,4 @@
-"""The ``data`` and ``task`` command groups (mounted by :mod:`jpegai_eval.cli`).
+"""The ``data`` and ``task`` command groups (registered by :mod:`jpegai_eval.plugins.commands`).
 
 Commands stay thin: parse, call one function, print. Heavy modules (numpy, torch)
 are imported inside the commands so ``jpegai-eval --help`` stays fast.
@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from jpegai_eval.cli.task_options import TaskOptionsCommand
 from jpegai_eval.framework.errors import DatasetError, UsageError
-from jpegai_eval.framework.plan import check_classes
-from jpegai_eval.framework.run_cli import TaskOptionsCommand
+from jpegai_eval.framework.run.plan import check_classes
+
+if TYPE_CHECKING:
+    from jpegai_eval.framework.api.types import LatentSpec, Task
 
 data_group = click.Group("data", help="Datasets: write the synthetic demo dataset.")
 task_group = click.Group("task", help="Tasks: models, sizes and dataset checks.")
@@ -53,15 +57,17 @@ def demo_command(
     )
 
 
-def _task(task_id: str):  # type: ignore[no-untyped-def]
-    from jpegai_eval.framework.plugins import get_plugins
+def _task(task_id: str) -> Task:
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     return get_plugins().tasks.get(task_id)
 
 
-def _latent_specs(codec_id: str | None, backend: str | None, quality: int | None):  # type: ignore[no-untyped-def]
+def _latent_specs(
+    codec_id: str | None, backend: str | None, quality: int | None
+) -> list[tuple[str, LatentSpec]]:
     """(label, LatentSpec) pairs for task info: the codec's, or the paper's."""
-    from jpegai_eval.framework.types import LatentSpec
+    from jpegai_eval.framework.api.types import LatentSpec
 
     if codec_id is None:
         if quality is not None:
@@ -70,7 +76,7 @@ def _latent_specs(codec_id: str | None, backend: str | None, quality: int | None
             ("bmshj2018 hyperprior, qualities 1-5 (M=192)", LatentSpec(192, 16, 192)),
             ("bmshj2018 hyperprior, qualities 6-8 (M=320)", LatentSpec(320, 16, 320)),
         ]
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
 
     codec = get_plugins().codecs.resolve(codec_id, backend)
     qualities = [codec.check_quality(quality)] if quality is not None else list(codec.qualities)
@@ -107,7 +113,7 @@ class _TaskFirstCommand(TaskOptionsCommand):
     task_is_first_argument = True
 
 
-def _sized(task, classes: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _sized(task: Task, classes: tuple[str, ...]) -> Task:
     """A copy of ``task`` that reports ``classes`` as its classes (to size a classifier
     of a task whose classes come from a dataset that was not given)."""
     cls = type(task)
@@ -117,7 +123,7 @@ def _sized(task, classes: tuple[str, ...]):  # type: ignore[no-untyped-def]
     return sized
 
 
-def _classes_note(task, options: dict[str, object]):  # type: ignore[no-untyped-def]
+def _classes_note(task: Task, options: dict[str, object]) -> tuple[Task, str | None]:
     """``(task, note)``: the task with known classes, and a line saying where they came
     from when they are not the task's own (else None)."""
     try:
@@ -286,7 +292,7 @@ def undecodable(paths: list[Path]) -> list[Path]:
     """The files among ``paths`` that Pillow cannot decode."""
     from PIL import Image
 
-    from jpegai_eval.framework.image_io import no_bomb_warning
+    from jpegai_eval.framework.io.image_io import no_bomb_warning
 
     bad = []
     for path in paths:

@@ -34,7 +34,7 @@ some would idle. Under ``--ddp`` every rank trains every classifier together:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 import torch.distributed as dist
@@ -75,7 +75,18 @@ def split_batch(batch_size: int, world_size: int, preset: str = "") -> int:
     return batch_size // world_size
 
 
-def rule(batch_size: int, lr: float, world_size: int, preset: str = "") -> dict[str, Any]:
+class DataParallelRule(TypedDict):
+    """The ``--ddp`` rule a task trains by, as ``run.json`` records it."""
+
+    world_size: int
+    global_batch: int
+    per_rank_batch: int
+    lr: float
+    rule: str
+    batchnorm: str
+
+
+def rule(batch_size: int, lr: float, world_size: int, preset: str = "") -> DataParallelRule:
     """The ``--ddp`` batch and learning-rate rule for ``world_size`` ranks, as recorded
     in ``run.json`` (an error when the batch does not split evenly)."""
     return {
@@ -105,11 +116,13 @@ class _AllReduceSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return _AllReduceSum.apply(grad)  # type: ignore[no-any-return]
+        summed: torch.Tensor = _AllReduceSum.apply(grad)
+        return summed
 
 
 def _sum_over_ranks(tensor: torch.Tensor) -> torch.Tensor:
-    return _AllReduceSum.apply(tensor)  # type: ignore[no-any-return]
+    summed: torch.Tensor = _AllReduceSum.apply(tensor)
+    return summed
 
 
 class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
@@ -251,7 +264,7 @@ class DataParallel:
     per_rank_batch: int
     model: nn.Module  # the task's model, its BatchNorm layers synchronised
     wrapped: nn.Module  # the DistributedDataParallel wrapper that trains it
-    sampler: torch.utils.data.DistributedSampler  # type: ignore[type-arg]
+    sampler: torch.utils.data.DistributedSampler[int]
     #: What this rank processed in each epoch this invocation trained.
     epochs: list[dict[str, int]] = field(default_factory=list)
 
@@ -264,7 +277,7 @@ class DataParallel:
         dist.all_reduce(t)
         return [float(v) for v in t.tolist()]
 
-    def record(self, train_items: int) -> dict[str, Any]:
+    def record(self, train_items: int) -> RankRecord:
         """What this rank did, for the run's per-rank records."""
         return {
             "rank": self.rank,
@@ -279,9 +292,23 @@ class DataParallel:
         }
 
 
+class RankRecord(TypedDict):
+    """What one rank did in a data-parallel training (:meth:`DataParallel.record`)."""
+
+    rank: int
+    world_size: int
+    global_batch: int
+    per_rank_batch: int
+    train_items: int
+    epoch_samples: int
+    epochs: list[dict[str, int]]
+    samples: int
+    steps: int
+
+
 def prepare(
     model: nn.Module,
-    dataset: torch.utils.data.Dataset,  # type: ignore[type-arg]
+    dataset: torch.utils.data.Dataset[Any],
     batch_size: int,
     seed: int,
     device: torch.device,

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from jpegai_eval.framework.image_io import atomic_write_bytes, temp_path
+from jpegai_eval.framework.io.image_io import atomic_write_bytes, temp_path
 
 #: How the training reads an image, and resizes it (module-level functions: picklable).
 Loader = Callable[[Any], np.ndarray]

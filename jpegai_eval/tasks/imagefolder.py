@@ -18,7 +18,7 @@ images (or folders) that are symlinks resolving outside the root, and the same i
 a test result; ``allow_duplicates`` (``--allow-duplicates``) accepts them -- are
 collected into one :class:`~jpegai_eval.framework.errors.DatasetError` giving each
 problem's count and first offenders. Images whose EXIF orientation tag turns them are
-read turned, as a viewer shows them (:func:`~jpegai_eval.framework.image_io.read_image`);
+read turned, as a viewer shows them (:func:`~jpegai_eval.framework.io.image_io.read_image`);
 the run notes it once (:meth:`ImageFolderTask.dataset_notes`). An image that exists
 but cannot be decoded is the encode stage's to report.
 """
@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from jpegai_eval.framework.api.types import Sample, TaskOption
 from jpegai_eval.framework.errors import DatasetError, UsageError
-from jpegai_eval.framework.image_io import TURNING_ORIENTATIONS
-from jpegai_eval.framework.plan import MIN_CLASSES
-from jpegai_eval.framework.types import Sample, TaskOption
+from jpegai_eval.framework.io.image_io import TURNING_ORIENTATIONS
+from jpegai_eval.framework.run.plan import MIN_CLASSES
 from jpegai_eval.tasks.classification import ClassificationTask
 
 #: torchvision.datasets.folder.IMG_EXTENSIONS
@@ -87,7 +89,7 @@ def _orientation(path: Path) -> int:
     """The EXIF orientation tag of the image at ``path`` (1 when absent or unreadable)."""
     from PIL import Image
 
-    from jpegai_eval.framework.image_io import exif_orientation, no_bomb_warning
+    from jpegai_eval.framework.io.image_io import exif_orientation, no_bomb_warning
 
     try:
         with no_bomb_warning(), Image.open(path) as img:
@@ -99,7 +101,7 @@ def _orientation(path: Path) -> int:
 class _Walk:
     """The images under one class folder, nested folders included."""
 
-    def __init__(self, root: Path, real_root: Path, add) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, root: Path, real_root: Path, add: Callable[[str, str], None]) -> None:
         self.root = root
         self.real_root = real_root
         self.add = add
@@ -235,7 +237,9 @@ def scan(
     return FolderSplits(root, classes, entries, oriented)
 
 
-def _find_duplicates(root: Path, files: dict[str, dict[str, list[str]]], add) -> None:  # type: ignore[no-untyped-def]
+def _find_duplicates(
+    root: Path, files: dict[str, dict[str, list[str]]], add: Callable[[str, str], None]
+) -> None:
     """Add a problem for each test image whose content is also a training image."""
     train: dict[str, str] = {}
     for images in files["train"].values():
@@ -292,10 +296,10 @@ class ImageFolderTask(ClassificationTask):
         self._current = self._scanned[key]
         return self._current
 
-    def dataset_notes(self, **dataset_options: object) -> list[str]:
+    def dataset_notes(self, **dataset_options: Any) -> list[str]:
         """One line when images carry an EXIF orientation that turns them: they are read
         turned, as a viewer shows them (and as torchvision's ImageFolder does not)."""
-        oriented = self.splits(**dataset_options).oriented  # type: ignore[arg-type]
+        oriented = self.splits(**dataset_options).oriented
         if not oriented:
             return []
         shown = ", ".join(oriented[:SHOW]) + (
@@ -315,11 +319,11 @@ class ImageFolderTask(ClassificationTask):
             )
         return self._current.classes
 
-    def samples(self, split: str, **dataset_options: object) -> list[Sample]:
+    def samples(self, split: str, **dataset_options: Any) -> list[Sample]:
         known = (*SPLITS, *OPTIONAL_SPLITS)
         if split not in known:
             raise UsageError(f"Unknown split {split!r}; ImageFolder's splits are {known}.")
-        parts = self.splits(**dataset_options)  # type: ignore[arg-type]
+        parts = self.splits(**dataset_options)
         if split not in parts.entries:
             raise UsageError(f"ImageFolder root {str(parts.root)!r} has no {split}/ folder.")
         return [Sample(rel, parts.root / rel, label) for rel, label in parts.entries[split]]

@@ -2,7 +2,7 @@
 
 Both classifiers start from them under the ``paper`` preset (cResNet-39 takes
 conv3_x..conv5_x). They are looked for where torchvision keeps them, torch hub's
-``checkpoints/`` folder (:func:`jpegai_eval.framework.remote.torch_hub_checkpoints`),
+``checkpoints/`` folder (:func:`jpegai_eval.framework.io.remote.torch_hub_checkpoints`),
 under torchvision's own file names, whose ``-<hex>`` part is the start of the file's
 SHA-256 (checked on load and on download).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from jpegai_eval.framework.remote import RemoteFile, mirrored, torch_hub_checkpoints
+from jpegai_eval.framework.io.remote import RemoteFile, mirrored, torch_hub_checkpoints
 
 #: Replaces :data:`TORCHVISION_URL_PREFIX` in the URLs below (a mirror, a test server).
 TORCHVISION_URL_ENV = "JPEGAI_EVAL_TORCHVISION_URL"
@@ -176,7 +176,7 @@ def resolve_imagenet_weights(
 def _standin_files() -> str:
     """The stand-in's files with the start of their SHA-256 (the classifiers' cache keys
     hold this line, so replaced files retrain them)."""
-    from jpegai_eval.framework.remote import sha256_of
+    from jpegai_eval.framework.io.remote import sha256_of
 
     files = [standin_path(), latent_standin_path()]
     return "; ".join(f"{p.name} sha256 {sha256_of(p)[:12]}" for p in files if p.is_file())
@@ -194,7 +194,7 @@ def _download(remote: RemoteFile, variant: str, origin: str) -> None:
             "FILE, or train from scratch with --imagenet-weights none."
         )
 
-    from jpegai_eval.framework.download import OFFLINE_ENV, is_offline
+    from jpegai_eval.framework.io.download import OFFLINE_ENV, is_offline
 
     if is_offline():
         raise missing(f"the network is forbidden ({OFFLINE_ENV} is set or --offline was given)")

@@ -37,11 +37,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from jpegai_eval.framework.api.types import Sample, TaskOption
 from jpegai_eval.framework.errors import DatasetError, UsageError
-from jpegai_eval.framework.remote import RemoteFile
+from jpegai_eval.framework.io.remote import RemoteFile
 from jpegai_eval.framework.settings import value as setting_value
-from jpegai_eval.framework.types import Sample, TaskOption
 from jpegai_eval.tasks.classes import (
     CORRUPT_IMAGE_POLICY,
     MINC_ARCHIVE,
@@ -95,7 +96,7 @@ def minc_archive(data_root: str | os.PathLike[str] | None, split_number: int = 1
     """MINC-2500's archive as a :class:`RemoteFile`: downloaded into the data root,
     unpacked there (its ``minc-2500/`` folder stripped, so the root holds ``images/``
     and ``labels/``) and then validated by :func:`load_splits`."""
-    from jpegai_eval.framework.remote import mirrored
+    from jpegai_eval.framework.io.remote import mirrored
 
     value = data_root if data_root not in (None, "") else (setting_value(ROOT_ENV) or "")
     if not value:
@@ -329,7 +330,7 @@ def check_images(
     """Decode every image of ``splits``; return the paths (relative) that fail."""
     from PIL import Image
 
-    from jpegai_eval.framework.image_io import no_bomb_warning
+    from jpegai_eval.framework.io.image_io import no_bomb_warning
 
     bad: list[str] = []
     everything = [e for items in splits.entries.values() for e in items]
@@ -425,29 +426,29 @@ class MincTask(ClassificationTask):
             )
         raise UsageError(f"--dataset must be one of {', '.join(DATASETS)}; got {dataset!r}.")
 
-    def splits(self, split_number: int = 1, **options: object) -> MincSplits:
+    def splits(self, split_number: int = 1, **options: Any) -> MincSplits:
         """The validated partition (cached per root and partition)."""
         check_split_number(split_number)
-        root = self.root(**options)  # type: ignore[arg-type]
+        root = self.root(**options)
         key = (str(root.resolve()), split_number)
         if key not in self._cache:
             self._cache[key] = load_splits(root, split_number)
         return self._cache[key]
 
-    def samples(self, split: str, **dataset_options: object) -> list[Sample]:
+    def samples(self, split: str, **dataset_options: Any) -> list[Sample]:
         if split not in SPLITS:
             raise UsageError(f"Unknown split {split!r}; MINC-2500's splits are {SPLITS}.")
-        parts = self.splits(**dataset_options)  # type: ignore[arg-type]
+        parts = self.splits(**dataset_options)
         return [Sample(e.rel, parts.root / e.rel, e.label) for e in parts.entries[split]]
 
-    def remote_files(  # type: ignore[override]
+    def remote_files(
         self,
         dataset: str = "minc",
         data_root: str | os.PathLike[str] | None = None,
         split_number: int = 1,
         preset: str | None = None,
         imagenet_weights: str | None = None,
-        **options: object,
+        **options: Any,
     ) -> list[RemoteFile]:
         """MINC-2500's archive (for ``dataset="minc"``) and the torchvision ImageNet
         weights the classifiers start from (the preset's default or

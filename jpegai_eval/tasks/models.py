@@ -39,9 +39,9 @@ import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck, conv1x1
 
+from jpegai_eval.framework.api.types import DOMAINS, LatentSpec
 from jpegai_eval.framework.errors import UsageError, WeightsError, describe_load_error
-from jpegai_eval.framework.safeload import load_plain
-from jpegai_eval.framework.types import DOMAINS, LatentSpec
+from jpegai_eval.framework.io.safeload import load_plain
 from jpegai_eval.tasks.imagenet import DEFAULT_VARIANT, VARIANTS
 
 NUM_CLASSES = 23

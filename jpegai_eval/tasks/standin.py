@@ -212,7 +212,7 @@ def _write(out: Path, model: Any, about: dict[str, Any]) -> dict[str, Any]:
     and ``out`` + ``.json`` describing it (``about`` and the file's digest)."""
     import torch
 
-    from jpegai_eval.framework.image_io import atomic_output
+    from jpegai_eval.framework.io.image_io import atomic_output
 
     state = {
         k: v.detach().to(torch.float16) if v.is_floating_point() else v.detach()
@@ -251,8 +251,8 @@ def corpus_latents(
     by the weights' digest, so other weights never reuse them. Resumable: files that
     exist are kept. Returns the (path, label) items, the latent description and the
     weights digest of each quality."""
-    from jpegai_eval.framework.image_io import atomic_output
-    from jpegai_eval.framework.plugins import get_plugins
+    from jpegai_eval.framework.api.plugins import get_plugins
+    from jpegai_eval.framework.io.image_io import atomic_output
 
     codec = get_plugins().codecs.resolve(codec_id)
     models = {q: codec.load(q, weights) for q in sorted(set(qualities))}

@@ -38,6 +38,10 @@ and renamed); a training started again with the same settings resumes after the 
 finished epoch, and a finished one returns at once. Checkpoints hold tensors and plain
 values only and are read with ``torch.load(..., weights_only=True)``: a run folder is
 never trusted to run code (:func:`read_checkpoint`).
+
+Training: :func:`train_classifier` resolves the device, the training mode and the data
+(decoded once), then a :class:`Trainer` resumes, runs the epochs and saves after each;
+:func:`train_step` is one optimisation step on one batch (what ``bench`` times).
 """
 
 from __future__ import annotations
@@ -48,21 +52,26 @@ import math
 import os
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from jpegai_eval.framework.api.types import DOMAINS
 from jpegai_eval.framework.errors import DatasetError, UsageError, UserError
-from jpegai_eval.framework.image_io import TEMP_PREFIX, temp_path
-from jpegai_eval.framework.scoring import EvalResult, topk_from_logits
-from jpegai_eval.framework.training_mode import TrainingMode, training_mode
-from jpegai_eval.framework.types import DOMAINS
+from jpegai_eval.framework.io.image_io import TEMP_PREFIX, temp_path
+from jpegai_eval.framework.run.scoring import EvalResult, topk_from_logits
+from jpegai_eval.framework.run.training_mode import TrainingMode, training_mode
 from jpegai_eval.tasks.classes import CORRUPT_IMAGE_POLICY
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+    from jpegai_eval.tasks.data_parallel import DataParallel
 
 Source = str | os.PathLike | Callable[[], Any]
 Item = tuple[Source, int]
@@ -154,9 +163,10 @@ def _check_domain(domain: str) -> None:
 
 
 def resolve_device(device: str | None = "auto") -> torch.device:
-    """The torch device for ``--device`` (:func:`jpegai_eval.framework.runfolder.resolve_device`:
+    """The torch device for ``--device``
+    (:func:`jpegai_eval.framework.run.runfolder.resolve_device`:
     ``auto`` takes CUDA when present; ``cuda`` without a GPU is a clear error)."""
-    from jpegai_eval.framework.runfolder import resolve_device as resolve
+    from jpegai_eval.framework.run.runfolder import resolve_device as resolve
 
     return torch.device(resolve(device))
 
@@ -183,7 +193,7 @@ def load_image(source: Source) -> np.ndarray:
     if callable(source):
         image = source()
     else:
-        from jpegai_eval.framework.image_io import read_image
+        from jpegai_eval.framework.io.image_io import read_image
 
         try:
             image = read_image(source)
@@ -224,7 +234,7 @@ def load_latents(source: Source) -> np.ndarray:
 # --------------------------------------------------------------------- preprocessing
 
 
-def _resize_pil(image: np.ndarray, size: int):  # type: ignore[no-untyped-def]
+def _resize_pil(image: np.ndarray, size: int) -> PILImage:
     from PIL import Image
 
     return Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR)
@@ -395,7 +405,7 @@ class deterministic:  # noqa: N801 - used as a context manager
     """Deterministic kernels while training (``torch.use_deterministic_algorithms``,
     cuDNN without autotuning), restored afterwards. Where a kernel has no deterministic
     implementation (some CUDA ones), PyTorch warns instead of failing; the run's
-    ``run.json`` says so (:func:`jpegai_eval.framework.runfolder.determinism`)."""
+    ``run.json`` says so (:func:`jpegai_eval.framework.run.runfolder.determinism`)."""
 
     def __enter__(self) -> None:
         self.saved = (
@@ -443,7 +453,7 @@ def autocast_for(mode: TrainingMode, device: torch.device) -> Any:
 
 
 def resolve_training_mode(device: torch.device, deterministic: bool | None) -> TrainingMode:
-    """:func:`~jpegai_eval.framework.training_mode.training_mode` for ``device``,
+    """:func:`~jpegai_eval.framework.run.training_mode.training_mode` for ``device``,
     asking the GPU whether it has bf16."""
     bf16 = True
     if device.type == "cuda":
@@ -451,7 +461,7 @@ def resolve_training_mode(device: torch.device, deterministic: bool | None) -> T
     return training_mode(str(device), deterministic, bf16_supported=bf16)
 
 
-class _EpochShuffle(torch.utils.data.Sampler):  # type: ignore[type-arg]
+class _EpochShuffle(torch.utils.data.Sampler[int]):
     """A shuffle drawn from (seed, epoch) alone: the same order whether the workers
     persist or not (a DataLoader's own shuffle also depends on how often it started
     its workers)."""
@@ -463,12 +473,12 @@ class _EpochShuffle(torch.utils.data.Sampler):  # type: ignore[type-arg]
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[int]:
         g = torch.Generator().manual_seed(self.seed * 1000 + self.dataset.epoch)
         return iter(torch.randperm(len(self.dataset), generator=g).tolist())
 
 
-class _EpochTagged(torch.utils.data.Sampler):  # type: ignore[type-arg]
+class _EpochTagged(torch.utils.data.Sampler[tuple[int, int]]):
     """Yields ``(epoch, index)``: the dataset's current epoch travels with each index
     to persistent workers (see :meth:`ItemDataset.__getitem__`)."""
 
@@ -479,7 +489,7 @@ class _EpochTagged(torch.utils.data.Sampler):  # type: ignore[type-arg]
     def __len__(self) -> int:
         return len(self.inner)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[tuple[int, int]]:
         epoch = self.dataset.epoch
         return ((epoch, int(i)) for i in self.inner)
 
@@ -487,14 +497,15 @@ class _EpochTagged(torch.utils.data.Sampler):  # type: ignore[type-arg]
 def _loader(
     dataset: ItemDataset,
     batch_size: int,
+    *,
     shuffle: bool,
     workers: int,
     device: torch.device,
     generator: torch.Generator | None = None,
     drop_last: bool = False,
-    sampler: torch.utils.data.Sampler | None = None,  # type: ignore[type-arg]
+    sampler: torch.utils.data.Sampler[int] | None = None,
     mode: TrainingMode | None = None,
-) -> torch.utils.data.DataLoader:
+) -> torch.utils.data.DataLoader[tuple[torch.Tensor, int]]:
     """The DataLoader of a training (``mode``) or an evaluation (None). A deterministic
     mode keeps PyTorch's loader as it always was (fresh workers each epoch, its own
     shuffle); the fast mode keeps workers alive, prefetches more, and shuffles with
@@ -515,7 +526,7 @@ def _loader(
     if sampler is None:
         seed = dataset.seed or 0
         sampler = (
-            _EpochShuffle(dataset, seed) if shuffle else torch.utils.data.SequentialSampler(dataset)  # type: ignore[arg-type]
+            _EpochShuffle(dataset, seed) if shuffle else torch.utils.data.SequentialSampler(dataset)
         )
     return torch.utils.data.DataLoader(
         dataset,
@@ -552,7 +563,7 @@ class TrainResult:
     corrupt_image_policy: str = CORRUPT_IMAGE_POLICY
     #: Under ``ddp``: this rank's part (``DataParallel.record`` in tasks/data_parallel.py).
     data_parallel: dict[str, Any] = field(default_factory=dict)
-    #: How it trained (:class:`~jpegai_eval.framework.training_mode.TrainingMode`).
+    #: How it trained (:class:`~jpegai_eval.framework.run.training_mode.TrainingMode`).
     training_mode: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -596,7 +607,7 @@ def read_checkpoint(path: Path, device: Any = "cpu") -> dict[str, Any]:
     """A training checkpoint, read with ``weights_only=True`` (it holds tensors and plain
     values only); anything else -- a pickle that would run code, a damaged file, another
     kind of file -- is refused with a :class:`UserError` naming it."""
-    from jpegai_eval.framework.safeload import torch_load
+    from jpegai_eval.framework.io.safeload import torch_load
 
     remedy = (
         "Delete it (or the classifier folder holding it) and the training starts over; "
@@ -611,7 +622,9 @@ def read_checkpoint(path: Path, device: Any = "cpu") -> dict[str, Any]:
     return ckpt
 
 
-def _config(model: nn.Module, items: Sequence[Item], preset: Preset, domain: str, seed: int):
+def _config(
+    model: nn.Module, items: Sequence[Item], preset: Preset, domain: str, seed: int
+) -> dict[str, object]:
     return {
         "model": type(model).__name__,
         "domain": domain,
@@ -621,27 +634,30 @@ def _config(model: nn.Module, items: Sequence[Item], preset: Preset, domain: str
     }
 
 
-def _progress(iterable, desc: str, enabled: bool, total: int | None = None, leave: bool = False):  # type: ignore[no-untyped-def]
-    from jpegai_eval.framework.progress import progress
+def _progress(
+    iterable: Iterable[Any],
+    desc: str,
+    *,
+    enabled: bool,
+    total: int | None = None,
+    leave: bool = False,
+) -> Any:
+    """A progress bar over ``iterable`` (:func:`jpegai_eval.framework.io.progress.progress`),
+    shown when ``enabled``."""
+    from jpegai_eval.framework.io.progress import progress
 
     return progress(
         iterable, desc=desc, total=total, disable=not enabled, leave=leave, unit="batch"
     )
 
 
-def train_classifier(*args: Any, **kwargs: Any) -> TrainResult:
-    """Train ``model``; the arguments and the result are :func:`_train`'s. With
-    ``deterministic`` (the default on the CPU) under deterministic kernels
-    (:class:`deterministic`), else fast (:func:`resolve_training_mode`)."""
-    return _train(*args, **kwargs)
-
-
-def _train(
+def train_classifier(
     model: nn.Module,
     train_items: Sequence[Item],
     preset: str | Preset,
     domain: str,
     out_dir: str | os.PathLike[str],
+    *,
     device: str | None = "auto",
     workers: int | None = None,
     seed: int = 0,
@@ -654,7 +670,8 @@ def _train(
     deterministic: bool | None = None,
     decode_once: bool = True,
 ) -> TrainResult:
-    """Train ``model`` in place on ``train_items``; checkpoint each epoch; resume.
+    """Train ``model`` in place on ``train_items``; checkpoint each epoch; resume
+    (a :class:`Trainer` does the epochs).
 
     ``init`` is the initialisation record (``InitReport.as_dict()``), stored with the
     result. ``limit_batches`` caps the batches per epoch (smoke tests). ``log`` receives
@@ -668,21 +685,22 @@ def _train(
 
     ``deterministic``: ``--deterministic`` / ``--no-deterministic``; None takes the
     device's default (on for the CPU, off for CUDA;
-    :func:`~jpegai_eval.framework.training_mode.training_mode`). The fast mode trains
+    :func:`~jpegai_eval.framework.run.training_mode.training_mode`). The fast mode trains
     with bf16 autocast and channels_last on CUDA; the weights stay fp32.
 
     ``decode_once``: pixel-domain images are decoded and resized once, into an array in
     ``out_dir`` deleted at the end (:mod:`~jpegai_eval.tasks.decode_once`; the same
     batches); not under ``ddp``.
     """
+    from jpegai_eval.tasks import data_parallel
+    from jpegai_eval.tasks import decode_once as once
+
     _check_domain(domain)
     p = get_preset(preset)
     if not train_items:
         raise DatasetError("No training items: the training split is empty.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    from jpegai_eval.tasks import data_parallel
-
     ddp = ddp and data_parallel.process_group_size() > 1
     writer = not ddp or data_parallel.rank() == 0  # who writes the checkpoint
     if writer:
@@ -691,213 +709,315 @@ def _train(
     mode = resolve_training_mode(dev, deterministic)
     workers = default_workers() if workers is None else workers
     if decode_once and domain == "pixel" and not ddp:
-        from jpegai_eval.tasks import decode_once as once
-
         try:
             train_items = once.decode_once(
                 train_items, p.pixel_resize, out, load_image, _resize_pil, workers, log
             )
         except UserError as exc:  # raised in a worker: keep its one paragraph
             raise type(exc)(_unwrap_worker_message(exc.message)) from None
+    run = TrainRun(p, domain, out, dev, workers, seed, mode, ddp=ddp, writer=writer)
+    report = TrainReporting(val_items, progress=progress, limit_batches=limit_batches, log=log)
     with kernels_for(mode):
-        result = _fit(
-            model,
-            train_items,
-            p,
-            domain,
-            out,
-            dev,
-            workers,
-            seed,
-            val_items,
-            init,
-            progress,
-            limit_batches,
-            log,
-            ddp,
-            writer,
-            mode,
-        )
+        result = Trainer(model, train_items, run, report, init).fit()
     if mode.channels_last:  # back to the layout ONNX export and evaluation expect
         model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     if decode_once and writer:
-        from jpegai_eval.tasks import decode_once as once
-
         once.remove(out)
     return result
 
 
-def _fit(
-    model: nn.Module,
-    train_items: Sequence[Item],
-    p: Preset,
-    domain: str,
-    out: Path,
-    dev: torch.device,
-    workers: int,
-    seed: int,
-    val_items: Sequence[Item] | None,
-    init: dict[str, Any] | None,
-    progress: bool,
-    limit_batches: int | None,
-    log: Callable[[str], None] | None,
-    ddp: bool,
-    writer: bool,
+@dataclass(frozen=True)
+class TrainRun:
+    """How one training runs, resolved by :func:`train_classifier`: the recipe, the
+    domain, the checkpoint folder, the device, the loader's workers, the seed, the
+    :class:`TrainingMode`; ``ddp`` (data parallel over a process group) and ``writer``
+    (this process writes the checkpoint: rank 0, or the only one)."""
+
+    preset: Preset
+    domain: str
+    out: Path
+    device: torch.device
+    workers: int
+    seed: int
+    mode: TrainingMode
+    ddp: bool = dataclasses.field(default=False, kw_only=True)
+    writer: bool = dataclasses.field(default=True, kw_only=True)
+
+
+@dataclass(frozen=True)
+class TrainReporting:
+    """What a training reports as it goes: validation items evaluated after each epoch
+    (None: none), a progress bar, a cap on the batches per epoch (smoke tests) and a
+    function receiving one line per epoch."""
+
+    val_items: Sequence[Item] | None = None
+    progress: bool = dataclasses.field(default=True, kw_only=True)
+    limit_batches: int | None = dataclasses.field(default=None, kw_only=True)
+    log: Callable[[str], None] | None = dataclasses.field(default=None, kw_only=True)
+
+
+def train_step(
+    net: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    *,
+    criterion: nn.Module,
     mode: TrainingMode,
-) -> TrainResult:
-    """:func:`_train`'s epochs, under the kernels of ``mode``."""
-    from jpegai_eval.tasks import data_parallel
-
-    torch.manual_seed(seed)
-    model.to(dev)
+    device: torch.device,
+) -> tuple[float, int]:
+    """ONE optimisation step of ``net`` on the batch ``(x, y)``: moved to ``device``
+    (channels_last in the modes that use it), forward and loss under the mode's
+    autocast, backward, ``optimizer.step()``. Returns the batch's summed loss and its
+    number of correct Top-1 predictions."""
+    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
     if mode.channels_last:
-        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        x = x.contiguous(memory_format=torch.channels_last)
+    with autocast_for(mode, device):
+        logits = net(x)
+        loss = criterion(logits, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach()) * len(y), int((logits.argmax(1) == y).sum())
 
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(p.milestones), gamma=p.lr_gamma
-    )
-    config = _config(model, train_items, p, domain, seed)
-    history: list[dict[str, float]] = []
-    start_epoch = 0
-    seconds = 0.0
-    ckpt_path = out / CHECKPOINT
-    if ckpt_path.is_file():
-        ckpt = read_checkpoint(ckpt_path, dev)
-        if ckpt.get("config") != config:
-            raise UserError(
-                f"{str(ckpt_path)!r} is a checkpoint of another training "
-                f"({json.dumps(ckpt.get('config'))[:300]}); this one is "
-                f"{json.dumps(config)[:300]}. Delete the file or choose another output folder."
-            )
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        history = list(ckpt["history"])
-        start_epoch = int(ckpt["epoch"])
-        seconds = float(ckpt.get("seconds", 0.0))
-        init = ckpt.get("init", init)
-        if log and start_epoch < p.epochs:
-            log(f"Resuming from {ckpt_path} after epoch {start_epoch}/{p.epochs}.")
 
-    dataset = ItemDataset(train_items, domain, p, train=True, seed=seed)
-    generator = torch.Generator()
-    parallel = None
-    net = model  # what the steps run: the model, or its DistributedDataParallel wrapper
-    if ddp:
-        # Every rank the same number of steps of batch_size // world_size images (the
-        # sampler pads the epoch to a multiple of the world size): no batch of one.
-        parallel = data_parallel.prepare(model, dataset, p.batch_size, seed, dev, p.name)
-        net = parallel.wrapped
-        loader = _loader(
-            dataset,
-            parallel.per_rank_batch,
-            False,
-            workers,
-            dev,
-            generator,
-            sampler=parallel.sampler,
-            mode=mode,
+class Trainer:
+    """One classifier's training: SGD with the preset's step schedule, resumed from
+    ``out/checkpoint.pt`` (:meth:`resume`), one epoch at a time (:meth:`run_epoch`, each
+    batch one :meth:`step`), a checkpoint after each (:meth:`save`); :meth:`fit` is the
+    whole loop. Under ``run.ddp`` the steps run through the model's
+    DistributedDataParallel wrapper (:mod:`~jpegai_eval.tasks.data_parallel`)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_items: Sequence[Item],
+        run: TrainRun,
+        report: TrainReporting | None = None,
+        init: dict[str, Any] | None = None,
+    ) -> None:
+        p = run.preset
+        self.model, self.items, self.run, self.init = model, train_items, run, init
+        self.report = report or TrainReporting()
+        torch.manual_seed(run.seed)
+        model.to(run.device)
+        if run.mode.channels_last:
+            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.optimizer = torch.optim.SGD(
+            model.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay
         )
-    else:
-        # Drop a last batch of one: BatchNorm cannot train on it.
-        drop_last = len(dataset) % p.batch_size == 1
-        loader = _loader(dataset, p.batch_size, True, workers, dev, generator, drop_last, mode=mode)
-    criterion = nn.CrossEntropyLoss()
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, milestones=list(p.milestones), gamma=p.lr_gamma
+        )
+        self.criterion = nn.CrossEntropyLoss()
+        self.config = _config(model, train_items, p, run.domain, run.seed)
+        self.checkpoint = run.out / CHECKPOINT
+        self.history: list[dict[str, float]] = []
+        self.start_epoch = 0
+        self.seconds = 0.0
+        self.net: nn.Module = model  # what the steps run: the model or its DDP wrapper
+        self.parallel: DataParallel | None = None  # under ddp
 
-    for epoch in range(start_epoch, p.epochs):
-        t0 = time.perf_counter()
-        generator.manual_seed(seed * 1000 + epoch)
-        torch.manual_seed(seed * 1000 + epoch)
-        dataset.epoch = epoch
-        if parallel is not None:
-            parallel.sampler.set_epoch(epoch)
-        net.train()
-        total_loss, correct, seen = 0.0, 0, 0
-        n_batches = len(loader) if limit_batches is None else min(limit_batches, len(loader))
-        bar = _progress(loader, f"epoch {epoch + 1}/{p.epochs}", progress, n_batches, leave=True)
-        try:
-            for step, (x, y) in enumerate(bar):
-                if step >= n_batches:
-                    break
-                x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-                if mode.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with autocast_for(mode, dev):
-                    logits = net(x)
-                    loss = criterion(logits, y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total_loss += float(loss.detach()) * len(y)
-                correct += int((logits.argmax(1) == y).sum())
-                seen += len(y)
-                bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
-        except UserError as exc:
-            raise type(exc)(_unwrap_worker_message(exc.message)) from None
-        finally:
-            bar.close()
-        scheduler.step()
-        if parallel is not None:  # this rank's share, then the whole epoch's figures
-            parallel.epochs.append({"epoch": epoch + 1, "samples": seen, "steps": n_batches})
-            total_loss, correct_sum, seen_sum = parallel.sum_over_ranks(
-                [total_loss, correct, seen], dev
+    def resume(self) -> None:
+        """Continue from ``out/checkpoint.pt`` if there is one: the weights, optimiser,
+        schedule, history, time and init record after its last finished epoch. A
+        checkpoint of another training (other config) is a UserError."""
+        path, p = self.checkpoint, self.run.preset
+        if not path.is_file():
+            return
+        ckpt = read_checkpoint(path, self.run.device)
+        if ckpt.get("config") != self.config:
+            raise UserError(
+                f"{str(path)!r} is a checkpoint of another training "
+                f"({json.dumps(ckpt.get('config'))[:300]}); this one is "
+                f"{json.dumps(self.config)[:300]}. Delete the file or choose another output "
+                "folder."
+            )
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.history = list(ckpt["history"])
+        self.start_epoch = int(ckpt["epoch"])
+        self.seconds = float(ckpt.get("seconds", 0.0))
+        self.init = ckpt.get("init", self.init)
+        if self.report.log and self.start_epoch < p.epochs:
+            self.report.log(f"Resuming from {path} after epoch {self.start_epoch}/{p.epochs}.")
+
+    def prepare_data(self) -> None:
+        """The training dataset and its loader; under ddp, the model wrapped and each
+        rank's share of the preset's (global) batch."""
+        from jpegai_eval.tasks import data_parallel
+
+        run, p = self.run, self.run.preset
+        self.dataset = ItemDataset(self.items, run.domain, p, train=True, seed=run.seed)
+        self.generator = torch.Generator()
+        if run.ddp:
+            # Every rank the same number of steps of batch_size // world_size images (the
+            # sampler pads the epoch to a multiple of the world size): no batch of one.
+            self.parallel = data_parallel.prepare(
+                self.model, self.dataset, p.batch_size, run.seed, run.device, p.name
+            )
+            self.net = self.parallel.wrapped
+            self.loader = _loader(
+                self.dataset,
+                self.parallel.per_rank_batch,
+                shuffle=False,
+                sampler=self.parallel.sampler,
+                workers=run.workers,
+                device=run.device,
+                generator=self.generator,
+                mode=run.mode,
+            )
+        else:
+            self.loader = _loader(
+                self.dataset,
+                p.batch_size,
+                shuffle=True,
+                drop_last=len(self.dataset) % p.batch_size == 1,  # BatchNorm needs 2
+                workers=run.workers,
+                device=run.device,
+                generator=self.generator,
+                mode=run.mode,
+            )
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
+        """One optimisation step on one batch (:func:`train_step`)."""
+        return train_step(
+            self.net,
+            x,
+            y,
+            self.optimizer,
+            criterion=self.criterion,
+            mode=self.run.mode,
+            device=self.run.device,
+        )
+
+    def run_epoch(self, epoch: int) -> dict[str, float]:
+        """Train epoch ``epoch`` (0-based); its history row (loss, train top-1, lr, and
+        val top-1/top-5 with validation items), summed over the ranks under ddp."""
+        run = self.run
+        self.generator.manual_seed(run.seed * 1000 + epoch)
+        torch.manual_seed(run.seed * 1000 + epoch)
+        self.dataset.epoch = epoch
+        if self.parallel is not None:
+            self.parallel.sampler.set_epoch(epoch)
+        self.net.train()
+        total_loss, correct, seen, n_batches = self._batches(epoch)
+        self.scheduler.step()
+        if self.parallel is not None:  # this rank's share, then the whole epoch's figures
+            self.parallel.epochs.append({"epoch": epoch + 1, "samples": seen, "steps": n_batches})
+            total_loss, correct_sum, seen_sum = self.parallel.sum_over_ranks(
+                [total_loss, correct, seen], run.device
             )
             correct, seen = round(correct_sum), round(seen_sum)
         row: dict[str, float] = {
             "epoch": epoch + 1,
             "loss": total_loss / max(seen, 1),
             "train_top1": correct / max(seen, 1),
-            "lr": optimizer.param_groups[0]["lr"],
+            "lr": self.optimizer.param_groups[0]["lr"],
         }
-        if val_items:
-            val = evaluate(model, val_items, p, domain, device=str(dev), workers=workers)
+        if self.report.val_items:
+            val = evaluate(
+                self.model,
+                self.report.val_items,
+                run.preset,
+                run.domain,
+                device=str(run.device),
+                workers=run.workers,
+            )
             row.update(val_top1=val.top1, val_top5=val.top5)
-        seconds += time.perf_counter() - t0
-        row["seconds"] = round(time.perf_counter() - t0, 3)
-        history.append(row)
-        if writer:
-            _atomic_save(
-                {
-                    "config": config,
-                    "epoch": epoch + 1,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "history": history,
-                    "seconds": seconds,
-                    "init": init,
-                },
-                ckpt_path,
-            )
-        if parallel is not None:
-            parallel.barrier()  # the others wait for rank 0's checkpoint
-        if log:
-            extra = f", val top1 {row['val_top1']:.3f}" if "val_top1" in row else ""
-            log(
-                f"epoch {epoch + 1}/{p.epochs}: loss {row['loss']:.4f}, train top1 "
-                f"{row['train_top1']:.3f}{extra} ({row['seconds']:.1f} s)"
-            )
+        return row
 
-    if ddp:
-        data_parallel.revert_sync_batchnorm(model)
-    return TrainResult(
-        model=type(model).__name__,
-        domain=domain,
-        preset=p.name,
-        epochs=p.epochs,
-        device=str(dev),
-        train_items=len(train_items),
-        seconds=round(seconds, 3),
-        resumed_from_epoch=start_epoch,
-        history=history,
-        init=init or {"init": "scratch"},
-        checkpoint=str(ckpt_path),
-        data_parallel=parallel.record(len(train_items)) if parallel is not None else {},
-        training_mode=mode.as_dict(),
-    )
+    def _batches(self, epoch: int) -> tuple[float, int, int, int]:
+        """The steps of one epoch: summed loss, correct, images seen, batches."""
+        limit, epochs = self.report.limit_batches, self.run.preset.epochs
+        n_batches = len(self.loader) if limit is None else min(limit, len(self.loader))
+        bar = _progress(
+            self.loader,
+            f"epoch {epoch + 1}/{epochs}",
+            enabled=self.report.progress,
+            total=n_batches,
+            leave=True,
+        )
+        total_loss, correct, seen = 0.0, 0, 0
+        try:
+            for step, (x, y) in enumerate(bar):
+                if step >= n_batches:
+                    break
+                loss, right = self.step(x, y)
+                total_loss += loss
+                correct += right
+                seen += len(y)
+                bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        except UserError as exc:
+            raise type(exc)(_unwrap_worker_message(exc.message)) from None
+        finally:
+            bar.close()
+        return total_loss, correct, seen, n_batches
+
+    def save(self, epoch: int) -> None:
+        """Write the checkpoint after ``epoch`` (1-based) finished (atomically)."""
+        _atomic_save(
+            {
+                "config": self.config,
+                "epoch": epoch,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "history": self.history,
+                "seconds": self.seconds,
+                "init": self.init,
+            },
+            self.checkpoint,
+        )
+
+    def fit(self) -> TrainResult:
+        """Resume, train the remaining epochs (checkpoint after each), return the result."""
+        from jpegai_eval.tasks import data_parallel
+
+        run, p = self.run, self.run.preset
+        self.resume()
+        self.prepare_data()
+        for epoch in range(self.start_epoch, p.epochs):
+            t0 = time.perf_counter()
+            row = self.run_epoch(epoch)
+            self.seconds += time.perf_counter() - t0
+            row["seconds"] = round(time.perf_counter() - t0, 3)
+            self.history.append(row)
+            if run.writer:
+                self.save(epoch + 1)
+            if self.parallel is not None:
+                self.parallel.barrier()  # the others wait for rank 0's checkpoint
+            if self.report.log:
+                extra = f", val top1 {row['val_top1']:.3f}" if "val_top1" in row else ""
+                self.report.log(
+                    f"epoch {epoch + 1}/{p.epochs}: loss {row['loss']:.4f}, train top1 "
+                    f"{row['train_top1']:.3f}{extra} ({row['seconds']:.1f} s)"
+                )
+        if run.ddp:
+            data_parallel.revert_sync_batchnorm(self.model)
+        return self.result()
+
+    def result(self) -> TrainResult:
+        """What the training did, for the results."""
+        run = self.run
+        parallel = self.parallel
+        return TrainResult(
+            model=type(self.model).__name__,
+            domain=run.domain,
+            preset=run.preset.name,
+            epochs=run.preset.epochs,
+            device=str(run.device),
+            train_items=len(self.items),
+            seconds=round(self.seconds, 3),
+            resumed_from_epoch=self.start_epoch,
+            history=self.history,
+            init=self.init or {"init": "scratch"},
+            checkpoint=str(self.checkpoint),
+            data_parallel={} if parallel is None else dict(parallel.record(len(self.items))),
+            training_mode=run.mode.as_dict(),
+        )
 
 
 def load_trained(model: nn.Module, out_dir: str | os.PathLike[str]) -> nn.Module:
@@ -929,13 +1049,13 @@ def predict_logits(
     loader = _loader(
         ItemDataset(items, domain, p, train=False),
         batch_size or p.eval_batch_size,
-        False,
-        workers,
-        dev,
+        shuffle=False,
+        workers=workers,
+        device=dev,
     )
     out = []
     try:
-        for x, _ in _progress(loader, "evaluate", progress):
+        for x, _ in _progress(loader, "evaluate", enabled=progress):
             out.append(model(x.to(dev)).float().cpu().numpy())
     except UserError as exc:
         raise type(exc)(_unwrap_worker_message(exc.message)) from None

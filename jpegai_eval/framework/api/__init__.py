@@ -1,0 +1,2 @@
+"""The plugin contract: the types plugin authors implement, the hook specs,
+the registries and the plugin manager."""

@@ -1,0 +1,1 @@
+"""Input and output: images, atomic writes, downloads, safe loading, progress."""

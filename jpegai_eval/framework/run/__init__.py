@@ -1,0 +1,1 @@
+"""The run engine: plan, encode, classify, evaluate, results, run folder and run record."""

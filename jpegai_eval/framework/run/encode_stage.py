@@ -1,0 +1,397 @@
+"""The encode stage: every image, once per codec x quality, into the cache.
+
+Work items are spread over worker processes, each with ``cores // workers`` torch
+threads (one on a 2-core machine with 2 workers: no oversubscription). On Linux
+without CUDA or TensorFlow initialised the workers are forked, so they start in
+milliseconds and inherit the models :func:`open_cell` loaded; elsewhere they are
+spawned and load the models they need once. A worker reads the original, encodes it,
+decodes the bitstream once through the codec's staged decode -- the reconstruction
+and, for codecs with a compressed domain, the latents (y_hat, sigma_hat from the
+bitstream) from the same pass -- measures PSNR, SSIM and MS-SSIM and stores the entry
+(see :mod:`jpegai_eval.framework.run.cache`). Entries already complete are not redone, so
+an interrupted stage resumes. :func:`effective_workers` runs small stages in process,
+where a pool would cost more than it gives.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jpegai_eval.framework.api.types import Codec, Sample
+from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.run.cache import CacheCell, file_digest, image_key
+from jpegai_eval.framework.run.records import Cell, EncodedEntry, EncodeFailure, EncodeOutcome
+
+
+@dataclass(frozen=True)
+class Job:
+    codec: Codec
+    quality: int
+    weights: str | None
+    cell: CacheCell
+    sample: Sample
+    key: str
+    weights_dir: str | None = None
+    #: Ids of the registered metrics computed beyond today's (psnr, ms_ssim, ssim),
+    #: for the test images; a cached entry without them gets them added.
+    metrics: tuple[str, ...] = ()
+
+
+def load_model(codec: Codec, quality: int, weights: str | None, weights_dir: str | None) -> Any:
+    """``codec.load`` with the run's weights and weights folder."""
+    return codec.load(quality, weights=weights, weights_dir=weights_dir)
+
+
+def open_cell(
+    codec: Codec,
+    quality: int,
+    weights: str | None,
+    cache_root: Path,
+    weights_dir: str | None = None,
+) -> Cell:
+    """Load the model once, here, so bad weights fail before any work starts, and key
+    the cache folder by the weights' digest."""
+    model = load_model(codec, quality, weights, weights_dir)
+    wid = model.weights_id.hex()
+    spec = model.latent_spec if codec.has_compressed_domain else None
+    spec = spec or codec.latent_spec(quality)
+    provenance = codec_provenance(codec, spec)
+    cache = CacheCell.for_codec(cache_root, codec.id, codec.backend, quality, wid, provenance)
+    # Kept: the in-process path and forked workers encode with it (no second load).
+    _models[_model_key(codec, cache)] = model
+    return Cell(codec, quality, weights, wid, cache, spec, weights_dir)
+
+
+#: How originals are read (bump when that changes what a codec sees): 2 applies the
+#: EXIF orientation, so entries of rotated photographs made before are not reused.
+IMAGE_READER = 2
+
+
+def codec_provenance(codec: Codec, spec: Any) -> dict[str, Any]:
+    """What, besides the weights, makes a codec's cache entries valid: the distribution
+    and version of the package that provides it (a plugin's, or jpegai-eval's), and its
+    latent layout. Part of the cache folder's name (:class:`CacheCell`)."""
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    top = type(codec).__module__.split(".")[0]
+    names = packages_distributions().get(top) or [top]
+    try:
+        release = version(names[0])
+    except PackageNotFoundError:
+        release = "unknown"
+    layout = None
+    if spec is not None:
+        fields = getattr(spec, "__dataclass_fields__", None)
+        layout = {k: getattr(spec, k) for k in fields} if fields else repr(spec)
+    return {
+        "codec": codec.key,
+        "image_reader": IMAGE_READER,
+        "distribution": names[0],
+        "version": release,
+        "latent_layout": layout,
+    }
+
+
+#: Models loaded in this process, by codec and cache cell (which names the quality and
+#: the weights' digest, so a model loaded for other weights is never reused).
+_models: dict[tuple[str, str], Any] = {}
+
+#: Environment variable that forces the workers' start method (``fork``, ``spawn``,
+#: ``forkserver``).
+START_METHOD_ENV = "JPEGAI_EVAL_START_METHOD"
+#: Spawned workers import torch and load their models (2.5-3 s on 2 cores,
+#: docs/benchmarks.md): below this many jobs per worker a spawned pool loses.
+SPAWN_MIN_JOBS_PER_WORKER = 16
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _model_key(codec: Codec, cache: CacheCell) -> tuple[str, str]:
+    return (codec.key, str(cache.root.name))
+
+
+def default_workers() -> int:
+    """The default ``--workers``: one single-threaded worker per core (at most 8).
+    On 2 cores, 2 workers of 1 thread encode faster than 1 worker of 2 threads
+    (docs/benchmarks.md); :func:`effective_workers` falls back to one in-process
+    worker for stages too small to pay for a pool."""
+    return max(1, min(8, usable_cores()))
+
+
+def start_method() -> str:
+    """``fork`` on Linux while neither CUDA nor TensorFlow is initialised in this
+    process (both break in forked children), else ``spawn``; ``JPEGAI_EVAL_START_METHOD``
+    overrides."""
+    from jpegai_eval.framework.settings import value
+
+    forced = value(START_METHOD_ENV)
+    if forced:
+        if forced not in multiprocessing.get_all_start_methods():
+            raise UserError(
+                f"{START_METHOD_ENV}={forced!r} is not a start method here; use one of "
+                f"{', '.join(multiprocessing.get_all_start_methods())}."
+            )
+        return forced
+    if not sys.platform.startswith("linux"):
+        return "spawn"
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        return "spawn"
+    if "tensorflow" in sys.modules:
+        return "spawn"
+    return "fork"
+
+
+def effective_workers(workers: int, jobs: int, method: str | None = None) -> int:
+    """How many processes to run ``jobs`` on when ``workers`` are asked for: never more
+    than the CPU's cores or the jobs (an idle worker only costs), and one (in process)
+    when spawned workers would spend longer starting than they save."""
+    n = max(1, min(workers, usable_cores(), jobs))
+    if n > 1 and (method or start_method()) != "fork":
+        n = max(1, min(n, jobs // SPAWN_MIN_JOBS_PER_WORKER))
+    return n
+
+
+def _init_worker(threads: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        pass
+
+
+def _latents_npz(latents: dict[str, Any]) -> bytes:
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **{k: np.asarray(v, dtype=np.float32) for k, v in latents.items()})
+    return buffer.getvalue()
+
+
+def encode_one(job: Job) -> EncodeOutcome:
+    """Encode one image into its cache entry; return the entry, or why it failed."""
+    from jpegai_eval.framework.api.bitstream import bits_per_pixel
+    from jpegai_eval.framework.io.image_io import encode_image, read_image
+    from jpegai_eval.framework.quality.metrics import quality_metrics, round_trip
+
+    cached = job.cell.load(job.key)
+    if cached is not None:
+        if missing_metrics(job, cached):
+            cached = add_metrics(job, cached)
+        return EncodedEntry.from_meta(job.key, cached, reused=True)
+    # The cell folder names codec, backend, quality and the weights' digest, so a model
+    # loaded for other weights is never reused.
+    key = _model_key(job.codec, job.cell)
+    model = _models.get(key)
+    if model is None:
+        model = load_model(job.codec, job.quality, job.weights, job.weights_dir)
+        _models[key] = model
+    # A file that cannot be read or coded (corrupt, too small or too large for the codec)
+    # is reported with its path; the evaluator applies the corrupt-image policy.
+    try:
+        image = read_image(job.sample.path)
+        r = round_trip(model, image)  # encode, then one staged decode: image and latents
+    except UserError as exc:
+        return EncodeFailure(job.sample.id, f"{job.sample.path}: {exc.message}")
+    except MemoryError:
+        return EncodeFailure(
+            job.sample.id,
+            f"{job.sample.path}: out of memory while coding it with {job.codec.key}",
+        )
+    except Exception as exc:  # noqa: BLE001 - a codec library's own error on this image
+        # (e.g. Pillow's "broken data stream" for a shape its encoder refuses): named, per
+        # image, under the corrupt-image policy -- never a worker's traceback.
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        return EncodeFailure(
+            job.sample.id,
+            f"{job.sample.path}: codec {job.codec.key} could not code it "
+            f"({type(exc).__name__}: {first})",
+        )
+    height, width = image.shape[:2]
+    meta = {
+        "id": job.sample.id,
+        "label": job.sample.label,
+        "height": height,
+        "width": width,
+        "bpp": bits_per_pixel(r.data, height, width),
+        "encode_ms": 1000 * r.encode_time,
+        "decode_ms": 1000 * r.decode_time,
+        "latents_ms": None if r.latents_time is None else 1000 * r.latents_time,
+        **quality_metrics(image, r.decoded),
+        **extra_metrics(job.metrics, image, r.decoded),
+    }
+    choice = getattr(model, "last_choice", None)  # --target-bpp: what the search took
+    if choice is not None:
+        meta.update(choice.meta())
+    latents_npz = None if r.latents is None else _latents_npz(r.latents)
+    stored = job.cell.store(job.key, r.data, encode_image(r.decoded, ".png"), latents_npz, meta)
+    return EncodedEntry.from_meta(job.key, stored, reused=False)
+
+
+def image_size(path: Path) -> tuple[int, int] | str:
+    """``(height, width)`` from the image file's header, or why it cannot be read."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        return f"{path}: the file is missing"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+    except Image.DecompressionBombError:
+        return (
+            f"{path}: too large to open safely (more than "
+            f"{2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, the size of a decompression "
+            "bomb); downscale or crop it"
+        )
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        return f"{path}: Cannot read it as an image ({exc or type(exc).__name__})"
+    return height, width
+
+
+def unusable_images(samples: Iterable[Sample], codecs: Iterable[Codec]) -> dict[str, str]:
+    """Per sample id, why it cannot be used by every codec of the run: a file that is
+    missing or not an image, or a size outside a codec's limits (:meth:`Codec.size_problem`:
+    JPEG's and WebP's longest side, a learned codec's pixel cap and smallest side). Read
+    from the files' headers only, so that the corrupt-image policy applies before the
+    first encode rather than after the work."""
+    codecs = list(codecs)
+    problems: dict[str, str] = {}
+    for sample in samples:
+        size = image_size(sample.path)
+        if isinstance(size, str):
+            problems[sample.id] = size
+            continue
+        for codec in codecs:
+            why = codec.size_problem(*size)
+            if why:
+                problems[sample.id] = f"{sample.path}: {why}"
+                break
+    return problems
+
+
+#: Metric ids whose values ``quality_metrics`` already gives (columns psnr, ms_ssim, ssim).
+ALWAYS_COMPUTED = ("psnr_rgb", "ms_ssim_rgb", "ssim_rgb")
+
+
+def extra_metrics(ids: tuple[str, ...], original: Any, decoded: Any) -> dict[str, Any]:
+    """The values of the registered metrics ``ids`` for one image, by column name, and
+    ``metrics_ms``, the time they took; an unavailable metric's value is None."""
+    import time
+
+    from jpegai_eval.framework.api.metric_types import ImagePair, compute_metrics
+    from jpegai_eval.framework.api.plugins import get_plugins
+
+    wanted = [get_plugins().metrics.get(i) for i in ids if i not in ALWAYS_COMPUTED]
+    if not wanted:
+        return {}
+    t0 = time.perf_counter()
+    [values] = compute_metrics(wanted, [ImagePair(original, decoded)])
+    out: dict[str, Any] = {m.column_name: values.values.get(m.id) for m in wanted}
+    out["metrics_ms"] = 1000 * (time.perf_counter() - t0)
+    return out
+
+
+def _lacking(ids: tuple[str, ...], meta: dict[str, Any]) -> tuple[str, ...]:
+    """The metrics of ``ids`` whose column a cache entry's metrics lack."""
+    from jpegai_eval.framework.api.plugins import get_plugins
+
+    registry = get_plugins().metrics
+    return tuple(
+        i for i in ids if i not in ALWAYS_COMPUTED and registry.get(i).column_name not in meta
+    )
+
+
+def missing_metrics(job: Job, meta: dict[str, Any]) -> bool:
+    """Whether a cached entry lacks a metric the job asks for."""
+    return bool(job.metrics) and bool(_lacking(job.metrics, meta))
+
+
+def add_metrics(job: Job, meta: dict[str, Any]) -> dict[str, Any]:
+    """Compute the metrics a cached entry lacks from its decoded image and rewrite its
+    metrics file (atomically); return the entry's metrics."""
+    import json
+
+    from jpegai_eval.framework.io.image_io import atomic_write_bytes, read_image
+
+    paths = job.cell.paths(job.key)
+    todo = _lacking(job.metrics, meta)
+    added = extra_metrics(todo, read_image(job.sample.path), read_image(paths["png"]))
+    if "metrics_ms" in added and "metrics_ms" in meta:
+        added["metrics_ms"] += meta["metrics_ms"]
+    meta = dict(meta, **added)
+    atomic_write_bytes(paths["json"], json.dumps(meta, sort_keys=True).encode())
+    return meta
+
+
+def make_jobs(cells: list[Cell], samples: Iterable[Sample]) -> list[Job]:
+    samples = list(samples)
+    keys = {s.id: image_key(s.id, file_digest(s.path)) for s in samples if s.path.is_file()}
+    return [
+        Job(
+            c.codec,
+            c.quality,
+            c.weights,
+            c.cache,
+            s,
+            keys.get(s.id, image_key(s.id, "missing")),
+            c.weights_dir,
+        )
+        for c in cells
+        for s in samples
+    ]
+
+
+def run_jobs(
+    jobs: list[Job],
+    workers: int,
+    on_damaged: Callable[[Job, str], None] | None = None,
+) -> Iterator[tuple[Job, EncodeOutcome]]:
+    """Yield (job, entry or failure) as jobs finish, over up to ``workers`` processes (see
+    :func:`effective_workers`). A damaged cache entry (:meth:`CacheCell.check`) is
+    redone, and ``on_damaged(job, why)`` is told."""
+    todo = []
+    for job in jobs:
+        cached, damage = job.cell.check(job.key)
+        if cached is None or missing_metrics(job, cached):
+            if damage is not None:
+                for path in job.cell.paths(job.key).values():
+                    path.unlink(missing_ok=True)  # the entry's own files, redone below
+                if on_damaged is not None:
+                    on_damaged(job, damage)
+            todo.append(job)
+        else:
+            yield job, EncodedEntry.from_meta(job.key, cached, reused=True)
+    if not todo:
+        return
+    method = start_method()
+    workers = effective_workers(workers, len(todo), method)
+    if workers <= 1:
+        for job in todo:
+            yield job, encode_one(job)
+        return
+    threads = max(1, usable_cores() // workers)
+    ctx = multiprocessing.get_context(method)
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+        # Jobs are ordered cell by cell, so each worker loads few models; one job per
+        # task keeps the workers evenly busy (a job is ~0.1-1 s, its pickles ~1 KB).
+        for job, result in zip(todo, pool.imap(encode_one, todo, chunksize=1), strict=True):
+            yield job, result
