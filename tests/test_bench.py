@@ -21,6 +21,7 @@ STAGES_COMPRESSED = ["entropy_decode_z", "h_s", "entropy_decode_y", "preprocess"
 TINY = [
     "--images", "2", "--size", "64", "--reps", "2", "--warmup", "1", "--batch", "1,2",
     "--batch-reps", "1", "--encode-images", "2", "--encode-reps", "1",
+    "--loader-images", "2", "--train-preset", "quick", "--train-batch", "2",
 ]  # fmt: skip
 
 
@@ -61,6 +62,12 @@ def test_prints_the_tables_and_targets(bench_run):
         "ort_over_torch",
         "encode_overhead",
         "workers_speedup",
+        "Training loader per core and training loop (images/s)",
+        "loader, decode-once rows",
+        "framework train_classifier, loading included",
+        "framework, loading taken out (derived)",
+        "loader_speedup",
+        "train_over_bare",
         f"rANS decoder {rans.DECODER}, load",
         f"wrote {out}",
     ):
@@ -105,6 +112,16 @@ def test_json_holds_every_figure(bench_run):
         "excluding_startup",
         "including_startup",
     }
+    loader = result["training"]["loader_per_core"]
+    assert set(loader["images_per_s"]) == {"decoded_every_epoch", "decode_once"}
+    assert loader["images"] == 2 and loader["resize"] == 256 and loader["preset"] == "paper"
+    assert loader["same_batches"] is True  # decode-once rows give the old path's batches
+    train = result["training"]["train_over_bare"]
+    assert train["preset"] == "quick" and train["batch"] == 2 and train["steps"] == 2
+    assert train["model"] == "ResNet50DeepStem" and train["width"] == 0.25
+    for contender in ("framework", "bare", "loading"):
+        assert train["images_per_s"][contender] > 0
+        assert train["per_image"][contender]["n"] == 1
     assert set(result["targets"]) == set(bench.TARGETS)
     for name, target in result["targets"].items():
         assert set(target) == {"value", "target", "op", "passed", "what"}
@@ -154,6 +171,56 @@ def test_ratios_are_the_ratios_of_the_medians(bench_run):
     )
 
 
+def test_training_ratios_are_the_ratios_of_the_rates(bench_run):
+    _, result, _ = bench_run
+    loader = result["training"]["loader_per_core"]
+    ips = loader["images_per_s"]
+    assert ips["decode_once"] == pytest.approx(
+        loader["images"] / (_median(loader["pass"]["decode_once"]) / 1e3), rel=1e-3
+    )
+    speedup = ips["decode_once"] / ips["decoded_every_epoch"]
+    assert loader["decode_once_over_old"] == pytest.approx(speedup, rel=1e-3)
+    assert result["targets"]["loader_speedup"]["value"] == loader["decode_once_over_old"]
+    train = result["training"]["train_over_bare"]
+    rate = {c: 1e3 / _median(train["per_image"][c]) for c in ("framework", "bare")}
+    assert train["images_per_s"]["bare"] == pytest.approx(rate["bare"], rel=1e-3)
+    assert train["with_loading"] == pytest.approx(rate["framework"] / rate["bare"], rel=1e-3)
+    # the value: the framework's time with its loading taken out, over the bare loop's
+    left = _median(train["per_image"]["framework"]) - _median(train["per_image"]["loading"])
+    assert left > 0
+    expected = _median(train["per_image"]["bare"]) / left
+    assert train["value"] == pytest.approx(expected, rel=1e-3)
+    assert result["targets"]["train_over_bare"]["value"] == train["value"]
+
+
+def test_encode_stage_summary_from_known_walls():
+    """Throughputs, marginal rates and ratios of the encode stage, from walls keyed by
+    (workers, images) runs: 4 images and 2, 1 and 2 workers, and the raw loop."""
+    run = bench.StageRun
+    times = bench.EncodeStageTimes(
+        walls={
+            run(1, 4): [2.0, 2.2, 1.8],
+            run(1, 2): [1.0],
+            run(2, 4): [1.5],
+            run(2, 2): [1.0],
+            run(0, 4): [1.0],
+        },
+        job_s={w: {k: [0.01] for k in bench.JOB_STAGES} for w in (1, 2)},
+        effective={run(1, 4): 1, run(1, 2): 1, run(2, 4): 2, run(2, 2): 2},
+    )
+    config = bench.BenchConfig(encode_reps=3, workers=[1, 2])
+    stage = bench.encode_stage_summary(times, config, 4, "fork")  # rates rounded to 4 places
+    one, two = stage["workers"]["1"], stage["workers"]["2"]
+    assert one["images_per_s_including_startup"] == 2.0  # 4 images / median 2.0 s
+    assert one["images_per_s_excluding_startup"] == 2.0  # (4 - 2) / (2.0 - 1.0)
+    assert two["images_per_s_excluding_startup"] == 4.0  # (4 - 2) / (1.5 - 1.0)
+    assert two["startup_s_estimate"] == 0.5 and two["effective_workers"] == {"4": 2, "2": 2}
+    assert stage["speedup_2_over_1"] == {"excluding_startup": 2.0, "including_startup": 1.3334}
+    assert stage["raw_compressai"]["images_per_s"] == 4.0
+    assert stage["over_raw"] == 0.5
+    assert one["per_job"]["encode_ms"]["median_ms"] == 10.0
+
+
 def test_staged_pipelines_match_the_codec(bench_run):
     """The bench's PyTorch stages give exactly what decode() and latents() give."""
     _, result, _ = bench_run
@@ -170,8 +237,8 @@ def test_summary_for_report(bench_run, tmp_path):
     summary = bench.bench_summary_for_report(out)
     assert summary["codec"] == result["codec"]
     assert [t["name"] for t in summary["targets"]] == list(bench.TARGETS)
-    # inference batch 1 and 2, metric cost, classifiers, encode
-    assert len(summary["tables"]) == 5
+    # inference batch 1 and 2, metric cost, classifiers, encode, training
+    assert len(summary["tables"]) == 6
     for table in summary["tables"]:
         assert table["title"] and table["columns"]
         for row in table["rows"]:
@@ -268,7 +335,7 @@ def test_report_shows_a_runs_bench_json(bench_run, tmp_path):
     assert html.startswith('<section id="bench">') and 'id="bench-targets"' in html
     for name in bench.TARGETS:
         assert f"<th>{name}</th>" in html
-    assert html.count("<caption>") == 1 + 5  # the targets and the five tables
+    assert html.count("<caption>") == 1 + 6  # the targets and the six tables
 
 
 def test_the_machine_line_names_the_rans_decoder_only_when_recorded(bench_run):

@@ -68,9 +68,24 @@ def _int_list(text: str, option: str) -> list[int]:
 @click.option("--workers", default="1,2", show_default=True, help="Encode-stage worker counts.")
 @click.option(
     "--only",
-    default="inference,classifiers,encode,metrics",
+    default="inference,classifiers,encode,metrics,training",
     show_default=True,
     help="Sections to run.",
+)
+@click.option("--loader-images", default=32, show_default=True, help="Images for loader_per_core.")
+@click.option(
+    "--train-preset",
+    type=click.Choice(["auto", "paper", "quick", "smoke"]),
+    default="auto",
+    show_default=True,
+    help="Model, batch and augmentation of train_over_bare (auto: paper on CUDA, quick "
+    "on the CPU).",
+)
+@click.option(
+    "--train-batch",
+    type=int,
+    default=None,
+    help="Batch of train_over_bare [default: the preset's].",
 )
 @click.option(
     "--json",
@@ -128,6 +143,9 @@ class BenchOptions:
     encode_reps: int
     workers: str
     only: str
+    loader_images: int
+    train_preset: str
+    train_batch: int | None
     json_out: str | None
     run_dir: str | None
     omp_wait_policy: str
@@ -163,6 +181,9 @@ def run_bench_from(options: BenchOptions) -> None:
         encode_reps=options.encode_reps,
         workers=_int_list(options.workers, "--workers"),
         sections=[s.strip() for s in options.only.split(",") if s.strip()],
+        loader_images=options.loader_images,
+        train_preset=options.train_preset,
+        train_batch=options.train_batch,
     )
     log = (lambda _m: None) if options.quiet else (lambda m: click.echo(m, err=True))
     result = bench.run_bench(config, log=log)

@@ -1,9 +1,9 @@
 """Benchmarks (issue #8): what compressed-domain recognition saves, and how fast ours is.
 
-Three comparisons, each measured side by side in one process, interleaved (every
-repetition runs each contender once on the same input, the order alternating between
-repetitions), after warm-up repetitions that are discarded, and reported as medians
-(with p10/p90 and every raw sample) and ratios of medians:
+Five sections; every comparison is measured side by side in one process,
+interleaved (every repetition runs each contender once on the same input, the order
+alternating between repetitions), after warm-up repetitions that are discarded, and
+reported as medians (with p10/p90 and every raw sample) and ratios of medians:
 
 1. **inference** per image, same bitstreams, same codec weights, classifiers through
    onnxruntime::
@@ -25,6 +25,10 @@ repetitions), after warm-up repetitions that are discarded, and reported as medi
    (``run_jobs``: encode, decode, latents, metrics, cache writes) with 1 and 2
    workers. Its throughput excluding pool start-up is the marginal rate between a run
    of N and one of N/2 images; including it, N over the wall time of the N run.
+4. **metrics**: each registered metric's cost per image and per megapixel.
+5. **training** (:mod:`jpegai_eval.bench.training`): the training loader's images/s
+   per core, decode-once rows vs PNGs decoded every epoch (``loader_per_core``), and
+   the framework's training step vs a bare PyTorch loop (``train_over_bare``).
 
 Compute does not depend on weight values; entropy-coding time does, a little (it
 follows the bitstream's length), so the bitstream rate is recorded with the timings.
@@ -42,11 +46,17 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from jpegai_eval.bench.timing import (  # noqa: F401 (re-exported)
+    Clock,
+    interleaved,
+    stage_stats,
+    stats,
+)
 from jpegai_eval.framework.errors import UsageError, UserError
 from jpegai_eval.reports.bench_summary import (  # noqa: F401 (re-exported)
     BENCH_FILE,
@@ -60,7 +70,7 @@ from jpegai_eval.reports.bench_summary import (  # noqa: F401 (re-exported)
 
 #: ``--weights`` value for CompressAI's zoo architecture with random initialisation.
 ZOO_RANDOM = "zoo-random"
-SECTIONS = ("inference", "classifiers", "encode", "metrics")
+SECTIONS = ("inference", "classifiers", "encode", "metrics", "training")
 TRANSFORMS = ("torch", "onnxruntime")
 PIPELINES = ("pixel", "compressed")
 
@@ -93,7 +103,22 @@ TARGETS: dict[str, tuple[str, float, str]] = {
         "encode-stage throughput (1 worker, every file it writes) / a plain loop of "
         "CompressAI compress() + decompress() on the same images",
     ),
+    "loader_speedup": (
+        ">=",
+        4.0,
+        "training loader images/s per core (paper augmentation), decode-once rows / "
+        "PNGs decoded every epoch (the old path)",
+    ),
+    "train_over_bare": (
+        ">=",
+        0.9,
+        "training images/s, the framework's train_classifier with its loading taken out / "
+        "a bare PyTorch loop, same model, batch and in-memory data",
+    ),
 }
+
+#: ``--train-preset auto``: the preset each device trains with in practice.
+TRAIN_PRESET_AUTO = {"cuda": "paper", "cpu": "quick"}
 
 
 @dataclass
@@ -119,9 +144,23 @@ class BenchConfig:
     sections: list[str] = field(default_factory=lambda: list(SECTIONS))
     preset: str = "paper"
     seed: int = 0
+    #: The training section: loader images, and the preset of train_over_bare (``auto``:
+    #: :data:`TRAIN_PRESET_AUTO`), its batch (None: the preset's) and timed steps.
+    loader_images: int = 32
+    train_preset: str = "auto"
+    train_batch: int | None = None
+    train_steps: int = 2
 
     def check(self) -> None:
-        for name in ("images", "reps", "batch_reps", "encode_images", "encode_reps"):
+        for name in (
+            "images",
+            "reps",
+            "batch_reps",
+            "encode_images",
+            "encode_reps",
+            "loader_images",
+            "train_steps",
+        ):
             if getattr(self, name) < 1:
                 raise UsageError(
                     f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}."
@@ -145,90 +184,27 @@ class BenchConfig:
             )
         if not self.qualities:
             raise UsageError("No quality given: pass --quality Q (e.g. 1).")
+        self._check_training()
+
+    def _check_training(self) -> None:
+        from jpegai_eval.tasks.training import get_preset
+
+        if self.train_preset != "auto":
+            get_preset(self.train_preset)  # an unknown name is a UsageError naming them
+        if self.train_batch is not None and self.train_batch < 2:
+            raise UsageError(
+                f"--train-batch must be at least 2 (BatchNorm cannot train on a batch of "
+                f"one); got {self.train_batch}."
+            )
 
 
 # --------------------------------------------------------------------------- numbers
-
-
-def stats(seconds: Sequence[float]) -> dict[str, Any]:
-    """Median, p10 and p90 in milliseconds, and every sample."""
-    ms = sorted(1e3 * s for s in seconds)
-    if not ms:
-        return {"n": 0, "median_ms": None, "p10_ms": None, "p90_ms": None, "samples_ms": []}
-
-    def pct(p: float) -> float:
-        k = (len(ms) - 1) * p
-        lo, hi = int(k), min(int(k) + 1, len(ms) - 1)
-        return ms[lo] + (ms[hi] - ms[lo]) * (k - lo)
-
-    return {
-        "n": len(ms),
-        "median_ms": round(statistics.median(ms), 4),
-        "p10_ms": round(pct(0.1), 4),
-        "p90_ms": round(pct(0.9), 4),
-        "samples_ms": [round(1e3 * s, 4) for s in seconds],
-    }
 
 
 def judge(name: str, value: float | None) -> dict[str, Any]:
     op, target, description = TARGETS[name]
     passed = None if value is None else (value >= target if op == ">=" else value <= target)
     return {"value": value, "target": target, "op": op, "passed": passed, "what": description}
-
-
-def interleaved(
-    contenders: dict[str, Callable[[int], dict[str, float]]],
-    reps: int,
-    warmup: int,
-    items: int,
-) -> dict[str, list[dict[str, float]]]:
-    """Run every contender once per repetition on item ``rep % items``, alternating the
-    order between repetitions; drop the first ``warmup`` repetitions. A contender
-    returns its stage times in seconds (``total`` included)."""
-    names = list(contenders)
-    kept: dict[str, list[dict[str, float]]] = {n: [] for n in names}
-    for rep in range(warmup + reps):
-        for name in names if rep % 2 == 0 else names[::-1]:
-            times = contenders[name](rep % items)
-            if rep >= warmup:
-                kept[name].append(times)
-    return kept
-
-
-def stage_stats(runs: list[dict[str, float]], per: int = 1) -> dict[str, Any]:
-    """Stats of each stage (and ``total``) over the runs, divided by ``per`` images."""
-    names = list(runs[0]) if runs else []
-    return {n: stats([r[n] / per for r in runs]) for n in names}
-
-
-class Clock:
-    """Stage timer; synchronises CUDA before each reading when torch runs there."""
-
-    def __init__(self, cuda: bool) -> None:
-        self.cuda = cuda
-        self.times: dict[str, float] = {}
-        self._t = 0.0
-
-    def _now(self) -> float:
-        if self.cuda:
-            import torch
-
-            torch.cuda.synchronize()
-        return time.perf_counter()
-
-    def start(self) -> Clock:
-        self.times = {}
-        self._t = self._now()
-        return self
-
-    def lap(self, stage: str) -> None:
-        now = self._now()
-        self.times[stage] = self.times.get(stage, 0.0) + now - self._t
-        self._t = now
-
-    def done(self) -> dict[str, float]:
-        self.times["total"] = sum(self.times.values())
-        return self.times
 
 
 # --------------------------------------------------------------------- machine, MACs
@@ -327,7 +303,9 @@ def pretrained_on_disk(codec: Any, quality: int) -> bool:
     return path.is_file()
 
 
-def materialise_weights(codec: Any, quality: int, weights: str | None, folder: Path, seed: int):  # type: ignore[no-untyped-def]
+def materialise_weights(
+    codec: Any, quality: int, weights: str | None, folder: Path, seed: int
+) -> tuple[str, str]:
     """(the --weights value to load, a description). ``zoo-random`` is written as a
     checkpoint, so that every stage, worker processes included, loads it by path."""
     from jpegai_eval.codecs.compressai_hyperprior import ZOO_CONFIGS
@@ -460,7 +438,8 @@ class Stages:
         self.torch_device = model.device
         self.z_shape = model.z_shape(size, size)
         _, self.lat_h, self.lat_w = model.latent_shape(size, size)
-        m = int(self.net.M)
+        spec = model.latent_spec
+        m = spec.channels
         self.pixel_transform = eval_transform("pixel", preset)
         self.latent_transform = eval_transform("latent", preset)
         # Example tensors at the padded size, for exports and MACs.
@@ -491,7 +470,7 @@ class Stages:
         torch.manual_seed(0)
         self.classifiers = {
             "resnet50": ResNet50DeepStem().eval(),
-            "cresnet39": CResNet39(m, m).eval(),
+            "cresnet39": CResNet39(spec.channels, spec.sigma_channels).eval(),
         }
         self.classifier_inputs = {"resnet50": p.shape, "cresnet39": lat.shape}
         for name, clf in self.classifiers.items():
@@ -748,6 +727,41 @@ def bench_classifiers(
 # -------------------------------------------------------------------------- encode
 
 
+class StageRun(NamedTuple):
+    """One timed encode-stage run: ``workers`` processes (0: the raw CompressAI loop)
+    on the first ``images`` images."""
+
+    workers: int
+    images: int
+
+
+@dataclass
+class EncodeStageTimes:
+    """What the encode-stage runs measured: wall seconds per run, each job's stage
+    seconds per worker count, and the workers each run really had."""
+
+    walls: dict[StageRun, list[float]] = field(default_factory=dict)
+    job_s: dict[int, dict[str, list[float]]] = field(default_factory=dict)
+    effective: dict[StageRun, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EncodeInputs:
+    """What the encode section times: one codec model, its images as arrays, as the
+    ready tensors CompressAI compresses, and as the task samples the stage reads."""
+
+    codec: Any
+    quality: int
+    weights: str
+    model: Any
+    images: list[Any]
+    tensors: list[Any]
+    samples: list[Any]
+
+
+JOB_STAGES = ("encode_ms", "decode_ms", "latents_ms")
+
+
 def bench_encode(
     codec: Any,
     quality: int,
@@ -757,15 +771,30 @@ def bench_encode(
     log: Callable[[str], None],
 ) -> dict[str, Any]:
     """Section 3: plugin encode vs CompressAI compress; the encode stage, 1 vs 2 workers."""
-    import torch
-
-    from jpegai_eval.framework.api.types import Sample
-    from jpegai_eval.framework.io.image_io import write_image
-    from jpegai_eval.framework.run import encode_stage
-
     model = codec.load(quality, weights=weights, device="cpu")
     images = bench_images(config, config.encode_images)
-    tensors = [model.to_input(im) for im in images]
+    inputs = EncodeInputs(
+        codec,
+        quality,
+        weights,
+        model,
+        images,
+        tensors=[model.to_input(im) for im in images],
+        samples=write_samples(images, folder / "encode-images"),
+    )
+    out = {"quality": quality, **encode_overhead(inputs, config, log)}
+    method, times = time_encode_stage(inputs, config, folder, log)
+    out["encode_stage"] = encode_stage_summary(times, config, len(images), method)
+    return out
+
+
+def encode_overhead(
+    inputs: EncodeInputs, config: BenchConfig, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """The plugin's encode (image -> .jai) against CompressAI's compress (tensor)."""
+    import torch
+
+    model, images, tensors = inputs.model, inputs.images, inputs.tensors
     n = len(images)
 
     def direct(i: int) -> dict[str, float]:
@@ -786,50 +815,61 @@ def bench_encode(
         min(config.warmup, 2),
         n,
     )
-    out: dict[str, Any] = {
-        "quality": quality,
-        "images": n,
-        "per_image": {k: stats([s["total"] for s in v]) for k, v in runs.items()},
-    }
-    out["overhead"] = ratio(
-        out["per_image"]["plugin_encode"]["median_ms"],
-        out["per_image"]["compressai_compress"]["median_ms"],
+    per_image = {k: stats([s["total"] for s in v]) for k, v in runs.items()}
+    overhead = ratio(
+        per_image["plugin_encode"]["median_ms"], per_image["compressai_compress"]["median_ms"]
     )
+    return {"images": n, "per_image": per_image, "overhead": overhead}
 
-    # The encode stage (run_jobs) into fresh caches: N images and N/2 images.
-    image_dir = folder / "encode-images"
-    image_dir.mkdir(parents=True, exist_ok=True)
+
+def write_samples(images: list[Any], folder: Path) -> list[Any]:
+    """The images as PNG files and the task samples the encode stage reads."""
+    from jpegai_eval.framework.api.types import Sample
+    from jpegai_eval.framework.io.image_io import write_image
+
+    folder.mkdir(parents=True, exist_ok=True)
     samples = []
     for i, im in enumerate(images):
-        path = image_dir / f"img{i:03d}.png"
+        path = folder / f"img{i:03d}.png"
         write_image(path, im)
         samples.append(Sample(f"bench/img{i:03d}.png", path, 0))
+    return samples
+
+
+def time_encode_stage(
+    inputs: EncodeInputs, config: BenchConfig, folder: Path, log: Callable[[str], None]
+) -> tuple[str, EncodeStageTimes]:
+    """The encode stage (``run_jobs``) into fresh caches on N and N/2 images per worker
+    count, and the raw CompressAI loop on N, interleaved; (start method, the times)."""
+    import torch
+
+    from jpegai_eval.framework.run import encode_stage
+    from jpegai_eval.framework.run.records import EncodedEntry, EncodeFailure
+
+    codec, quality, weights, samples = inputs.codec, inputs.quality, inputs.weights, inputs.samples
+    n = len(samples)
     half = max(1, n // 2)
-    walls: dict[str, list[float]] = {}
-    job_ms: dict[str, list[float]] = {}
-    runs_done = 0
-
+    times = EncodeStageTimes()
     method = encode_stage.start_method()
-    effective: dict[str, int] = {}
+    caches = iter(folder / f"cache-{k}" for k in range(1, 1 << 30))
 
-    def stage_run(workers: int, count: int) -> float:
+    def stage_run(run: StageRun) -> float:
         """The encode stage as the evaluator runs it: the cell is opened first (which
         loads the model, as ``run`` does before its encode stage), then ``run_jobs``
         into a fresh cache is timed."""
-        nonlocal runs_done
-        runs_done += 1
-        cache = folder / f"cache-{runs_done}"
-        cell = encode_stage.open_cell(codec, quality, weights, cache)
-        jobs = encode_stage.make_jobs([cell], samples[:count])
-        effective[f"{workers}/{count}"] = encode_stage.effective_workers(workers, count, method)
+        cell = encode_stage.open_cell(codec, quality, weights, next(caches))
+        jobs = encode_stage.make_jobs([cell], samples[: run.images])
+        times.effective[run] = encode_stage.effective_workers(run.workers, run.images, method)
         t0 = time.perf_counter()
-        done = list(encode_stage.run_jobs(jobs, workers))
+        done = list(encode_stage.run_jobs(jobs, run.workers))
         wall = time.perf_counter() - t0
-        errors = [r["error"] for _, r in done if "error" in r]
-        if errors or len(done) != count:
+        entries = [r for _, r in done if isinstance(r, EncodedEntry)]
+        errors = [r.error for _, r in done if isinstance(r, EncodeFailure)]
+        if errors or len(entries) != run.images:
             raise RuntimeError(f"encode stage failed in the bench: {errors[:1]}")
-        for key in ("encode_ms", "decode_ms", "latents_ms"):
-            job_ms.setdefault(f"{workers}/{key}", []).extend(r[key] / 1e3 for _, r in done)
+        per_job = times.job_s.setdefault(run.workers, {})
+        for key in JOB_STAGES:
+            per_job.setdefault(key, []).extend(e.meta[key] / 1e3 for e in entries)
         return wall
 
     def raw_pass() -> float:
@@ -837,58 +877,49 @@ def bench_encode(
         (ready tensors, nothing written): what the encode stage is compared with."""
         t0 = time.perf_counter()
         with torch.inference_mode():
-            for x in tensors:
-                out = model.net.compress(x)
-                model.net.decompress(out["strings"], out["shape"])
+            for x in inputs.tensors:
+                out = inputs.model.net.compress(x)
+                inputs.model.net.decompress(out["strings"], out["shape"])
         return time.perf_counter() - t0
 
-    order: list[tuple[int, int]] = [(w, c) for w in config.workers for c in (n, half)]
-    order.append((0, n))  # 0: the raw CompressAI loop
+    order = [StageRun(w, c) for w in config.workers for c in (n, half)]
+    order.append(StageRun(0, n))  # 0: the raw CompressAI loop
     log(
         f"  encode stage: workers {', '.join(map(str, config.workers))} ({method}), {n} and "
         f"{half} images, and raw compress+decompress, {config.encode_reps} reps"
     )
     for rep in range(config.encode_reps):
-        for w, c in order if rep % 2 == 0 else order[::-1]:
-            walls.setdefault(f"{w}/{c}", []).append(raw_pass() if w == 0 else stage_run(w, c))
+        for run in order if rep % 2 == 0 else order[::-1]:
+            wall = raw_pass() if run.workers == 0 else stage_run(run)
+            times.walls.setdefault(run, []).append(wall)
+    return method, times
+
+
+def encode_stage_summary(
+    times: EncodeStageTimes, config: BenchConfig, n: int, method: str
+) -> dict[str, Any]:
+    """Throughput of each worker count (including and excluding pool start-up), the
+    2-over-1 speed-up and the stage over the raw CompressAI loop."""
+    import torch
+
+    half = max(1, n // 2)
     stage: dict[str, Any] = {
         "images": n,
         "half": half,
         "reps": config.encode_reps,
         "start_method": method,
-        "workers": {},
+        "workers": {str(w): _workers_entry(times, w, n) for w in config.workers},
     }
-    for w in config.workers:
-        full = statistics.median(walls[f"{w}/{n}"])
-        part = statistics.median(walls[f"{w}/{half}"])
-        marginal = (n - half) / (full - part) if full > part else None
-        stage["workers"][str(w)] = {
-            f"wall_{n}_images": stats(walls[f"{w}/{n}"]),
-            f"wall_{half}_images": stats(walls[f"{w}/{half}"]),
-            "images_per_s_including_startup": round(n / full, 4),
-            "images_per_s_excluding_startup": round(marginal, 4) if marginal else None,
-            "startup_s_estimate": round(full - n / marginal, 3) if marginal else None,
-            "effective_workers": {
-                str(c): effective[f"{w}/{c}"] for c in (n, half) if f"{w}/{c}" in effective
-            },
-            "threads_per_worker": (
-                max(1, (os.cpu_count() or 1) // effective[f"{w}/{n}"])
-                if effective[f"{w}/{n}"] > 1
-                else torch.get_num_threads()
-            ),
-            "per_job": {
-                key: stats(job_ms[f"{w}/{key}"]) for key in ("encode_ms", "decode_ms", "latents_ms")
-            },
-        }
     if 1 in config.workers and 2 in config.workers:
         one, two = stage["workers"]["1"], stage["workers"]["2"]
         stage["speedup_2_over_1"] = {
             kind: ratio(two[f"images_per_s_{kind}"], one[f"images_per_s_{kind}"])
             for kind in ("excluding_startup", "including_startup")
         }
-    raw_wall = statistics.median(walls[f"0/{n}"])
+    raw_walls = times.walls[StageRun(0, n)]
+    raw_wall = statistics.median(raw_walls)
     stage["raw_compressai"] = {
-        f"wall_{n}_images": stats(walls[f"0/{n}"]),
+        f"wall_{n}_images": stats(raw_walls),
         "images_per_s": round(n / raw_wall, 4),
         "threads": torch.get_num_threads(),
     }
@@ -896,17 +927,47 @@ def bench_encode(
         stage["over_raw"] = ratio(
             stage["workers"]["1"]["images_per_s_including_startup"], n / raw_wall
         )
-    stage["note"] = (
-        "each job encodes, decodes, takes the latents, computes PSNR/SSIM/MS-SSIM and "
-        "writes the cache entry (one staged decode gives the image and the latents); 1 "
-        "worker runs in this process with the bench's torch threads, N workers are "
-        "processes (start method above) with cores // N threads each; the model is "
-        "loaded when the cell is opened, before the timed stage, as in `run`. "
-        "Excluding start-up: (N - N/2) / (wall(N) - wall(N/2)); including: N / wall(N). "
-        "over_raw: 1 worker, N / wall(N), over N / wall of the raw CompressAI loop."
-    )
-    out["encode_stage"] = stage
-    return out
+    stage["note"] = ENCODE_STAGE_NOTE
+    return stage
+
+
+def _workers_entry(times: EncodeStageTimes, workers: int, n: int) -> dict[str, Any]:
+    """One worker count's walls on N and N/2 images and what follows from them."""
+    import torch
+
+    half = max(1, n // 2)
+    full_run, half_run = StageRun(workers, n), StageRun(workers, half)
+    full = statistics.median(times.walls[full_run])
+    part = statistics.median(times.walls[half_run])
+    marginal = (n - half) / (full - part) if full > part else None
+    effective = times.effective[full_run]
+    return {
+        f"wall_{n}_images": stats(times.walls[full_run]),
+        f"wall_{half}_images": stats(times.walls[half_run]),
+        "images_per_s_including_startup": round(n / full, 4),
+        "images_per_s_excluding_startup": round(marginal, 4) if marginal else None,
+        "startup_s_estimate": round(full - n / marginal, 3) if marginal else None,
+        "effective_workers": {
+            str(run.images): times.effective[run]
+            for run in (full_run, half_run)
+            if run in times.effective
+        },
+        "threads_per_worker": (
+            max(1, (os.cpu_count() or 1) // effective) if effective > 1 else torch.get_num_threads()
+        ),
+        "per_job": {key: stats(times.job_s[workers][key]) for key in JOB_STAGES},
+    }
+
+
+ENCODE_STAGE_NOTE = (
+    "each job encodes, decodes, takes the latents, computes PSNR/SSIM/MS-SSIM and "
+    "writes the cache entry (one staged decode gives the image and the latents); 1 "
+    "worker runs in this process with the bench's torch threads, N workers are "
+    "processes (start method above) with cores // N threads each; the model is "
+    "loaded when the cell is opened, before the timed stage, as in `run`. "
+    "Excluding start-up: (N - N/2) / (wall(N) - wall(N/2)); including: N / wall(N). "
+    "over_raw: 1 worker, N / wall(N), over N / wall of the raw CompressAI loop."
+)
 
 
 # --------------------------------------------------------------------------- runner
@@ -999,28 +1060,14 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] | None = None) -> 
         for q in qualities:
             weights, described = materialise_weights(codec, q, config.weights, folder, config.seed)
             model = codec.load(q, weights=weights, device=str(torch_device))
-            log(f"quality {q}: {described.split(':')[0]}, N={model.net.N}, M={model.net.M}")
-            entry: dict[str, Any] = {
-                "weights": described,
-                "N": int(model.net.N),
-                "M": int(model.net.M),
-            }
+            m = model.latent_spec.channels
+            log(f"quality {q}: {described.split(':')[0]}, N={model.net.N}, M={m}")
+            entry: dict[str, Any] = {"weights": described, "N": int(model.net.N), "M": m}
             need_stages = {"inference", "classifiers"} & set(config.sections)
             if need_stages:
                 images = bench_images(config, config.images)
                 files = [model.encode(im) for im in images]
-                bits = [8 * len(f) / (config.size * config.size) for f in files]
-                entry["bitstreams"] = {
-                    "images": len(files),
-                    "size": config.size,
-                    "padded": list(model.padded_size(config.size, config.size)),
-                    "bpp_mean": round(statistics.fmean(bits), 4),
-                    "bytes_mean": round(statistics.fmean(len(f) for f in files), 1),
-                    # entropy-decoded symbols of y_hat: M x (padded size / 16)^2
-                    "y_symbols": int(model.net.M)
-                    * (model.padded_size(config.size, config.size)[0] // 16)
-                    * (model.padded_size(config.size, config.size)[1] // 16),
-                }
+                entry["bitstreams"] = bitstream_summary(model, files, config.size)
                 log("  exporting h_s, g_s and the classifiers to ONNX")
                 stages = Stages(
                     model,
@@ -1038,17 +1085,67 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] | None = None) -> 
                 if "classifiers" in config.sections and "classifiers" not in result:
                     result["classifiers"] = bench_classifiers(stages, config, log)
                     result["classifiers"]["quality"] = q
-                    result["classifiers"]["cresnet39_input_channels"] = 2 * int(model.net.M)
+                    spec = model.latent_spec
+                    channels = spec.channels + spec.sigma_channels
+                    result["classifiers"]["cresnet39_input_channels"] = channels
             if "metrics" in config.sections:
                 entry["metrics"] = bench_metrics(model, config, log)
             if "encode" in config.sections and "encode" not in result:
                 result["encode"] = bench_encode(codec, q, weights, config, folder, log)
             result["qualities"][str(q)] = entry
+        if "training" in config.sections:
+            result["training"] = bench_training(config, torch_device.type, folder, log)
     result["seconds"] = round(time.perf_counter() - t_start, 1)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     result["machine"]["load_average_end"] = [round(x, 2) for x in load] if load else None
     result["targets"] = targets(result)
     return result
+
+
+def bitstream_summary(model: Any, files: list[bytes], size: int) -> dict[str, Any]:
+    """Rate of the bench's bitstreams and the count of entropy-decoded symbols of y_hat:
+    M x (padded size / 16)^2."""
+    bits = [8 * len(f) / (size * size) for f in files]
+    padded = model.padded_size(size, size)
+    return {
+        "images": len(files),
+        "size": size,
+        "padded": list(padded),
+        "bpp_mean": round(statistics.fmean(bits), 4),
+        "bytes_mean": round(statistics.fmean(len(f) for f in files), 1),
+        "y_symbols": model.latent_spec.channels * (padded[0] // 16) * (padded[1] // 16),
+    }
+
+
+def bench_training(
+    config: BenchConfig, device_type: str, folder: Path, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """The training section (:mod:`jpegai_eval.bench.training`): ``loader_per_core``
+    with the paper preset's augmentation, and ``train_over_bare``."""
+    from jpegai_eval.bench import training
+
+    loader = training.loader_per_core(  # a pass is short: as many reps as batch 1's
+        bench_images(config, config.loader_images),
+        folder / "loader",
+        preset="paper",
+        reps=config.reps,
+        warmup=config.warmup,
+        seed=config.seed,
+        log=log,
+    )
+    preset = config.train_preset
+    train = training.train_over_bare(
+        bench_images(config, min(config.images, 8)),
+        preset=TRAIN_PRESET_AUTO[device_type] if preset == "auto" else preset,
+        batch=config.train_batch,
+        steps=config.train_steps,
+        reps=config.batch_reps,
+        warmup=min(config.warmup, 1),
+        device=config.device,
+        seed=config.seed,
+        log=log,
+    )
+    return {"loader_per_core": loader.to_json(), "train_over_bare": train.to_json()}
 
 
 def targets(result: dict[str, Any]) -> dict[str, Any]:
@@ -1068,6 +1165,11 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
     out["workers_speedup"] = judge("workers_speedup", speed["excluding_startup"] if speed else None)
     over_raw = enc["encode_stage"].get("over_raw") if enc else None
     out["encode_stage_over_raw"] = judge("encode_stage_over_raw", over_raw)
+    trained = result.get("training")
+    speedup = trained["loader_per_core"]["decode_once_over_old"] if trained else None
+    out["loader_speedup"] = judge("loader_speedup", speedup)
+    over_bare = trained["train_over_bare"]["value"] if trained else None
+    out["train_over_bare"] = judge("train_over_bare", over_bare)
     return out
 
 
@@ -1114,5 +1216,6 @@ def write_json(result: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write a bench result (:func:`jpegai_eval.framework.run.runfolder.write_json`)."""
     from jpegai_eval.framework.run.runfolder import write_json as write
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return write(path, result, sort_keys=False)  # keeps the targets in their order
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return write(target, result, sort_keys=False)  # keeps the targets in their order

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from jpegai_eval.framework.errors import UserError
 
@@ -42,147 +42,198 @@ def _gmacs(macs: int | None) -> str:
     return "-" if macs is None else f"{macs / 1e9:.2f}"
 
 
-def summary_tables(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The result as display tables: ``{"title", "columns", "rows"}``; cells are
-    strings, ready for text or HTML."""
-    tables: list[dict[str, Any]] = []
-    for q, entry in result.get("qualities", {}).items():
-        inference = entry.get("inference")
-        if not inference:
-            continue
-        macs = inference["macs"]["stages"]
-        for batch, b in inference["batches"].items():
-            pipelines = b["pipelines"]
-            stage_names: list[str] = []
-            for p in pipelines.values():
-                for s in p["per_image"]:
-                    if s != "total" and s not in stage_names:
-                        stage_names.append(s)
-            columns = ["stage", "GMACs", *pipelines]
-            rows = []
-            for s in [*stage_names, "total"]:
-                row = [s, _gmacs(macs.get(s)) if s != "total" else "-"]
-                for p in pipelines.values():
-                    st = p["per_image"].get(s)
-                    row.append(f"{st['median_ms']:.1f}" if st else "")
-                rows.append(row)
-            r = b["pixel_over_compressed"]
-            tables.append(
-                {
-                    "title": f"Inference per image, quality {q}, batch {batch} "
-                    f"(median ms of {b['reps']} reps)",
-                    "columns": columns,
-                    "rows": rows,
-                    "notes": [
-                        "pixel / compressed: "
-                        + ", ".join(f"{k} {_fmt(v, 2)}" for k, v in r.items())
-                        + "; MACs pixel / compressed "
-                        + _fmt(inference["macs"]["pixel_over_compressed"], 2),
-                        f"weights: {entry['weights'].split(' (')[0]}; bitstreams "
-                        f"{_fmt(entry.get('bitstreams', {}).get('bpp_mean'), 3)} bpp",
-                    ],
-                }
-            )
-    for q, entry in result.get("qualities", {}).items():
-        cost = entry.get("metrics")
-        if cost:
-            rows = []
-            for metric, info in cost["metrics"].items():
-                if "unavailable" in info:
-                    rows.append([metric, "unavailable", ""])
-                else:
-                    rows.append(
-                        [metric, f"{info['ms_per_image']:.1f}", f"{info['ms_per_mpx']:.0f}"]
-                    )
-            notes = [
-                f"the {name} set: {_fmt(st['ms_per_image'], 1)} ms per image, "
-                f"{_fmt(st['over_encode'], 2)} x the codec's encode time "
-                f"({_fmt(cost['encode_ms_per_image'], 1)} ms)"
-                for name, st in cost["sets"].items()
-            ]
-            tables.append(
-                {
-                    "title": f"Metric cost, quality {q}, {cost['size']}x{cost['size']} images "
-                    f"(median of {cost['reps']} passes over {cost['images']} images)",
-                    "columns": ["metric", "ms per image", "ms per megapixel"],
-                    "rows": rows,
-                    "notes": notes,
-                }
-            )
-    clf = result.get("classifiers")
-    if clf:
+class Table(TypedDict):
+    """One display table: cells are strings, ready for text or HTML."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    notes: list[str]
+
+
+def summary_tables(result: dict[str, Any]) -> list[Table]:
+    """The result as display tables, one per comparison, in a fixed order."""
+    qualities = result.get("qualities", {})
+    tables = [t for q, entry in qualities.items() for t in _inference_tables(q, entry)]
+    tables += [t for q, entry in qualities.items() for t in _metric_tables(q, entry)]
+    for section in (_classifier_tables, _encode_tables, _training_tables):
+        tables += section(result)
+    return tables
+
+
+def _inference_tables(q: str, entry: dict[str, Any]) -> list[Table]:
+    inference = entry.get("inference")
+    if not inference:
+        return []
+    macs = inference["macs"]["stages"]
+    tables: list[Table] = []
+    for batch, b in inference["batches"].items():
+        pipelines = b["pipelines"]
+        stage_names: list[str] = []
+        for p in pipelines.values():
+            for s in p["per_image"]:
+                if s != "total" and s not in stage_names:
+                    stage_names.append(s)
         rows = []
-        for batch, b in clf["batches"].items():
-            for name in ("resnet50", "cresnet39"):
-                rows.append(
-                    [
-                        name,
-                        batch,
-                        _gmacs(clf["macs"].get(name)),
-                        f"{b['models'][f'{name}/onnxruntime']['median_ms']:.1f}",
-                        f"{b['models'][f'{name}/torch']['median_ms']:.1f}",
-                        _fmt(b["torch_over_onnxruntime"][name], 2),
-                    ]
-                )
+        for s in [*stage_names, "total"]:
+            row = [s, _gmacs(macs.get(s)) if s != "total" else "-"]
+            for p in pipelines.values():
+                st = p["per_image"].get(s)
+                row.append(f"{st['median_ms']:.1f}" if st else "")
+            rows.append(row)
+        r = b["pixel_over_compressed"]
         tables.append(
             {
-                "title": f"Classifiers per image (onnxruntime {clf['provider']} vs PyTorch "
-                f"eager on {clf['torch_device']})",
-                "columns": ["model", "batch", "GMACs", "onnxruntime ms", "torch ms", "torch / ort"],
-                "rows": rows,
-                "notes": [],
-            }
-        )
-    enc = result.get("encode")
-    if enc:
-        p = enc["per_image"]
-        rows = [
-            ["CompressAI compress (tensor)", f"{p['compressai_compress']['median_ms']:.1f}", ""],
-            [
-                "plugin encode (image -> .jai)",
-                f"{p['plugin_encode']['median_ms']:.1f}",
-                _fmt(enc["overhead"], 3),
-            ],
-        ]
-        st = enc["encode_stage"]
-        for w, info in st["workers"].items():
-            rows.append(
-                [
-                    f"encode stage, {w} worker(s), images/s",
-                    f"{_fmt(info['images_per_s_excluding_startup'], 2)} excl. / "
-                    f"{_fmt(info['images_per_s_including_startup'], 2)} incl. start-up",
-                    "",
-                ]
-            )
-        raw = st.get("raw_compressai")
-        if raw:
-            rows.append(
-                [
-                    "CompressAI compress + decompress loop, images/s",
-                    _fmt(raw["images_per_s"], 2),
-                    "",
-                ]
-            )
-            rows.append(
-                [
-                    "encode stage (1 worker) / compress + decompress loop",
-                    "",
-                    _fmt(st.get("over_raw"), 3),
-                ]
-            )
-        speed = st.get("speedup_2_over_1") or {}
-        tables.append(
-            {
-                "title": f"Encode, quality {enc['quality']} ({enc['images']} images)",
-                "columns": ["what", "median ms / throughput", "ratio"],
+                "title": f"Inference per image, quality {q}, batch {batch} "
+                f"(median ms of {b['reps']} reps)",
+                "columns": ["stage", "GMACs", *pipelines],
                 "rows": rows,
                 "notes": [
-                    "2 / 1 workers: "
-                    + ", ".join(f"{k.replace('_', ' ')} {_fmt(v, 2)}" for k, v in speed.items())
+                    "pixel / compressed: "
+                    + ", ".join(f"{k} {_fmt(v, 2)}" for k, v in r.items())
+                    + "; MACs pixel / compressed "
+                    + _fmt(inference["macs"]["pixel_over_compressed"], 2),
+                    f"weights: {entry['weights'].split(' (')[0]}; bitstreams "
+                    f"{_fmt(entry.get('bitstreams', {}).get('bpp_mean'), 3)} bpp",
                 ],
             }
         )
     return tables
+
+
+def _metric_tables(q: str, entry: dict[str, Any]) -> list[Table]:
+    cost = entry.get("metrics")
+    if not cost:
+        return []
+    rows = []
+    for metric, info in cost["metrics"].items():
+        if "unavailable" in info:
+            rows.append([metric, "unavailable", ""])
+        else:
+            rows.append([metric, f"{info['ms_per_image']:.1f}", f"{info['ms_per_mpx']:.0f}"])
+    notes = [
+        f"the {name} set: {_fmt(st['ms_per_image'], 1)} ms per image, "
+        f"{_fmt(st['over_encode'], 2)} x the codec's encode time "
+        f"({_fmt(cost['encode_ms_per_image'], 1)} ms)"
+        for name, st in cost["sets"].items()
+    ]
+    title = (
+        f"Metric cost, quality {q}, {cost['size']}x{cost['size']} images "
+        f"(median of {cost['reps']} passes over {cost['images']} images)"
+    )
+    columns = ["metric", "ms per image", "ms per megapixel"]
+    return [{"title": title, "columns": columns, "rows": rows, "notes": notes}]
+
+
+def _classifier_tables(result: dict[str, Any]) -> list[Table]:
+    clf = result.get("classifiers")
+    if not clf:
+        return []
+    rows = []
+    for batch, b in clf["batches"].items():
+        for name in ("resnet50", "cresnet39"):
+            rows.append(
+                [
+                    name,
+                    batch,
+                    _gmacs(clf["macs"].get(name)),
+                    f"{b['models'][f'{name}/onnxruntime']['median_ms']:.1f}",
+                    f"{b['models'][f'{name}/torch']['median_ms']:.1f}",
+                    _fmt(b["torch_over_onnxruntime"][name], 2),
+                ]
+            )
+    title = (
+        f"Classifiers per image (onnxruntime {clf['provider']} vs PyTorch "
+        f"eager on {clf['torch_device']})"
+    )
+    columns = ["model", "batch", "GMACs", "onnxruntime ms", "torch ms", "torch / ort"]
+    return [{"title": title, "columns": columns, "rows": rows, "notes": []}]
+
+
+def _encode_tables(result: dict[str, Any]) -> list[Table]:
+    enc = result.get("encode")
+    if not enc:
+        return []
+    p = enc["per_image"]
+    rows = [
+        ["CompressAI compress (tensor)", f"{p['compressai_compress']['median_ms']:.1f}", ""],
+        [
+            "plugin encode (image -> .jai)",
+            f"{p['plugin_encode']['median_ms']:.1f}",
+            _fmt(enc["overhead"], 3),
+        ],
+    ]
+    st = enc["encode_stage"]
+    for w, info in st["workers"].items():
+        rows.append(
+            [
+                f"encode stage, {w} worker(s), images/s",
+                f"{_fmt(info['images_per_s_excluding_startup'], 2)} excl. / "
+                f"{_fmt(info['images_per_s_including_startup'], 2)} incl. start-up",
+                "",
+            ]
+        )
+    raw = st.get("raw_compressai")
+    if raw:
+        rows.append(
+            ["CompressAI compress + decompress loop, images/s", _fmt(raw["images_per_s"], 2), ""]
+        )
+        rows.append(
+            [
+                "encode stage (1 worker) / compress + decompress loop",
+                "",
+                _fmt(st.get("over_raw"), 3),
+            ]
+        )
+    speed = st.get("speedup_2_over_1") or {}
+    notes = [
+        "2 / 1 workers: "
+        + ", ".join(f"{k.replace('_', ' ')} {_fmt(v, 2)}" for k, v in speed.items())
+    ]
+    title = f"Encode, quality {enc['quality']} ({enc['images']} images)"
+    columns = ["what", "median ms / throughput", "ratio"]
+    return [{"title": title, "columns": columns, "rows": rows, "notes": notes}]
+
+
+def _training_tables(result: dict[str, Any]) -> list[Table]:
+    trained = result.get("training")
+    if not trained:
+        return []
+    loader, train = trained["loader_per_core"], trained["train_over_bare"]
+    ips, tps = loader["images_per_s"], train["images_per_s"]
+    rows = [
+        ["loader, PNG decoded every epoch (old path)", _fmt(ips["decoded_every_epoch"], 1), ""],
+        [
+            "loader, decode-once rows",
+            _fmt(ips["decode_once"], 1),
+            _fmt(loader["decode_once_over_old"], 2),
+        ],
+        [f"bare PyTorch loop, {train['model']}", _fmt(tps["bare"], 2), ""],
+        [
+            "framework train_classifier, loading included",
+            _fmt(tps["framework"], 2),
+            _fmt(train["with_loading"], 3),
+        ],
+        ["its loading alone (item, augmentation, collate)", _fmt(tps["loading"], 1), ""],
+        ["framework, loading taken out (derived)", "", _fmt(train["value"], 3)],
+    ]
+    notes = [
+        f"loader: {loader['images']} images of {loader['image_size']} px, "
+        f"{loader['preset']} augmentation (resize {loader['resize']}), 1 thread, no "
+        f"workers, median of {loader['reps']} passes; same batches: "
+        f"{_fmt(loader['same_batches'])}",
+        f"training: {train['preset']} preset (width {train['width']}, "
+        f"{train['input_size']} px), batch {train['batch']}, {train['steps']} steps, "
+        f"median of {train['reps']} reps on {train['device']}",
+    ]
+    return [
+        {
+            "title": "Training loader per core and training loop (images/s)",
+            "columns": ["what", "images/s", "ratio"],
+            "rows": rows,
+            "notes": notes,
+        }
+    ]
 
 
 def target_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
