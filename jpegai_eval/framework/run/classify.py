@@ -204,11 +204,8 @@ class Classifiers:
         With ``data_parallel`` (``--ddp``, the task's rule) every rank calls this
         together and the task trains with ``ddp=True``; rank 0 alone writes the files
         while the others wait (and stop with its error if it fails)."""
-        import torch
-
         task, config = self.plan.task, self.plan.config
         domain = cell.anchor.domain
-        spec = latent_spec_of(cell, self.encoded) if domain == "latent" else None
         source = self.plan.trainers[cell.anchor.id].train_on
         items = _items(source, self.samples["train"], cell, self.encoded)
         init = task.init_for(model, self.plan.init_weights, domain)
@@ -238,33 +235,20 @@ class Classifiers:
         train_s = time.time() - t0
         model = model.to("cpu").eval()
 
+        made = {
+            "name": name,
+            "domain": domain,
+            "train_on": source,
+            "n_train": len(items),
+            "preset": config.preset,
+            "train_s": round(train_s, 1),
+            "init": getattr(init, "summary", lambda: str(init))(),
+            "history": getattr(trained, "history", None),
+            "training_mode": getattr(trained, "training_mode", None),
+        }
+
         def save() -> dict[str, Any]:
-            from jpegai_eval.framework.io.image_io import atomic_output
-
-            with atomic_output(folder.model_pt) as tmp:
-                torch.save(model.state_dict(), tmp)
-            example = self.example_batch(domain, cell)
-            export(model, (torch.from_numpy(example),), ["input"], folder.model_onnx)
-            info = task.classifier_info(model, domain, spec, config.preset)
-            meta = {
-                "name": name,
-                "domain": domain,
-                "train_on": source,
-                "n_train": len(items),
-                "preset": config.preset,
-                "train_s": round(train_s, 1),
-                "init": getattr(init, "summary", lambda: str(init))(),
-                "history": getattr(trained, "history", None),
-                "training_mode": getattr(trained, "training_mode", None),
-                **info,
-            }
-            if data_parallel:
-                meta["data_parallel"] = data_parallel
-                meta["model_sha256"] = state_digest(model.state_dict())
-
-            write_json(folder.meta_json, meta)
-            drop_training_state(folder)
-            return meta
+            return self.save(cell, folder, model, made, data_parallel)
 
         if not data_parallel:
             return model, save(), trained
@@ -272,6 +256,36 @@ class Classifiers:
         if meta is None:  # the other ranks read what rank 0 wrote
             meta = _load_json(folder.meta_json) or {}
         return model, meta, trained
+
+    def save(
+        self,
+        cell: CellId,
+        folder: ClassifierFolder,
+        model: Any,
+        made: dict[str, Any],
+        data_parallel: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Write a trained classifier: ``model.pt``, its ONNX export and, last,
+        ``meta.json`` (how it was made, ``made``, with the task's description of the
+        model); drop the training checkpoints. Return the metadata."""
+        import torch
+
+        from jpegai_eval.framework.io.image_io import atomic_output
+
+        domain = cell.anchor.domain
+        spec = latent_spec_of(cell, self.encoded) if domain == "latent" else None
+        with atomic_output(folder.model_pt) as tmp:
+            torch.save(model.state_dict(), tmp)
+        example = self.example_batch(domain, cell)
+        export(model, (torch.from_numpy(example),), ["input"], folder.model_onnx)
+        info = self.plan.task.classifier_info(model, domain, spec, self.plan.config.preset)
+        meta = {**made, **info}
+        if data_parallel:
+            meta["data_parallel"] = data_parallel
+            meta["model_sha256"] = state_digest(model.state_dict())
+        write_json(folder.meta_json, meta)
+        drop_training_state(folder)
+        return meta
 
     def example_batch(self, domain: str, cell: CellId) -> Any:
         data = "latents" if domain == "latent" else "original"
