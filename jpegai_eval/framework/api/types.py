@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from jpegai_eval.framework.api.bitstream import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from jpegai_eval.framework.api.bitstream import max_pixels as env_max_pixels
@@ -27,7 +27,13 @@ if TYPE_CHECKING:
     from jpegai_eval.framework.api.bitstream import Header
     from jpegai_eval.framework.io.remote import RemoteFile
 
-DOMAINS = ("pixel", "latent")
+#: Where a classifier reads: decoded pixels, or the codec's compressed domain.
+Domain = Literal["pixel", "latent"]
+DOMAINS: tuple[Domain, ...] = ("pixel", "latent")
+#: What an anchor trains or evaluates on: the original images, the codec's decoded
+#: images, or its latents.
+ImageSource = Literal["original", "decoded", "latents"]
+IMAGE_SOURCES: tuple[ImageSource, ...] = ("original", "decoded", "latents")
 
 #: A learned codec's default cap: 4096 x 4096 (the hyperprior needs about 40 bytes of
 #: activations per pixel, so 12000 x 12000 would try to allocate over 6 GB).
@@ -763,9 +769,9 @@ class Anchor:
 
     id: str
     title: str
-    domain: str
-    train_on: str
-    eval_on: str
+    domain: Domain
+    train_on: ImageSource
+    eval_on: ImageSource
     per_quality: bool = True
     #: The anchor whose trained classifier this one reuses (anchor 1 reuses anchor 3's).
     reuses_classifier_of: str | None = None
@@ -775,7 +781,7 @@ class Anchor:
         if self.domain not in DOMAINS:
             raise ValueError(f"Anchor {self.id!r}: domain must be one of {DOMAINS}")
         for name, value in (("train_on", self.train_on), ("eval_on", self.eval_on)):
-            if value not in ("original", "decoded", "latents"):
+            if value not in IMAGE_SOURCES:
                 raise ValueError(f"Anchor {self.id!r}: {name} must be original, decoded or latents")
 
     @property

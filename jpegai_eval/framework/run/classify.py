@@ -36,7 +36,7 @@ from jpegai_eval.framework.run.runfolder import (
 from jpegai_eval.framework.run.scoring import mean, topk_from_logits
 
 if TYPE_CHECKING:
-    from jpegai_eval.framework.api.types import Sample
+    from jpegai_eval.framework.api.types import Domain, ImageSource, Sample
     from jpegai_eval.framework.run.plan import Plan
     from jpegai_eval.framework.run.records import Encoded, EncodedEntry
     from jpegai_eval.framework.run.runfolder import CellId
@@ -52,7 +52,7 @@ def _load_json(path: Path) -> dict[str, Any] | None:
 
 
 def _items(
-    data: str, samples: list[Sample], cell: CellId, encoded: Encoded
+    data: ImageSource, samples: list[Sample], cell: CellId, encoded: Encoded
 ) -> list[tuple[Path, int]]:
 
     return [(item_path(data, s, cell.codec, cell.quality, encoded), s.label) for s in samples]
@@ -287,8 +287,8 @@ class Classifiers:
         drop_training_state(folder)
         return meta
 
-    def example_batch(self, domain: str, cell: CellId) -> Any:
-        data = "latents" if domain == "latent" else "original"
+    def example_batch(self, domain: Domain, cell: CellId) -> Any:
+        data: ImageSource = "latents" if domain == "latent" else "original"
         items = _items(
             data, self.samples["test"][:2] or self.samples["train"][:2], cell, self.encoded
         )

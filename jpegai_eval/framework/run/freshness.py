@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from jpegai_eval.framework.run.runfolder import item_path
 
 if TYPE_CHECKING:
-    from jpegai_eval.framework.api.types import Sample
+    from jpegai_eval.framework.api.types import ImageSource, Sample
     from jpegai_eval.framework.run.plan import Plan
     from jpegai_eval.framework.run.records import Encoded
     from jpegai_eval.framework.run.runfolder import CellId
@@ -61,7 +61,7 @@ def original_id(sample: Sample, encoded: Encoded) -> str:
     return image_key(sample.id, file_digest(sample.path))
 
 
-def content_id(data: str, sample: Sample, cell: CellId, encoded: Encoded) -> str:
+def content_id(data: ImageSource, sample: Sample, cell: CellId, encoded: Encoded) -> str:
     """What the item ``data`` (original, decoded, latents) of ``sample`` is made from."""
     if data == "original":
         return original_id(sample, encoded)
@@ -69,7 +69,7 @@ def content_id(data: str, sample: Sample, cell: CellId, encoded: Encoded) -> str
     return f"{path.parent.parent.name}/{path.parent.name}/{path.name}"
 
 
-def items_digest(data: str, samples: list[Sample], cell: CellId, encoded: Encoded) -> str:
+def items_digest(data: ImageSource, samples: list[Sample], cell: CellId, encoded: Encoded) -> str:
     return digest([[s.id, s.label, content_id(data, s, cell, encoded)] for s in samples])
 
 

@@ -32,7 +32,7 @@ from jpegai_eval.framework.io.image_io import atomic_write_bytes
 from jpegai_eval.framework.run.distributed import world
 
 if TYPE_CHECKING:
-    from jpegai_eval.framework.api.types import Anchor, Codec, Sample
+    from jpegai_eval.framework.api.types import Anchor, Codec, ImageSource, Sample
     from jpegai_eval.framework.run.plan import Plan
     from jpegai_eval.framework.run.records import Encoded
 
@@ -224,7 +224,11 @@ def classifier_name(anchor: Anchor, codec: Codec | None, quality: int | None, pl
 
 
 def item_path(
-    data: str, sample: Sample, codec: Codec | None, quality: int | None, encoded: Encoded
+    data: ImageSource,
+    sample: Sample,
+    codec: Codec | None,
+    quality: int | None,
+    encoded: Encoded,
 ) -> Path:
     """Where the input for ``sample`` lives: original, decoded PNG or latents .npz."""
     if data == "original":
