@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from jpegai_eval.framework.errors import UsageError, UserError
 
 if TYPE_CHECKING:
-    import numpy as np
+    from numpy.typing import NDArray
 
 #: BT.709 luma weights (Kr, Kg, Kb) and the chroma divisors 2(1-Kb), 2(1-Kr).
 BT709 = (0.2126, 0.7152, 0.0722, 1.8556, 1.5748)
@@ -64,8 +64,8 @@ class ImagePair:
     """An original and its decoded image (uint8 H x W x 3 RGB, same shape), with the
     VM's planes computed on first use and shared by every metric of a batch."""
 
-    original: np.ndarray
-    decoded: np.ndarray
+    original: NDArray[Any]
+    decoded: NDArray[Any]
     name: str = ""
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -80,14 +80,14 @@ class ImagePair:
     def width(self) -> int:
         return int(self.original.shape[1])
 
-    def vm_rgb(self, bits: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def vm_rgb(self, bits: int = 10) -> tuple[NDArray[Any], NDArray[Any]]:
         """(original, decoded) RGB in [0, 1] rounded to ``bits``, float64 (3, H, W)."""
         key = ("rgb", bits)
         if key not in self._cache:
             self._cache[key] = (to_vm_rgb(self.original, bits), to_vm_rgb(self.decoded, bits))
         return self._cache[key]  # type: ignore[no-any-return]
 
-    def vm_yuv(self, bits: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def vm_yuv(self, bits: int = 10) -> tuple[NDArray[Any], NDArray[Any]]:
         """(original, decoded) Y, U, V in [0, 1] rounded to ``bits``, float64 (3, H, W)."""
         key = ("yuv", bits)
         if key not in self._cache:
@@ -95,14 +95,14 @@ class ImagePair:
             self._cache[key] = (rgb_to_vm_yuv(a, bits), rgb_to_vm_yuv(b, bits))
         return self._cache[key]  # type: ignore[no-any-return]
 
-    def plane(self, name: str, bits: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def plane(self, name: str, bits: int = 10) -> tuple[NDArray[Any], NDArray[Any]]:
         """One VM plane (``"Y"``, ``"U"`` or ``"V"``) of both images, in [0, 1]."""
         a, b = self.vm_yuv(bits)
         i = "YUV".index(name)
         return a[i], b[i]
 
 
-def round_to_bits(x: np.ndarray, bits: int) -> np.ndarray:
+def round_to_bits(x: NDArray[Any], bits: int) -> NDArray[Any]:
     """``round(x * (2^bits - 1)) / (2^bits - 1)``: the VM's ``round_plane``."""
     import numpy as np
 
@@ -110,7 +110,7 @@ def round_to_bits(x: np.ndarray, bits: int) -> np.ndarray:
     return np.round(x * top) / top  # type: ignore[no-any-return]
 
 
-def to_vm_rgb(image: np.ndarray, bits: int) -> np.ndarray:
+def to_vm_rgb(image: NDArray[Any], bits: int) -> NDArray[Any]:
     """8-bit RGB (H, W, 3) to the VM's RGB: /255, rounded to ``bits``, (3, H, W)."""
     import numpy as np
 
@@ -118,7 +118,7 @@ def to_vm_rgb(image: np.ndarray, bits: int) -> np.ndarray:
     return round_to_bits(x, bits)
 
 
-def rgb_to_vm_yuv(rgb: np.ndarray, bits: int) -> np.ndarray:
+def rgb_to_vm_yuv(rgb: NDArray[Any], bits: int) -> NDArray[Any]:
     """RGB in [0, 1] (3, H, W) to BT.709 full-range YUV, clamped and rounded to ``bits``."""
     import numpy as np
 

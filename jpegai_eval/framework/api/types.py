@@ -22,7 +22,7 @@ from jpegai_eval.framework.api.bitstream import max_pixels as env_max_pixels
 from jpegai_eval.framework.errors import ImageSizeError, UsageError, UserError
 
 if TYPE_CHECKING:
-    import numpy as np
+    from numpy.typing import NDArray
 
     from jpegai_eval.framework.api.bitstream import Header
     from jpegai_eval.framework.io.remote import RemoteFile
@@ -255,14 +255,16 @@ class CodecModel(ABC):
         self.weights_id = weights_id
 
     # -- public API ----------------------------------------------------------------
-    def encode(self, image: np.ndarray) -> bytes:
+    def encode(self, image: NDArray[Any]) -> bytes:
         """Encode an (H, W, 3) uint8 RGB image into a complete ``.jai`` file."""
         check_image(image)
         check_size(image, self.codec)
         payload, latent_shape = self._encode_payload(image)
         return self.container(image, payload, latent_shape)
 
-    def container(self, image: np.ndarray, payload: bytes, latent_shape: tuple[int, ...]) -> bytes:
+    def container(
+        self, image: NDArray[Any], payload: bytes, latent_shape: tuple[int, ...]
+    ) -> bytes:
         """The ``.jai`` file of ``image``'s entropy-coded ``payload`` (for codecs that
         encode by other routes than :meth:`encode`, such as batches)."""
         from jpegai_eval.framework.api.bitstream import Header, pack
@@ -278,12 +280,12 @@ class CodecModel(ABC):
         )
         return pack(header, payload)
 
-    def decode(self, data: bytes) -> np.ndarray:
+    def decode(self, data: bytes) -> NDArray[Any]:
         """Reconstruct the (H, W, 3) uint8 image of a ``.jai`` file made by this model."""
         header, payload = self.open(data)
         return self._decode_payload(payload, header)
 
-    def latents(self, data: bytes) -> dict[str, np.ndarray]:
+    def latents(self, data: bytes) -> dict[str, NDArray[Any]]:
         """``{"y_hat", "sigma_hat"}`` as float32 (C, h, w) arrays, from the bitstream only."""
         if not self.codec.has_compressed_domain:
             raise UserError(
@@ -328,14 +330,14 @@ class CodecModel(ABC):
 
     # -- implemented by backends ---------------------------------------------------
     @abstractmethod
-    def _encode_payload(self, image: np.ndarray) -> tuple[bytes, tuple[int, ...]]:
+    def _encode_payload(self, image: NDArray[Any]) -> tuple[bytes, tuple[int, ...]]:
         """Return (entropy-coded payload, latent shape) for an image."""
 
     @abstractmethod
-    def _decode_payload(self, payload: bytes, header: Header) -> np.ndarray:
+    def _decode_payload(self, payload: bytes, header: Header) -> NDArray[Any]:
         """Return the (H, W, 3) uint8 reconstruction, cropped to the header's size."""
 
-    def _latents_payload(self, payload: bytes, header: Header) -> dict[str, np.ndarray]:
+    def _latents_payload(self, payload: bytes, header: Header) -> dict[str, NDArray[Any]]:
         raise NotImplementedError
 
     def _decode_stages(
@@ -370,8 +372,8 @@ class Decoded:
     """
 
     header: Header
-    image: np.ndarray | None = None
-    latents: dict[str, np.ndarray] | None = None
+    image: NDArray[Any] | None = None
+    latents: dict[str, NDArray[Any]] | None = None
     times: dict[str, float] = field(default_factory=dict)
     only: dict[str, str] = field(default_factory=dict)
 

@@ -17,12 +17,12 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.errors import UserError
 
 if TYPE_CHECKING:
-    import numpy as np
+    from numpy.typing import NDArray
 
 #: Suffixes :func:`write_image` writes, and the Pillow format for each.
 WRITE_FORMATS = {".png": "PNG", ".bmp": "BMP", ".ppm": "PPM", ".tif": "TIFF", ".tiff": "TIFF"}
@@ -42,12 +42,12 @@ def no_bomb_warning() -> Iterator[None]:
         yield
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+def read_image(path: str | os.PathLike[str]) -> NDArray[Any]:
     """The image at ``path`` as (H, W, 3) uint8 RGB; conversions happen silently."""
     return read_image_with_notes(path)[0]
 
 
-def read_image_with_notes(path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str]]:
+def read_image_with_notes(path: str | os.PathLike[str]) -> tuple[NDArray[Any], list[str]]:
     """The image at ``path`` as (H, W, 3) uint8 RGB, and a note for each conversion made
     (turned by its EXIF orientation, grayscale to RGB, alpha dropped, 16 bits to 8).
     Unreadable files are a UserError."""
@@ -113,7 +113,7 @@ def _png_bit_depth(path: Path) -> int | None:
     return head[24] if len(head) == 25 and head[12:16] == b"IHDR" else None
 
 
-def _to_rgb8(image, mode: str, name: str, np) -> tuple[np.ndarray, list[str]]:  # type: ignore[no-untyped-def]
+def _to_rgb8(image, mode: str, name: str, np) -> tuple[NDArray[Any], list[str]]:  # type: ignore[no-untyped-def]
     notes: list[str] = []
     if mode == "RGB":
         array = np.array(image, dtype=np.uint8)
@@ -157,7 +157,7 @@ def image_format(suffix: str) -> str:
     return fmt
 
 
-def encode_image(image: np.ndarray, suffix: str = ".png") -> bytes:
+def encode_image(image: NDArray[Any], suffix: str = ".png") -> bytes:
     """The bytes of ``image`` in the format named by ``suffix`` (lossless formats only)."""
     from PIL import Image
 
@@ -167,7 +167,7 @@ def encode_image(image: np.ndarray, suffix: str = ".png") -> bytes:
     return buffer.getvalue()
 
 
-def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
+def write_image(path: str | os.PathLike[str], image: NDArray[Any]) -> None:
     """Write ``image`` to ``path`` atomically, in the format its suffix names."""
     path = Path(path)
     data = encode_image(image, path.suffix or ".png")

@@ -46,7 +46,7 @@ def mirrored(url: str, env: str, default_prefix: str) -> str:
 
     value = setting_value(env)
     if value and url.startswith(default_prefix):
-        return value.rstrip("/") + url[len(default_prefix.rstrip("/")) :]
+        return str(value).rstrip("/") + url[len(default_prefix.rstrip("/")) :]
     return url
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    import numpy as np
+    from numpy.typing import NDArray
 
     from jpegai_eval.framework.api.metric_types import Metric
     from jpegai_eval.framework.api.types import CodecModel
@@ -28,7 +28,7 @@ DEFAULT_WIN = 11
 MSSSIM_LEVELS = 5
 
 
-def psnr(original: np.ndarray, decoded: np.ndarray) -> float:
+def psnr(original: NDArray[Any], decoded: NDArray[Any]) -> float:
     """Peak signal-to-noise ratio in dB over all RGB values (inf when identical)."""
     import numpy as np
 
@@ -48,7 +48,7 @@ def msssim_window(height: int, width: int) -> int:
     return win
 
 
-def ssim(original: np.ndarray, decoded: np.ndarray) -> float:
+def ssim(original: NDArray[Any], decoded: NDArray[Any]) -> float:
     """SSIM (11x11 Gaussian window, clipped to the image size) on 8-bit RGB."""
     from pytorch_msssim import ssim as _ssim
 
@@ -57,7 +57,7 @@ def ssim(original: np.ndarray, decoded: np.ndarray) -> float:
     return float(_ssim(a, b, data_range=255.0, win_size=win))
 
 
-def ms_ssim(original: np.ndarray, decoded: np.ndarray) -> float:
+def ms_ssim(original: NDArray[Any], decoded: NDArray[Any]) -> float:
     """MS-SSIM (five scales) on 8-bit RGB; see the module note for small images."""
     from pytorch_msssim import ms_ssim as _ms_ssim
 
@@ -68,7 +68,7 @@ def ms_ssim(original: np.ndarray, decoded: np.ndarray) -> float:
     return float(_ms_ssim(a, b, data_range=255.0, win_size=win))
 
 
-def quality_metrics(original: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
+def quality_metrics(original: NDArray[Any], decoded: NDArray[Any]) -> dict[str, float]:
     """``{"psnr", "ssim", "ms_ssim", "ms_ssim_win"}`` for one decoded image.
 
     When SSIM and MS-SSIM use the same window (images over 160 px), SSIM is MS-SSIM's
@@ -83,7 +83,7 @@ def quality_metrics(original: np.ndarray, decoded: np.ndarray) -> dict[str, floa
     }
 
 
-def ssim_and_ms_ssim(original: np.ndarray, decoded: np.ndarray) -> tuple[float, float]:
+def ssim_and_ms_ssim(original: NDArray[Any], decoded: NDArray[Any]) -> tuple[float, float]:
     """(SSIM, MS-SSIM) as :func:`ssim` and :func:`ms_ssim` compute them, sharing the
     full-resolution scale when the windows agree: pytorch-msssim's ``ms_ssim`` loop,
     with the first scale's SSIM kept (the same ``_ssim`` call ``ssim`` makes)."""
@@ -139,14 +139,14 @@ class RoundTrip:
     (None without a compressed domain) and the time of each step (seconds)."""
 
     data: bytes
-    decoded: np.ndarray
-    latents: dict[str, np.ndarray] | None
+    decoded: NDArray[Any]
+    latents: dict[str, NDArray[Any]] | None
     encode_time: float
     decode_time: float
     latents_time: float | None
 
 
-def round_trip(model: CodecModel, image: np.ndarray) -> RoundTrip:
+def round_trip(model: CodecModel, image: NDArray[Any]) -> RoundTrip:
     """Encode ``image`` and decode the bitstream once through the codec's staged decode
     (:meth:`CodecModel.decode_stages`): the reconstruction and, for a codec with a
     compressed domain, the latents from one pass (the entropy decoding runs once). The
@@ -161,7 +161,7 @@ def round_trip(model: CodecModel, image: np.ndarray) -> RoundTrip:
     return RoundTrip(data, out.image, out.latents, t1 - t0, decode_time, out.latents_time)
 
 
-def measure(model: CodecModel, image: np.ndarray) -> tuple[Measurement, bytes, np.ndarray]:
+def measure(model: CodecModel, image: NDArray[Any]) -> tuple[Measurement, bytes, NDArray[Any]]:
     """Encode, decode (and, with a compressed domain, extract latents of) ``image``;
     return the measurement, the bitstream and the decoded image."""
     from jpegai_eval.framework.api.bitstream import bits_per_pixel
@@ -194,12 +194,12 @@ def _check_pair(original: Any, decoded: Any) -> None:
         raise ValueError(f"shapes differ: {original.shape} vs {decoded.shape}")
 
 
-def _pair_tensors(original: np.ndarray, decoded: np.ndarray):  # type: ignore[no-untyped-def]
+def _pair_tensors(original: NDArray[Any], decoded: NDArray[Any]):  # type: ignore[no-untyped-def]
     import torch
 
     _check_pair(original, decoded)
 
-    def t(a: np.ndarray) -> torch.Tensor:
+    def t(a: NDArray[Any]) -> torch.Tensor:
         return torch.tensor(a, dtype=torch.float32).permute(2, 0, 1).unsqueeze(0)
 
     return t(original), t(decoded)

@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING, Any
 from jpegai_eval.framework.api.metric_types import ImagePair, psnr_from_mse
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
+    from numpy.typing import NDArray
 
 BITS = 10
 PEAK = (1 << BITS) - 1
@@ -55,7 +55,7 @@ NLPD_MIN = 128
 IW_SSIM_MIN = 256
 
 
-def pad_to_min(x: np.ndarray, size: int) -> np.ndarray:
+def pad_to_min(x: NDArray[Any], size: int) -> NDArray[Any]:
     """Zero-pad the last two axes at the bottom and right to at least ``size``."""
     import numpy as np
 
@@ -64,7 +64,7 @@ def pad_to_min(x: np.ndarray, size: int) -> np.ndarray:
     return np.pad(x, pad)
 
 
-def _t(x: np.ndarray, dtype: Any = None) -> torch.Tensor:
+def _t(x: NDArray[Any], dtype: Any = None) -> torch.Tensor:
     """A (H, W) or (C, H, W) array as a (1, C, H, W) tensor."""
     import torch
 
@@ -242,7 +242,7 @@ _IW_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _IW_SIGMA_NSQ = 0.4
 
 
-def _gaussian_taps(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+def _gaussian_taps(size: int = 11, sigma: float = 1.5) -> NDArray[Any]:
     """The 1-D factor of MATLAB's ``fspecial('gaussian')`` (which zeroes taps under
     eps * max: none at 11 taps and sigma 1.5, so the window is separable)."""
     import numpy as np
@@ -276,7 +276,9 @@ def _enlarge2(band: torch.Tensor) -> torch.Tensor:
     return big[:, :, ::2, ::2]
 
 
-def _info_weight(ref: torch.Tensor, dist: torch.Tensor, parent: torch.Tensor | None):
+def _info_weight(
+    ref: torch.Tensor, dist: torch.Tensor, parent: torch.Tensor | None
+) -> torch.Tensor:
     """The information-content weight map of one band (3x3 neighbourhood plus parent)."""
     import torch
     import torch.nn.functional as F
@@ -388,11 +390,12 @@ def vmaf_unavailable_reason() -> str | None:
     return None
 
 
-def _yuv10_bytes(yuv: np.ndarray) -> bytes:
+def _yuv10_bytes(yuv: NDArray[Any]) -> bytes:
     """Planar 10-bit little-endian YUV 4:4:4 (ffmpeg's yuv444p10le) of planes in [0, 1]."""
     import numpy as np
 
-    return np.round(yuv * PEAK).astype("<u2").tobytes()
+    data: bytes = np.round(yuv * PEAK).astype("<u2").tobytes()
+    return data
 
 
 def vmaf(pairs: Sequence[ImagePair]) -> list[float]:

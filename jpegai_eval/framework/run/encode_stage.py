@@ -144,7 +144,7 @@ def start_method() -> str:
                 f"{START_METHOD_ENV}={forced!r} is not a start method here; use one of "
                 f"{', '.join(multiprocessing.get_all_start_methods())}."
             )
-        return forced
+        return str(forced)
     if not sys.platform.startswith("linux"):
         return "spawn"
     torch = sys.modules.get("torch")

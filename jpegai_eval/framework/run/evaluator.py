@@ -117,7 +117,7 @@ def claim_out_dir(out_dir: Path, config: RunConfig, force: bool) -> dict[str, An
     run_json = RunFolder(out_dir).run_json
     if run_json.exists():
         try:
-            previous = json.loads(run_json.read_text())
+            previous: Any = json.loads(run_json.read_text())
             problem = (
                 f"it holds a JSON {type(previous).__name__}, not an object"
                 if not isinstance(previous, dict)
@@ -145,7 +145,8 @@ def claim_out_dir(out_dir: Path, config: RunConfig, force: bool) -> dict[str, An
                 "--out, or pass --force to reuse it (its finished cells are kept only "
                 "where they still match)."
             )
-        return previous
+        record: dict[str, Any] = previous
+        return record
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(
             f"--out {str(out_dir)!r} is a file, not a folder. Give a new or empty folder."

@@ -46,7 +46,7 @@ from jpegai_eval.framework.api.types import (
 from jpegai_eval.framework.errors import BitstreamError, UsageError
 
 if TYPE_CHECKING:
-    import numpy as np
+    from numpy.typing import NDArray
 
     from jpegai_eval.framework.api.bitstream import Header
     from jpegai_eval.framework.io.remote import RemoteFile
@@ -300,7 +300,7 @@ class TargetRateModel(CodecModel):
         super().__init__(codec, quality, digest(key))
 
     # -- encode ------------------------------------------------------------------------
-    def encode(self, image: np.ndarray) -> bytes:
+    def encode(self, image: NDArray[Any]) -> bytes:
         check_image(image)
         check_size(image, self.codec.inner)
         height, width = int(image.shape[0]), int(image.shape[1])
@@ -344,7 +344,7 @@ class TargetRateModel(CodecModel):
         )
         return data
 
-    def _encode_payload(self, image: np.ndarray) -> tuple[bytes, tuple[int, ...]]:
+    def _encode_payload(self, image: NDArray[Any]) -> tuple[bytes, tuple[int, ...]]:
         raise NotImplementedError("TargetRateModel.encode writes the wrapped codec's file")
 
     # -- decode: the wrapped codec's model for the file ---------------------------------
@@ -371,10 +371,10 @@ class TargetRateModel(CodecModel):
         self._model_for(header).open(data)  # the wrapped model's own checks (weights)
         return header, payload
 
-    def _decode_payload(self, payload: bytes, header: Header) -> np.ndarray:
+    def _decode_payload(self, payload: bytes, header: Header) -> NDArray[Any]:
         return self._model_for(header)._decode_payload(payload, header)
 
-    def _latents_payload(self, payload: bytes, header: Header) -> dict[str, np.ndarray]:
+    def _latents_payload(self, payload: bytes, header: Header) -> dict[str, NDArray[Any]]:
         return self._model_for(header)._latents_payload(payload, header)
 
     def _decode_stages(

@@ -6,6 +6,11 @@ The task's PyTorch evaluation and the evaluator's ONNX Runtime evaluation both c
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,10 +27,10 @@ class EvalResult:
     top5: float
     n: int
     predictions: list[dict[str, Any]]
-    logits: np.ndarray
+    logits: NDArray[Any]
 
 
-def topk_from_logits(logits: np.ndarray, labels: Sequence[int]) -> EvalResult:
+def topk_from_logits(logits: NDArray[Any], labels: Sequence[int]) -> EvalResult:
     """Top-1 / Top-5 and per-item predictions from a (N, classes) logit array.
 
     Use this on onnxruntime outputs too, so both paths score the same way.

@@ -59,7 +59,7 @@ def _binomial_two_sided(k: int, m: int) -> float:
         return 1.0
     low = min(k, m - k)
     tail = sum(math.comb(m, i) for i in range(low + 1)) / 2**m
-    return min(1.0, 2 * tail)
+    return float(min(1.0, 2 * tail))
 
 
 def mcnemar_exact(correct_a: list[bool], correct_b: list[bool]) -> McNemar:
