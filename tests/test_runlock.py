@@ -71,7 +71,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
     dead = {"pid": 999999, "host": "elsewhere", "started": "2020-01-01T00:00:00"}
     (out / LOCK_NAME).write_text(json.dumps(dead))  # left behind, e.g. by kill -9
     with RunLock(out) as lock:
-        assert lock.stale_holder == dead
+        assert lock.stale_holder is not None and lock.stale_holder.to_json() == dead
         mine = json.loads((out / LOCK_NAME).read_text())
         assert mine["pid"] == os.getpid()
     assert out.is_dir() and not (out / LOCK_NAME).exists()

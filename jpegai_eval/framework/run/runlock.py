@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -38,10 +39,35 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds (or held) a run folder's lock, as its lock file says."""
+
+    pid: int | str = "?"
+    host: str = "?"
+    started: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> LockHolder | None:
+        """The holder a lock file's JSON names; None when it names none."""
+        if not isinstance(data, dict) or not data:
+            return None
+        return cls(data.get("pid", "?"), str(data.get("host", "?")), data.get("started"))
+
+    @classmethod
+    def this_process(cls) -> LockHolder:
+        return cls(
+            os.getpid(), socket.gethostname(), dt.datetime.now().isoformat(timespec="seconds")
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {"pid": self.pid, "host": self.host, "started": self.started}
+
+
 class RunLockedError(UserError):
     """Another live process holds the run folder's lock."""
 
-    def __init__(self, out_dir: Path, holder: dict[str, Any]) -> None:
+    def __init__(self, out_dir: Path, holder: LockHolder | None) -> None:
         who = describe_holder(holder)
         super().__init__(
             f"Output folder {str(out_dir)!r} is in use by another run ({who}). Wait for it "
@@ -51,22 +77,21 @@ class RunLockedError(UserError):
         self.holder = holder
 
 
-def describe_holder(holder: dict[str, Any]) -> str:
-    if not holder:
+def describe_holder(holder: LockHolder | None) -> str:
+    if holder is None:
         return "holder unknown"
-    parts = [f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}"]
-    if holder.get("started"):
-        parts.append(f"since {holder['started']}")
+    parts = [f"pid {holder.pid} on host {holder.host}"]
+    if holder.started:
+        parts.append(f"since {holder.started}")
     return ", ".join(parts)
 
 
-def read_holder(path: Path) -> dict[str, Any]:
-    """What the lock file at ``path`` says about its holder ({} when unreadable)."""
+def read_holder(path: Path) -> LockHolder | None:
+    """What the lock file at ``path`` says about its holder (None when unreadable)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return LockHolder.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return None
 
 
 def refuse_if_locked(out_dir: str | os.PathLike[str]) -> None:
@@ -106,7 +131,7 @@ class RunLock:
         self._fd: int | None = None
         self._created_dir = False
         #: The holder recorded in a lock file left by a dead process, when one was taken over.
-        self.stale_holder: dict[str, Any] | None = None
+        self.stale_holder: LockHolder | None = None
 
     @property
     def held(self) -> bool:
@@ -153,16 +178,9 @@ class RunLock:
                     os.close(fd)
                     continue
             break
-        previous = read_holder(self.path)
-        if previous:
-            self.stale_holder = previous
-        info = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started": dt.datetime.now().isoformat(timespec="seconds"),
-        }
+        self.stale_holder = read_holder(self.path)
         os.ftruncate(fd, 0)
-        os.write(fd, json.dumps(info).encode())
+        os.write(fd, json.dumps(LockHolder.this_process().to_json()).encode())
         os.fsync(fd)
         self._fd = fd
         return self
