@@ -16,6 +16,7 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,6 +127,17 @@ def drop_training_state(folder: ClassifierFolder) -> None:
                 path.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class ReadyClassifier:
+    """A trained classifier, ready to evaluate: the PyTorch model (for the parity
+    check), its ONNX Runtime session and its ``meta.json`` (how it was made)."""
+
+    name: str
+    model: Any
+    session: Any
+    meta: Mapping[str, Any]
+
+
 class Classifiers:
     """Trains each classifier once and hands out (model, ONNX session, metadata)."""
 
@@ -142,7 +154,7 @@ class Classifiers:
         self.encoded = encoded
         self.folder = RunFolder(out_dir)
         self.device = device
-        self._ready: dict[str, tuple[Any, Any, dict[str, Any]]] = {}
+        self._ready: dict[str, ReadyClassifier] = {}
 
     def key(self, cell: CellId) -> dict[str, Any]:
         """What the classifier of ``cell`` is (to be) trained from."""
@@ -160,7 +172,7 @@ class Classifiers:
         for path in files:
             path.unlink()
 
-    def get(self, cell: CellId) -> tuple[Any, Any, dict[str, Any]]:
+    def get(self, cell: CellId) -> ReadyClassifier:
 
         name = classifier_name(cell.anchor, cell.codec, cell.quality, self.plan)
         if name in self._ready:
@@ -185,7 +197,7 @@ class Classifiers:
             model, meta, _ = self.train(cell, name, folder, model, key)
         model.eval()
         session = open_classifier_session(folder, config.device)
-        self._ready[name] = (model, session, meta)
+        self._ready[name] = ReadyClassifier(name, model, session, meta)
         return self._ready[name]
 
     def train(
@@ -349,7 +361,8 @@ def evaluate_cell(cell: CellId, classifiers: Classifiers) -> dict[str, Any]:
     import numpy as np
 
     plan = classifiers.plan
-    model, session, meta = classifiers.get(cell)
+    ready = classifiers.get(cell)
+    model, session, meta = ready.model, ready.session, ready.meta
     domain = cell.anchor.domain
     test = classifiers.samples["test"]
     items = _items(cell.anchor.eval_on, test, cell, classifiers.encoded)
@@ -364,7 +377,7 @@ def evaluate_cell(cell: CellId, classifiers: Classifiers) -> dict[str, Any]:
             [p for p, _ in items[start : start + size]], domain, plan.config.preset
         )
         if start == 0:  # parity with PyTorch on the first batch, before trusting ONNX
-            folder = classifiers.folder.classifier(meta["name"])
+            folder = classifiers.folder.classifier(ready.name)
             try:
                 diff = parity(model, session, (batch[:EVAL_BATCH],))
             except Exception as exc:  # noqa: BLE001 - e.g. an ONNX graph of another input
@@ -385,7 +398,7 @@ def evaluate_cell(cell: CellId, classifiers: Classifiers) -> dict[str, Any]:
         "top1": scored.top1,
         "top5": scored.top5,
         "n_test": len(items),
-        "classifier": meta["name"],
+        "classifier": ready.name,
         "params": meta.get("params"),
         "macs": meta.get("macs"),
         "provider": session.provider,
