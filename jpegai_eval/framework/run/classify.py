@@ -25,7 +25,7 @@ from jpegai_eval.framework.io.progress import progress
 from jpegai_eval.framework.run import distributed
 from jpegai_eval.framework.run.freshness import cell_key, classifier_key, stale_reason
 from jpegai_eval.framework.run.onnx_runtime import PARITY_TOLERANCE, export, open_session, parity
-from jpegai_eval.framework.run.records import CellResult, ResultRow
+from jpegai_eval.framework.run.records import CellResult, Key, ResultRow
 from jpegai_eval.framework.run.runfolder import (
     ClassifierFolder,
     RunFolder,
@@ -156,16 +156,16 @@ class Classifiers:
         self.device = device
         self._ready: dict[str, ReadyClassifier] = {}
 
-    def key(self, cell: CellId) -> dict[str, Any]:
+    def key(self, cell: CellId) -> Key:
         """What the classifier of ``cell`` is (to be) trained from."""
         spec = latent_spec_of(cell, self.encoded) if cell.anchor.domain == "latent" else None
         return classifier_key(self.plan, cell, self.samples["train"], self.encoded, spec)
 
-    def clear_if_stale(self, name: str, folder: ClassifierFolder, key: dict[str, Any]) -> None:
+    def clear_if_stale(self, name: str, folder: ClassifierFolder, key: Key) -> None:
         """Delete a classifier folder's files when they were trained from other data or
         settings than ``key`` (the log says which)."""
         files = [p for p in folder.root.iterdir() if p.is_file()]
-        reason = stale_reason(_load_json(folder.key_json), key, "training")
+        reason = stale_reason(Key.from_json(_load_json(folder.key_json)), key, "training")
         if not files or reason is None:
             return
         log(f"classifier {name}: retraining it: {reason}", self.folder.root)
@@ -206,7 +206,7 @@ class Classifiers:
         name: str,
         folder: ClassifierFolder,
         model: Any,
-        key: dict[str, Any],
+        key: Key,
         data_parallel: dict[str, Any] | None = None,
     ) -> tuple[Any, dict[str, Any], Any]:
         """Train ``model`` (freshly built) for ``cell`` into ``folder``; write
@@ -228,9 +228,9 @@ class Classifiers:
             self.folder.root,
         )
         if data_parallel:
-            distributed.on_main(lambda: write_json(folder.key_json, key))
+            distributed.on_main(lambda: write_json(folder.key_json, key.to_json()))
         else:
-            write_json(folder.key_json, key)
+            write_json(folder.key_json, key.to_json())
         t0 = time.time()
         trained = task.train_for(
             model,
@@ -332,9 +332,7 @@ def train_together(
         folder = classifiers.folder.classifier(name)
         key = classifiers.key(cell)
 
-        def check(
-            name: str = name, folder: ClassifierFolder = folder, key: dict[str, Any] = key
-        ) -> bool:
+        def check(name: str = name, folder: ClassifierFolder = folder, key: Key = key) -> bool:
             folder.root.mkdir(parents=True, exist_ok=True)
             classifiers.clear_if_stale(name, folder, key)
             return is_trained(folder)
@@ -430,7 +428,7 @@ def load_cell(path: Path) -> CellResult | None:
         raise damaged(path, why, path) from None
 
 
-def fresh_cell(path: Path, key: dict[str, Any], name: str, out_dir: Path) -> CellResult | None:
+def fresh_cell(path: Path, key: Key, name: str, out_dir: Path) -> CellResult | None:
     """The finished cell at ``path`` if it was computed from ``key``; else None (and the
     log says why it is redone: stale, or a damaged record, which is only a result)."""
     try:

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jpegai_eval.framework.run.records import Key
 from jpegai_eval.framework.run.runfolder import item_path
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def items_digest(data: ImageSource, samples: list[Sample], cell: CellId, encoded
 
 def classifier_key(
     plan: Plan, cell: CellId, train: list[Sample], encoded: Encoded, spec: Any
-) -> dict[str, Any]:
+) -> Key:
     config = plan.config
     train_on = plan.trainers[cell.anchor.id].train_on
     settings = {
@@ -90,32 +91,25 @@ def classifier_key(
         "init": [plan.init_label, init_file_id(plan.init_weights)],
         "latent_spec": repr(spec),
     }
-    return {
-        "config": digest(settings),
-        "data": items_digest(train_on, train, cell, encoded),
-        "n": len(train),
-    }
+    return Key(items_digest(train_on, train, cell, encoded), len(train), config=digest(settings))
 
 
-def cell_key(
-    cell: CellId, classifier: dict[str, Any], test: list[Sample], encoded: Encoded
-) -> dict[str, Any]:
+def cell_key(cell: CellId, classifier: Key, test: list[Sample], encoded: Encoded) -> Key:
     data = items_digest(cell.anchor.eval_on, test, cell, encoded)
     if cell.codec is not None:  # the bpp / PSNR columns come from the coded entries
         data = digest([data, items_digest("decoded", test, cell, encoded)])
-    return {"classifier": digest(classifier), "data": data, "n": len(test)}
+    return Key(data, len(test), classifier=digest(classifier.to_json()))
 
 
-def stale_reason(previous: Any, now: dict[str, Any], data_kind: str) -> str | None:
+def stale_reason(previous: Key | None, now: Key, data_kind: str) -> str | None:
     """Why a stored key no longer holds (None when it does)."""
     if previous == now:
         return None
-    if not isinstance(previous, dict):
+    if previous is None:
         return "no record of what it was computed from (an older run folder)"
-    if previous.get("data") != now["data"]:
-        n_old, n_new = previous.get("n"), now["n"]
-        count = f" ({n_old} then, {n_new} now)" if n_old != n_new else ""
+    if previous.data != now.data:
+        count = f" ({previous.n} then, {now.n} now)" if previous.n != now.n else ""
         return f"its {data_kind} data changed{count}"
-    if previous.get("classifier") != now.get("classifier"):
+    if previous.classifier != now.classifier:
         return "its classifier was retrained"
     return "its configuration changed"

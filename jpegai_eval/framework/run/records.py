@@ -203,6 +203,42 @@ def result_columns() -> list[str]:
 
 
 @dataclass(frozen=True)
+class Key:
+    """What a classifier (its ``key.json``) or a cell (the ``key`` of its
+    ``cells/<cell>.json``) was computed from: a digest of its settings (a classifier)
+    or of its classifier's key (a cell), a digest of its data, and the data's size. A
+    rerun compares the stored key with the one it computes and redoes the step when they
+    differ (:func:`jpegai_eval.framework.run.freshness.stale_reason` says why)."""
+
+    data: str
+    n: int
+    #: a classifier's settings (task, domain, training data, preset, seed, start)
+    config: str | None = None
+    #: a cell's classifier, by its key
+    classifier: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> Key | None:
+        """The key a file's JSON holds; None when it holds none (an older run folder)."""
+        if not isinstance(data, Mapping) or "data" not in data:
+            return None
+        return cls(
+            str(data["data"]),
+            int(data.get("n") or 0),
+            data.get("config"),
+            data.get("classifier"),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        if self.classifier is not None:
+            out["classifier"] = self.classifier
+        if self.config is not None:
+            out["config"] = self.config
+        return {**out, "data": self.data, "n": self.n}
+
+
+@dataclass(frozen=True)
 class CellResult:
     """A finished cell as ``cells/<cell>.json`` holds it: its row, each test image's
     predicted class index, and the key it was computed from (what the run compares to
@@ -210,7 +246,7 @@ class CellResult:
 
     row: ResultRow
     predictions: Mapping[str, int]
-    key: Mapping[str, Any] | None = None
+    key: Key | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> CellResult:
@@ -224,15 +260,12 @@ class CellResult:
         row = data["row"]
         if "provider" not in row or "top1" not in row:
             raise ValueError("its row has no accuracy")
-        key = data.get("key")
         return cls(
-            ResultRow.from_json(row),
-            dict(data["predictions"]),
-            dict(key) if isinstance(key, Mapping) else None,
+            ResultRow.from_json(row), dict(data["predictions"]), Key.from_json(data.get("key"))
         )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"row": self.row.to_json(), "predictions": dict(self.predictions)}
         if self.key is not None:
-            out["key"] = dict(self.key)
+            out["key"] = self.key.to_json()
         return out
