@@ -16,7 +16,7 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -354,7 +354,7 @@ def train_together(
     return done
 
 
-def evaluate_cell(cell: CellId, classifiers: Classifiers) -> dict[str, Any]:
+def evaluate_cell(cell: CellId, classifiers: Classifiers) -> CellResult:
     """Top-1/Top-5 of one cell on the test split, through ONNX Runtime."""
     import numpy as np
 
@@ -390,7 +390,9 @@ def evaluate_cell(cell: CellId, classifiers: Classifiers) -> dict[str, Any]:
         infer_s += time.perf_counter() - t0
     scored = topk_from_logits(np.concatenate(logits), [label for _, label in items])
     predictions = {s.id: p["pred"] for s, p in zip(test, scored.predictions, strict=True)}
+    test_columns = codec_columns(cell, classifiers.encoded, test)
     row = {
+        **test_columns,
         "anchor": cell.anchor.id,
         "domain": domain,
         "top1": scored.top1,
@@ -404,7 +406,7 @@ def evaluate_cell(cell: CellId, classifiers: Classifiers) -> dict[str, Any]:
         "onnx_max_abs_diff": diff,
         "init": meta.get("init"),
     }
-    return {"row": row, "predictions": predictions}
+    return CellResult(ResultRow.from_json(row), predictions)
 
 
 def onnx_mismatch(folder: ClassifierFolder, why: str) -> UserError:
@@ -504,12 +506,9 @@ def run_cells(
         key = cell_key(cell, classifiers.key(cell), samples["test"], encoded)
         done = fresh_cell(path, key, cell.name, out_dir)
         if done is None:
-            result = evaluate_cell(cell, classifiers)
-            row = ResultRow.from_json(
-                {**codec_columns(cell, encoded, samples["test"]), **result["row"]}
-            )
-            done = CellResult(row, result["predictions"], key)
+            done = replace(evaluate_cell(cell, classifiers), key=key)
             write_json(path, done.to_json())
+            row = done.row
             log(
                 f"{cell.name}: top1 {100 * (row.top1 or 0.0):.2f}%  "
                 f"top5 {100 * (row.top5 or 0.0):.2f}%  ({row.provider})",
