@@ -18,7 +18,8 @@ returns a small report of what it measured when every rule holds.
 The codec rules (:func:`check_codec`):
 
 - ``load`` declares ``Codec.load``'s parameters and returns a :class:`CodecModel` of
-  that codec and quality;
+  that codec and quality; a model that loads weights (its codec has a compressed
+  domain, or it holds a module with parameters) has a non-empty ``weights_id``;
 - a small image round-trips: ``encode`` gives a complete ``.jai`` file whose header
   names the codec, backend, quality, image size and weights; ``decode`` gives an
   ``(H, W, 3)`` uint8 image, the same one every time and from a freshly loaded model
@@ -30,7 +31,9 @@ The codec rules (:func:`check_codec`):
   alone -- while ``latents`` runs, the model's pixel path (``decode``, ``encode``) and
   any synthesis or analysis transform it exposes as a ``g_s`` / ``g_a`` attribute
   (CompressAI's names; on the model or on an attribute of it, such as ``model.net``)
-  raise, so a codec that runs g_s or g_a to get its latents fails;
+  raise, so a codec that runs g_s or g_a to get its latents fails (when two images
+  give one ``y_hat`` and one decoded image, the error names the likely cause: an
+  untrained analysis transform, |y| < 0.5 everywhere);
 - a truncated, extended, bit-flipped or re-labelled file (another codec, quality or
   weights) is refused with :class:`BitstreamError` by ``decode`` and ``latents``, and
   a well-formed container around a garbage payload either decodes to a well-formed

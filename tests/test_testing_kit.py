@@ -58,6 +58,15 @@ def test_all_names_the_public_api():
         jpegai_eval.no_such_name  # noqa: B018
 
 
+def test_readme_documents_decoded_and_weights_id_for_codec_authors():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Writing a codec plugin")[1].split("\n## ")[0]
+    assert "jpegai_eval.Decoded(" in section and "_decode_stages(" in section
+    assert "weights_id=" in section and "q<quality>-<weights_id in hex>" in section
+    assert "untrained analysis transform?" in section
+    assert "`Decoded`" in readme.split("## Plugin API")[1]
+
+
 def test_a_plugin_codec_implements_the_staged_decode_with_the_public_decoded():
     class OnePass(RawModel):
         def _decode_stages(self, payload, header, *, image, latents):
