@@ -18,7 +18,8 @@ returns a small report of what it measured when every rule holds.
 The codec rules (:func:`check_codec`):
 
 - ``load`` declares ``Codec.load``'s parameters and returns a :class:`CodecModel` of
-  that codec and quality;
+  that codec and quality; a model that loads weights (its codec has a compressed
+  domain, or it holds a module with parameters) has a non-empty ``weights_id``;
 - a small image round-trips: ``encode`` gives a complete ``.jai`` file whose header
   names the codec, backend, quality, image size and weights; ``decode`` gives an
   ``(H, W, 3)`` uint8 image, the same one every time and from a freshly loaded model
@@ -30,7 +31,9 @@ The codec rules (:func:`check_codec`):
   alone -- while ``latents`` runs, the model's pixel path (``decode``, ``encode``) and
   any synthesis or analysis transform it exposes as a ``g_s`` / ``g_a`` attribute
   (CompressAI's names; on the model or on an attribute of it, such as ``model.net``)
-  raise, so a codec that runs g_s or g_a to get its latents fails;
+  raise, so a codec that runs g_s or g_a to get its latents fails (when two images
+  give one ``y_hat`` and one decoded image, the error names the likely cause: an
+  untrained analysis transform, |y| < 0.5 everywhere);
 - a truncated, extended, bit-flipped or re-labelled file (another codec, quality or
   weights) is refused with :class:`BitstreamError` by ``decode`` and ``latents``, and
   a well-formed container around a garbage payload either decodes to a well-formed
@@ -300,7 +303,34 @@ def _load(
         )
     if not isinstance(model.weights_id, bytes) or len(model.weights_id) > 255:
         raise fail("weights_id is at most 255 bytes", f"got {model.weights_id!r}")
+    if not model.weights_id and _loads_weights(model):
+        raise fail(
+            "a model that loads weights names them in weights_id, a short digest of the "
+            "loaded weights (it goes into every file's header, so a file is never decoded "
+            "with other weights, and it names the run's cache folder)",
+            "weights_id is empty, so files of any weights would pass for each other and the "
+            f"cache folder would be q{quality}-none. Pass CodecModel.__init__(codec, quality, "
+            "weights_id=...) a digest of the weights' bytes, e.g. "
+            "hashlib.blake2b(data, digest_size=8).digest()",
+        )
     return model
+
+
+def _loads_weights(model: CodecModel) -> bool:
+    """The rule for "this model loads weights": its codec has a compressed domain (a
+    learned analysis transform gives it), or the model holds a module with parameters
+    (a ``torch.nn.Module``, on the model or on one of its attributes)."""
+    if model.codec.has_compressed_domain:
+        return True
+    for value in (model, *vars(model).values()):
+        parameters = getattr(value, "parameters", None)
+        if callable(getattr(value, "state_dict", None)) and callable(parameters):
+            try:
+                if next(iter(parameters()), None) is not None:
+                    return True
+            except Exception:  # noqa: BLE001 - something else called parameters
+                continue
+    return False
 
 
 def _check_image(out: Any, size: tuple[int, int], what: str, fail: Fail) -> None:
@@ -369,7 +399,24 @@ def _check_latents(
                 f"a fresh model gives another {key} for a copy of the same file",
             )
     if np.array_equal(other_latents["y_hat"], y_hat):
-        raise fail("latents() are read from the file", "two different images give one y_hat")
+        raise fail("latents() are read from the file", _same_y_hat(model, data, other, y_hat))
+
+
+def _same_y_hat(model: CodecModel, data: bytes, other: bytes, y_hat: np.ndarray) -> str:
+    """What was seen when two different images gave one y_hat, with its likely cause
+    when the two files also decode to one image: the analysis transform gives |y| < 0.5
+    everywhere (PyTorch's default init, untrained weights), so every y_hat rounds to the
+    same value and the codec codes nothing of the image."""
+    seen = "two different images give one y_hat"
+    if not np.array_equal(model.decode(data), model.decode(other)):
+        return seen  # the files differ: latents() does not read them
+    values = np.unique(y_hat)
+    held = f"every y_hat is {values[0]:g}" if values.size == 1 else "y_hat is the same"
+    return (
+        f"{seen}, and their files decode to one image ({held}): |y| < 0.5 everywhere: "
+        "untrained analysis transform? With PyTorch's default initialisation (untrained "
+        "weights) every y rounds to the same y_hat; check the codec with trained weights"
+    )
 
 
 @contextmanager

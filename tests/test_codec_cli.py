@@ -300,3 +300,19 @@ def test_info_decode_latents_refuse_bomb_headers(tmp_path, size):
         target = out.with_suffix(suffix)
         assert_clean_error(invoke(command, bomb, target), 1, match)
         assert not target.exists()
+
+
+def test_help_texts_are_not_one_codecs():
+    """--help names no single codec's stride or family (and imports no torch)."""
+    from jpegai_eval.cli import cli
+
+    latents = invoke("latents", "--help")
+    assert latents.exit_code == 0
+    assert "ceil(H/16)" not in latents.output and "ceil(H/stride)" in latents.output
+    for command in ("encode", "decode", "latents"):
+        result = invoke(command, "--help")
+        assert result.exit_code == 0 and "Hyperprior weights" not in result.output
+        assert "The codec's weights" in result.output
+    run = CliRunner().invoke(cli, ["run", "--help"])
+    assert run.exit_code == 0
+    assert "codec ids" in run.output and "id/backend" in run.output

@@ -41,6 +41,7 @@ def test_all_names_the_public_api():
         "hookimpl",
         "Codec",
         "CodecModel",
+        "Decoded",
         "LatentSpec",
         "Header",
         "Task",
@@ -55,6 +56,30 @@ def test_all_names_the_public_api():
         assert getattr(jpegai_eval, name) is not None
     with pytest.raises(AttributeError):
         jpegai_eval.no_such_name  # noqa: B018
+
+
+def test_readme_documents_decoded_and_weights_id_for_codec_authors():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Writing a codec plugin")[1].split("\n## ")[0]
+    assert "jpegai_eval.Decoded(" in section and "_decode_stages(" in section
+    assert "weights_id=" in section and "q<quality>-<weights_id in hex>" in section
+    assert "untrained analysis transform?" in section
+    assert "`Decoded`" in readme.split("## Plugin API")[1]
+
+
+def test_a_plugin_codec_implements_the_staged_decode_with_the_public_decoded():
+    class OnePass(RawModel):
+        def _decode_stages(self, payload, header, *, image, latents):
+            out = jpegai_eval.Decoded(header, only={"decode": "image"})
+            out.image = self._decode_payload(payload, header)
+            out.times["decode"] = 0.5
+            return out
+
+    model = OnePass(RawCodec(), 1)
+    data = model.encode(np.zeros((4, 6, 3), np.uint8))
+    out = model.decode_stages(data)
+    assert out.image.shape == (4, 6, 3) and out.latents is None
+    assert out.decode_time >= 0.5 and "open" in out.times
 
 
 # ------------------------------------------------------------------ codecs that pass
@@ -322,6 +347,41 @@ def test_latents_kept_from_encode_fail():
 
     with pytest.raises(ContractError, match="latents\\(\\) (depend on the file only|run)"):
         check_codec(hyperprior(patch), 1)
+
+
+def test_a_learned_model_without_weights_id_fails_naming_the_fix():
+    def patch(model):
+        model.weights_id = b""
+
+    with pytest.raises(ContractError, match=r"weights_id is empty.*q1-none.*weights_id=\.\.\."):
+        check_codec(hyperprior(patch), 1)
+
+
+def test_a_pixel_model_holding_a_torch_module_without_weights_id_fails():
+    import torch
+
+    class Holds(RawModel):
+        def __init__(self, codec, quality):
+            super().__init__(codec, quality)
+            self.net = torch.nn.Linear(2, 2)
+
+    with pytest.raises(ContractError, match="weights_id is empty"):
+        check_codec(broken(Holds), 1)
+
+
+def test_an_untrained_analysis_transform_is_named_as_the_cause():
+    from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
+    from jpegai_eval.codecs.testing import tiny_network
+
+    class Untrained(CompressAIHyperprior):
+        def load(self, quality, weights=None, device="cpu", weights_dir=None):
+            return self.from_network(quality, tiny_network(gain=1.0))  # |y| < 0.5
+
+    with pytest.raises(ContractError) as caught:
+        check_codec(Untrained("ms-ssim"), 1)
+    message = str(caught.value)
+    assert "two different images give one y_hat" in message
+    assert "|y| < 0.5 everywhere: untrained analysis transform?" in message
 
 
 def test_uncropped_latents_fail():

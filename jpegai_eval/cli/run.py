@@ -84,7 +84,9 @@ def cap_workers(workers: int) -> int:
 @click.option(
     "--weights",
     default=None,
-    help="Codec weights: demo, pretrained or a path; or per backend: compressai=demo,tfc=DIR.",
+    help="Codec weights, as each codec's backend reads them (the built-in learned codecs: "
+    "demo, pretrained or a path); or KEY=VALUE pairs whose keys are backends, codec ids or "
+    "id/backend: compressai=demo,tfc=DIR.",
 )
 @click.option(
     "--weights-dir",

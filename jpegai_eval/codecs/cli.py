@@ -31,8 +31,10 @@ weights_option = click.option(
     "--weights",
     default=None,
     metavar="demo|pretrained|PATH",
-    help="Hyperprior weights: 'demo' (shipped, the default for hyperprior-msssim), "
-    "'pretrained' (CompressAI's zoo), a checkpoint file, or a folder with one per quality.",
+    help="The codec's weights, as its backend reads them: for the built-in learned codecs "
+    "'demo' (shipped, the default for hyperprior-msssim), 'pretrained' (CompressAI's zoo, "
+    "TFC's metagraphs), a checkpoint file, or a folder with one per quality; a plugin "
+    "codec documents its own. A codec without weights (jpeg...) takes none.",
 )
 weights_dir_option = click.option(
     "--weights-dir",
@@ -168,8 +170,10 @@ def decode_command(weights, weights_dir, device, bitstream, out):
 @click.argument("bitstream", type=click.Path(dir_okay=False))
 @click.argument("out", type=click.Path(dir_okay=False))
 def latents_command(weights, weights_dir, device, bitstream, out):
-    """Write the compressed-domain latents of BITSTREAM to OUT (.npz with arrays y_hat
-    and sigma_hat, each C x ceil(H/16) x ceil(W/16)), without running g_s."""
+    """Write the compressed-domain latents of BITSTREAM to OUT (.npz with the codec's
+    latent arrays, e.g. y_hat and sigma_hat, each C x ceil(H/stride) x ceil(W/stride)
+    for the codec's stride: `codec info BITSTREAM` gives y_hat's shape), without
+    running g_s."""
     import numpy as np
 
     from jpegai_eval.framework.io.image_io import atomic_write_bytes

@@ -22,12 +22,15 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.api.types import Codec, Sample
 from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.run.cache import CacheCell, file_digest, image_key
 from jpegai_eval.framework.run.records import Cell, EncodedEntry, EncodeFailure, EncodeOutcome
+
+if TYPE_CHECKING:
+    from jpegai_eval.framework.api.plugins import Plugins
 
 
 @dataclass(frozen=True)
@@ -74,18 +77,51 @@ def open_cell(
 IMAGE_READER = 2
 
 
-def codec_provenance(codec: Codec, spec: Any) -> dict[str, Any]:
-    """What, besides the weights, makes a codec's cache entries valid: the distribution
-    and version of the package that provides it (a plugin's, or jpegai-eval's), and its
-    latent layout. Part of the cache folder's name (:class:`CacheCell`)."""
+@dataclass(frozen=True)
+class CodecOrigin:
+    """Where a codec comes from: the plugin that registered it (empty for a codec that
+    no plugin registered) and the distribution and version of the package providing it
+    (jpegai-eval's own for the built-in codecs)."""
+
+    plugin: str
+    distribution: str
+    version: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"plugin": self.plugin, "distribution": self.distribution, "version": self.version}
+
+
+def codec_origin(codec: Codec, plugins: Plugins | None = None) -> CodecOrigin:
+    """The registry's record of ``codec`` (``plugins``, default: the process's plugin
+    manager): its plugin and that plugin's distribution and version. A codec no plugin
+    registered (built in a test or a script), or one whose plugin comes from no
+    installed distribution, is attributed to the distribution of its class's package."""
     from importlib.metadata import PackageNotFoundError, packages_distributions, version
 
+    from jpegai_eval.framework.api.plugins import get_plugins
+
+    registry = (plugins or get_plugins()).codecs
+    entry = registry.origin(codec.key) if codec.key in registry else None
+    if entry is not None and type(entry.obj) is not type(codec):
+        entry = None  # another codec under the same key: not this one's record
+    if entry is not None and entry.distribution.get("name"):
+        dist = entry.distribution
+        return CodecOrigin(entry.plugin, dist["name"], dist.get("version") or "unknown")
     top = type(codec).__module__.split(".")[0]
     names = packages_distributions().get(top) or [top]
     try:
         release = version(names[0])
     except PackageNotFoundError:
         release = "unknown"
+    return CodecOrigin(entry.plugin if entry else "", names[0], release)
+
+
+def codec_provenance(codec: Codec, spec: Any, origin: CodecOrigin | None = None) -> dict[str, Any]:
+    """What, besides the weights, makes a codec's cache entries valid: the distribution
+    and version of the plugin that provides it (:func:`codec_origin`; jpegai-eval's
+    for the built-in codecs), so a plugin upgrade never reuses stale entries, and its
+    latent layout. Part of the cache folder's name (:class:`CacheCell`)."""
+    origin = origin or codec_origin(codec)
     layout = None
     if spec is not None:
         fields = getattr(spec, "__dataclass_fields__", None)
@@ -93,8 +129,8 @@ def codec_provenance(codec: Codec, spec: Any) -> dict[str, Any]:
     return {
         "codec": codec.key,
         "image_reader": IMAGE_READER,
-        "distribution": names[0],
-        "version": release,
+        "distribution": origin.distribution,
+        "version": origin.version,
         "latent_layout": layout,
     }
 

@@ -36,7 +36,7 @@ from jpegai_eval.framework.errors import DatasetError, UserError
 from jpegai_eval.framework.io.image_io import TEMP_PREFIX, is_temporary
 from jpegai_eval.framework.io.progress import progress
 from jpegai_eval.framework.run import distributed, onnx_runtime
-from jpegai_eval.framework.run.encode_stage import unusable_images
+from jpegai_eval.framework.run.encode_stage import codec_origin, unusable_images
 from jpegai_eval.framework.run.needs import check_offline
 from jpegai_eval.framework.run.plan import Plan, RunConfig, check_classes, make_plan
 from jpegai_eval.framework.run.records import (
@@ -605,6 +605,10 @@ def run_setup(study: Study) -> dict[str, Any]:
         "qualities": {cp.codec.key: cp.qualities for cp in plan.codecs},
         # each codec's libraries and exact settings; --target-bpp: the targets and rule
         "codec_descriptions": {cp.codec.key: cp.codec.description for cp in plan.codecs},
+        # each codec's plugin, distribution and version (the cache key holds the latter)
+        "codec_origins": {
+            cp.codec.key: codec_origin(cp.codec, study.plugins).to_dict() for cp in plan.codecs
+        },
         "rate_points": rate_points_record(config),
         "anchors": [a.id for a in plan.anchors],
         "versions": versions(),
