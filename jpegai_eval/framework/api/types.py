@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 from jpegai_eval.framework.api.bitstream import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from jpegai_eval.framework.api.bitstream import max_pixels as env_max_pixels
@@ -29,11 +29,11 @@ if TYPE_CHECKING:
 
 #: Where a classifier reads: decoded pixels, or the codec's compressed domain.
 Domain = Literal["pixel", "latent"]
-DOMAINS: tuple[Domain, ...] = ("pixel", "latent")
+DOMAINS: tuple[Domain, ...] = get_args(Domain)
 #: What an anchor trains or evaluates on: the original images, the codec's decoded
 #: images, or its latents.
 ImageSource = Literal["original", "decoded", "latents"]
-IMAGE_SOURCES: tuple[ImageSource, ...] = ("original", "decoded", "latents")
+IMAGE_SOURCES: tuple[ImageSource, ...] = get_args(ImageSource)
 
 #: A learned codec's default cap: 4096 x 4096 (the hyperprior needs about 40 bytes of
 #: activations per pixel, so 12000 x 12000 would try to allocate over 6 GB).

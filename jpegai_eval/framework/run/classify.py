@@ -424,7 +424,7 @@ def load_cell(path: Path) -> CellResult | None:
     if not path.exists():
         return None
     try:
-        return CellResult.from_json(json.loads(path.read_text(encoding="utf-8")))
+        return CellResult.read(path)
     except (OSError, ValueError) as exc:
         why = f"not JSON: {exc}" if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise damaged(path, why, path) from None

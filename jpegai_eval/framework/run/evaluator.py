@@ -539,7 +539,7 @@ def prepare(config: RunConfig, out_dir: Path | None) -> tuple[Study, dict[str, s
         if not config.skip_bad_images:
             raise bad_images_error(unusable)
         study = study.without(unusable)
-        everything = [s for s in everything if s.id not in unusable]
+        everything = [s for split in SPLITS for s in study.samples[split]]
     check_disk(
         folder.root,
         len(everything) * len(cells),

@@ -15,6 +15,7 @@ by the stages after the one that made them:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -263,6 +264,12 @@ class CellResult:
         return cls(
             ResultRow.from_json(row), dict(data["predictions"]), Key.from_json(data.get("key"))
         )
+
+    @classmethod
+    def read(cls, path: Path) -> CellResult:
+        """The record of the cell file at ``path``; OSError when it cannot be read,
+        ValueError when it is not a finished cell's JSON."""
+        return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"row": self.row.to_json(), "predictions": dict(self.predictions)}

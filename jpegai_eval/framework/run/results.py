@@ -243,7 +243,6 @@ def prune_outputs(out_dir: Path, written: dict[str, list[Path]]) -> list[Path]:
     ``report-outputs.json`` records which files each report writer wrote last time, so
     that a file a writer no longer produces (a codec's ``compressai/<codec>.json`` after
     the codec left the results) is removed -- and nothing the tool did not write."""
-    import json
 
     out_dir = Path(out_dir)
     manifest = RunFolder(out_dir).report_outputs
@@ -281,7 +280,7 @@ def store_rows_in_cells(run_dir: Path, names: list[str], rows: list[ResultRow]) 
     for name, row in zip(names, rows, strict=True):
         path = folder.cell_json(name)
         try:
-            done = CellResult.from_json(json.loads(path.read_text(encoding="utf-8")))
+            done = CellResult.read(path)
         except (OSError, ValueError):
             continue
         if done.row != row:
@@ -297,7 +296,7 @@ def rows_from_cells(run_dir: Path, names: list[str]) -> list[ResultRow]:
     for name in names:
         path = RunFolder(Path(run_dir)).cell_json(name)
         try:
-            rows.append(CellResult.from_json(json.loads(path.read_text(encoding="utf-8"))).row)
+            rows.append(CellResult.read(path).row)
         except (OSError, ValueError) as exc:
             why = "missing" if isinstance(exc, FileNotFoundError) else "damaged"
             raise UserError(

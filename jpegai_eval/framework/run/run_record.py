@@ -184,12 +184,13 @@ class RunRecord:
     def with_ranks(self, ranks: Sequence[Mapping[str, Any]]) -> RunRecord:
         return replace(self, ranks=tuple(ranks))
 
+    def stage_total(self, stage: str) -> float:
+        """A stage's seconds summed over every invocation."""
+        return round(sum(i.timings.get(stage, 0.0) for i in self.invocations), 3)
+
     def summed_timings(self) -> dict[str, float]:
-        """Each stage's seconds summed over every invocation."""
-        return {
-            stage: round(sum(i.timings.get(stage, 0.0) for i in self.invocations), 3)
-            for stage in self.current.timings
-        }
+        """Each stage of this invocation, its seconds summed over every invocation."""
+        return {stage: self.stage_total(stage) for stage in self.current.timings}
 
     def finished(self, outcome: Mapping[str, Any], duration_s: float) -> RunRecord:
         """The record of a run whose results are written; ``duration_s`` is this
@@ -207,8 +208,9 @@ class RunRecord:
         """The reports' own seconds go into the timings only (``duration_s`` stays what
         the reports show: until the results were written)."""
         record = self.timed("report_s", seconds)
-        total = round(sum(i.timings.get("report_s", 0.0) for i in record.invocations), 3)
-        return replace(record, timings={**record.timings, "report_s": total})
+        return replace(
+            record, timings={**record.timings, "report_s": record.stage_total("report_s")}
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
