@@ -44,25 +44,93 @@ LEARNED_CODEC_MAX_PIXELS = 4096 * 4096
 
 
 @dataclass(frozen=True)
+class LatentTensor:
+    """One named tensor of a codec's compressed domain (``mu_hat``, a chroma latent...).
+
+    A tensor of an H x W image is ``channels x ceil(H / stride) x ceil(W / stride)``.
+    """
+
+    name: str
+    channels: int
+    stride: int
+
+    def shape_for(self, height: int, width: int) -> tuple[int, int, int]:
+        """The (C, h, w) shape of this tensor for an image of ``height`` x ``width``."""
+        return (self.channels, -(-height // self.stride), -(-width // self.stride))
+
+
+@dataclass(frozen=True, repr=False)
 class LatentSpec:
     """What a codec's compressed domain looks like, for building a classifier on it.
 
-    ``channels`` is M, the channel count of y_hat; ``sigma_channels`` that of the
-    hyperprior scale map sigma_hat (equal to M for a scale hyperprior). A latent of
-    an H x W image is ``ceil(H / stride) x ceil(W / stride)``.
+    The domain is a list of named tensors (:attr:`tensors`), each with its channels and
+    stride. ``y_hat`` is always there: ``channels`` is M, its channel count, and
+    ``stride`` its stride. ``sigma_channels`` is that of the hyperprior scale map
+    ``sigma_hat`` (equal to M for a scale hyperprior; 0 for a codec without one, such as
+    a factorized prior); ``others`` adds any further tensors (a mean-scale codec's
+    ``mu_hat``, JPEG AI's chroma latent). ``latents()`` returns exactly
+    :attr:`names`, in that order the classifier concatenates them.
     """
 
     channels: int
     stride: int
-    sigma_channels: int
+    sigma_channels: int = 0
     dtype: str = "float32"
+    others: tuple[LatentTensor, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.channels < 1 or self.stride < 1 or self.sigma_channels < 0:
+            raise ValueError(
+                f"LatentSpec: channels and stride must be positive and sigma_channels "
+                f"not negative (got {self.channels}, {self.stride}, {self.sigma_channels})"
+            )
+        names = [t.name for t in self.tensors]
+        if len(set(names)) != len(names):
+            raise ValueError(f"LatentSpec: tensor names repeat: {names}")
+        for t in self.others:
+            if t.channels < 1 or t.stride < 1:
+                raise ValueError(f"LatentSpec: {t.name!r} needs positive channels and stride")
+
+    @property
+    def tensors(self) -> tuple[LatentTensor, ...]:
+        """Every tensor of the domain: ``y_hat``, ``sigma_hat`` when declared, then others."""
+        found = [LatentTensor("y_hat", self.channels, self.stride)]
+        if self.sigma_channels:
+            found.append(LatentTensor("sigma_hat", self.sigma_channels, self.stride))
+        return (*found, *self.others)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names ``latents()`` returns, in the classifier's order."""
+        return tuple(t.name for t in self.tensors)
+
+    @property
+    def total_channels(self) -> int:
+        """The channels of all tensors together (the classifier's input)."""
+        return sum(t.channels for t in self.tensors)
 
     def shape_for(self, height: int, width: int) -> tuple[int, int, int]:
         """The (C, h, w) shape of y_hat for an image of ``height`` x ``width``."""
+        return self.tensors[0].shape_for(height, width)
+
+    def to_json(self) -> dict[str, object]:
+        """The spec as JSON (cache keys, ``meta.json``); ``others`` only when declared,
+        so a y_hat + sigma_hat codec's key is the one it always had."""
+        out: dict[str, object] = {
+            "channels": self.channels,
+            "stride": self.stride,
+            "sigma_channels": self.sigma_channels,
+            "dtype": self.dtype,
+        }
+        if self.others:
+            out["others"] = [[t.name, t.channels, t.stride] for t in self.others]
+        return out
+
+    def __repr__(self) -> str:
+        extra = f", others={self.others!r}" if self.others else ""
         return (
-            self.channels,
-            -(-height // self.stride),
-            -(-width // self.stride),
+            f"LatentSpec(channels={self.channels}, stride={self.stride}, "
+            f"sigma_channels={self.sigma_channels}, dtype={self.dtype!r}{extra})"
         )
 
 

@@ -124,8 +124,8 @@ def codec_provenance(codec: Codec, spec: Any, origin: CodecOrigin | None = None)
     origin = origin or codec_origin(codec)
     layout = None
     if spec is not None:
-        fields = getattr(spec, "__dataclass_fields__", None)
-        layout = {k: getattr(spec, k) for k in fields} if fields else repr(spec)
+        to_json = getattr(spec, "to_json", None)
+        layout = to_json() if callable(to_json) else repr(spec)
     return {
         "codec": codec.key,
         "image_reader": IMAGE_READER,
