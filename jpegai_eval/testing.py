@@ -25,8 +25,9 @@ The codec rules (:func:`check_codec`):
   ``(H, W, 3)`` uint8 image, the same one every time and from a freshly loaded model
   (everything needed is in the file);
 - the rate is the whole file: the framework's measurement counts every byte of it;
-- with a compressed domain: ``latents`` gives float32 ``y_hat`` and ``sigma_hat`` of
-  the shape the :class:`LatentSpec` and the header promise, the same from a fresh model
+- with a compressed domain: ``latents`` gives exactly the float32 tensors the
+  :class:`LatentSpec` declares (``y_hat``, and ``sigma_hat``, ``mu_hat``... when
+  declared), each of the shape the spec and the header promise, the same from a fresh model
   and a copy of the file, different for another image, and computed from the bitstream
   alone -- while ``latents`` runs, the model's pixel path (``decode``, ``encode``) and
   any synthesis or analysis transform it exposes as a ``g_s`` / ``g_a`` attribute
@@ -359,15 +360,13 @@ def _check_latents(
     with _guarded(model, TRANSFORMS, PIXEL_PATH) as guarded:
         latents = _run(lambda: model.latents(data), "latents() runs on the file it made", fail)
     report.guarded = guarded
-    if not isinstance(latents, dict) or set(latents) != {"y_hat", "sigma_hat"}:
+    names = spec.names
+    if not isinstance(latents, dict) or set(latents) != set(names):
         got = sorted(latents) if isinstance(latents, dict) else type(latents).__name__
-        raise fail('latents() returns {"y_hat", "sigma_hat"}', f"got {got}")
-    y_hat, sigma_hat = latents["y_hat"], latents["sigma_hat"]
-    c, h, w = spec.shape_for(header.height, header.width)
-    for key, value, shape in (
-        ("y_hat", y_hat, (c, h, w)),
-        ("sigma_hat", sigma_hat, (spec.sigma_channels, h, w)),
-    ):
+        raise fail(f"latents() returns the LatentSpec's tensors {list(names)}", f"got {got}")
+    for tensor in spec.tensors:
+        key, value = tensor.name, latents[tensor.name]
+        shape = tensor.shape_for(header.height, header.width)
         if not isinstance(value, np.ndarray) or value.dtype != np.float32:
             raise fail(f"{key} is a float32 numpy array", f"got {getattr(value, 'dtype', value)}")
         if value.shape != shape:
@@ -377,6 +376,7 @@ def _check_latents(
             )
         if not np.isfinite(value).all():
             raise fail(f"{key} is finite", "it holds NaN or inf")
+    y_hat = latents["y_hat"]
     if tuple(header.latent_shape) != y_hat.shape:
         raise fail(
             "the header's latent shape is y_hat's",
@@ -392,7 +392,7 @@ def _check_latents(
     with _guarded(fresh, TRANSFORMS, PIXEL_PATH):
         again = _run(lambda: fresh.latents(bytes(bytearray(data))), rule, fail)
         other_latents = _run(lambda: fresh.latents(other), rule, fail)
-    for key in ("y_hat", "sigma_hat"):
+    for key in names:
         if not np.array_equal(again[key], latents[key]):
             raise fail(
                 "latents() depend on the file only",
