@@ -199,12 +199,6 @@ class ZooHyperprior(CompressAIHyperprior):
     def default_weights(self, quality: int) -> str:
         return "pretrained"
 
-    def network(self, n: int, m: int) -> Any:
-        """A fresh ScaleHyperprior(n, m) (what ``codec train`` starts from)."""
-        from jpegai_eval.codecs.weights import import_compressai
-
-        return import_compressai().ScaleHyperprior(n, m)
-
 
 class CompressAIZoo(Codec):
     """A CompressAI zoo family (other than the scale hyperprior) trained for one
@@ -245,6 +239,10 @@ class CompressAIZoo(Codec):
     def lmbda(self, quality: int) -> float:
         """CompressAI's rate-distortion lambda for this metric and quality."""
         return LAMBDAS[self.metric][self.check_quality(quality) - 1]
+
+    def training_config(self, quality: int) -> tuple[int, int]:
+        """CompressAI's (N, M) for ``quality`` (what ``codec train`` builds by default)."""
+        return self.family.configs[self.check_quality(quality)]
 
     def network(self, n: int, m: int) -> Any:
         """A fresh network of this family with N = ``n``, M = ``m`` (cheng2020: M = N)."""
