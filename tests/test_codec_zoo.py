@@ -258,3 +258,51 @@ def test_codec_train_trains_a_zoo_family_that_weights_path_loads(tmp_path):
     assert model.decode(model.encode(image)).shape == (64, 64, 3)
     with pytest.raises(WeightsError, match="trained for codec bmshj2018-factorized-msssim"):
         zoo_codec("bmshj2018-factorized", "mse").load(3, str(out))
+
+
+class _TinyPluginCodec(CompressAIZoo):
+    """A plugin's codec around a CompressAI network: what ``codec train`` needs is its
+    metric, lmbda, training_config and network (here a factorized prior)."""
+
+    def __init__(self):
+        super().__init__("bmshj2018-factorized", "mse")
+        self.id, self.aliases, self.family = "tiny-plugin", (), None  # no zoo family
+        self.backend = "my-backend"
+
+    def lmbda(self, quality):
+        return 0.01
+
+    def training_config(self, quality):
+        return (8, 8)
+
+    def network(self, n, m):
+        from compressai.models import FactorizedPrior
+
+        return FactorizedPrior(n, m)
+
+
+def test_codec_train_trains_a_plugin_codec_exposing_a_compressai_network(tmp_path):
+    from jpegai_eval import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def register_codecs(self, register):
+            register(_TinyPluginCodec())
+
+    get_plugins().pm.register(Plugin(), name="tiny-plugin")
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(synthetic_image(64, 64)).save(folder / "a.png")
+    out = tmp_path / "plugin.pt"
+    options = dict(codec_id="tiny-plugin", quality=1, data=[str(folder)], out=str(out))
+    meta = train(config_from_options(**options, steps=1, patch=64, batch=1, progress=False))
+    assert (meta["codec"], meta["lmbda"], meta["architecture"]) == (
+        "tiny-plugin",
+        0.01,
+        "tiny-plugin",
+    )
+    saved = torch.load(out, weights_only=True)
+    assert (saved["meta"]["N"], saved["meta"]["M"]) == (8, 8)
+    assert "g_a.6.weight" in saved["state_dict"]
+    with pytest.raises(UsageError, match="cannot be trained by `codec train`.*Trainable codecs:"):
+        train(config_from_options(**dict(options, codec_id="jpeg")))

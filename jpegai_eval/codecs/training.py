@@ -133,13 +133,17 @@ def architecture(cfg: TrainConfig, codec: TrainableCodec | None = None) -> tuple
 
 
 def architecture_name(codec: TrainableCodec) -> str:
-    """The network's name in the checkpoint (CompressAI's zoo name where it has one)."""
+    """The network's name in the checkpoint: CompressAI's zoo name for the built-in
+    codecs, a plugin codec's ``architecture`` attribute, else its id."""
+    from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
     from jpegai_eval.codecs.weights import ARCHITECTURE
 
     family = getattr(codec, "family", None)
     if family is not None:
         return str(family.name)
-    return str(getattr(codec, "architecture", ARCHITECTURE))
+    if isinstance(codec, CompressAIHyperprior):
+        return ARCHITECTURE
+    return str(getattr(codec, "architecture", codec.id))
 
 
 def load_init(n: int, m: int, path: Path, codec: TrainableCodec | None = None) -> tuple[Any, str]:
