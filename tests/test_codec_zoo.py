@@ -42,7 +42,6 @@ CHECKED = [
     ("cheng2020-anchor", "ms-ssim"),
     ("cheng2020-attn", "mse"),
 ]
-ZOO = [f for f in FAMILIES if f != "bmshj2018-hyperprior"]
 
 
 def zoo_codec(family: str, metric: str = "ms-ssim"):
@@ -95,7 +94,7 @@ def test_the_bare_zoo_name_is_the_msssim_codec():
         registry.add(clash, "b")
 
 
-@pytest.mark.parametrize("family", ZOO)
+@pytest.mark.parametrize("family", FAMILIES)
 def test_decode_is_compressais_decompress(family):
     codec = zoo_codec(family)
     net = tiny_zoo_network(codec, seed=1)
@@ -114,7 +113,7 @@ class _Forbidden(torch.nn.Module):
         raise AssertionError("g_s must not run on the latents path")
 
 
-@pytest.mark.parametrize("family", ZOO)
+@pytest.mark.parametrize("family", FAMILIES)
 def test_latents_never_run_g_s(family):
     model = zoo_codec(family).from_network(3, tiny_zoo_network(zoo_codec(family)))
     data = model.encode(synthetic_image(64, 64, seed=4))
