@@ -305,3 +305,28 @@ def test_codec_train_trains_a_plugin_codec_exposing_a_compressai_network(tmp_pat
     assert "g_a.6.weight" in saved["state_dict"]
     with pytest.raises(UsageError, match="cannot be trained by `codec train`.*Trainable codecs:"):
         train(config_from_options(**dict(options, codec_id="jpeg")))
+
+
+@pytest.mark.parametrize("family", ["mbt2018-mean", "mbt2018"])
+def test_a_crafted_string_in_a_valid_container_decodes_or_is_refused(family):
+    from jpegai_eval.framework.api.bitstream import pack, pack_strings, unpack, unpack_strings
+    from jpegai_eval.framework.errors import BitstreamError
+
+    codec = zoo_codec(family)
+    model = codec.from_network(1, tiny_zoo_network(codec))
+    header, payload = unpack(model.encode(synthetic_image(64, 64)))
+    y, z = unpack_strings(payload)
+    rng = np.random.default_rng(0)
+    refused = 0
+    for crafted in (b"\xff" * len(y), rng.bytes(len(y)), rng.bytes(3 * len(y)), y[:-5]):
+        data = pack(header, pack_strings([crafted, z]))  # a valid container, CRC and all
+        try:
+            image, latents = model.decode(data), model.latents(data)
+        except BitstreamError:
+            refused += 1
+            continue
+        # The AR families read the y string with CompressAI's decoder, which cannot tell
+        # a crafted string from a real one: it decodes, within bounds, to some image.
+        assert image.shape == (64, 64, 3) and all(np.isfinite(v).all() for v in latents.values())
+    if family == "mbt2018-mean":  # the compiled decoder checks every string
+        assert refused == 4
