@@ -71,13 +71,11 @@ if TYPE_CHECKING:
     from jpegai_eval.framework.api.bitstream import Header
     from jpegai_eval.framework.io.remote import RemoteFile
 
-#: What the entropy model gives besides y_hat, by prior.
-FACTORIZED, SCALE, MEAN_SCALE, AUTOREGRESSIVE = (
-    "factorized",
-    "scale",
-    "mean-scale",
-    "autoregressive",
-)
+#: The priors: how y is entropy-coded, and so which tensors the latents hold.
+FACTORIZED = "factorized"  # y_hat
+SCALE = "scale"  # y_hat, sigma_hat
+MEAN_SCALE = "mean-scale"  # y_hat, sigma_hat, mu_hat
+AUTOREGRESSIVE = "autoregressive"  # y_hat, sigma_hat, mu_hat (+ context model)
 #: The metrics of CompressAI's zoo and the suffix of the codec id for each.
 METRIC_SUFFIX = {"ms-ssim": "msssim", "mse": "mse"}
 
@@ -118,7 +116,10 @@ class Family:
         )
 
 
-def _ladder(low: tuple[int, int], high: tuple[int, int], split: int, top: int = 8) -> dict:
+def _ladder(
+    low: tuple[int, int], high: tuple[int, int], split: int, top: int = 8
+) -> dict[int, tuple[int, int]]:
+    """Qualities 1..``top``: ``low`` below ``split``, ``high`` from it on."""
     return {q: (low if q < split else high) for q in range(1, top + 1)}
 
 
@@ -251,7 +252,10 @@ class CompressAIZoo(Codec):
         cls = getattr(import_compressai(), self.family.model)
         if self.family.name.startswith("cheng2020"):
             if n != m:
-                raise UsageError(f"{self.family.name} has M = N; got N={n}, M={m}. Give one value.")
+                raise UsageError(
+                    f"{self.family.name} has M = N (one channel count); got N={n}, M={m}. "
+                    "Give --N and --M the same value."
+                )
             return cls(n)
         return cls(n, m)
 
