@@ -86,6 +86,15 @@ def test_the_bare_zoo_name_is_the_msssim_codec():
         codec = codecs.resolve(family)
         assert codec.id == f"{family}-msssim" and codec.metric == "ms-ssim"
     assert codecs.resolve("mbt2018-mean", "compressai").id == "mbt2018-mean-msssim"
+    # --weights KEY=VALUE takes the alias as a key, and the plan names the full id.
+    from jpegai_eval.framework.run.plan import RunConfig, make_plan
+
+    weights = "mbt2018-mean=/a,compressai=pretrained"
+    cfg = RunConfig(codecs=["mbt2018-mean", "mbt2018"], task="minc", weights=weights)
+    assert cfg.weights_for(codecs.resolve("mbt2018-mean")) == "/a"
+    assert cfg.weights_for(codecs.resolve("mbt2018")) == "pretrained"
+    plan = make_plan(cfg, get_plugins())
+    assert [p.codec.id for p in plan.codecs] == ["mbt2018-mean-msssim", "mbt2018-msssim"]
     registry = CodecRegistry()
     registry.add(CompressAIZoo("mbt2018", "ms-ssim"), "a")
     clash = CompressAIZoo("mbt2018", "mse")
