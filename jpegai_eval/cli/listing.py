@@ -57,6 +57,7 @@ def describe_plugins(plugins: Plugins | None = None) -> dict[str, list[dict[str,
     codecs = [
         {
             "id": e.obj.id,
+            "aliases": list(e.obj.aliases),
             "backend": e.obj.backend,
             "qualities": list(e.obj.qualities),
             "compressed_domain": e.obj.has_compressed_domain,
@@ -147,10 +148,11 @@ def format_plugins(info: dict[str, list[dict[str, Any]]]) -> str:
     for c in info["codecs"]:
         qualities = ",".join(str(q) for q in c["qualities"])
         domain = " [compressed domain]" if c["compressed_domain"] else ""
-        lines.append(f"  {c['id']:<20} {c['backend']:<11} q={qualities:<16}{domain}")
-        lines.append(f"  {'':<20} from {_origin(c)}")
+        also = f" (also: {', '.join(c['aliases'])})" if c.get("aliases") else ""
+        lines.append(f"  {c['id']:<27} {c['backend']:<11} q={qualities:<16}{domain}{also}")
+        lines.append(f"  {'':<27} from {_origin(c)}")
         if not c["available"]:
-            lines.append(f"  {'':<20} UNAVAILABLE: {c['unavailable_reason']}")
+            lines.append(f"  {'':<27} UNAVAILABLE: {c['unavailable_reason']}")
     lines.append("Tasks:")
     for t in info["tasks"]:
         lines.append(f"  {t['id']:<20} {t['description']}")

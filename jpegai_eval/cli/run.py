@@ -62,7 +62,8 @@ def cap_workers(workers: int) -> int:
     "codecs",
     multiple=True,
     required=True,
-    help="Codec id, or id/backend. Repeat to compare codecs side by side.",
+    help="Codec id (or alias, e.g. mbt2018-mean for mbt2018-mean-msssim), or id/backend; "
+    "`jpegai-eval plugins` lists them. Repeat to compare codecs side by side.",
 )
 @click.option("--task", required=True, help="Task id, e.g. minc; its dataset options follow it.")
 @click.option("--backend", default=None, help="Backend for codecs given without one.")

@@ -120,6 +120,16 @@ class CompressAIHyperprior(Codec):
     def lmbda(self, quality: int) -> float:
         return LAMBDAS[self.metric][self.check_quality(quality) - 1]
 
+    def training_config(self, quality: int) -> tuple[int, int]:
+        """CompressAI's (N, M) for ``quality`` (what ``codec train`` builds by default)."""
+        return ZOO_CONFIGS[self.check_quality(quality)]
+
+    def network(self, n: int, m: int) -> Any:
+        """A fresh ``ScaleHyperprior(n, m)`` (what ``codec train`` starts from)."""
+        from jpegai_eval.codecs.weights import import_compressai
+
+        return import_compressai().ScaleHyperprior(n, m)
+
     def remote_files(
         self,
         quality: int,

@@ -1,4 +1,11 @@
-"""Training a scale hyperprior the way CompressAI's ``examples/train.py`` does.
+"""Training a CompressAI codec the way CompressAI's ``examples/train.py`` does.
+
+Any codec that exposes a CompressAI ``CompressionModel`` trains here: every built-in
+CompressAI codec (``hyperprior-msssim`` / ``-mse`` and the six zoo families of
+:mod:`.compressai_zoo`, by id or alias) and a plugin codec that implements
+:class:`TrainableCodec` (``metric``, ``lmbda(quality)``, ``training_config(quality)``
+and ``network(n, m)``, a fresh ``CompressionModel``; optionally ``architecture``, the
+name written into the checkpoint).
 
 Rate-distortion loss ``lambda * D + bpp`` with CompressAI's lambda ladder for the
 codec's metric (D = ``1 - MS-SSIM`` or ``255^2 * MSE``), Adam on the network
@@ -27,7 +34,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from jpegai_eval.framework.errors import DatasetError, UsageError
 from jpegai_eval.framework.io.safeload import torch_load
@@ -67,13 +74,47 @@ def state_path(out: Path) -> Path:
     return out.with_name(out.name + STATE_SUFFIX)
 
 
-def scaled_config(quality: int, scale: float) -> tuple[int, int]:
-    """CompressAI's (N, M) for ``quality`` times ``scale`` (at least 8 each)."""
+@runtime_checkable
+class TrainableCodec(Protocol):
+    """What a codec offers for ``codec train`` (module docstring)."""
+
+    id: str
+    metric: str
+
+    def lmbda(self, quality: int) -> float: ...
+
+    def training_config(self, quality: int) -> tuple[int, int]: ...
+
+    def network(self, n: int, m: int) -> Any: ...
+
+
+def trainable_codec(codec_id: str) -> TrainableCodec:
+    """The registered codec ``codec_id`` (an id or alias) if it can be trained here."""
+    from jpegai_eval.framework.api.plugins import get_plugins
+
+    codecs = get_plugins().codecs
+    codec = codecs.resolve(codec_id)
+    if not isinstance(codec, TrainableCodec) or codec.metric not in ("ms-ssim", "mse"):
+        can = [c.id for c in codecs if isinstance(c, TrainableCodec)]
+        raise UsageError(
+            f"Codec {codec.key} cannot be trained by `codec train`: it exposes no CompressAI "
+            "network (a codec trains here when it has metric, lmbda(quality), "
+            "training_config(quality) and network(n, m)). Trainable codecs: "
+            f"{', '.join(dict.fromkeys(can))}."
+        )
+    return codec
+
+
+def scaled_config(
+    quality: int, scale: float, codec: TrainableCodec | None = None
+) -> tuple[int, int]:
+    """The codec's (N, M) for ``quality`` (CompressAI's zoo configuration; default: the
+    scale hyperprior's) times ``scale`` (at least 8 each)."""
     from jpegai_eval.codecs.compressai_hyperprior import ZOO_CONFIGS
 
     if not 0 < scale <= 4:
         raise UsageError(f"--config-scale must be in (0, 4]; got {scale}.")
-    n, m = ZOO_CONFIGS[quality]
+    n, m = ZOO_CONFIGS[quality] if codec is None else codec.training_config(quality)
     return max(8, round(n * scale)), max(8, round(m * scale))
 
 
@@ -82,20 +123,48 @@ def training_images(data: Path) -> list[Path]:
     return dataset_images(data, "train")
 
 
-def architecture(cfg: TrainConfig) -> tuple[int, int]:
+def architecture(cfg: TrainConfig, codec: TrainableCodec | None = None) -> tuple[int, int]:
     """(N, M): ``--N``/``--M`` where given, else the zoo's for the quality, scaled."""
-    n, m = scaled_config(cfg.quality, cfg.config_scale)
+    n, m = scaled_config(cfg.quality, cfg.config_scale, codec)
     n, m = cfg.n or n, cfg.m or m
     if n < 8 or m < 8:
         raise UsageError(f"--N and --M must be at least 8; got {n}, {m}.")
     return n, m
 
 
-def load_init(n: int, m: int, path: Path) -> tuple[Any, str]:
-    """A ScaleHyperprior holding checkpoint ``path``'s weights (it must be N=n, M=m), and
-    their weights id for the training record."""
+def architecture_name(codec: TrainableCodec) -> str:
+    """The network's name in the checkpoint: CompressAI's zoo name for the built-in
+    codecs, a plugin codec's ``architecture`` attribute, else its id."""
+    from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
+    from jpegai_eval.codecs.weights import ARCHITECTURE
+
+    family = getattr(codec, "family", None)
+    if family is not None:
+        return str(family.name)
+    if isinstance(codec, CompressAIHyperprior):
+        return ARCHITECTURE
+    return str(getattr(codec, "architecture", codec.id))
+
+
+def load_init(n: int, m: int, path: Path, codec: TrainableCodec | None = None) -> tuple[Any, str]:
+    """The codec's network (default: a ScaleHyperprior) holding checkpoint ``path``'s
+    weights (it must be N=n, M=m), and their weights id for the training record."""
     from jpegai_eval.codecs.weights import build_model, read_checkpoint, weights_id
 
+    if codec is not None and architecture_name(codec) != "bmshj2018-hyperprior":
+        weights = read_checkpoint(path, architecture_name(codec))
+        net = codec.network(n, m)
+        try:
+            net.load_state_dict(dict(weights.state_dict))
+        except (RuntimeError, KeyError, ValueError) as exc:
+            first = " ".join(str(exc).strip().splitlines()[:2])[:300]
+            raise UsageError(
+                f"--init {str(path)!r} does not fit the {architecture_name(codec)} network "
+                f"this training builds (N={n}, M={m}): {first}. Give --N and --M of that "
+                "checkpoint, or an --init checkpoint of the same shape."
+            ) from None
+        net.update(force=True)
+        return net, weights_id(net).hex()
     weights = read_checkpoint(path)
     if (weights.N, weights.M) != (n, m):
         raise UsageError(
@@ -239,18 +308,25 @@ class Recipe:
     n: int
     m: int
     sources: list[list[Path]]
+    #: The codec trained (its id, never an alias, goes into the checkpoint).
+    codec: TrainableCodec | None = None
+
+    @property
+    def codec_id(self) -> str:
+        return self.codec.id if self.codec is not None else ""
+
+    @property
+    def is_hyperprior(self) -> bool:
+        """The scale hyperprior (whose training records keep their original shape)."""
+        from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
+
+        return type(self.codec) is CompressAIHyperprior
 
 
 def check_config(cfg: TrainConfig) -> Recipe:
     """Check ``cfg`` (codec, steps, batch, patch, architecture, data) before any work."""
-    from jpegai_eval.codecs.compressai_hyperprior import CompressAIHyperprior
-
-    metric = "ms-ssim" if cfg.codec_id == "hyperprior-msssim" else "mse"
-    codec = CompressAIHyperprior(metric)
-    if cfg.codec_id != codec.id:
-        raise UsageError(
-            f"Training is for hyperprior-msssim and hyperprior-mse; got {cfg.codec_id!r}."
-        )
+    codec = trainable_codec(cfg.codec_id)
+    metric = codec.metric
     lmbda = codec.lmbda(cfg.quality)
     if cfg.steps < 1 or cfg.batch < 1:
         raise UsageError(f"--steps and --batch must be at least 1; got {cfg.steps}, {cfg.batch}.")
@@ -259,10 +335,10 @@ def check_config(cfg: TrainConfig) -> Recipe:
             f"--patch must be a multiple of 64 (the hyperprior's padding multiple); got "
             f"{cfg.patch}."
         )
-    n, m = architecture(cfg)
+    n, m = architecture(cfg, codec)
     if not cfg.data:
         raise UsageError("Give at least one --data folder.")
-    return Recipe(metric, lmbda, n, m, [training_images(d) for d in cfg.data])
+    return Recipe(metric, lmbda, n, m, [training_images(d) for d in cfg.data], codec)
 
 
 class CodecTrainer:
@@ -277,18 +353,17 @@ class CodecTrainer:
         ``recipe``: ``cfg`` checked (:func:`check_config`; None: checked here)."""
         import torch
 
-        from jpegai_eval.codecs.weights import import_compressai
-
         recipe = recipe or check_config(cfg)
         self.cfg, self.recipe = cfg, recipe
         cfg.out.parent.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         init_id = None
+        codec = recipe.codec if recipe.codec is not None else trainable_codec(cfg.codec_id)
         if cfg.init is not None:
-            net, init_id = load_init(recipe.n, recipe.m, cfg.init)
+            net, init_id = load_init(recipe.n, recipe.m, cfg.init, codec)
         else:
-            net = import_compressai().ScaleHyperprior(recipe.n, recipe.m)
+            net = codec.network(recipe.n, recipe.m)
         self.net = net.to(cfg.device)
         named = dict(self.net.named_parameters())
         aux = sorted(k for k in named if k.endswith(".quantiles"))
@@ -441,14 +516,17 @@ class CodecTrainer:
             images=sum(len(s) for s in self.recipe.sources),
         )
         meta.update({f"final_{k}": round(v, 5) for k, v in self.last.items()})
-        save_checkpoint(self.cfg.out, self.net, meta, half=self.cfg.half)
+        codec = self.recipe.codec or trainable_codec(self.cfg.codec_id)
+        save_checkpoint(
+            self.cfg.out, self.net, meta, half=self.cfg.half, architecture=architecture_name(codec)
+        )
         return meta
 
 
 def _settings(cfg: TrainConfig, recipe: Recipe, init_id: str | None) -> dict[str, object]:
     """What a resumed training must share with the one that wrote the state file."""
     settings: dict[str, object] = {
-        "codec": cfg.codec_id,
+        "codec": recipe.codec_id or cfg.codec_id,
         "quality": cfg.quality,
         "metric": recipe.metric,
         "lmbda": recipe.lmbda,
@@ -460,6 +538,8 @@ def _settings(cfg: TrainConfig, recipe: Recipe, init_id: str | None) -> dict[str
         "N": recipe.n,
         "M": recipe.m,
     }
+    if recipe.codec is not None and not recipe.is_hyperprior:
+        settings["architecture"] = architecture_name(recipe.codec)
     if len(cfg.data) > 1:
         settings["data_folders"] = len(cfg.data)
     if init_id is not None:

@@ -1,4 +1,4 @@
-"""Finding and loading hyperprior weights: ``demo``, ``pretrained`` or a local path.
+"""Finding and loading CompressAI weights: ``demo``, ``pretrained`` or a local path.
 
 ``--weights`` takes one of:
 
@@ -8,7 +8,8 @@
     qualities exist, and their N and M, is listed in ``manifest.json`` there, so asking
     needs no torch.
 ``pretrained``
-    CompressAI's official bmshj2018-hyperprior checkpoints for the (metric, quality),
+    CompressAI's official checkpoints for the (architecture, metric, quality) -- the
+    bmshj2018 hyperprior unless a codec names another zoo architecture --
     under the exact file names of CompressAI's zoo, looked up in ``--weights-dir`` (or
     ``$JPEGAI_EVAL_WEIGHTS_DIR``) or else torch hub's cache
     (``$TORCH_HOME/hub/checkpoints``), and downloaded there when online (or ahead of
@@ -139,18 +140,19 @@ def zoo_metric(codec_id: str) -> str:
     return "ms-ssim" if codec_id.endswith("msssim") else "mse"
 
 
-def pretrained_url(codec_id: str, quality: int) -> str:
-    """CompressAI's zoo URL for the bmshj2018 hyperprior of this metric and quality."""
+def pretrained_url(codec_id: str, quality: int, architecture: str = ARCHITECTURE) -> str:
+    """CompressAI's zoo URL for ``architecture`` (the zoo's name, default the bmshj2018
+    hyperprior) of this codec's metric at this quality."""
     import_compressai()
     from compressai.zoo.image import model_urls
 
-    url: str = model_urls[ARCHITECTURE][zoo_metric(codec_id)][quality]
+    url: str = model_urls[architecture][zoo_metric(codec_id)][quality]
     return url
 
 
-def pretrained_filename(codec_id: str, quality: int) -> str:
+def pretrained_filename(codec_id: str, quality: int, architecture: str = ARCHITECTURE) -> str:
     """The zoo's file name, e.g. ``bmshj2018-hyperprior-ms-ssim-1-5cf249be.pth.tar``."""
-    return pretrained_url(codec_id, quality).rsplit("/", 1)[1]
+    return pretrained_url(codec_id, quality, architecture).rsplit("/", 1)[1]
 
 
 def pretrained_folder(weights_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -166,26 +168,33 @@ def pretrained_folder(weights_dir: str | os.PathLike[str] | None = None) -> Path
 
 
 def pretrained_file(
-    codec_id: str, quality: int, weights_dir: str | os.PathLike[str] | None = None
+    codec_id: str,
+    quality: int,
+    weights_dir: str | os.PathLike[str] | None = None,
+    architecture: str = ARCHITECTURE,
 ) -> RemoteFile:
     """CompressAI's checkpoint as a :class:`RemoteFile`: the zoo's file name (its
     ``-<hex>`` part the start of its SHA-256), the folder it is looked for in, and its
     URL (the prefix replaced by ``$JPEGAI_EVAL_COMPRESSAI_URL`` when set)."""
+    url = pretrained_url(codec_id, quality, architecture)
     return RemoteFile(
-        name=pretrained_filename(codec_id, quality),
+        name=pretrained_filename(codec_id, quality, architecture),
         folder=pretrained_folder(weights_dir),
-        url=mirrored(pretrained_url(codec_id, quality), COMPRESSAI_URL_ENV, COMPRESSAI_URL_PREFIX),
-        what=f"CompressAI {ARCHITECTURE} ({zoo_metric(codec_id)}) quality {quality} weights",
+        url=mirrored(url, COMPRESSAI_URL_ENV, COMPRESSAI_URL_PREFIX),
+        what=f"CompressAI {architecture} ({zoo_metric(codec_id)}) quality {quality} weights",
         url_env=COMPRESSAI_URL_ENV,
     )
 
 
 def pretrained_path(
-    codec_id: str, quality: int, weights_dir: str | os.PathLike[str] | None = None
+    codec_id: str,
+    quality: int,
+    weights_dir: str | os.PathLike[str] | None = None,
+    architecture: str = ARCHITECTURE,
 ) -> Path:
     """The local file of CompressAI's checkpoint, downloaded first if it is missing
     (never when offline: see :mod:`jpegai_eval.framework.io.download`)."""
-    file = pretrained_file(codec_id, quality, weights_dir)
+    file = pretrained_file(codec_id, quality, weights_dir, architecture)
     url, name, folder, path = file.url, file.name, file.folder, file.path
     if path.is_file():
         return path
@@ -224,22 +233,22 @@ def download(url: str, path: Path) -> None:
 # ---------------------------------------------------------------------- local weights
 
 
-def folder_candidates(codec_id: str, quality: int) -> list[str]:
+def folder_candidates(codec_id: str, quality: int, architecture: str = ARCHITECTURE) -> list[str]:
     """File names a weights folder is searched for, in order."""
     names = [f"{codec_id}-q{quality}.pt", f"q{quality}.pt"]
     try:
-        names.append(pretrained_filename(codec_id, quality))
+        names.append(pretrained_filename(codec_id, quality, architecture))
     except KeyError:
         pass
     return names
 
 
-def local_path(codec_id: str, quality: int, weights: str) -> Path:
+def local_path(codec_id: str, quality: int, weights: str, architecture: str = ARCHITECTURE) -> Path:
     path = Path(weights).expanduser()
     if path.is_file():
         return path
     if path.is_dir():
-        names = folder_candidates(codec_id, quality)
+        names = folder_candidates(codec_id, quality, architecture)
         for name in names:
             if (path / name).is_file():
                 return path / name
@@ -255,22 +264,31 @@ def local_path(codec_id: str, quality: int, weights: str) -> Path:
 
 
 def resolve_path(
-    codec_id: str, quality: int, weights: str, weights_dir: str | os.PathLike[str] | None = None
+    codec_id: str,
+    quality: int,
+    weights: str,
+    weights_dir: str | os.PathLike[str] | None = None,
+    architecture: str = ARCHITECTURE,
 ) -> Path:
     """The checkpoint file that ``weights`` names for this codec and quality."""
     if weights == "demo":
         return demo_path(codec_id, quality)
     if weights == "pretrained":
-        return pretrained_path(codec_id, quality, weights_dir)
-    return local_path(codec_id, quality, weights)
+        return pretrained_path(codec_id, quality, weights_dir, architecture)
+    return local_path(codec_id, quality, weights, architecture)
 
 
 def load_weights(
-    codec_id: str, quality: int, weights: str, weights_dir: str | os.PathLike[str] | None = None
+    codec_id: str,
+    quality: int,
+    weights: str,
+    weights_dir: str | os.PathLike[str] | None = None,
+    architecture: str = ARCHITECTURE,
 ) -> Weights:
-    """Resolve and read the checkpoint; refuse one made for another codec or quality."""
-    path = resolve_path(codec_id, quality, weights, weights_dir)
-    loaded = read_checkpoint(path)
+    """Resolve and read the checkpoint; refuse one made for another codec or quality
+    (``architecture``: CompressAI's zoo name of the network the codec builds)."""
+    path = resolve_path(codec_id, quality, weights, weights_dir, architecture)
+    loaded = read_checkpoint(path, architecture)
     made_for = (loaded.meta.get("codec"), loaded.meta.get("quality"))
     if made_for[0] is not None and made_for[0] != codec_id:
         raise WeightsError(
@@ -286,8 +304,10 @@ def load_weights(
     return loaded
 
 
-def read_checkpoint(path: str | os.PathLike[str]) -> Weights:
-    """Read any supported checkpoint file into float32 CompressAI-named tensors."""
+def read_checkpoint(path: str | os.PathLike[str], architecture: str = ARCHITECTURE) -> Weights:
+    """Read any supported checkpoint file into float32 CompressAI-named tensors. For
+    the bmshj2018 hyperprior, the tensors it needs are checked here; other
+    architectures are checked when the network is built from them."""
     import pickle
 
     import torch
@@ -321,7 +341,15 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Weights:
         )
     state = load_pretrained(state)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    made_as = meta.get("architecture")
+    if made_as is not None and made_as != architecture:
+        raise WeightsError(
+            f"Weights file {str(path)!r} holds a CompressAI {made_as} network, not a "
+            f"{architecture}. Give it to a {made_as} codec, or give {architecture} weights."
+        )
     for key in ("g_a.0.weight", "g_a.6.weight", "h_s.4.weight"):
+        if architecture != ARCHITECTURE:
+            break
         if key not in state:
             raise WeightsError(
                 f"Weights file {str(path)!r} is not a bmshj2018 scale hyperprior: it has "
@@ -372,8 +400,10 @@ def save_checkpoint(
     meta: dict[str, Any],
     half: bool = False,
     extra: dict[str, Any] | None = None,
+    architecture: str = ARCHITECTURE,
 ) -> None:
-    """Write ``net`` in this project's checkpoint format, atomically. ``half`` stores
+    """Write ``net`` (a CompressAI ``architecture``, by the zoo's name) in this
+    project's checkpoint format, atomically. ``half`` stores
     floating-point tensors as float16 (they load back as float32); the derived CDF
     tables are stored empty and rebuilt on load."""
     import torch
@@ -391,7 +421,7 @@ def save_checkpoint(
         elif half and t.is_floating_point() and leaf not in DERIVED_BUFFERS:
             t = t.to(torch.float16)
         state[name] = t
-    meta = dict(meta, N=int(net.N), M=int(net.M), architecture=ARCHITECTURE)
+    meta = dict(meta, N=int(net.N), M=int(net.M), architecture=architecture)
     obj = {"format": CHECKPOINT_FORMAT, "version": 1, "meta": meta, "state_dict": state}
     if extra:
         obj.update(extra)

@@ -93,10 +93,22 @@ class CodecRegistry(Registry[Codec]):
     def add(self, obj: Codec, plugin: str, distribution: dict[str, str] | None = None) -> None:
         if isinstance(obj, Codec):
             check_load_signature(obj, plugin)
+            taken = {c.id: c.key for c in self} | {a: c.key for c in self for a in c.aliases}
+            for alias in obj.aliases:
+                if alias in taken and taken[alias].split("/", 1)[0] != obj.id:
+                    raise DuplicateIdError(
+                        f"Plugin {plugin!r} registered codec {obj.key!r} with the alias "
+                        f"{alias!r}, which already names codec {taken[alias]!r}. Choose "
+                        "another alias."
+                    )
         super().add(obj, plugin, distribution)
 
     def resolve(self, codec_id: str, backend: str | None = None) -> Codec:
+        """The codec ``codec_id`` (an id, or an alias when no codec has that id) with
+        ``backend`` (None: the first available one)."""
         matches = [c for c in self if c.id == codec_id]
+        if not matches:
+            matches = [c for c in self if codec_id in c.aliases]
         if not matches:
             raise UnknownNameError("codec", codec_id, self.ids())
         if backend is None:

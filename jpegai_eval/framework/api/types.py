@@ -174,6 +174,9 @@ class Codec(ABC):
 
     #: Registry id, e.g. ``"hyperprior-msssim"``. Several backends may share an id.
     id: str = ""
+    #: Other names ``--codec`` accepts for this codec (e.g. CompressAI's zoo name
+    #: ``mbt2018-mean`` for ``mbt2018-mean-msssim``); results and files carry :attr:`id`.
+    aliases: tuple[str, ...] = ()
     #: Implementation, e.g. ``"compressai"``, ``"tfc"``, ``"pillow"``.
     backend: str = ""
     #: Qualities from lowest to highest rate.

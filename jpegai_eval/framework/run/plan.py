@@ -93,7 +93,7 @@ class RunConfig:
     def weights_for(self, codec: Codec) -> str | None:
         """The --weights value for ``codec``: one value for every codec, or a
         comma-separated ``KEY=VALUE`` list whose keys are backends, codec ids or
-        ``id/backend`` (e.g. ``compressai=demo,tfc=~/metagraphs``)."""
+        ``id/backend`` or a codec's alias (e.g. ``compressai=demo,tfc=~/metagraphs``)."""
         if not self.weights or "=" not in self.weights:
             return self.weights
         table = {}
@@ -105,7 +105,7 @@ class RunConfig:
                     "one value, or KEY=VALUE pairs such as compressai=demo,tfc=DIR."
                 )
             table[key.strip()] = value.strip()
-        for key in (codec.key, codec.id, codec.backend):
+        for key in (codec.key, codec.id, *codec.aliases, codec.backend):
             if key in table:
                 return table[key]
         return None
