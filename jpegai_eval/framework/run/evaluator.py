@@ -682,10 +682,28 @@ def write_results(study: Study, encoded: Encoded, classified: Classified) -> lis
     return rows
 
 
+def latent_inputs(study: Study, classified: Classified) -> dict[str, Any]:
+    """Per compressed-domain classifier, the LatentSpec it read and the side of its
+    input (``latent_input``, the preset's size for the spec's stride), from its
+    ``meta.json``."""
+    out: dict[str, Any] = {}
+    for row in classified.rows:
+        if row.domain != "latent" or not row.classifier or row.classifier in out:
+            continue
+        try:
+            meta = json.loads(study.folder.classifier(row.classifier).meta_json.read_text())
+        except (OSError, ValueError):
+            continue  # the results stand without it; the classifier's folder is its record
+        out[row.classifier] = {k: meta.get(k) for k in ("latent_spec", "latent_input", "input")}
+    return out
+
+
 def outcome(study: Study, encoded: Encoded, classified: Classified) -> dict[str, Any]:
     """What ``run.json`` says of a finished run's results."""
     return {
         "cells": [c.name for c in matrix(study.plan)],
+        # each latent classifier's compressed domain and input size
+        "latent_inputs": latent_inputs(study, classified),
         "n_classes": len(study.plan.task.classes),
         "device": study.device,
         "provider": classified.provider,
