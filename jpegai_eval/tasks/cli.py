@@ -211,7 +211,8 @@ def info_command(
     for names in dict.fromkeys(spec.names for _, _, spec in latent):
         width = models.scaled(32, p.width) * 4  # each adapter's output channels
         lines.append(
-            f"cResNet-39: {_count(len(names))} bottleneck adapter(s) ({', '.join(names)} -> "
+            f"cResNet-39: {_count(len(names))} bottleneck adapter{'s' * (len(names) > 1)} "
+            f"({', '.join(names)} -> "
             f"{' + '.join([str(width)] * len(names))} channels), then "
             f"{models.cresnet_backbone_convs(model)} convolution layers (conv3_x..conv5_x) "
             "and fc."
