@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
+from jpegai_eval import hookimpl
 from jpegai_eval.framework.api.plugins import get_plugins, make_plugin_manager
 from jpegai_eval.framework.api.types import LatentSpec, LatentTensor
 from jpegai_eval.framework.errors import DatasetError, PluginError
@@ -175,24 +176,25 @@ class Malformed(BlockMean):
         return LatentSpec(3, 16, -1)  # LatentSpec itself refuses this
 
 
+class MalformedPlugin:
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    @hookimpl
+    def register_codecs(self, register):
+        register(Malformed(self.why))
+
+
 @pytest.mark.parametrize(
     ("why", "message"),
     [
         ("name", "tensor name 'mu hat' is not a Python identifier"),
-        ("none", "latent_spec is None, not a LatentSpec"),
         ("channels", "sigma_channels not negative"),
     ],
 )
 def test_a_malformed_latent_spec_is_refused_when_the_run_is_planned(tiny_minc, why, message):
-    class Plugin:
-        from jpegai_eval import hookimpl
-
-        @hookimpl
-        def register_codecs(self, register):
-            register(Malformed(why))
-
     plugins = make_plugin_manager(False)
-    plugins.pm.register(Plugin(), name="malformed")
+    plugins.pm.register(MalformedPlugin(why), name="malformed")
     config = RunConfig(
         codecs=[f"malformed-{why}"], task="minc", anchors=["compressed"],
         task_options={"dataset": "minc", "data_root": str(tiny_minc)}, preset="smoke",
@@ -202,6 +204,22 @@ def test_a_malformed_latent_spec_is_refused_when_the_run_is_planned(tiny_minc, w
     assert f"malformed-{why}/test" in err.value.message and "check_codec" in err.value.message
     # the pixel anchors do not read the compressed domain: nothing to refuse
     make_plan(replace(config, anchors=["anchor2"]), plugins)
+
+
+def test_a_codec_whose_loaded_model_declares_no_latent_spec_stops_before_encoding(
+    tiny_minc, tmp_path
+):
+    """None before the weights load is allowed (the model may know its channels); a
+    model that still has none stops the run before anything is encoded."""
+    get_plugins().pm.register(MalformedPlugin("none"), name="malformed")
+    config = RunConfig(
+        codecs=["malformed-none"], task="minc", anchors=["compressed"], workers=0,
+        task_options={"dataset": "minc", "data_root": str(tiny_minc)}, preset="smoke",
+    )  # fmt: skip
+    make_plan(config, get_plugins())
+    with pytest.raises(PluginError, match="malformed-none/test .* is None, also once loaded"):
+        run_study(config, out_dir=tmp_path / "run")
+    assert not list((tmp_path / "run").rglob("*.jai"))
 
 
 # ------------------------------------------------------------------- end to end
@@ -245,3 +263,27 @@ def test_a_mean_scale_plugin_and_y_hat_only_codecs_run_the_compressed_anchor(tin
         next((out / "classifiers").glob("latent-latents-tiny-meanscale*/meta.json")).read_text()
     )
     assert meta["latent_input"] == 4 and meta["latent_spec"]["channels"] == 12
+
+
+def test_the_framework_gives_a_task_the_latent_spec_and_an_older_task_still_runs():
+    from tests.test_task_contract import TRAIN_ARGS, Complete
+
+    spec = LatentSpec(3, 8, 0)
+
+    class Current(Complete):
+        def train(self, model, items, **given):
+            return given
+
+        def eval_batch(self, sources, domain, preset, latent_spec=None):
+            return latent_spec
+
+    task = Current()
+    given = task.train_for(None, [], **TRAIN_ARGS, seed=0, ddp=False, deterministic=None,
+                           latent_spec=spec)  # fmt: skip
+    assert given["latent_spec"] is spec
+    assert "latent_spec" not in task.train_for(
+        None, [], **TRAIN_ARGS, seed=0, ddp=False, deterministic=None
+    )  # pixel domain: not given, as before
+    assert task.eval_batch_for([], "latent", "smoke", spec) is spec
+    with pytest.warns(DeprecationWarning, match=r"eval_batch\(\) does not take latent_spec"):
+        assert Complete().eval_batch_for([], "latent", "smoke", spec) is None

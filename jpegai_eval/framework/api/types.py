@@ -164,14 +164,14 @@ def latent_spec_problem(spec: object) -> str | None:
 
 def checked_latent_spec(
     codec: Codec, quality: int, weights: str | None = None, *, given: object = None
-) -> LatentSpec:
+) -> LatentSpec | None:
     """``codec.latent_spec(quality, weights)`` (or ``given``, a loaded model's) of a
-    codec with a compressed domain, or a PluginError naming the codec, its quality and
-    what is wrong: what ``run`` checks when it resolves the codec and loads its models,
-    before any image is encoded (``check_codec`` checks the same and that ``latents()``
-    returns these tensors)."""
-    from jpegai_eval.framework.errors import PluginError
-
+    codec with a compressed domain, checked (:func:`latent_spec_problem`): what ``run``
+    checks when it plans the run and when it loads the codec's models, before any image
+    is encoded (``check_codec`` checks the same, and that ``latents()`` returns these
+    tensors). None when the codec declares none before its weights load (the loaded
+    model's is checked then, and a run that needs one and finds none stops:
+    :func:`latent_spec_error`)."""
     spec: object = given
     why: str | None = None
     if given is None:
@@ -179,15 +179,26 @@ def checked_latent_spec(
             spec = codec.latent_spec(quality, weights)
         except ValueError as exc:  # LatentSpec refuses bad values when it is built
             why = str(exc)
+        if spec is None and why is None:
+            return None
     why = why or latent_spec_problem(spec)
     if why is None:
         return spec  # type: ignore[return-value]
-    raise PluginError(
+    raise latent_spec_error(codec, quality, f"is malformed: {why}")
+
+
+def latent_spec_error(codec: Codec, quality: int, what: str) -> UserError:
+    """The one-paragraph error for a codec whose compressed domain at ``quality``
+    cannot be used (``what``: what is wrong with its ``latent_spec``)."""
+    from jpegai_eval.framework.errors import PluginError
+
+    return PluginError(
         f"Codec {codec.key} declares a compressed domain (has_compressed_domain) but its "
-        f"latent_spec({quality}) is malformed: {why}. The classifier on its latents is "
-        "built from that spec, so the run stops before encoding. Fix the codec's "
-        "latent_spec() (see LatentSpec and LatentTensor in jpegai_eval) and test it with "
-        "jpegai_eval.testing.check_codec; or drop the latent anchors (--anchors)."
+        f"latent_spec at quality {quality} {what}. The classifier on its latents is built "
+        "from that spec, so the run stops before encoding. Fix the codec's latent_spec() "
+        "or its model's latent_spec attribute (see LatentSpec and LatentTensor in "
+        "jpegai_eval) and test it with jpegai_eval.testing.check_codec; or drop the "
+        "compressed-domain anchors (--anchors)."
     )
 
 
