@@ -21,8 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from jpegai_eval import BitstreamError, Codec, CodecModel, Header, LatentSpec, hookimpl
-from jpegai_eval.framework.api.types import LatentTensor
+from jpegai_eval import (
+    BitstreamError,
+    Codec,
+    CodecModel,
+    Header,
+    LatentSpec,
+    LatentTensor,
+    hookimpl,
+)
 
 #: y_hat's stride and the padding multiple of CompressAI's image models.
 STRIDE, MULTIPLE = 16, 64

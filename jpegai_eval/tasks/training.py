@@ -124,6 +124,7 @@ class Preset:
     width: float = 1.0
 
     def input_size(self, domain: str) -> int:
+        """The crop side of ``domain`` (latent: at stride 16, see :func:`latent_preset`)."""
         return self.pixel_crop if domain == "pixel" else self.latent_crop
 
     def as_dict(self) -> dict[str, Any]:
