@@ -135,6 +135,8 @@ def test_tensors_of_another_stride_are_resized_to_y_hats_grid():
     assert np.allclose(x[2, :2], 3) and np.allclose(x[2, 2:], 1)
     with pytest.raises(DatasetError, match="same h and w"):
         training.stack_latents({"y_hat": y, "fine": fine}, (("y_hat", 16), ("fine", 16)))
+    with pytest.raises(DatasetError, match="lack fine .*reads every tensor"):
+        training.stack_latents({"y_hat": y}, layout)
 
 
 # ------------------------------------------------------------------- y_hat only

@@ -280,6 +280,13 @@ def stack_latents(
     """``data``'s tensors of ``layout`` concatenated along channels, float32 (total
     channels, h, w) on the first's (y_hat's) h x w grid: a tensor of another stride is
     resized to it (bilinear); one of the same stride and another size is a DatasetError."""
+    missing = [name for name, _ in layout if name not in data]
+    if missing:
+        raise DatasetError(
+            f"Latents of {source!r} lack {', '.join(missing)} (they hold {', '.join(data)}); "
+            "the classifier reads every tensor of the codec's LatentSpec: "
+            f"{', '.join(n for n, _ in layout)}."
+        )
     arrays = [np.asarray(data[name], np.float32) for name, _ in layout]
     y, y_stride = arrays[0], layout[0][1]
     shapes = " and ".join(f"{n} {a.shape}" for (n, _), a in zip(layout, arrays, strict=True))
