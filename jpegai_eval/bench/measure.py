@@ -470,7 +470,7 @@ class Stages:
         torch.manual_seed(0)
         self.classifiers = {
             "resnet50": ResNet50DeepStem().eval(),
-            "cresnet39": CResNet39(spec.channels, spec.sigma_channels).eval(),
+            "cresnet39": CResNet39.from_spec(spec).eval(),
         }
         self.classifier_inputs = {"resnet50": p.shape, "cresnet39": lat.shape}
         for name, clf in self.classifiers.items():
@@ -1086,7 +1086,7 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] | None = None) -> 
                     result["classifiers"] = bench_classifiers(stages, config, log)
                     result["classifiers"]["quality"] = q
                     spec = model.latent_spec
-                    channels = spec.channels + spec.sigma_channels
+                    channels = spec.total_channels
                     result["classifiers"]["cresnet39_input_channels"] = channels
             if "metrics" in config.sections:
                 entry["metrics"] = bench_metrics(model, config, log)

@@ -183,8 +183,10 @@ def latents_command(weights, weights_dir, device, bitstream, out):
     buffer = io.BytesIO()
     np.savez(buffer, **latents)
     atomic_write_bytes(out, buffer.getvalue())
-    shape = "x".join(str(s) for s in latents["y_hat"].shape)
-    click.echo(f"{out}: y_hat and sigma_hat, {shape} (C x h x w)")
+    shapes = ", ".join(
+        f"{name} {'x'.join(str(s) for s in np.shape(array))}" for name, array in latents.items()
+    )
+    click.echo(f"{out}: {shapes} (C x h x w)")
 
 
 @codec_group.command("info")

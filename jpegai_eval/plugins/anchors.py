@@ -32,7 +32,7 @@ ANCHORS = (
     ),
     Anchor(
         id="compressed",
-        title="Compressed domain: cResNet-39 on y_hat and sigma_hat",
+        title="Compressed domain: cResNet-39 on the latents (y_hat, sigma_hat...)",
         domain="latent",
         train_on="latents",
         eval_on="latents",

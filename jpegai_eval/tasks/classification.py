@@ -85,6 +85,7 @@ class ClassificationTask(Task):
         seed: int = 0,
         ddp: bool = False,
         deterministic: bool | None = None,
+        latent_spec: LatentSpec | None = None,
     ) -> TrainResult:
         """Train in place; see :func:`jpegai_eval.tasks.training.train_classifier`.
 
@@ -103,6 +104,7 @@ class ClassificationTask(Task):
             seed=seed,
             ddp=ddp,
             deterministic=deterministic,
+            latent_spec=latent_spec,
         )
 
     def data_parallel(self, preset: str, world_size: int) -> dict[str, object]:
@@ -122,37 +124,53 @@ class ClassificationTask(Task):
         domain: str,
         device: str | None = "auto",
         workers: int | None = None,
+        latent_spec: LatentSpec | None = None,
     ) -> EvalResult:
         """:func:`jpegai_eval.tasks.training.evaluate` (PyTorch Top-1 / Top-5)."""
         from jpegai_eval.tasks import training
 
-        return training.evaluate(model, items, preset, domain, device=device, workers=workers)
+        return training.evaluate(
+            model, items, preset, domain, device=device, workers=workers, latent_spec=latent_spec
+        )
 
-    def eval_batch(self, sources: list[Path], domain: str, preset: str) -> np.ndarray:
-        """float32 (N, C, H, W) evaluation inputs (resize, center crop) for ``sources``."""
+    def eval_batch(
+        self, sources: list[Path], domain: str, preset: str, latent_spec: LatentSpec | None = None
+    ) -> np.ndarray:
+        """float32 (N, C, H, W) evaluation inputs (resize, center crop) for ``sources``
+        (latent domain: ``latent_spec``'s tensors, at the size for its stride)."""
+        import functools
+
         import numpy as np
 
         from jpegai_eval.tasks import training
 
-        transform = training.eval_transform(domain, preset)
-        load = training.load_image if domain == "pixel" else training.load_latents
+        transform = training.eval_transform(domain, preset, latent_spec)
+        load = training.load_image
+        if domain == "latent":
+            layout = training.latent_layout(latent_spec)
+            load = functools.partial(training.load_latents, layout=layout)
         return np.stack([transform(load(source)) for source in sources])
 
     def classifier_info(
         self, model: nn.Module, domain: str, latent_spec: LatentSpec | None, preset: str
     ) -> dict[str, object]:
-        """Parameters and MACs of ``model`` at the input size of ``preset``."""
+        """Parameters and MACs of ``model`` at the input size of ``preset`` (latent
+        domain: the size for ``latent_spec``'s stride, recorded as ``latent_input``)."""
         from jpegai_eval.tasks import models, training
 
         p = training.get_preset(preset)
         size = p.input_size(domain)
         channels = 3
         if domain == "latent" and latent_spec is not None:
-            channels = latent_spec.channels + latent_spec.sigma_channels
+            channels = latent_spec.total_channels
+            size = training.latent_preset(p, latent_spec).latent_crop
         c = models.complexity(model, (channels, size, size))
-        return {
+        info: dict[str, object] = {
             "params": c.parameters,
             "macs": c.macs,
             "input": c.as_dict()["input"],
             "conv_layers": c.conv_layers,
         }
+        if domain == "latent":
+            info["latent_input"] = size
+        return info

@@ -63,6 +63,10 @@ def _task(task_id: str) -> Task:
     return get_plugins().tasks.get(task_id)
 
 
+def _count(n: int) -> str:
+    return {1: "one", 2: "two", 3: "three"}.get(n, str(n))
+
+
 def _latent_specs(
     codec_id: str | None, backend: str | None, quality: int | None
 ) -> list[tuple[str, LatentSpec]]:
@@ -188,8 +192,9 @@ def info_command(
     latent = []
     for label, spec in specs:
         model = task.classifier_for("latent", spec, p.name)
-        shape = (spec.channels + spec.sigma_channels, p.latent_crop, p.latent_crop)
-        latent.append((label, models.complexity(model, shape)))
+        crop = training.latent_preset(p, spec).latent_crop  # the size for its stride
+        shape = (spec.total_channels, crop, crop)
+        latent.append((label, models.complexity(model, shape), spec))
     lines = [
         f"Task {task.id}: {task.description}" + (f"; {classes}." if classes else "."),
         f"Input sizes of preset {p.name!r}.",
@@ -198,15 +203,20 @@ def info_command(
         f"{_fmt(pixel.parameters, ''):>12} {_fmt(pixel.macs, 'MAC'):>12}  "
         f"deep stem; {pixel.main_path_convs} convolutions + fc",
     ]
-    for label, c in latent:
+    for label, c, _ in latent:
         lines.append(
             f"{'cResNet-39':<12} {'latent':<7} {c.as_dict()['input']:<12} "
             f"{_fmt(c.parameters, ''):>12} {_fmt(c.macs, 'MAC'):>12}  {label}"
         )
-    lines.append(
-        f"cResNet-39: two bottleneck adapters (y_hat, sigma_hat -> 128 + 128 channels), then "
-        f"{models.cresnet_backbone_convs(model)} convolution layers (conv3_x..conv5_x) and fc."
-    )
+    for names in dict.fromkeys(spec.names for _, _, spec in latent):
+        width = models.scaled(32, p.width) * 4  # each adapter's output channels
+        lines.append(
+            f"cResNet-39: {_count(len(names))} bottleneck adapter{'s' * (len(names) > 1)} "
+            f"({', '.join(names)} -> "
+            f"{' + '.join([str(width)] * len(names))} channels), then "
+            f"{models.cresnet_backbone_convs(model)} convolution layers (conv3_x..conv5_x) "
+            "and fc."
+        )
     click.echo("\n".join(lines))
 
 

@@ -18,6 +18,18 @@ A 28x28 latent (a 448x448 image at stride 16, or the paper's resized latents) ru
 conv3_x at 28x28, where ResNet-50's conv3_x runs on a 224x224 image. conv3_x..conv5_x
 hold 4 + 6 + 3 bottlenecks of 3 convolutions: the 39 layers of the name.
 
+Any compressed domain (:class:`~jpegai_eval.framework.api.types.LatentSpec`): one
+adapter branch per declared tensor, in the spec's order (``y_hat``, ``sigma_hat`` when
+declared, then the spec's ``others``), each the same bottleneck [1x1,32; 3x3,32;
+1x1,128] whatever its input channels, concatenated into ``n x 128`` channels before
+conv3_x (whose first block's projection shortcut takes any width). So the paper's
+two tensors give 256, a ŷ-only codec (a factorized prior) 128 and a mean-scale codec
+(ŷ, σ̂, μ̂) 384; everything after the concatenation is Table 1's. The branches are
+``adapter_y`` (ŷ), ``adapter_sigma`` (σ̂) and ``adapter_<name>`` for the others
+(``adapter_mu_hat``), so a ŷ + σ̂ network, its parameter names and its initialisation
+are the paper's. Every tensor reaches the classifier on ŷ's grid (the data path
+resizes one of another stride, :func:`jpegai_eval.tasks.training.stack_latents`).
+
 Width: ``width`` scales every layer's channels (the stem, the bottlenecks' inner and
 output widths, the adapters) by the same factor, rounded, at least 8; depth, blocks,
 strides and kernels stay Table 1's. ``width=1`` is the paper's model. The ``quick``
@@ -127,8 +139,27 @@ class ResNet50DeepStem(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
+#: The adapter names of the paper's two tensors (the shipped checkpoints use them).
+_ADAPTER_NAMES = {"y_hat": "adapter_y", "sigma_hat": "adapter_sigma"}
+
+
+def adapter_name(tensor: str) -> str:
+    """The module name of ``tensor``'s adapter branch: ``adapter_y``, ``adapter_sigma``,
+    ``adapter_<name>`` for any other tensor (``adapter_<name>_latent`` for one named
+    ``y`` or ``sigma``, which would take the paper's names)."""
+    if tensor in _ADAPTER_NAMES:
+        return _ADAPTER_NAMES[tensor]
+    name = f"adapter_{tensor}"
+    return f"{name}_latent" if name in _ADAPTER_NAMES.values() else name
+
+
 class CResNet39(nn.Module):
-    """cResNet-39 on (y_hat, sigma_hat), concatenated along channels in one input."""
+    """cResNet-39 on a codec's latent tensors (y_hat, sigma_hat, ...), concatenated
+    along channels in one input: one adapter branch per tensor, in that order.
+
+    ``CResNet39(M, Ms)`` is the paper's (y_hat and sigma_hat; ``Ms=0``: y_hat alone);
+    ``others`` adds branches for further ``(name, channels)`` tensors (``mu_hat``).
+    :meth:`from_spec` builds it for a :class:`LatentSpec`."""
 
     input_kind = "latent"
 
@@ -138,26 +169,63 @@ class CResNet39(nn.Module):
         sigma_channels: int,
         num_classes: int = NUM_CLASSES,
         width: float = 1.0,
+        *,
+        others: tuple[tuple[str, int], ...] = (),
     ) -> None:
         super().__init__()
         _check_width(width)
         self.width = width
         self.y_channels = y_channels
         self.sigma_channels = sigma_channels
+        branches = [("y_hat", y_channels)]
+        if sigma_channels:
+            branches.append(("sigma_hat", sigma_channels))
+        branches += list(others)
+        names = [adapter_name(n) for n, _ in branches]
+        if len(set(names)) != len(names) or any(ch < 1 for _, ch in branches):
+            raise ValueError(f"cResNet-39: latent tensors {branches} repeat or lack channels")
+        #: The compressed domain it was built for (:meth:`from_spec`; None: given channels).
+        self.latent_spec: LatentSpec | None = None
+        #: (tensor name, channels) of each branch, in input order.
+        self.branches: tuple[tuple[str, int], ...] = tuple(branches)
         c = [scaled(k, width) for k in (32, 128, 256, 512)]  # adapter, conv3_x..conv5_x
         e = Bottleneck.expansion
-        self.adapter_y = _make_layer(y_channels, c[0], 1, 1)  # 1x1,32; 3x3,32; 1x1,128
-        self.adapter_sigma = _make_layer(sigma_channels, c[0], 1, 1)
-        self.layer2 = _make_layer(2 * c[0] * e, c[1], 4, 1)  # conv3_x, first block stride 1
+        for (_, channels), name in zip(branches, names, strict=True):
+            self.add_module(name, _make_layer(channels, c[0], 1, 1))  # 1x1,32; 3x3,32; 1x1,128
+        self.adapter_names = tuple(names)
+        inplanes = len(branches) * c[0] * e
+        self.layer2 = _make_layer(inplanes, c[1], 4, 1)  # conv3_x, first block stride 1
         self.layer3 = _make_layer(c[1] * e, c[2], 6, 2)  # conv4_x
         self.layer4 = _make_layer(c[2] * e, c[3], 3, 2)  # conv5_x
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c[3] * e, num_classes)
         _init(self)
 
+    @classmethod
+    def from_spec(
+        cls, spec: LatentSpec, num_classes: int = NUM_CLASSES, width: float = 1.0
+    ) -> CResNet39:
+        """The classifier of ``spec``'s compressed domain (one branch per tensor)."""
+        others = tuple((t.name, t.channels) for t in spec.others)
+        model = cls(spec.channels, spec.sigma_channels, num_classes, width, others=others)
+        model.latent_spec = spec  # what the data path reads and resizes (not a weight)
+        return model
+
+    @property
+    def in_channels(self) -> int:
+        """The channels of the one input tensor (every branch's together)."""
+        return sum(ch for _, ch in self.branches)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y, sigma = x[:, : self.y_channels], x[:, self.y_channels :]
-        x = torch.cat([self.adapter_y(y), self.adapter_sigma(sigma)], dim=1)
+        outs, start = [], 0
+        for i, ((_, channels), name) in enumerate(
+            zip(self.branches, self.adapter_names, strict=True)
+        ):
+            last = i == len(self.branches) - 1  # open-ended, as the paper's x[:, M:]
+            part = x[:, start:] if last and i else x[:, start : start + channels]
+            outs.append(getattr(self, name)(part))
+            start += channels
+        x = torch.cat(outs, dim=1)
         x = self.layer4(self.layer3(self.layer2(x)))
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
@@ -168,8 +236,8 @@ def build_classifier(
     num_classes: int = NUM_CLASSES,
     width: float = 1.0,
 ) -> nn.Module:
-    """ResNet-50 (deep stem) for ``"pixel"``; cResNet-39 for ``"latent"``; ``width``
-    scales their channels (1: the paper's)."""
+    """ResNet-50 (deep stem) for ``"pixel"``; cResNet-39 for ``"latent"`` (one adapter
+    branch per tensor of ``latent_spec``); ``width`` scales their channels (1: the paper's)."""
     if domain == "pixel":
         return ResNet50DeepStem(num_classes, width)
     if domain == "latent":
@@ -178,7 +246,7 @@ def build_classifier(
                 "A latent-domain classifier needs the codec's latent description "
                 "(LatentSpec): pick a codec with a compressed domain."
             )
-        return CResNet39(latent_spec.channels, latent_spec.sigma_channels, num_classes, width)
+        return CResNet39.from_spec(latent_spec, num_classes, width)
     raise UsageError(f"Unknown domain {domain!r}; the domains are {', '.join(DOMAINS)}.")
 
 
@@ -249,7 +317,7 @@ def init_from_imagenet(model: nn.Module, path: str | Path | None) -> InitReport:
 
     ResNet-50 takes every tensor whose name and shape match (the deep stem, the first
     block of conv2_x and the 1000-way fc differ and stay at their initialisation);
-    cResNet-39 takes conv3_x..conv5_x (``layer2``..``layer4``), and its two adapters
+    cResNet-39 takes conv3_x..conv5_x (``layer2``..``layer4``), and its adapters
     too when the checkpoint is a cResNet-39's (the texture stand-in's latent half).
     Mismatches are reported, not fatal. ``path=None`` leaves the model as built (from scratch).
     """
@@ -260,7 +328,7 @@ def init_from_imagenet(model: nn.Module, path: str | Path | None) -> InitReport:
     if isinstance(model, CResNet39):
         prefixes = ("layer2.", "layer3.", "layer4.")
         if any(k.startswith("adapter_y.") for k in source):  # a cResNet-39 checkpoint
-            prefixes = ("adapter_y.", "adapter_sigma.", *prefixes)
+            prefixes = tuple(f"{n}." for n in model.adapter_names) + prefixes
     own = model.state_dict()
     report = InitReport("imagenet", str(path))
     new_state = {}

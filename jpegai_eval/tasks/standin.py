@@ -247,10 +247,10 @@ def corpus_latents(
 ) -> tuple[list[tuple[Path, int]], Any, dict[str, str]]:
     """Code every corpus image with ``codec_id`` (image ``index`` at quality
     ``qualities[index % len(qualities)]``) and keep its latents in ``folder``: one
-    ``.npz`` (y_hat, sigma_hat in float16) per image, under a folder per quality named
-    by the weights' digest, so other weights never reuse them. Resumable: files that
-    exist are kept. Returns the (path, label) items, the latent description and the
-    weights digest of each quality."""
+    ``.npz`` (the LatentSpec's tensors, y_hat and sigma_hat, in float16) per image,
+    under a folder per quality named by the weights' digest, so other weights never
+    reuse them. Resumable: files that exist are kept. Returns the (path, label) items,
+    the latent description and the weights digest of each quality."""
     from jpegai_eval.framework.api.plugins import get_plugins
     from jpegai_eval.framework.io.image_io import atomic_output
 
@@ -260,6 +260,7 @@ def corpus_latents(
     specs = {repr(m.latent_spec) for m in models.values()}
     if len(specs) != 1:
         raise ValueError(f"{codec_id} {weights}: the qualities' latents differ ({specs}).")
+    spec = next(iter(models.values())).latent_spec
     items: list[tuple[Path, int]] = []
     made = 0
     start = time.perf_counter()
@@ -273,17 +274,12 @@ def corpus_latents(
             model = models[q]
             latents = model.latents(model.encode(source()))
             with atomic_output(path) as tmp, open(tmp, "wb") as handle:
-                np.savez(
-                    handle,
-                    y_hat=latents["y_hat"].astype(np.float16),
-                    sigma_hat=latents["sigma_hat"].astype(np.float16),
-                )
+                np.savez(handle, **{n: latents[n].astype(np.float16) for n in spec.names})
             made += 1
             if log and made % 500 == 0:
                 rate = made / (time.perf_counter() - start)
                 log(f"latents: {n + 1}/{len(corpus)} ({rate:.1f} images/s)")
         items.append((path, label))
-    spec = next(iter(models.values())).latent_spec
     return items, spec, {str(q): i for q, i in ids.items()}
 
 

@@ -22,16 +22,27 @@ epochs. ``docs/demo.md`` has what it reaches.
 ``smoke`` -- for the test suite only: one epoch at 32-pixel crops (4x4 latents), so an
 end-to-end run of every anchor finishes in seconds. Its accuracies mean nothing.
 
+Latent sizes and the codec's stride: a preset's ``latent_resize`` / ``latent_crop`` are
+those of a stride-16 codec (:data:`REFERENCE_STRIDE`; the paper's 28 = 448 px / 16,
+beside 224-pixel crops). A codec of another stride keeps the paper's ratio, latent side
+= pixel side / stride: its sizes are scaled by 16 / stride and rounded
+(:func:`latent_preset`), so a stride-8 codec's classifier sees 56x56 under ``paper``
+(64 resized), 28 under ``quick``, 8 under ``smoke`` -- twice the resolution, four times
+the multiply-accumulates -- and a stride-16 codec exactly the numbers above.
+
 Data: a classifier reads *items*, ``(source, label)`` pairs. A source is a path (an
-image file for the pixel domain, a ``.npz`` with ``y_hat`` and ``sigma_hat`` for the
-latent domain) or a picklable zero-argument callable returning the (H, W, 3) uint8 image
-or the ``{"y_hat", "sigma_hat"}`` dict. :class:`ItemDataset` opens one item at a time,
-in DataLoader worker processes, so memory does not grow with the dataset.
+image file for the pixel domain, a ``.npz`` with the codec's latent tensors -- ``y_hat``
+and ``sigma_hat``, or whatever its :class:`LatentSpec` names -- for the latent domain)
+or a picklable zero-argument callable returning the (H, W, 3) uint8 image or the
+``{name: array}`` dict. :class:`ItemDataset` opens one item at a time, in DataLoader
+worker processes, so memory does not grow with the dataset.
 
 Model inputs: pixel -- float32 (3, C, C), ImageNet-normalised; latent -- float32
-(M + Ms, C, C), y_hat's channels then sigma_hat's (see
-:class:`~jpegai_eval.tasks.models.CResNet39`). :func:`eval_transform` gives the exact
-evaluation preprocessing as a numpy function, for onnxruntime.
+(total channels, C, C), the spec's tensors concatenated in its order, each of another
+stride than y_hat's first resized (bilinear) to y_hat's grid (:func:`stack_latents`;
+without a spec: y_hat then sigma_hat, see :class:`~jpegai_eval.tasks.models.CResNet39`).
+:func:`eval_transform` gives the exact evaluation preprocessing as a numpy function, for
+onnxruntime.
 
 Checkpoints: ``out_dir/checkpoint.pt`` after every epoch (written to a temporary file
 and renamed); a training started again with the same settings resumes after the last
@@ -47,6 +58,7 @@ Training: :func:`train_classifier` resolves the device, the training mode and th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -61,7 +73,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from jpegai_eval.framework.api.types import DOMAINS
+from jpegai_eval.framework.api.types import DOMAINS, LatentSpec
 from jpegai_eval.framework.errors import DatasetError, UsageError, UserError
 from jpegai_eval.framework.io.image_io import TEMP_PREFIX, temp_path
 from jpegai_eval.framework.run.scoring import EvalResult, topk_from_logits
@@ -112,10 +124,35 @@ class Preset:
     width: float = 1.0
 
     def input_size(self, domain: str) -> int:
+        """The crop side of ``domain`` (latent: at stride 16, see :func:`latent_preset`)."""
         return self.pixel_crop if domain == "pixel" else self.latent_crop
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+#: The stride a preset's latent sizes are stated for (the paper's hyperprior).
+REFERENCE_STRIDE = 16
+#: (name, stride) of the latent tensors read when no LatentSpec is given: the paper's.
+PAPER_LATENTS: tuple[tuple[str, int], ...] = (("y_hat", 16), ("sigma_hat", 16))
+
+
+def latent_preset(preset: str | Preset, spec: LatentSpec | None) -> Preset:
+    """``preset`` with its latent resize and crop for ``spec``'s stride (y_hat's): scaled
+    by 16 / stride and rounded, the paper's ratio (see the module docstring); unchanged
+    at stride 16 or without a spec."""
+    p = get_preset(preset)
+    if spec is None or spec.stride == REFERENCE_STRIDE:
+        return p
+    scale = REFERENCE_STRIDE / spec.stride
+    crop = max(1, round(p.latent_crop * scale))
+    resize = max(crop, round(p.latent_resize * scale))
+    return dataclasses.replace(p, latent_resize=resize, latent_crop=crop)
+
+
+def latent_layout(spec: LatentSpec | None) -> tuple[tuple[str, int], ...]:
+    """(name, stride) of each latent tensor a classifier of ``spec`` reads, in order."""
+    return PAPER_LATENTS if spec is None else tuple((t.name, t.stride) for t in spec.tensors)
 
 
 PRESETS: dict[str, Preset] = {
@@ -155,6 +192,15 @@ def get_preset(preset: str | Preset, **overrides: Any) -> Preset:
             )
         preset = PRESETS[preset]
     return dataclasses.replace(preset, **overrides) if overrides else preset
+
+
+def spec_of(model: nn.Module, given: LatentSpec | None = None) -> LatentSpec | None:
+    """``given``, else the LatentSpec ``model`` was built for (a cResNet-39's
+    ``latent_spec``), else None (the paper's y_hat and sigma_hat at stride 16)."""
+    if given is not None:
+        return given
+    found = getattr(model, "latent_spec", None)
+    return found if isinstance(found, LatentSpec) else None
 
 
 def _check_domain(domain: str) -> None:
@@ -207,28 +253,58 @@ def load_image(source: Source) -> np.ndarray:
     return np.ascontiguousarray(image, dtype=np.uint8)
 
 
-def load_latents(source: Source) -> np.ndarray:
-    """y_hat and sigma_hat concatenated along channels, float32 (M + Ms, h, w)."""
+def load_latents(source: Source, layout: tuple[tuple[str, int], ...] = PAPER_LATENTS) -> np.ndarray:
+    """The latent tensors of ``layout`` ((name, stride) pairs, :func:`latent_layout`;
+    default y_hat and sigma_hat) concatenated along channels on y_hat's grid, float32
+    (:func:`stack_latents`)."""
+    names = [name for name, _ in layout]
     if callable(source):
         data = source()
     else:
         try:
             with np.load(source, allow_pickle=False) as npz:
-                data = {k: npz[k] for k in ("y_hat", "sigma_hat")}
+                data = {k: npz[k] for k in names}
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise DatasetError(
                 f"Cannot read latents from {str(source)!r} ({type(exc).__name__}: {exc}); a "
-                "latents file is a .npz with arrays y_hat and sigma_hat. The run folder's "
+                f"latents file is a .npz with arrays {' and '.join(names)}. The run folder's "
                 "cache entry is damaged: delete that file and rerun the same command, and "
                 "the encode stage writes it again."
             ) from None
-    y, s = np.asarray(data["y_hat"], np.float32), np.asarray(data["sigma_hat"], np.float32)
-    if y.ndim != 3 or s.ndim != 3 or y.shape[1:] != s.shape[1:]:
+    return stack_latents(data, layout, source)
+
+
+def stack_latents(
+    data: Any, layout: tuple[tuple[str, int], ...] = PAPER_LATENTS, source: object = None
+) -> np.ndarray:
+    """``data``'s tensors of ``layout`` concatenated along channels, float32 (total
+    channels, h, w) on the first's (y_hat's) h x w grid: a tensor of another stride is
+    resized to it (bilinear); one of the same stride and another size is a DatasetError."""
+    missing = [name for name, _ in layout if name not in data]
+    if missing:
         raise DatasetError(
-            f"Latents of {source!r} have shapes y_hat {y.shape} and sigma_hat {s.shape}; "
-            "both must be (channels, h, w) with the same h and w."
+            f"Latents of {source!r} lack {', '.join(missing)} (they hold {', '.join(data)}); "
+            "the classifier reads every tensor of the codec's LatentSpec: "
+            f"{', '.join(n for n, _ in layout)}."
         )
-    return np.concatenate([y, s], axis=0)
+    arrays = [np.asarray(data[name], np.float32) for name, _ in layout]
+    y, y_stride = arrays[0], layout[0][1]
+    shapes = " and ".join(f"{n} {a.shape}" for (n, _), a in zip(layout, arrays, strict=True))
+    if any(a.ndim != 3 for a in arrays):
+        raise DatasetError(
+            f"Latents of {source!r} have shapes {shapes}; each must be (channels, h, w)."
+        )
+    out = [y]
+    for (_, stride), a in zip(layout[1:], arrays[1:], strict=True):
+        if a.shape[1:] != y.shape[1:]:
+            if stride == y_stride:
+                raise DatasetError(
+                    f"Latents of {source!r} have shapes {shapes}; all must be (channels, h, "
+                    "w) with the same h and w."
+                )
+            a = _resize_latent(torch.from_numpy(a), y.shape[1:]).numpy()
+        out.append(a)
+    return np.concatenate(out, axis=0) if len(out) > 1 else np.ascontiguousarray(y)
 
 
 # --------------------------------------------------------------------- preprocessing
@@ -252,20 +328,24 @@ def _center_crop(x: np.ndarray, crop: int) -> np.ndarray:
     return x[..., top : top + crop, left : left + crop]
 
 
-def _resize_latent(x: torch.Tensor, size: int) -> torch.Tensor:
-    if tuple(x.shape[-2:]) == (size, size):
+def _resize_latent(x: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(x.shape[-2:]) == hw:
         return x
-    return torch.nn.functional.interpolate(
-        x[None], size=(size, size), mode="bilinear", align_corners=False
-    )[0]
+    return torch.nn.functional.interpolate(x[None], size=hw, mode="bilinear", align_corners=False)[
+        0
+    ]
 
 
 class _EvalTransform:
     """Resize then center crop; picklable, so DataLoader workers can use it."""
 
-    def __init__(self, domain: str, p: Preset) -> None:
+    def __init__(
+        self, domain: str, p: Preset, layout: tuple[tuple[str, int], ...] = PAPER_LATENTS
+    ) -> None:
         self.domain = domain
         self.p = p
+        self.layout = layout
 
     def __call__(self, x: Any) -> np.ndarray:
         p = self.p
@@ -274,22 +354,24 @@ class _EvalTransform:
             chw = _normalise(arr.transpose(2, 0, 1))
             return np.ascontiguousarray(_center_crop(chw, p.pixel_crop))
         if isinstance(x, dict):
-            x = np.concatenate(
-                [np.asarray(x["y_hat"], np.float32), np.asarray(x["sigma_hat"], np.float32)]
-            )
+            x = stack_latents(x, self.layout)
         t = _resize_latent(torch.from_numpy(np.asarray(x, np.float32)), p.latent_resize)
         return np.ascontiguousarray(_center_crop(t.numpy(), p.latent_crop))
 
 
-def eval_transform(domain: str, preset: str | Preset) -> Callable[[Any], np.ndarray]:
+def eval_transform(
+    domain: str, preset: str | Preset, latent_spec: LatentSpec | None = None
+) -> Callable[[Any], np.ndarray]:
     """The deterministic evaluation preprocessing as ``f(image or latents) -> float32``.
 
     Pixel: an (H, W, 3) uint8 image to a (3, C, C) normalised array (resize, center
-    crop). Latent: a ``{"y_hat", "sigma_hat"}`` dict (or the concatenated array) to an
-    (M + Ms, C, C) array. Batch the results with ``np.stack`` to feed onnxruntime.
+    crop). Latent: a ``{name: array}`` dict of ``latent_spec``'s tensors (default y_hat
+    and sigma_hat; or the concatenated array) to a (total channels, C, C) array, C the
+    crop for the spec's stride (:func:`latent_preset`). Batch the results with
+    ``np.stack`` to feed onnxruntime.
     """
     _check_domain(domain)
-    return _EvalTransform(domain, get_preset(preset))
+    return _EvalTransform(domain, latent_preset(preset, latent_spec), latent_layout(latent_spec))
 
 
 class _ToTensor:
@@ -355,19 +437,24 @@ class ItemDataset(torch.utils.data.Dataset):
         preset: Preset,
         train: bool,
         seed: int | None = None,
+        latent_spec: LatentSpec | None = None,
     ) -> None:
         _check_domain(domain)
         self.items = list(items)
         self.domain = domain
         self.seed = seed
         self.epoch = 0
-        self.load = load_image if domain == "pixel" else load_latents
+        self.load: Callable[[Source], np.ndarray] = load_image
+        if domain == "latent":
+            self.load = functools.partial(load_latents, layout=latent_layout(latent_spec))
         if train:
             self.transform: Callable[[Any], Any] = (
-                _PixelTrainTransform(preset) if domain == "pixel" else _LatentTrainTransform(preset)
+                _PixelTrainTransform(preset)
+                if domain == "pixel"
+                else _LatentTrainTransform(latent_preset(preset, latent_spec))
             )
         else:
-            self.transform = _ToTensor(eval_transform(domain, preset))
+            self.transform = _ToTensor(eval_transform(domain, preset, latent_spec))
 
     def __len__(self) -> int:
         return len(self.items)
@@ -669,6 +756,7 @@ def train_classifier(
     ddp: bool = False,
     deterministic: bool | None = None,
     decode_once: bool = True,
+    latent_spec: LatentSpec | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``train_items``; checkpoint each epoch; resume
     (a :class:`Trainer` does the epochs).
@@ -691,6 +779,10 @@ def train_classifier(
     ``decode_once``: pixel-domain images are decoded and resized once, into an array in
     ``out_dir`` deleted at the end (:mod:`~jpegai_eval.tasks.decode_once`; the same
     batches); not under ``ddp``.
+
+    ``latent_spec``: the codec's compressed domain (which tensors the latent items hold,
+    and the stride that sizes them, :func:`latent_preset`); None takes the model's
+    (:func:`spec_of`), else the paper's y_hat and sigma_hat at stride 16.
     """
     from jpegai_eval.tasks import data_parallel
     from jpegai_eval.tasks import decode_once as once
@@ -715,7 +807,10 @@ def train_classifier(
             )
         except UserError as exc:  # raised in a worker: keep its one paragraph
             raise type(exc)(_unwrap_worker_message(exc.message)) from None
-    run = TrainRun(p, domain, out, dev, workers, seed, mode, ddp=ddp, writer=writer)
+    spec = spec_of(model, latent_spec) if domain == "latent" else None
+    run = TrainRun(
+        p, domain, out, dev, workers, seed, mode, ddp=ddp, writer=writer, latent_spec=spec
+    )
     report = TrainReporting(val_items, progress=progress, limit_batches=limit_batches, log=log)
     with kernels_for(mode):
         result = Trainer(model, train_items, run, report, init).fit()
@@ -742,6 +837,8 @@ class TrainRun:
     mode: TrainingMode
     ddp: bool = dataclasses.field(default=False, kw_only=True)
     writer: bool = dataclasses.field(default=True, kw_only=True)
+    #: The codec's compressed domain (latent domain; None: y_hat and sigma_hat, stride 16).
+    latent_spec: LatentSpec | None = dataclasses.field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -811,7 +908,8 @@ class Trainer:
             self.optimizer, milestones=list(p.milestones), gamma=p.lr_gamma
         )
         self.criterion = nn.CrossEntropyLoss()
-        self.config = _config(model, train_items, p, run.domain, run.seed)
+        sized = latent_preset(p, run.latent_spec) if run.domain == "latent" else p
+        self.config = _config(model, train_items, sized, run.domain, run.seed)
         self.checkpoint = run.out / CHECKPOINT
         self.history: list[dict[str, float]] = []
         self.start_epoch = 0
@@ -850,7 +948,9 @@ class Trainer:
         from jpegai_eval.tasks import data_parallel
 
         run, p = self.run, self.run.preset
-        self.dataset = ItemDataset(self.items, run.domain, p, train=True, seed=run.seed)
+        self.dataset = ItemDataset(
+            self.items, run.domain, p, train=True, seed=run.seed, latent_spec=run.latent_spec
+        )
         self.generator = torch.Generator()
         if run.ddp:
             # Every rank the same number of steps of batch_size // world_size images (the
@@ -925,6 +1025,7 @@ class Trainer:
                 run.domain,
                 device=str(run.device),
                 workers=run.workers,
+                latent_spec=run.latent_spec,
             )
             row.update(val_top1=val.top1, val_top5=val.top5)
         return row
@@ -1040,14 +1141,17 @@ def predict_logits(
     workers: int | None = None,
     batch_size: int | None = None,
     progress: bool = False,
+    latent_spec: LatentSpec | None = None,
 ) -> np.ndarray:
-    """(N, classes) float32 logits of ``model`` on ``items`` with the eval preprocessing."""
+    """(N, classes) float32 logits of ``model`` on ``items`` with the eval preprocessing
+    (latent domain: of ``latent_spec``'s tensors, None: the model's, :func:`spec_of`)."""
     p = get_preset(preset)
+    spec = spec_of(model, latent_spec) if domain == "latent" else None
     dev = resolve_device(device)
     workers = default_workers() if workers is None else workers
     model.to(dev).eval()
     loader = _loader(
-        ItemDataset(items, domain, p, train=False),
+        ItemDataset(items, domain, p, train=False, latent_spec=spec),
         batch_size or p.eval_batch_size,
         shuffle=False,
         workers=workers,
@@ -1071,7 +1175,10 @@ def evaluate(
     workers: int | None = None,
     batch_size: int | None = None,
     progress: bool = False,
+    latent_spec: LatentSpec | None = None,
 ) -> EvalResult:
     """Top-1 / Top-5 of ``model`` (PyTorch) on ``items``, center-crop preprocessing."""
-    logits = predict_logits(model, items, preset, domain, device, workers, batch_size, progress)
+    logits = predict_logits(
+        model, items, preset, domain, device, workers, batch_size, progress, latent_spec
+    )
     return topk_from_logits(logits, [label for _, label in items])

@@ -134,6 +134,74 @@ class LatentSpec:
         )
 
 
+#: The element types a latent tensor may declare (what the cache and the classifier read).
+LATENT_DTYPES = ("float16", "float32", "float64")
+
+
+def latent_spec_problem(spec: object) -> str | None:
+    """What is wrong with ``spec`` as a codec's compressed domain, or None: it must be a
+    :class:`LatentSpec` whose ``others`` are :class:`LatentTensor` records named by
+    Python identifiers (they name ``.npz`` arrays and classifier branches) of positive
+    channels and stride, with a float ``dtype``."""
+    if not isinstance(spec, LatentSpec):
+        return f"latent_spec is {spec!r}, not a LatentSpec"
+    if not isinstance(spec.others, tuple) or not all(
+        isinstance(t, LatentTensor) for t in spec.others
+    ):
+        return f"others must be a tuple of LatentTensor records (got {spec.others!r})"
+    for t in spec.tensors:
+        if not isinstance(t.name, str) or not t.name.isidentifier():
+            return f"tensor name {t.name!r} is not a Python identifier"
+        if not isinstance(t.channels, int) or not isinstance(t.stride, int):
+            got = f"{t.channels!r}, {t.stride!r}"
+            return f"{t.name}'s channels and stride must be integers (got {got})"
+        if t.channels < 1 or t.stride < 1:
+            return f"{t.name} needs positive channels and stride (got {t.channels}, {t.stride})"
+    if spec.dtype not in LATENT_DTYPES:
+        return f"dtype {spec.dtype!r} is not one of {', '.join(LATENT_DTYPES)}"
+    return None
+
+
+def checked_latent_spec(
+    codec: Codec, quality: int, weights: str | None = None, *, given: object = None
+) -> LatentSpec | None:
+    """``codec.latent_spec(quality, weights)`` (or ``given``, a loaded model's) of a
+    codec with a compressed domain, checked (:func:`latent_spec_problem`): what ``run``
+    checks when it plans the run and when it loads the codec's models, before any image
+    is encoded (``check_codec`` checks the same, and that ``latents()`` returns these
+    tensors). None when the codec declares none before its weights load (the loaded
+    model's is checked then, and a run that needs one and finds none stops:
+    :func:`latent_spec_error`)."""
+    spec: object = given
+    why: str | None = None
+    if given is None:
+        try:
+            spec = codec.latent_spec(quality, weights)
+        except ValueError as exc:  # LatentSpec refuses bad values when it is built
+            why = str(exc)
+        if spec is None and why is None:
+            return None
+    why = why or latent_spec_problem(spec)
+    if why is None:
+        return spec  # type: ignore[return-value]
+    raise latent_spec_error(codec, quality, f"is malformed: {why}")
+
+
+def latent_spec_error(codec: Codec, quality: int, what: str) -> UserError:
+    """The one-paragraph error for a codec whose compressed domain at ``quality``
+    cannot be used (``what``: what is wrong with its ``latent_spec``)."""
+    from jpegai_eval.framework.errors import PluginError
+
+    return PluginError(
+        f"Codec {codec.key} declares a compressed domain (has_compressed_domain) but its "
+        f"latent_spec at quality {quality} {what}. The classifier on its latents is built "
+        "from that spec, so the run stops before encoding. Fix the codec's latent_spec() "
+        "or its model's latent_spec attribute (see LatentSpec and LatentTensor in "
+        "jpegai_eval) and test it with jpegai_eval.testing.check_codec; or drop the "
+        "compressed-domain anchors (--anchors)."
+    )
+
+
 @dataclass(frozen=True)
 class RateParameter:
     """A conventional codec's continuous rate parameter (``--target-bpp`` searches it).
@@ -658,10 +726,11 @@ class Task(ABC):
         seed: int,
         ddp: bool = False,
         deterministic: bool | None = None,
+        latent_spec: LatentSpec | None = None,
     ) -> Any:
         """Train ``model`` in place on (source, label) items -- a source is an image
-        file (pixel domain) or a ``.npz`` with ``y_hat`` and ``sigma_hat`` (latent
-        domain) -- checkpointing into ``out_dir`` and resuming from it.
+        file (pixel domain) or a ``.npz`` holding the arrays ``latent_spec.names``
+        (latent domain) -- checkpointing into ``out_dir`` and resuming from it.
 
         The framework gives every argument, always by keyword: ``preset`` (the training
         preset's name), ``domain``, ``out_dir``, ``device`` (``"auto"``, ``"cpu"``,
@@ -669,9 +738,10 @@ class Task(ABC):
         ``seed``, ``ddp`` (True only under ``run --ddp`` when :meth:`data_parallel`
         agreed: every rank calls ``train`` together and trains the one model) and
         ``deterministic`` (``--deterministic`` / ``--no-deterministic``; None: the
-        device's default). Return a record of the training; its ``history``,
-        ``training_mode`` and ``data_parallel`` attributes, when it has them, go into
-        the classifier's ``meta.json``."""
+        device's default); in the latent domain ``latent_spec`` (the codec's compressed
+        domain: its tensors, their channels and strides). Return a record of the
+        training; its ``history``, ``training_mode`` and ``data_parallel`` attributes,
+        when it has them, go into the classifier's ``meta.json``."""
 
     def train_for(
         self,
@@ -686,24 +756,40 @@ class Task(ABC):
         seed: int,
         ddp: bool,
         deterministic: bool | None,
+        latent_spec: LatentSpec | None = None,
     ) -> Any:
         """:meth:`train` with every argument of the contract: what the framework calls.
         A task whose ``train`` predates ``ddp`` and ``deterministic`` still trains,
         with a DeprecationWarning, as long as they are at their defaults (False, None);
-        otherwise the error says which argument it lacks."""
+        otherwise the error says which argument it lacks. ``latent_spec`` is given in
+        the latent domain only; a task that predates it trains as it did (y_hat and
+        sigma_hat), with a DeprecationWarning."""
         given: dict[str, object] = dict(preset=preset, domain=domain, out_dir=out_dir)
         given.update(device=device, workers=workers, seed=seed)
         legacy: dict[str, object] = {}
         for name, value, default in (("ddp", ddp, False), ("deterministic", deterministic, None)):
             # At its default an argument an older task lacks changes nothing: droppable.
             (legacy if value == default else given)[name] = value
+        if latent_spec is not None:
+            legacy["latent_spec"] = latent_spec
         return call_task(self, "train", (model, items), given, legacy=legacy)
 
     @abstractmethod
-    def eval_batch(self, sources: list[Path], domain: str, preset: str) -> Any:
+    def eval_batch(
+        self, sources: list[Path], domain: str, preset: str, latent_spec: LatentSpec | None = None
+    ) -> Any:
         """The deterministic evaluation inputs for ``sources`` as one float32
         (N, C, H, W) numpy array, exactly what the classifier (and its ONNX export)
-        takes."""
+        takes; in the latent domain, of ``latent_spec``'s tensors."""
+
+    def eval_batch_for(
+        self, sources: list[Path], domain: str, preset: str, latent_spec: LatentSpec | None
+    ) -> Any:
+        """:meth:`eval_batch` with every argument of the contract: what the framework
+        calls. A task whose ``eval_batch`` predates ``latent_spec`` is called without
+        it (y_hat and sigma_hat, as before), with a DeprecationWarning."""
+        legacy = {"latent_spec": latent_spec} if latent_spec is not None else {}
+        return call_task(self, "eval_batch", (sources, domain, preset), {}, legacy=legacy)
 
     # -- optional; the defaults below are sensible ------------------------------------
     def init_classifier(

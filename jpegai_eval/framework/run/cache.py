@@ -4,7 +4,7 @@ An entry is a folder-less group of files sharing a stem::
 
     <cache>/<codec>__<backend>/q<Q>-<weights id>/<image key>.jai    the bitstream
                                                   <image key>.png    the decoded image (lossless)
-                                                  <image key>.npz    y_hat, sigma_hat (if any)
+                                                  <image key>.npz    the latent tensors (if any)
                                                   <image key>.json   metrics; written last
 
 The image key combines the sample id with a hash of the image file's bytes, and the

@@ -218,6 +218,7 @@ class Classifiers:
         while the others wait (and stop with its error if it fails)."""
         task, config = self.plan.task, self.plan.config
         domain = cell.anchor.domain
+        spec = latent_spec_of(cell, self.encoded) if domain == "latent" else None
         source = self.plan.trainers[cell.anchor.id].train_on
         items = _items(source, self.samples["train"], cell, self.encoded)
         init = task.init_for(model, self.plan.init_weights, domain)
@@ -243,6 +244,7 @@ class Classifiers:
             seed=config.seed,
             ddp=bool(data_parallel),
             deterministic=config.deterministic,
+            latent_spec=spec,
         )
         train_s = time.time() - t0
         model = model.to("cpu").eval()
@@ -258,6 +260,8 @@ class Classifiers:
             "history": getattr(trained, "history", None),
             "training_mode": getattr(trained, "training_mode", None),
         }
+        if spec is not None:  # the compressed domain it saw (its size: latent_input)
+            made["latent_spec"] = spec.to_json()
 
         def save() -> dict[str, Any]:
             return self.save(cell, folder, model, made, data_parallel)
@@ -304,7 +308,10 @@ class Classifiers:
         items = _items(
             data, self.samples["test"][:2] or self.samples["train"][:2], cell, self.encoded
         )
-        return self.plan.task.eval_batch([p for p, _ in items], domain, self.plan.config.preset)
+        spec = latent_spec_of(cell, self.encoded) if domain == "latent" else None
+        return self.plan.task.eval_batch_for(
+            [p for p, _ in items], domain, self.plan.config.preset, spec
+        )
 
 
 def train_together(
@@ -370,9 +377,10 @@ def evaluate_cell(cell: CellId, classifiers: Classifiers) -> CellResult:
     infer_s = 0.0
     diff = 0.0
     size = getattr(session, "batch_size", EVAL_BATCH)  # larger on the CUDA provider
+    spec = latent_spec_of(cell, classifiers.encoded) if domain == "latent" else None
     for start in range(0, len(items), size):
-        batch = plan.task.eval_batch(
-            [p for p, _ in items[start : start + size]], domain, plan.config.preset
+        batch = plan.task.eval_batch_for(
+            [p for p, _ in items[start : start + size]], domain, plan.config.preset, spec
         )
         if start == 0:  # parity with PyTorch on the first batch, before trusting ONNX
             folder = classifiers.folder.classifier(ready.name)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.api.types import Codec, Sample
+from jpegai_eval.framework.api.types import Codec, Sample, checked_latent_spec
 from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.run.cache import CacheCell, file_digest, image_key
 from jpegai_eval.framework.run.records import Cell, EncodedEntry, EncodeFailure, EncodeOutcome
@@ -65,6 +65,8 @@ def open_cell(
     wid = model.weights_id.hex()
     spec = model.latent_spec if codec.has_compressed_domain else None
     spec = spec or codec.latent_spec(quality)
+    if spec is not None:  # the loaded weights' domain, checked before any encoding
+        spec = checked_latent_spec(codec, quality, given=spec)
     provenance = codec_provenance(codec, spec)
     cache = CacheCell.for_codec(cache_root, codec.id, codec.backend, quality, wid, provenance)
     # Kept: the in-process path and forked workers encode with it (no second load).

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from jpegai_eval.framework.api.plugins import get_plugins
-from jpegai_eval.framework.api.types import Sample
+from jpegai_eval.framework.api.types import Sample, latent_spec_error
 from jpegai_eval.framework.errors import DatasetError, UserError
 from jpegai_eval.framework.io.image_io import TEMP_PREFIX, is_temporary
 from jpegai_eval.framework.io.progress import progress
@@ -248,13 +248,19 @@ def open_cells(plan: Plan, out_dir: Path) -> dict[tuple[str, int], Any]:
     from jpegai_eval.framework.run.encode_stage import open_cell
 
     config = plan.config
-    return {
+    cells = {
         (cp.codec.key, q): open_cell(
             cp.codec, q, config.weights_for(cp.codec), RunFolder(out_dir).cache, config.weights_dir
         )
         for cp in plan.codecs
         for q in cp.qualities
     }
+    for cp in plan.codecs:  # a compressed-domain anchor needs a spec from the weights
+        if any(a.needs_compressed_domain for a in plan.anchors_for(cp.codec)):
+            for q in cp.qualities:
+                if cells[(cp.codec.key, q)].latent_spec is None:
+                    raise latent_spec_error(cp.codec, q, "is None, also once loaded")
+    return cells
 
 
 def encode_stage(
@@ -682,10 +688,28 @@ def write_results(study: Study, encoded: Encoded, classified: Classified) -> lis
     return rows
 
 
+def latent_inputs(study: Study, classified: Classified) -> dict[str, Any]:
+    """Per compressed-domain classifier, the LatentSpec it read and the side of its
+    input (``latent_input``, the preset's size for the spec's stride), from its
+    ``meta.json``."""
+    out: dict[str, Any] = {}
+    for row in classified.rows:
+        if row.domain != "latent" or not row.classifier or row.classifier in out:
+            continue
+        try:
+            meta = json.loads(study.folder.classifier(row.classifier).meta_json.read_text())
+        except (OSError, ValueError):
+            continue  # the results stand without it; the classifier's folder is its record
+        out[row.classifier] = {k: meta.get(k) for k in ("latent_spec", "latent_input", "input")}
+    return out
+
+
 def outcome(study: Study, encoded: Encoded, classified: Classified) -> dict[str, Any]:
     """What ``run.json`` says of a finished run's results."""
     return {
         "cells": [c.name for c in matrix(study.plan)],
+        # each latent classifier's compressed domain and input size
+        "latent_inputs": latent_inputs(study, classified),
         "n_classes": len(study.plan.task.classes),
         "device": study.device,
         "provider": classified.provider,

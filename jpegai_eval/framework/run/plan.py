@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jpegai_eval.framework.api.plugins import Plugins
-from jpegai_eval.framework.api.types import Anchor, Codec, Sample, Task
+from jpegai_eval.framework.api.types import Anchor, Codec, Sample, Task, checked_latent_spec
 from jpegai_eval.framework.errors import DatasetError, UsageError
 
 PAPER_QUALITIES = (1, 4, 8)
@@ -227,6 +227,9 @@ def make_plan(config: RunConfig, plugins: Plugins) -> Plan:
             qualities = [codec.check_quality(q) for q in config.qualities]
         plans.append(CodecPlan(codec, qualities))
         needs_latents = [a.id for a in anchors if a.per_quality and a.needs_compressed_domain]
+        if needs_latents and codec.has_compressed_domain:
+            for q in qualities:  # a malformed compressed domain stops the run here
+                checked_latent_spec(codec, q, config.weights_for(codec))
         if needs_latents and not codec.has_compressed_domain:
             if explicit_anchors and len(codecs) == 1:
                 raise UsageError(

@@ -23,7 +23,15 @@ from jpegai_eval.framework.run.runfolder import write_json
 
 #: What a new invocation keeps of the last finished one in run.json until it finishes
 #: itself.
-CARRIED_OVER = ("device", "provider", "finished", "cells", "skipped_images", "n_classes")
+CARRIED_OVER = (
+    "device",
+    "provider",
+    "finished",
+    "cells",
+    "skipped_images",
+    "n_classes",
+    "latent_inputs",
+)
 
 
 def now_iso() -> str:
