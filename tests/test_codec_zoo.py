@@ -339,3 +339,86 @@ def test_a_crafted_string_in_a_valid_container_decodes_or_is_refused(family):
         assert image.shape == (64, 64, 3) and all(np.isfinite(v).all() for v in latents.values())
     if family == "mbt2018-mean":  # the compiled decoder checks every string
         assert refused == 4
+
+
+# ------------------------------------------------------------------- end to end
+
+
+def test_codec_train_cli_takes_any_family_and_checks_its_qualities(tmp_path):
+    from jpegai_eval.codecs.cli import codec_group
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(synthetic_image(64, 64, seed=0)).save(folder / "0.png")
+    common = ["--data", str(folder), "--steps", "1", "--patch", "64", "--batch", "1"]
+    common += ["--N", "8", "--M", "8", "--no-progress"]
+    refused = CliRunner().invoke(
+        codec_group,
+        ["train", "--codec", "cheng2020-anchor", "--quality", "7"]
+        + ["--out", str(tmp_path / "c.pt"), *common],
+    )
+    assert refused.exit_code != 0 and "not one of cheng2020-anchor-msssim's qualities (1-6)" in (
+        refused.output
+    )
+    assert not (tmp_path / "c.pt").exists()
+    out = tmp_path / "f.pt"
+    done = CliRunner().invoke(
+        codec_group,
+        ["train", "--codec", "bmshj2018-factorized-mse", "--quality", "2"]
+        + ["--out", str(out), *common],
+    )
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["codec"] == "bmshj2018-factorized-mse" and out.exists()
+
+
+def test_zoo_codecs_run_the_compressed_anchor_on_the_tensors_they_declare(tmp_path):
+    """A smoke run of the compressed anchor on a factorized prior (y_hat alone) and a
+    mean-scale hyperprior (y_hat, sigma_hat, mu_hat), from small trained checkpoints:
+    the classifier reads M channels for one and 3M for the other."""
+    import pandas as pd
+
+    from jpegai_eval.framework.run.evaluator import run_study
+    from jpegai_eval.framework.run.plan import RunConfig
+    from jpegai_eval.tasks.demo import write_demo_dataset
+
+    root = tmp_path / "minc"
+    write_demo_dataset(root, per_class=3, size=64, seed=3)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(synthetic_image(64, 64, seed=i)).save(folder / f"{i}.png")
+    weights = []
+    for family in ("bmshj2018-factorized", "mbt2018-mean"):
+        # A few steps from a network whose |y| > 0.5 (tiny_zoo_network's gain): from
+        # PyTorch's default init every y_hat would round to one value.
+        start, out = tmp_path / f"{family}-init.pt", tmp_path / f"{family}.pt"
+        write_tiny_zoo_checkpoint(start, zoo_codec(family), n=8, m=8)
+        train(
+            config_from_options(
+                codec_id=family, quality=1, data=[str(folder)], out=str(out), steps=2,
+                patch=64, batch=2, n=8, m=8, init=str(start), checkpoint_every=2,
+                progress=False,
+            )
+        )  # fmt: skip
+        weights.append(f"{family}={out}")
+    config = RunConfig(
+        codecs=["bmshj2018-factorized", "mbt2018-mean"],
+        task="minc",
+        task_options={"dataset": "minc", "data_root": str(root)},
+        qualities=[1],
+        anchors=["compressed"],
+        preset="smoke",
+        weights=",".join(weights),
+        workers=0,
+    )
+    run_study(config, out_dir=tmp_path / "run")
+    results = pd.read_csv(tmp_path / "run" / "results.csv").set_index("codec")
+    assert list(results.index) == ["bmshj2018-factorized-msssim", "mbt2018-mean-msssim"]
+    assert (results["n_test"] == 23).all() and (results["bpp"] > 0).all()
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    inputs = run["latent_inputs"]
+    factorized = inputs["latent-latents-bmshj2018-factorized-msssim-compressai-q1"]
+    mean_scale = inputs["latent-latents-mbt2018-mean-msssim-compressai-q1"]
+    assert factorized["input"] == "8x4x4"  # y_hat alone
+    assert mean_scale["input"] == "24x4x4"  # y_hat, sigma_hat, mu_hat
+    assert mean_scale["latent_spec"]["others"] == [["mu_hat", 8, 16]]

@@ -264,9 +264,12 @@ def eval_command(
     "codec_id",
     default="hyperprior-msssim",
     show_default=True,
-    type=click.Choice(["hyperprior-msssim", "hyperprior-mse"]),
+    help="A CompressAI codec id or alias (hyperprior-msssim, mbt2018-mean, "
+    "bmshj2018-factorized-mse...), or a plugin codec that exposes a CompressAI network.",
 )
-@click.option("--quality", type=click.IntRange(1, 8), required=True, help="Quality 1-8.")
+@click.option(
+    "--quality", type=int, required=True, help="One of the codec's qualities (1-8; cheng2020: 1-6)."
+)
 @click.option(
     "--data",
     required=True,
@@ -308,7 +311,7 @@ def eval_command(
 @device_option
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def train_command(**options):
-    """Train a scale hyperprior with CompressAI's rate-distortion loss (resumable)."""
+    """Train a CompressAI codec with its rate-distortion loss (resumable)."""
     from jpegai_eval.codecs.training import config_from_options, train
 
     meta = train(config_from_options(**options))
