@@ -80,7 +80,7 @@ def test_plugins_json_lists_the_six_families_with_backend_compressai():
     assert codecs[("hyperprior-msssim", "compressai")]["aliases"] == []
 
 
-def test_the_bare_zoo_name_is_the_msssim_codec():
+def test_the_bare_zoo_name_is_the_msssim_codec(tmp_path):
     codecs = get_plugins().codecs
     for family in FAMILIES:
         codec = codecs.resolve(family)
@@ -93,6 +93,13 @@ def test_the_bare_zoo_name_is_the_msssim_codec():
     cfg = RunConfig(codecs=["mbt2018-mean", "mbt2018"], task="minc", weights=weights)
     assert cfg.weights_for(codecs.resolve("mbt2018-mean")) == "/a"
     assert cfg.weights_for(codecs.resolve("mbt2018")) == "pretrained"
+    # Planning reads a --weights file (its latent layout): a real checkpoint here.
+    checkpoint = tiny_checkpoint(tmp_path, codecs.resolve("mbt2018-mean"))
+    cfg = RunConfig(
+        codecs=["mbt2018-mean", "mbt2018"],
+        task="minc",
+        weights=f"mbt2018-mean={checkpoint},compressai=pretrained",
+    )
     plan = make_plan(cfg, get_plugins())
     assert [p.codec.id for p in plan.codecs] == ["mbt2018-mean-msssim", "mbt2018-msssim"]
     registry = CodecRegistry()
@@ -422,3 +429,37 @@ def test_zoo_codecs_run_the_compressed_anchor_on_the_tensors_they_declare(tmp_pa
     assert factorized["input"] == "8x4x4"  # y_hat alone
     assert mean_scale["input"] == "24x4x4"  # y_hat, sigma_hat, mu_hat
     assert mean_scale["latent_spec"]["others"] == [["mu_hat", 8, 16]]
+
+
+def test_transfer_starts_a_mean_scale_model_from_a_float16_scale_hyperprior(tmp_path):
+    """``--transfer``: the tensors of the same name and shape come from the other family
+    (g_a, g_s, h_a, the factorized prior), h_s stays fresh, and the constant bounds are
+    not taken (float16 stores the likelihood bound 1e-9 as 0: every step would be
+    infinite and skipped)."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(synthetic_image(64, 64, seed=i)).save(folder / f"{i}.png")
+    source = tmp_path / "hyperprior.pt"
+    hyperprior = write_tiny_checkpoint(source, quality=None, n=8, m=12, half=True)
+    out = tmp_path / "mean.pt"
+    meta = train(
+        config_from_options(
+            codec_id="mbt2018-mean", quality=2, data=[str(folder)], out=str(out), steps=2,
+            patch=64, batch=2, n=8, m=12, transfer=str(source), lr=0.0, checkpoint_every=2,
+            progress=False,
+        )
+    )  # fmt: skip
+    assert meta["skipped_nonfinite_steps"] == 0
+    assert meta["transfer"]["tensors_fresh"] == [
+        f"h_s.{i}.{p}" for i in (0, 2, 4) for p in ("bias", "weight")
+    ]
+    saved = torch.load(out, weights_only=True)["state_dict"]
+    source_g_a = hyperprior.g_a[0].weight.detach().half().float()
+    assert torch.equal(saved["g_a.0.weight"].float(), source_g_a)  # lr 0: as transferred
+    assert float(saved["gaussian_conditional.likelihood_lower_bound.bound"]) == pytest.approx(1e-9)
+    with pytest.raises(UsageError, match="Give --init or --transfer, not both"):
+        config_from_options(
+            codec_id="mbt2018-mean", quality=2, data=[str(folder)], out=str(out),
+            init=str(source), transfer=str(source),
+        )  # fmt: skip

@@ -304,6 +304,13 @@ def eval_command(
     default=None,
     help="Start from this checkpoint's weights (same N, M), e.g. to fine-tune a quality ladder.",
 )
+@click.option(
+    "--transfer",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Start the tensors that fit (same name and shape) from this checkpoint of any "
+    "CompressAI family, e.g. a mean-scale model from a scale hyperprior's g_a and g_s.",
+)
 @click.option("--lr", type=float, default=1e-4, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--checkpoint-every", type=int, default=100, show_default=True)

@@ -18,7 +18,8 @@ small textures.
 ``--N``/``--M`` fix the architecture (default: CompressAI's zoo configuration for the
 quality, times ``--config-scale``); ``--init`` starts from another checkpoint of the same
 shape, the usual way to train a ladder of qualities: one long run, then a short
-fine-tune per lambda.
+fine-tune per lambda; ``--transfer`` starts the tensors of the same name and shape from
+a checkpoint of another family (a mean-scale model from a scale hyperprior).
 
 The output file is a weights checkpoint usable at once with ``--weights FILE``. Every
 ``checkpoint_every`` steps the full training state (network, both optimizers, step,
@@ -61,6 +62,7 @@ class TrainConfig:
     n: int | None = None
     m: int | None = None
     init: Path | None = None
+    transfer: Path | None = None
     lr: float = 1e-4
     aux_lr: float = 1e-3
     seed: int = 0
@@ -174,6 +176,44 @@ def load_init(n: int, m: int, path: Path, codec: TrainableCodec | None = None) -
         )
     net = build_model(weights)
     return net, weights_id(net).hex()
+
+
+#: Never transferred: CompressAI's entropy-coding tables (rebuilt by ``update()``) and
+#: its constant bounds (``likelihood_lower_bound.bound`` is 1e-9, which a float16
+#: checkpoint stores as 0: the rate of an unlikely y would become infinite).
+_CODING_TABLES = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table", ".bound")
+
+
+def transfer_weights(net: Any, path: Path) -> dict[str, object]:
+    """Start ``net`` from the tensors of checkpoint ``path`` (any CompressAI family)
+    that have the same name and shape -- e.g. a mean-scale hyperprior's g_a, g_s, h_a
+    and factorized prior from a scale hyperprior of the same N and M -- leaving the
+    others (its h_s) as initialised. Returns what was taken, for the training record."""
+    import hashlib
+
+    import torch
+
+    from jpegai_eval.codecs.weights import read_checkpoint
+
+    state = read_checkpoint(path, architecture=None).state_dict
+    own = net.state_dict()
+    taken = {
+        k: v
+        for k, v in state.items()
+        if k in own and own[k].shape == v.shape and not k.endswith(_CODING_TABLES)
+    }
+    if not taken:
+        raise UsageError(
+            f"--transfer {str(path)!r} has no tensor of this network's names and shapes "
+            f"(N, M or the family differ): give a checkpoint of the same N and M."
+        )
+    torch.nn.Module.load_state_dict(net, taken, strict=False)  # not CompressAI's resizing
+    fresh = sorted(k for k in own if k not in taken and not k.endswith(_CODING_TABLES))
+    return {
+        "file_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+        "tensors_taken": len(taken),
+        "tensors_fresh": fresh,
+    }
 
 
 def dataset_images(data: Path, split: str = "train") -> list[Path]:
@@ -366,10 +406,13 @@ class CodecTrainer:
         self.generator = torch.Generator().manual_seed(cfg.seed)
         init_id = None
         codec = recipe.codec if recipe.codec is not None else trainable_codec(cfg.codec_id)
+        transferred: dict[str, object] | None = None
         if cfg.init is not None:
             net, init_id = load_init(recipe.n, recipe.m, cfg.init, codec)
         else:
             net = codec.network(recipe.n, recipe.m)
+            if cfg.transfer is not None:
+                transferred = transfer_weights(net, cfg.transfer)
         self.net = net.to(cfg.device)
         named = dict(self.net.named_parameters())
         aux = sorted(k for k in named if k.endswith(".quantiles"))
@@ -377,6 +420,8 @@ class CodecTrainer:
         self.optimizer = torch.optim.Adam([named[k] for k in main], lr=cfg.lr)
         self.aux_optimizer = torch.optim.Adam([named[k] for k in aux], lr=cfg.aux_lr)
         self.settings = _settings(cfg, recipe, init_id)
+        if transferred is not None:
+            self.settings["transfer"] = transferred
         self.state_file = state_path(cfg.out)
         self.steps_done = 0
         self.elapsed = 0.0
@@ -566,6 +611,9 @@ def config_from_options(**options: Any) -> TrainConfig:
     data = [data] if isinstance(data, str | os.PathLike) else list(data)
     options["data"] = tuple(Path(d) for d in data)
     options["out"] = Path(os.fspath(options["out"]))
-    if options.get("init") is not None:
-        options["init"] = Path(os.fspath(options["init"]))
+    for key in ("init", "transfer"):
+        if options.get(key) is not None:
+            options[key] = Path(os.fspath(options[key]))
+    if options.get("init") is not None and options.get("transfer") is not None:
+        raise UsageError("Give --init or --transfer, not both.")
     return TrainConfig(**options)

@@ -304,10 +304,13 @@ def load_weights(
     return loaded
 
 
-def read_checkpoint(path: str | os.PathLike[str], architecture: str = ARCHITECTURE) -> Weights:
+def read_checkpoint(
+    path: str | os.PathLike[str], architecture: str | None = ARCHITECTURE
+) -> Weights:
     """Read any supported checkpoint file into float32 CompressAI-named tensors. For
     the bmshj2018 hyperprior, the tensors it needs are checked here; other
-    architectures are checked when the network is built from them."""
+    architectures are checked when the network is built from them; None reads a
+    checkpoint of any architecture (``codec train --transfer``)."""
     import pickle
 
     import torch
@@ -342,7 +345,7 @@ def read_checkpoint(path: str | os.PathLike[str], architecture: str = ARCHITECTU
     state = load_pretrained(state)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     made_as = meta.get("architecture")
-    if made_as is not None and made_as != architecture:
+    if architecture is not None and made_as is not None and made_as != architecture:
         raise WeightsError(
             f"Weights file {str(path)!r} holds a CompressAI {made_as} network, not a "
             f"{architecture}. Give it to a {made_as} codec, or give {architecture} weights."
