@@ -11,15 +11,42 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TypedDict, cast
 
 from jpegai_eval.framework.api.plugins import Plugins
 from jpegai_eval.framework.api.types import Anchor, Codec, Sample, Task
 from jpegai_eval.framework.errors import DatasetError, UsageError
+from jpegai_eval.framework.io.json_types import Scalar
 
 PAPER_QUALITIES = (1, 4, 8)
+
+
+class RunConfigJson(TypedDict):
+    """:class:`RunConfig` as ``run.json``'s ``config``: its fields (a test checks that
+    the two name the same keys)."""
+
+    codecs: list[str]
+    task: str
+    backend: str | None
+    qualities: list[int] | None
+    anchors: list[str] | None
+    task_options: dict[str, Scalar]
+    weights: str | None
+    preset: str
+    seed: int
+    imagenet_weights: str | None
+    device: str
+    workers: int
+    weights_dir: str | None
+    skip_bad_images: bool
+    ddp: bool
+    deterministic: bool | None
+    metrics: str
+    bd_anchor: str | None
+    target_bpp: list[float] | None
 
 
 @dataclass
@@ -33,7 +60,7 @@ class RunConfig:
     anchors: list[str] | None = None
     #: The task's dataset options by name (its TaskOption declarations), e.g.
     #: ``{"data_root": "~/minc-2500", "split_number": 1}``; the plan fills in defaults.
-    task_options: dict[str, Any] = field(default_factory=dict)
+    task_options: dict[str, Scalar] = field(default_factory=dict)
     weights: str | None = None
     preset: str = "paper"
     seed: int = 0
@@ -87,8 +114,9 @@ class RunConfig:
             values["target_bpp"] = self.target_bpp
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> RunConfigJson:
+        """The configuration as ``run.json``'s ``config`` (every field, by name)."""
+        return cast(RunConfigJson, asdict(self))
 
     def weights_for(self, codec: Codec) -> str | None:
         """The --weights value for ``codec``: one value for every codec, or a
@@ -142,7 +170,7 @@ class Plan:
     #: Under ``--ddp`` with several ranks: the task's data-parallel rule
     #: (Task.data_parallel), filled in by the evaluator; None: ranks take whole
     #: classifiers.
-    data_parallel: dict[str, Any] | None = None
+    data_parallel: Mapping[str, object] | None = None
     #: The ids of the metrics ``--metrics`` selects that can run here, in order.
     metric_ids: list[str] = field(default_factory=list)
 

@@ -25,7 +25,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.io.image_io import atomic_write_bytes
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from jpegai_eval.framework.api.types import Anchor, Codec, ImageSource, Sample
     from jpegai_eval.framework.run.plan import Plan
     from jpegai_eval.framework.run.records import Encoded
+    from jpegai_eval.framework.run.training_mode import TrainingModeJson
 
 SPLITS = ("train", "test")
 
@@ -237,7 +238,17 @@ def item_path(
     return encoded.entry_path(codec, quality, sample, "png" if data == "decoded" else "npz")
 
 
-def determinism(device: str, deterministic: bool | None = None) -> dict[str, Any]:
+class DeterminismJson(TypedDict):
+    """``run.json``'s ``determinism``: what ``--seed`` guarantees, and why."""
+
+    seeded: str
+    deterministic_algorithms: bool
+    torch_threads: int
+    training_mode: TrainingModeJson
+    guarantee: NotRequired[str]
+
+
+def determinism(device: str, deterministic: bool | None = None) -> DeterminismJson:
     """What ``--seed`` guarantees for the classifiers trained on ``device`` with
     ``--deterministic`` or not (None: the device's default), for ``run.json``."""
     import torch
@@ -245,13 +256,13 @@ def determinism(device: str, deterministic: bool | None = None) -> dict[str, Any
     from jpegai_eval.framework.run.training_mode import training_mode
 
     mode = training_mode(str(device), deterministic)
-    report: dict[str, Any] = {
-        "seeded": "classifier initialisation, shuffling and each item's augmentation",
-        "deterministic_algorithms": mode.deterministic,
-        "torch_threads": torch.get_num_threads(),
+    report = DeterminismJson(
+        seeded="classifier initialisation, shuffling and each item's augmentation",
+        deterministic_algorithms=mode.deterministic,
+        torch_threads=torch.get_num_threads(),
         # bf16 needs an Ampere or newer GPU: the trainings' meta.json say what ran.
-        "training_mode": mode.as_dict(),
-    }
+        training_mode=mode.as_dict(),
+    )
     if not mode.deterministic:
         report["guarantee"] = (
             f"none{' on CUDA' if str(device).startswith('cuda') else ''}: trained with "
