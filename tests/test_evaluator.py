@@ -95,7 +95,7 @@ def test_run_config_json_names_every_field_of_the_config():
     RunConfig's fields, in order, or the type would lie about the file."""
     from dataclasses import fields
 
-    from jpegai_eval.framework.run.plan import RunConfigJson
+    from jpegai_eval.framework.run.run_json import RunConfigJson
 
     cfg = RunConfig(codecs=["x"], task="minc", task_options={"split_number": 2})
     assert list(cfg.to_dict()) == [f.name for f in fields(RunConfig)]

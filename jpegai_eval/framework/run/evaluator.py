@@ -48,16 +48,8 @@ from jpegai_eval.framework.run.records import (
     PointKey,
     ResultRow,
 )
-from jpegai_eval.framework.run.run_record import (
-    RankRecord,
-    RatePointsJson,
-    RunOutcome,
-    RunRecord,
-    RunSetup,
-    git_commit,
-    mark_stopped,
-    versions,
-)
+from jpegai_eval.framework.run.run_json import RankRecord, RatePointsJson, RunOutcome, RunSetup
+from jpegai_eval.framework.run.run_record import RunRecord, git_commit, mark_stopped, versions
 from jpegai_eval.framework.run.runfolder import (
     ORIGINAL_COPIES,
     SPLITS,

@@ -14,39 +14,15 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TypedDict, cast
+from typing import cast
 
 from jpegai_eval.framework.api.plugins import Plugins
 from jpegai_eval.framework.api.types import Anchor, Codec, Sample, Task
 from jpegai_eval.framework.errors import DatasetError, UsageError
 from jpegai_eval.framework.io.json_types import Scalar
+from jpegai_eval.framework.run.run_json import RunConfigJson
 
 PAPER_QUALITIES = (1, 4, 8)
-
-
-class RunConfigJson(TypedDict):
-    """:class:`RunConfig` as ``run.json``'s ``config``: its fields (a test checks that
-    the two name the same keys)."""
-
-    codecs: list[str]
-    task: str
-    backend: str | None
-    qualities: list[int] | None
-    anchors: list[str] | None
-    task_options: dict[str, Scalar]
-    weights: str | None
-    preset: str
-    seed: int
-    imagenet_weights: str | None
-    device: str
-    workers: int
-    weights_dir: str | None
-    skip_bad_images: bool
-    ddp: bool
-    deterministic: bool | None
-    metrics: str
-    bd_anchor: str | None
-    target_bpp: list[float] | None
 
 
 @dataclass

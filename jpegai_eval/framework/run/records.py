@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from jpegai_eval.framework.api.types import Codec, Sample
     from jpegai_eval.framework.run.cache import CacheCell
-    from jpegai_eval.framework.run.run_record import RankRecord
+    from jpegai_eval.framework.run.run_json import RankRecord
 
 #: A codec x quality (or target rate) of the run: (``codec.key``, quality index).
 PointKey = tuple[str, int]

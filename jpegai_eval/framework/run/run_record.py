@@ -17,75 +17,13 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, NotRequired, TypedDict
 
+from jpegai_eval.framework.run.run_json import RankRecord, RunOutcome, RunSetup
 from jpegai_eval.framework.run.runfolder import write_json
-
-if TYPE_CHECKING:
-    from jpegai_eval.framework.run.plan import RunConfigJson
-    from jpegai_eval.framework.run.runfolder import DeterminismJson
 
 #: What a new invocation keeps of the last finished one in run.json until it finishes
 #: itself.
 CARRIED_OVER = ("device", "provider", "finished", "cells", "skipped_images", "n_classes")
-
-
-class RatePointsJson(TypedDict):
-    """``run.json``'s ``rate_points`` under ``--target-bpp``: the targets and the rule."""
-
-    target_bpp: list[float]
-    rule: str
-    tolerance: float
-
-
-class RunSetup(TypedDict):
-    """What the run is, as ``run.json`` records it (written by the evaluator)."""
-
-    config: RunConfigJson
-    fingerprint: str
-    qualities: dict[str, list[int]]
-    codec_descriptions: dict[str, str]
-    codec_origins: dict[str, dict[str, str]]
-    rate_points: RatePointsJson | None
-    anchors: list[str]
-    versions: dict[str, str]
-    git_commit: str | None
-    determinism: DeterminismJson
-    corrupt_image_policy: str
-    notes: list[str]
-    classifier_init: str
-    world_size: int
-    #: ``--ddp``: the task's data-parallel rule; False without it
-    ddp: Mapping[str, object] | bool
-
-
-class RankRecord(TypedDict):
-    """One rank's part of ``run.json``'s ``ranks``: the images it encoded now, the
-    classifiers it trained and evaluated, its seconds."""
-
-    rank: int
-    local_rank: int
-    host: str
-    device: str
-    items_encoded: int
-    #: ``--ddp``: per classifier trained together, this rank's part (the task's record
-    #: of the images and steps it processed) and the digest of the model it ended with
-    data_parallel: NotRequired[dict[str, Mapping[str, object]]]
-    classifiers: NotRequired[list[str]]
-    classifiers_trained: NotRequired[list[str]]
-    seconds: NotRequired[float]
-
-
-class RunOutcome(TypedDict):
-    """What ``run.json`` says of a finished run's results."""
-
-    cells: list[str]
-    n_classes: int
-    device: str
-    provider: str
-    onnxruntime_cuda_fallback: list[str]
-    skipped_images: dict[str, str]
-    finished: str
 
 
 def _text_or_none(value: object) -> str | None:

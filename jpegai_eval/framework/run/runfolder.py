@@ -25,17 +25,17 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.io.image_io import atomic_write_bytes
 from jpegai_eval.framework.run.distributed import world
+from jpegai_eval.framework.run.run_json import DeterminismJson
 
 if TYPE_CHECKING:
     from jpegai_eval.framework.api.types import Anchor, Codec, ImageSource, Sample
     from jpegai_eval.framework.run.plan import Plan
     from jpegai_eval.framework.run.records import Encoded
-    from jpegai_eval.framework.run.training_mode import TrainingModeJson
 
 SPLITS = ("train", "test")
 
@@ -236,16 +236,6 @@ def item_path(
         return sample.path
     assert codec is not None and quality is not None
     return encoded.entry_path(codec, quality, sample, "png" if data == "decoded" else "npz")
-
-
-class DeterminismJson(TypedDict):
-    """``run.json``'s ``determinism``: what ``--seed`` guarantees, and why."""
-
-    seeded: str
-    deterministic_algorithms: bool
-    torch_threads: int
-    training_mode: TrainingModeJson
-    guarantee: NotRequired[str]
 
 
 def determinism(device: str, deterministic: bool | None = None) -> DeterminismJson:
