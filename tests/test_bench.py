@@ -129,6 +129,34 @@ def test_json_holds_every_figure(bench_run):
             assert target["passed"] in (True, False) and target["value"] is not None
 
 
+def test_json_has_the_declared_shape(bench_run):
+    """bench.json is typed by jpegai_eval.reports.bench_json: every section holds the
+    keys its TypedDict declares, and no other."""
+    from jpegai_eval.reports import bench_json as shape
+
+    def keys(declared):
+        return set(declared.__required_keys__) | set(declared.__optional_keys__)
+
+    def fits(data, declared):
+        return declared.__required_keys__ <= set(data) <= keys(declared)
+
+    _, result, _ = bench_run
+    assert fits(result, shape.BenchResult) and fits(result["machine"], shape.MachineInfo)
+    q1 = result["qualities"]["1"]
+    assert fits(q1, shape.QualityEntry) and fits(q1["bitstreams"], shape.BitstreamSummary)
+    assert fits(q1["inference"], shape.InferenceSection)
+    assert fits(q1["inference"]["batches"]["1"], shape.InferenceBatch)
+    assert fits(q1["inference"]["macs"], shape.InferenceMacs)
+    assert all(fits(c, shape.StagedCheck) for c in q1["checks"].values())
+    assert fits(result["classifiers"], shape.ClassifiersSection)
+    assert fits(result["classifiers"]["batches"]["1"], shape.ClassifierBatch)
+    assert fits(result["encode"], shape.EncodeSection)
+    assert fits(result["encode"]["encode_stage"], shape.EncodeStageSummary)
+    assert fits(result["training"]["loader_per_core"], shape.LoaderJson)
+    assert fits(result["training"]["train_over_bare"], shape.TrainSpeedJson)
+    assert all(fits(t, shape.Judgement) for t in result["targets"].values())
+
+
 def test_ratios_are_the_ratios_of_the_medians(bench_run):
     _, result, _ = bench_run
     inference = result["qualities"]["1"]["inference"]["batches"]

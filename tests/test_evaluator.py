@@ -90,6 +90,18 @@ def test_pixel_codec_skips_the_compressed_anchor_with_a_note(tiny_minc):
     assert any("jpeg/pillow has no compressed domain" in n for n in plan.notes)
 
 
+def test_run_config_json_names_every_field_of_the_config():
+    """run.json's ``config`` is typed by RunConfigJson: it must name exactly the
+    RunConfig's fields, in order, or the type would lie about the file."""
+    from dataclasses import fields
+
+    from jpegai_eval.framework.run.run_json import RunConfigJson
+
+    cfg = RunConfig(codecs=["x"], task="minc", task_options={"split_number": 2})
+    assert list(cfg.to_dict()) == [f.name for f in fields(RunConfig)]
+    assert list(RunConfigJson.__annotations__) == list(cfg.to_dict())
+
+
 def test_weights_per_backend():
     plugins = make_plugin_manager(False)
     cfg = RunConfig(codecs=["x"], task="minc", weights="compressai=demo,tfc=/models")

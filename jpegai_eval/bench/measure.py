@@ -46,10 +46,10 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jpegai_eval.bench.timing import (  # noqa: F401 (re-exported)
     Clock,
@@ -58,6 +58,29 @@ from jpegai_eval.bench.timing import (  # noqa: F401 (re-exported)
     stats,
 )
 from jpegai_eval.framework.errors import UsageError, UserError
+from jpegai_eval.reports.bench_json import (
+    BenchResult,
+    BitstreamSummary,
+    ClassifierBatch,
+    ClassifiersSection,
+    EncodeOverhead,
+    EncodeSection,
+    EncodeStageSummary,
+    InferenceBatch,
+    InferenceMacs,
+    InferenceSection,
+    Judgement,
+    MachineInfo,
+    MetricCost,
+    MetricSet,
+    MetricsSection,
+    PipelineTimes,
+    QualityEntry,
+    RawLoopEntry,
+    StagedCheck,
+    TrainingSection,
+    WorkersEntry,
+)
 from jpegai_eval.reports.bench_summary import (  # noqa: F401 (re-exported)
     BENCH_FILE,
     SCHEMA,
@@ -67,6 +90,10 @@ from jpegai_eval.reports.bench_summary import (  # noqa: F401 (re-exported)
     summary_tables,
     target_rows,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 #: ``--weights`` value for CompressAI's zoo architecture with random initialisation.
 ZOO_RANDOM = "zoo-random"
@@ -201,16 +228,16 @@ class BenchConfig:
 # --------------------------------------------------------------------------- numbers
 
 
-def judge(name: str, value: float | None) -> dict[str, Any]:
+def judge(name: str, value: float | None) -> Judgement:
     op, target, description = TARGETS[name]
     passed = None if value is None else (value >= target if op == ">=" else value <= target)
-    return {"value": value, "target": target, "op": op, "passed": passed, "what": description}
+    return Judgement(value=value, target=target, op=op, passed=passed, what=description)
 
 
 # --------------------------------------------------------------------- machine, MACs
 
 
-def machine_info(threads: int, device: str) -> dict[str, Any]:
+def machine_info(threads: int, device: str) -> MachineInfo:
     import numpy as np
     import onnxruntime as ort
     import torch
@@ -220,7 +247,7 @@ def machine_info(threads: int, device: str) -> dict[str, Any]:
     from jpegai_eval.framework.run.onnx_runtime import providers_for
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {
+    machine: MachineInfo = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
@@ -240,6 +267,7 @@ def machine_info(threads: int, device: str) -> dict[str, Any]:
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
     }
+    return machine
 
 
 def transform_macs(module: Any, example: Any) -> int:
@@ -501,7 +529,7 @@ class Stages:
         }
 
     # -- the stages, on a batch of .jai files --------------------------------------
-    def transforms(self, backend: str) -> dict[str, Any]:
+    def transforms(self, backend: str) -> dict[str, Callable[[Any], Any]]:
         """h_s and g_s for the codec's staged decode: its own (PyTorch) or onnxruntime's."""
         if backend == "torch":
             return {}
@@ -536,7 +564,7 @@ class Stages:
 
         return np.stack([self.pixel_transform(im) for im in images])
 
-    def latent_inputs(self, latents: list[dict[str, Any]]) -> Any:
+    def latent_inputs(self, latents: list[Mapping[str, NDArray[np.float32]]]) -> Any:
         """Resize 32, center crop 28 of the latents (y_hat, sigma_hat)."""
         import numpy as np
 
@@ -582,27 +610,25 @@ class Stages:
         stages["total"] = sum(stages.values())
         return stages
 
-    def check(self, data: bytes) -> dict[str, Any]:
+    def check(self, data: bytes) -> dict[str, StagedCheck]:
         """The staged pipelines give exactly what the codec's decode/latents give."""
         import numpy as np
 
         decoded = self.model.decode(data)
         latents = self.model.latents(data)
-        out: dict[str, Any] = {}
+        out: dict[str, StagedCheck] = {}
         for transforms in TRANSFORMS:
             staged = self.model.decode_batch(
                 [data], image=True, latents=True, transforms=self.transforms(transforms)
             )
             image, lat = staged.images[0], staged.latents[0]
-            out[transforms] = {
-                "decoded_max_abs_diff": int(
+            out[transforms] = StagedCheck(
+                decoded_max_abs_diff=int(
                     np.abs(image.astype(np.int16) - decoded.astype(np.int16)).max()
                 ),
-                "y_hat_equal": bool(np.array_equal(lat["y_hat"], latents["y_hat"])),
-                "sigma_hat_max_abs_diff": float(
-                    np.abs(lat["sigma_hat"] - latents["sigma_hat"]).max()
-                ),
-            }
+                y_hat_equal=bool(np.array_equal(lat["y_hat"], latents["y_hat"])),
+                sigma_hat_max_abs_diff=float(np.abs(lat["sigma_hat"] - latents["sigma_hat"]).max()),
+            )
         return out
 
 
@@ -623,10 +649,10 @@ def _runner(
 
 def bench_inference(
     stages: Stages, files: list[bytes], config: BenchConfig, log: Callable[[str], None]
-) -> dict[str, Any]:
+) -> InferenceSection:
     """Section 1 for one quality: per-stage times of both pipelines with both
     transforms backends at batch 1, then the faster backends at the larger batches."""
-    result: dict[str, Any] = {"batches": {}}
+    batches_out: dict[str, InferenceBatch] = {}
     n = len(files)
     best: dict[str, str] = {}
     for batch in config.batch_sizes:
@@ -644,43 +670,51 @@ def bench_inference(
             reps, warmup = config.batch_reps, min(config.warmup, 1)
         log(f"  inference batch {batch}: {', '.join(contenders)}, {warmup}+{reps} reps")
         runs = interleaved(contenders, reps, warmup, n)
-        entry: dict[str, Any] = {"reps": reps, "warmup": warmup, "pipelines": {}}
-        for name, samples in runs.items():
-            entry["pipelines"][name] = {"per_image": stage_stats(samples, per=batch)}
-        med = {k: v["per_image"]["total"]["median_ms"] for k, v in entry["pipelines"].items()}
-        ratios: dict[str, Any] = {}
+        pipelines = {
+            name: PipelineTimes(per_image=stage_stats(samples, per=batch))
+            for name, samples in runs.items()
+        }
+        med = {k: v["per_image"]["total"]["median_ms"] for k, v in pipelines.items()}
+        ratios: dict[str, float | None] = {}
         if batch == 1:
             for t in TRANSFORMS:
                 ratios[t] = ratio(med[f"pixel/{t}"], med[f"compressed/{t}"])
             for p in PIPELINES:
                 by_backend = {t: med[f"{p}/{t}"] for t in TRANSFORMS}
-                best[p] = min(by_backend, key=by_backend.__getitem__)
+                best[p] = min(by_backend, key=lambda t: _median_key(by_backend[t]))
         ratios["best"] = ratio(
             med[f"pixel/{best['pixel']}"], med[f"compressed/{best['compressed']}"]
         )
-        entry["best_transforms"] = dict(best)
-        entry["pixel_over_compressed"] = ratios
-        result["batches"][str(batch)] = entry
+        batches_out[str(batch)] = InferenceBatch(
+            reps=reps,
+            warmup=warmup,
+            pipelines=pipelines,
+            best_transforms=dict(best),
+            pixel_over_compressed=ratios,
+        )
     macs = stages.macs
-    result["macs"] = {
-        "stages": macs,
-        "pixel": macs["h_s"] + macs["g_s"] + macs["resnet50"],
-        "compressed": macs["h_s"] + macs["cresnet39"],
-    }
-    result["macs"]["pixel_over_compressed"] = ratio(
-        result["macs"]["pixel"], result["macs"]["compressed"]
+    totals = InferenceMacs(
+        stages=macs,
+        pixel=macs["h_s"] + macs["g_s"] + macs["resnet50"],
+        compressed=macs["h_s"] + macs["cresnet39"],
     )
-    return result
+    totals["pixel_over_compressed"] = ratio(totals["pixel"], totals["compressed"])
+    return InferenceSection(batches=batches_out, macs=totals)
+
+
+def _median_key(median_ms: float | None) -> tuple[bool, float]:
+    """Order medians fastest first, an unmeasured one (None) last."""
+    return (median_ms is None, median_ms or 0.0)
 
 
 def bench_classifiers(
     stages: Stages, config: BenchConfig, log: Callable[[str], None]
-) -> dict[str, Any]:
+) -> ClassifiersSection:
     """Section 2: onnxruntime vs PyTorch eager on the same random inputs."""
     import numpy as np
     import torch
 
-    out: dict[str, Any] = {"batches": {}}
+    batches_out: dict[str, ClassifierBatch] = {}
     rng = np.random.default_rng(config.seed)
     for batch in config.batch_sizes:
         contenders: dict[str, Callable[[int], dict[str, float]]] = {}
@@ -707,21 +741,27 @@ def bench_classifiers(
         warmup = config.warmup if batch == 1 else min(config.warmup, 1)
         log(f"  classifiers batch {batch}: {warmup}+{reps} reps")
         runs = interleaved(contenders, reps, warmup, 1)
-        entry: dict[str, Any] = {"reps": reps, "warmup": warmup, "models": {}}
-        for key, samples in runs.items():
-            entry["models"][key] = stats([s["total"] / batch for s in samples])
-        entry["torch_over_onnxruntime"] = {
-            name: ratio(
-                entry["models"][f"{name}/torch"]["median_ms"],
-                entry["models"][f"{name}/onnxruntime"]["median_ms"],
-            )
-            for name in stages.classifiers
+        models = {
+            key: stats([s["total"] / batch for s in samples]) for key, samples in runs.items()
         }
-        out["batches"][str(batch)] = entry
-    out["macs"] = {k: v for k, v in stages.macs.items() if k in stages.classifiers}
-    out["provider"] = stages.provider
-    out["torch_device"] = str(stages.torch_device)
-    return out
+        batches_out[str(batch)] = ClassifierBatch(
+            reps=reps,
+            warmup=warmup,
+            models=models,
+            torch_over_onnxruntime={
+                name: ratio(
+                    models[f"{name}/torch"]["median_ms"],
+                    models[f"{name}/onnxruntime"]["median_ms"],
+                )
+                for name in stages.classifiers
+            },
+        )
+    return ClassifiersSection(
+        batches=batches_out,
+        macs={k: v for k, v in stages.macs.items() if k in stages.classifiers},
+        provider=stages.provider,
+        torch_device=str(stages.torch_device),
+    )
 
 
 # -------------------------------------------------------------------------- encode
@@ -769,7 +809,7 @@ def bench_encode(
     config: BenchConfig,
     folder: Path,
     log: Callable[[str], None],
-) -> dict[str, Any]:
+) -> EncodeSection:
     """Section 3: plugin encode vs CompressAI compress; the encode stage, 1 vs 2 workers."""
     model = codec.load(quality, weights=weights, device="cpu")
     images = bench_images(config, config.encode_images)
@@ -782,15 +822,20 @@ def bench_encode(
         tensors=[model.to_input(im) for im in images],
         samples=write_samples(images, folder / "encode-images"),
     )
-    out = {"quality": quality, **encode_overhead(inputs, config, log)}
+    overhead = encode_overhead(inputs, config, log)
     method, times = time_encode_stage(inputs, config, folder, log)
-    out["encode_stage"] = encode_stage_summary(times, config, len(images), method)
-    return out
+    return EncodeSection(
+        quality=quality,
+        images=overhead["images"],
+        per_image=overhead["per_image"],
+        overhead=overhead["overhead"],
+        encode_stage=encode_stage_summary(times, config, len(images), method),
+    )
 
 
 def encode_overhead(
     inputs: EncodeInputs, config: BenchConfig, log: Callable[[str], None]
-) -> dict[str, Any]:
+) -> EncodeOverhead:
     """The plugin's encode (image -> .jai) against CompressAI's compress (tensor)."""
     import torch
 
@@ -819,7 +864,7 @@ def encode_overhead(
     overhead = ratio(
         per_image["plugin_encode"]["median_ms"], per_image["compressai_compress"]["median_ms"]
     )
-    return {"images": n, "per_image": per_image, "overhead": overhead}
+    return EncodeOverhead(images=n, per_image=per_image, overhead=overhead)
 
 
 def write_samples(images: list[Any], folder: Path) -> list[Any]:
@@ -869,7 +914,8 @@ def time_encode_stage(
             raise RuntimeError(f"encode stage failed in the bench: {errors[:1]}")
         per_job = times.job_s.setdefault(run.workers, {})
         for key in JOB_STAGES:
-            per_job.setdefault(key, []).extend(e.meta[key] / 1e3 for e in entries)
+            ms = [e.number(key) for e in entries]
+            per_job.setdefault(key, []).extend(v / 1e3 for v in ms if v is not None)
         return wall
 
     def raw_pass() -> float:
@@ -897,41 +943,47 @@ def time_encode_stage(
 
 def encode_stage_summary(
     times: EncodeStageTimes, config: BenchConfig, n: int, method: str
-) -> dict[str, Any]:
+) -> EncodeStageSummary:
     """Throughput of each worker count (including and excluding pool start-up), the
     2-over-1 speed-up and the stage over the raw CompressAI loop."""
     import torch
 
     half = max(1, n // 2)
-    stage: dict[str, Any] = {
-        "images": n,
-        "half": half,
-        "reps": config.encode_reps,
-        "start_method": method,
-        "workers": {str(w): _workers_entry(times, w, n) for w in config.workers},
-    }
-    if 1 in config.workers and 2 in config.workers:
-        one, two = stage["workers"]["1"], stage["workers"]["2"]
-        stage["speedup_2_over_1"] = {
-            kind: ratio(two[f"images_per_s_{kind}"], one[f"images_per_s_{kind}"])
-            for kind in ("excluding_startup", "including_startup")
-        }
+    workers = {str(w): _workers_entry(times, w, n) for w in config.workers}
     raw_walls = times.walls[StageRun(0, n)]
     raw_wall = statistics.median(raw_walls)
-    stage["raw_compressai"] = {
+    raw: RawLoopEntry = {
         f"wall_{n}_images": stats(raw_walls),
         "images_per_s": round(n / raw_wall, 4),
         "threads": torch.get_num_threads(),
     }
+    stage = EncodeStageSummary(
+        images=n,
+        half=half,
+        reps=config.encode_reps,
+        start_method=method,
+        workers=workers,
+        raw_compressai=raw,
+        note=ENCODE_STAGE_NOTE,
+    )
+    if 1 in config.workers and 2 in config.workers:
+        one, two = workers["1"], workers["2"]
+        stage["speedup_2_over_1"] = {
+            kind: ratio(_number(two[f"images_per_s_{kind}"]), _number(one[f"images_per_s_{kind}"]))
+            for kind in ("excluding_startup", "including_startup")
+        }
     if 1 in config.workers:
-        stage["over_raw"] = ratio(
-            stage["workers"]["1"]["images_per_s_including_startup"], n / raw_wall
-        )
-    stage["note"] = ENCODE_STAGE_NOTE
+        including = _number(workers["1"]["images_per_s_including_startup"])
+        stage["over_raw"] = ratio(including, n / raw_wall)
     return stage
 
 
-def _workers_entry(times: EncodeStageTimes, workers: int, n: int) -> dict[str, Any]:
+def _number(value: object) -> float | None:
+    """A throughput of a :data:`WorkersEntry` (a number, or None when not measured)."""
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _workers_entry(times: EncodeStageTimes, workers: int, n: int) -> WorkersEntry:
     """One worker count's walls on N and N/2 images and what follows from them."""
     import torch
 
@@ -973,7 +1025,7 @@ ENCODE_STAGE_NOTE = (
 # --------------------------------------------------------------------------- runner
 
 
-def bench_metrics(model: Any, config: BenchConfig, log: Callable[[str], None]) -> dict[str, Any]:
+def bench_metrics(model: Any, config: BenchConfig, log: Callable[[str], None]) -> MetricsSection:
     """Each registered metric's cost on (original, decoded) pairs of this quality:
     median ms per image and per megapixel over ``reps`` passes (after one warm-up pass),
     each pass on fresh pairs, so the shared colour conversion counts in every metric.
@@ -992,7 +1044,7 @@ def bench_metrics(model: Any, config: BenchConfig, log: Callable[[str], None]) -
     megapixels = config.size * config.size / 1e6
     reps = max(1, min(config.reps, 3))
     registry = list(get_plugins().metrics)
-    per_metric: dict[str, Any] = {}
+    per_metric: dict[str, MetricCost] = {}
     for metric in registry:
         if metric.unavailable_reason:
             per_metric[metric.id] = {"unavailable": metric.unavailable_reason}
@@ -1011,28 +1063,28 @@ def bench_metrics(model: Any, config: BenchConfig, log: Callable[[str], None]) -
             "ms_per_mpx": round(ms / megapixels, 1),
         }
     encode_ms = 1000 * statistics.median(encode_s)
-    sets = {}
+    sets: dict[str, MetricSet] = {}
     for name in ("fast", "jpegai"):
         chosen = [
             m.id for m in select_metrics(name, registry) if "ms_per_image" in per_metric[m.id]
         ]
-        total = sum(per_metric[i]["ms_per_image"] for i in chosen)
+        total = sum(per_metric[i].get("ms_per_image", 0.0) for i in chosen)
         sets[name] = {
             "metrics": chosen,
             "ms_per_image": round(total, 2),
             "over_encode": round(total / encode_ms, 3) if encode_ms > 0 else None,
         }
-    return {
-        "images": len(images),
-        "size": config.size,
-        "reps": reps,
-        "encode_ms_per_image": round(encode_ms, 2),
-        "metrics": per_metric,
-        "sets": sets,
-    }
+    return MetricsSection(
+        images=len(images),
+        size=config.size,
+        reps=reps,
+        encode_ms_per_image=round(encode_ms, 2),
+        metrics=per_metric,
+        sets=sets,
+    )
 
 
-def run_bench(config: BenchConfig, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_bench(config: BenchConfig, log: Callable[[str], None] | None = None) -> BenchResult:
     """Every measurement ``config`` asks for, as one JSON-able dict."""
     import torch
 
@@ -1047,7 +1099,7 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] | None = None) -> 
     codec = resolve_codec(config.codec)
     qualities = [codec.check_quality(q) for q in config.qualities]
     t_start = time.perf_counter()
-    result: dict[str, Any] = {
+    result: BenchResult = {
         "schema": SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": asdict(config),
@@ -1062,7 +1114,7 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] | None = None) -> 
             model = codec.load(q, weights=weights, device=str(torch_device))
             m = model.latent_spec.channels
             log(f"quality {q}: {described.split(':')[0]}, N={model.net.N}, M={m}")
-            entry: dict[str, Any] = {"weights": described, "N": int(model.net.N), "M": m}
+            entry = QualityEntry(weights=described, N=int(model.net.N), M=m)
             need_stages = {"inference", "classifiers"} & set(config.sections)
             if need_stages:
                 images = bench_images(config, config.images)
@@ -1083,11 +1135,11 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] | None = None) -> 
                 if "inference" in config.sections:
                     entry["inference"] = bench_inference(stages, files, config, log)
                 if "classifiers" in config.sections and "classifiers" not in result:
-                    result["classifiers"] = bench_classifiers(stages, config, log)
-                    result["classifiers"]["quality"] = q
+                    section = bench_classifiers(stages, config, log)
+                    section["quality"] = q
                     spec = model.latent_spec
-                    channels = spec.total_channels
-                    result["classifiers"]["cresnet39_input_channels"] = channels
+                    section["cresnet39_input_channels"] = spec.total_channels
+                    result["classifiers"] = section
             if "metrics" in config.sections:
                 entry["metrics"] = bench_metrics(model, config, log)
             if "encode" in config.sections and "encode" not in result:
@@ -1102,24 +1154,24 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] | None = None) -> 
     return result
 
 
-def bitstream_summary(model: Any, files: list[bytes], size: int) -> dict[str, Any]:
+def bitstream_summary(model: Any, files: list[bytes], size: int) -> BitstreamSummary:
     """Rate of the bench's bitstreams and the count of entropy-decoded symbols of y_hat:
     M x (padded size / 16)^2."""
     bits = [8 * len(f) / (size * size) for f in files]
     padded = model.padded_size(size, size)
-    return {
-        "images": len(files),
-        "size": size,
-        "padded": list(padded),
-        "bpp_mean": round(statistics.fmean(bits), 4),
-        "bytes_mean": round(statistics.fmean(len(f) for f in files), 1),
-        "y_symbols": model.latent_spec.channels * (padded[0] // 16) * (padded[1] // 16),
-    }
+    return BitstreamSummary(
+        images=len(files),
+        size=size,
+        padded=list(padded),
+        bpp_mean=round(statistics.fmean(bits), 4),
+        bytes_mean=round(statistics.fmean(len(f) for f in files), 1),
+        y_symbols=model.latent_spec.channels * (padded[0] // 16) * (padded[1] // 16),
+    )
 
 
 def bench_training(
     config: BenchConfig, device_type: str, folder: Path, log: Callable[[str], None]
-) -> dict[str, Any]:
+) -> TrainingSection:
     """The training section (:mod:`jpegai_eval.bench.training`): ``loader_per_core``
     with the paper preset's augmentation, and ``train_over_bare``."""
     from jpegai_eval.bench import training
@@ -1145,19 +1197,22 @@ def bench_training(
         seed=config.seed,
         log=log,
     )
-    return {"loader_per_core": loader.to_json(), "train_over_bare": train.to_json()}
+    return TrainingSection(loader_per_core=loader.to_json(), train_over_bare=train.to_json())
 
 
-def targets(result: dict[str, Any]) -> dict[str, Any]:
+def targets(result: BenchResult) -> dict[str, Judgement]:
     """Each issue-#8 target with the measured value and pass/fail (None: not measured)."""
-    out: dict[str, Any] = {}
-    q1 = result["qualities"].get("1", {}).get("inference")
+    out: dict[str, Judgement] = {}
+    quality1 = result["qualities"].get("1")
+    q1 = quality1.get("inference") if quality1 else None
     value = (
         q1["batches"]["1"]["pixel_over_compressed"]["best"] if q1 and "1" in q1["batches"] else None
     )
     out["pixel_over_compressed"] = judge("pixel_over_compressed", value)
-    clf = result.get("classifiers", {}).get("batches", {}).get("1")
-    values = list(clf["torch_over_onnxruntime"].values()) if clf else []
+    section = result.get("classifiers")
+    clf = section["batches"].get("1") if section else None
+    ratios = clf["torch_over_onnxruntime"].values() if clf else []
+    values = [v for v in ratios if v is not None]
     out["ort_over_torch"] = judge("ort_over_torch", min(values) if values else None)
     enc = result.get("encode")
     out["encode_overhead"] = judge("encode_overhead", enc["overhead"] if enc else None)
@@ -1212,7 +1267,7 @@ def run_dir_settings(run_dir: str | os.PathLike[str]) -> tuple[str, list[int], s
     )
 
 
-def write_json(result: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+def write_json(result: BenchResult, path: str | os.PathLike[str]) -> Path:
     """Write a bench result (:func:`jpegai_eval.framework.run.runfolder.write_json`)."""
     from jpegai_eval.framework.run.runfolder import write_json as write
 

@@ -8,27 +8,28 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+
+from jpegai_eval.reports.bench_json import Stats
 
 
-def stats(seconds: Sequence[float]) -> dict[str, Any]:
+def stats(seconds: Sequence[float]) -> Stats:
     """Median, p10 and p90 in milliseconds, and every sample."""
     ms = sorted(1e3 * s for s in seconds)
     if not ms:
-        return {"n": 0, "median_ms": None, "p10_ms": None, "p90_ms": None, "samples_ms": []}
+        return Stats(n=0, median_ms=None, p10_ms=None, p90_ms=None, samples_ms=[])
 
     def pct(p: float) -> float:
         k = (len(ms) - 1) * p
         lo, hi = int(k), min(int(k) + 1, len(ms) - 1)
         return ms[lo] + (ms[hi] - ms[lo]) * (k - lo)
 
-    return {
-        "n": len(ms),
-        "median_ms": round(statistics.median(ms), 4),
-        "p10_ms": round(pct(0.1), 4),
-        "p90_ms": round(pct(0.9), 4),
-        "samples_ms": [round(1e3 * s, 4) for s in seconds],
-    }
+    return Stats(
+        n=len(ms),
+        median_ms=round(statistics.median(ms), 4),
+        p10_ms=round(pct(0.1), 4),
+        p90_ms=round(pct(0.9), 4),
+        samples_ms=[round(1e3 * s, 4) for s in seconds],
+    )
 
 
 def interleaved(
@@ -50,7 +51,7 @@ def interleaved(
     return kept
 
 
-def stage_stats(runs: list[dict[str, float]], per: int = 1) -> dict[str, Any]:
+def stage_stats(runs: list[dict[str, float]], per: int = 1) -> dict[str, Stats]:
     """Stats of each stage (and ``total``) over the runs, divided by ``per`` images."""
     names = list(runs[0]) if runs else []
     return {n: stats([r[n] / per for r in runs]) for n in names}

@@ -45,6 +45,7 @@ import numpy as np
 from jpegai_eval.bench.timing import interleaved, stats
 from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.run.training_mode import TrainingMode
+from jpegai_eval.reports.bench_json import LoaderJson, TrainSpeedJson
 
 if TYPE_CHECKING:  # torch loads when a measurement runs
     import torch
@@ -85,7 +86,7 @@ class LoaderSpeed:
         """decode_once over decoded_every_epoch, images/s per core."""
         return self.images_per_s("decode_once") / self.images_per_s("decoded_every_epoch")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> LoaderJson:
         return {
             "preset": self.preset,
             "images": self.images,
@@ -138,7 +139,7 @@ class TrainSpeed:
             return None
         return self.steps * self.batch / left / self.images_per_s("bare")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> TrainSpeedJson:
         per_image = self.steps * self.batch
         return {
             "preset": self.preset,

@@ -4,7 +4,7 @@ registered object with where it came from."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TypedDict
 
 import click
 
@@ -29,7 +29,76 @@ def commands_by_plugin(plugins: Plugins) -> dict[str, list[str]]:
     return {plugin: sorted(names) for plugin, names in added.items()}
 
 
-def describe_plugin_list(plugins: Plugins) -> list[dict[str, Any]]:
+class PluginInfo(TypedDict):
+    """A plugin: its distribution, the hooks it implements and what it registered."""
+
+    name: str
+    distribution: dict[str, str]
+    hooks: list[str]
+    registered: dict[str, list[str]]
+
+
+class Origin(TypedDict):
+    """Where a registered object came from: its plugin and that plugin's distribution."""
+
+    plugin: str
+    distribution: dict[str, str]
+
+
+class CodecInfo(Origin):
+    id: str
+    aliases: list[str]
+    backend: str
+    qualities: list[int]
+    compressed_domain: bool
+    available: bool
+    unavailable_reason: str | None
+    description: str
+
+
+class TaskInfo(Origin):
+    id: str
+    description: str
+    presets: list[str]
+
+
+class AnchorInfo(Origin):
+    id: str
+    title: str
+    domain: str
+    train_on: str
+    eval_on: str
+
+
+class WriterInfo(Origin):
+    id: str
+    description: str
+    outputs: list[str]
+
+
+class MetricInfo(Origin):
+    id: str
+    higher_is_better: bool
+    unit: str
+    convention: str
+    sets: list[str]
+    available: bool
+    unavailable_reason: str | None
+    description: str
+
+
+class PluginListing(TypedDict):
+    """``jpegai-eval plugins --json``."""
+
+    plugins: list[PluginInfo]
+    codecs: list[CodecInfo]
+    tasks: list[TaskInfo]
+    anchors: list[AnchorInfo]
+    report_writers: list[WriterInfo]
+    metrics: list[MetricInfo]
+
+
+def describe_plugin_list(plugins: Plugins) -> list[PluginInfo]:
     """Each plugin, in load order: its distribution, the hooks it implements and the
     ids it registered, by kind."""
     commands = commands_by_plugin(plugins)
@@ -41,20 +110,20 @@ def describe_plugin_list(plugins: Plugins) -> list[dict[str, Any]]:
             registered[kind] = [registry.key(e.obj) for e in registry.entries() if e.plugin == name]
         registered["commands"] = commands.get(name, [])
         out.append(
-            {
-                "name": name,
-                "distribution": plugins.distributions.get(name, {}),
-                "hooks": plugins.hooks_of(name),
-                "registered": registered,
-            }
+            PluginInfo(
+                name=name,
+                distribution=plugins.distributions.get(name, {}),
+                hooks=plugins.hooks_of(name),
+                registered=registered,
+            )
         )
     return out
 
 
-def describe_plugins(plugins: Plugins | None = None) -> dict[str, list[dict[str, Any]]]:
+def describe_plugins(plugins: Plugins | None = None) -> PluginListing:
     """The JSON shape of ``jpegai-eval plugins --json``."""
     plugins = plugins or get_plugins()
-    codecs = [
+    codecs: list[CodecInfo] = [
         {
             "id": e.obj.id,
             "aliases": list(e.obj.aliases),
@@ -69,7 +138,7 @@ def describe_plugins(plugins: Plugins | None = None) -> dict[str, list[dict[str,
         }
         for e in plugins.codecs.entries()
     ]
-    tasks = [
+    tasks: list[TaskInfo] = [
         {
             "id": e.obj.id,
             "description": e.obj.description,
@@ -79,7 +148,7 @@ def describe_plugins(plugins: Plugins | None = None) -> dict[str, list[dict[str,
         }
         for e in plugins.tasks.entries()
     ]
-    anchors = [
+    anchors: list[AnchorInfo] = [
         {
             "id": e.obj.id,
             "title": e.obj.title,
@@ -91,7 +160,7 @@ def describe_plugins(plugins: Plugins | None = None) -> dict[str, list[dict[str,
         }
         for e in plugins.anchors.entries()
     ]
-    writers = [
+    writers: list[WriterInfo] = [
         {
             "id": e.obj.id,
             "description": e.obj.description,
@@ -101,7 +170,7 @@ def describe_plugins(plugins: Plugins | None = None) -> dict[str, list[dict[str,
         }
         for e in plugins.report_writers.entries()
     ]
-    metrics = [
+    metrics: list[MetricInfo] = [
         {
             "id": e.obj.id,
             "higher_is_better": e.obj.higher_is_better,
@@ -116,23 +185,23 @@ def describe_plugins(plugins: Plugins | None = None) -> dict[str, list[dict[str,
         }
         for e in plugins.metrics.entries()
     ]
-    return {
-        "plugins": describe_plugin_list(plugins),
-        "codecs": codecs,
-        "tasks": tasks,
-        "anchors": anchors,
-        "report_writers": writers,
-        "metrics": metrics,
-    }
+    return PluginListing(
+        plugins=describe_plugin_list(plugins),
+        codecs=codecs,
+        tasks=tasks,
+        anchors=anchors,
+        report_writers=writers,
+        metrics=metrics,
+    )
 
 
-def _origin(entry: dict[str, Any]) -> str:
+def _origin(entry: Origin) -> str:
     dist = entry["distribution"]
     where = f"{dist.get('name', '?')} {dist.get('version', '')}".strip()
     return f"{entry['plugin']} ({where})"
 
 
-def format_plugins(info: dict[str, list[dict[str, Any]]]) -> str:
+def format_plugins(info: PluginListing) -> str:
     """A plain-text listing, one section per kind."""
     lines: list[str] = []
     lines.append("Plugins:")

@@ -80,7 +80,10 @@ def metrics_command(original: Path, decoded: Path, metrics_spec: str, as_json: b
     """Print the fidelity metrics of DECODED against ORIGINAL (8-bit RGB images)."""
     result = pair_metrics(original, decoded, metrics_spec)
     if as_json:
-        out: dict[str, Any] = {k: _json_value(v) for k, v in result.values.items()}
+        # each metric's value (a non-finite one as text), then why others could not run
+        out: dict[str, float | str | dict[str, str]] = {
+            k: _json_value(v) for k, v in result.values.items()
+        }
         if result.unavailable:
             out["unavailable"] = result.unavailable
         click.echo(json.dumps(out, indent=2))

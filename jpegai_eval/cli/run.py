@@ -20,6 +20,7 @@ import click
 from jpegai_eval.cli.options import offline_option
 from jpegai_eval.cli.task_options import TaskOptionsCommand
 from jpegai_eval.framework.errors import UsageError
+from jpegai_eval.framework.io.json_types import SCALAR_TYPES, Scalar
 from jpegai_eval.framework.run.encode_stage import default_workers, usable_cores
 
 if TYPE_CHECKING:
@@ -209,13 +210,17 @@ class RunOptions:
     skip_bad_images: bool
     metrics: str
     bd_anchor: str | None
-    task_options: dict[str, object]
+    task_options: dict[str, Scalar]
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> RunOptions:
         """Split click's keyword arguments into ``run``'s own options and the task's."""
         own = {f.name for f in fields(cls)} - {"task_options"}
-        task_options = {k: v for k, v in params.items() if k not in own and v is not None}
+        task_options = {
+            k: v
+            for k, v in params.items()
+            if k not in own and v is not None and isinstance(v, SCALAR_TYPES)
+        }
         return cls(**{k: v for k, v in params.items() if k in own}, task_options=task_options)
 
     def config(self, workers: int) -> RunConfig:

@@ -22,8 +22,8 @@ import io
 import json
 import os
 import struct
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from jpegai_eval.framework.api.types import Codec, CodecModel, RateParameter, digest
 from jpegai_eval.framework.errors import BitstreamError, UserError
@@ -34,6 +34,13 @@ if TYPE_CHECKING:
     from jpegai_eval.framework.api.bitstream import Header
 
 QUALITIES = tuple(range(1, 9))
+
+#: One keyword of Pillow's ``Image.save`` for a format: a number, flag or name, JPEG
+#: 2000's quality layers (``[ratio]``), or a plugin's nested encoder settings (HEIF's
+#: ``enc_params``).
+SaveOption = int | float | str | list[float] | dict[str, str]
+#: The keywords of one encode, as passed to ``Image.save``.
+SaveOptions = dict[str, SaveOption]
 
 
 class PillowCodec(Codec):
@@ -58,14 +65,14 @@ class PillowCodec(Codec):
         self,
         codec_id: str,
         pillow_format: str,
-        ladder: tuple[dict[str, Any], ...],
+        ladder: tuple[Mapping[str, SaveOption], ...],
         description: str,
         feature: str | None = None,
         *,
         backend: str = "pillow",
         parameter: RateParameter | None = None,
-        parameter_options: Callable[[float], dict[str, Any]] | None = None,
-        base: dict[str, Any] | None = None,
+        parameter_options: Callable[[float], SaveOptions] | None = None,
+        base: Mapping[str, SaveOption] | None = None,
         requires: str | None = None,
         libraries: Callable[[], dict[str, str]] | None = None,
         max_side: int | None = None,
@@ -140,10 +147,10 @@ class PillowCodec(Codec):
             versions.update(self._libraries())
         return versions
 
-    def save_options(self, quality: int) -> dict[str, Any]:
+    def save_options(self, quality: int) -> SaveOptions:
         return dict(self.ladder[self.check_quality(quality) - 1])
 
-    def options_at(self, value: float) -> dict[str, Any]:
+    def options_at(self, value: float) -> SaveOptions:
         """The save options at ``value`` of :attr:`parameter` (clamped to its range)."""
         if self.parameter is None or self._parameter_options is None:
             raise UserError(f"Codec {self.key} has no continuous rate parameter.")
@@ -203,7 +210,7 @@ class PillowModel(CodecModel):
     parameter_value: float | None = None
 
     def __init__(
-        self, codec: PillowCodec, quality: int, options: dict[str, Any] | None = None
+        self, codec: PillowCodec, quality: int, options: Mapping[str, SaveOption] | None = None
     ) -> None:
         self.options = codec.save_options(quality) if options is None else dict(options)
         settings = json.dumps(self.options, sort_keys=True).encode()
@@ -287,17 +294,17 @@ def _openjpeg_libraries() -> dict[str, str]:
 
 
 # Module-level functions, not closures: codecs travel to encode workers by pickle.
-def whole_quality(value: float) -> dict[str, Any]:
+def whole_quality(value: float) -> SaveOptions:
     """``{"quality": value}`` for encoders whose quality is a whole number."""
     return {"quality": int(value)}
 
 
-def float_quality(value: float) -> dict[str, Any]:
+def float_quality(value: float) -> SaveOptions:
     """``{"quality": value}`` for encoders whose quality is continuous."""
     return {"quality": float(value)}
 
 
-def ratio_layer(value: float) -> dict[str, Any]:
+def ratio_layer(value: float) -> SaveOptions:
     """OpenJPEG's one quality layer at compression ratio ``value``."""
     return {"quality_layers": [float(value)]}
 

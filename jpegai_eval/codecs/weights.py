@@ -31,9 +31,10 @@ from __future__ import annotations
 import json
 import os
 import urllib.error
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from jpegai_eval.framework.api.types import digest
 from jpegai_eval.framework.errors import UserError, WeightsError, describe_load_error
@@ -64,7 +65,8 @@ class Weights:
 
     state_dict: dict[str, torch.Tensor]
     source: str
-    meta: dict[str, Any] = field(default_factory=dict)
+    #: the checkpoint's own record (codec, quality, N, M, how it was trained), as read
+    meta: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def N(self) -> int:  # noqa: N802 - CompressAI's name
@@ -90,13 +92,30 @@ def import_compressai() -> Any:
 # ----------------------------------------------------------------------- demo weights
 
 
-def demo_manifest() -> dict[str, Any]:
+class DemoWeights(TypedDict):
+    """One quality's shipped demo checkpoint: its file and its N and M."""
+
+    file: str
+    N: int
+    M: int
+
+
+class DemoManifest(TypedDict):
+    """The demo weights' manifest: the codec they are for, and each quality's file."""
+
+    codec: str
+    qualities: dict[str, DemoWeights]
+
+
+def demo_manifest() -> DemoManifest:
     """The demo weights' manifest (``{"qualities": {"1": {"file", "N", "M"}, ...}}``)."""
     path = DEMO_DIR / MANIFEST
     if not path.is_file():
-        return {"codec": "", "qualities": {}}
+        return DemoManifest(codec="", qualities={})
     manifest = json.loads(path.read_text())
-    return manifest if isinstance(manifest, dict) else {"codec": "", "qualities": {}}
+    if not isinstance(manifest, dict):
+        return DemoManifest(codec="", qualities={})
+    return cast(DemoManifest, manifest)  # the file this package ships, as written
 
 
 def demo_qualities(codec_id: str) -> list[int]:
@@ -295,7 +314,11 @@ def load_weights(
             f"Checkpoint {str(path)!r} was trained for codec {made_for[0]}, not {codec_id}. "
             f"Use --codec {made_for[0]}, or give weights made for {codec_id}."
         )
-    if made_for[1] is not None and int(made_for[1]) != quality:
+    made_quality = made_for[1]
+    if (
+        made_quality is not None
+        and (int(made_quality) if isinstance(made_quality, int | float | str) else None) != quality
+    ):
         raise WeightsError(
             f"Checkpoint {str(path)!r} holds quality {made_for[1]} of {codec_id}, not "
             f"quality {quality}. Use --quality {made_for[1]}, or give the checkpoint for "
@@ -329,7 +352,7 @@ def read_checkpoint(
             f"plain tensors ({describe_load_error(exc)}). Give a checkpoint written by "
             "`jpegai-eval codec train` or one of CompressAI's zoo files."
         ) from None
-    meta: dict[str, Any] = {}
+    meta: dict[str, object] = {}
     if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
         meta = dict(obj.get("meta", {}))
         state = obj["state_dict"]
@@ -400,9 +423,9 @@ def weights_id(net: Any) -> bytes:
 def save_checkpoint(
     path: str | os.PathLike[str],
     net: Any,
-    meta: dict[str, Any],
+    meta: Mapping[str, object],
     half: bool = False,
-    extra: dict[str, Any] | None = None,
+    extra: Mapping[str, object] | None = None,
     architecture: str = ARCHITECTURE,
 ) -> None:
     """Write ``net`` (a CompressAI ``architecture``, by the zoo's name) in this

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict, cast
 
 from jpegai_eval.framework.errors import UserError
+from jpegai_eval.reports.bench_json import BenchResult, Judgement, QualityEntry
 
 #: The file a run folder holds when ``jpegai-eval bench --run-dir`` was run on it.
 BENCH_FILE = "bench.json"
@@ -26,7 +28,7 @@ def ratio(a: float | None, b: float | None) -> float | None:
 # ------------------------------------------------------------------- presentation
 
 
-def _fmt(value: Any, digits: int = 1) -> str:
+def _fmt(value: object, digits: int = 1) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -51,7 +53,7 @@ class Table(TypedDict):
     notes: list[str]
 
 
-def summary_tables(result: dict[str, Any]) -> list[Table]:
+def summary_tables(result: BenchResult) -> list[Table]:
     """The result as display tables, one per comparison, in a fixed order."""
     qualities = result.get("qualities", {})
     tables = [t for q, entry in qualities.items() for t in _inference_tables(q, entry)]
@@ -61,7 +63,7 @@ def summary_tables(result: dict[str, Any]) -> list[Table]:
     return tables
 
 
-def _inference_tables(q: str, entry: dict[str, Any]) -> list[Table]:
+def _inference_tables(q: str, entry: QualityEntry) -> list[Table]:
     inference = entry.get("inference")
     if not inference:
         return []
@@ -101,7 +103,7 @@ def _inference_tables(q: str, entry: dict[str, Any]) -> list[Table]:
     return tables
 
 
-def _metric_tables(q: str, entry: dict[str, Any]) -> list[Table]:
+def _metric_tables(q: str, entry: QualityEntry) -> list[Table]:
     cost = entry.get("metrics")
     if not cost:
         return []
@@ -125,7 +127,7 @@ def _metric_tables(q: str, entry: dict[str, Any]) -> list[Table]:
     return [{"title": title, "columns": columns, "rows": rows, "notes": notes}]
 
 
-def _classifier_tables(result: dict[str, Any]) -> list[Table]:
+def _classifier_tables(result: BenchResult) -> list[Table]:
     clf = result.get("classifiers")
     if not clf:
         return []
@@ -150,7 +152,7 @@ def _classifier_tables(result: dict[str, Any]) -> list[Table]:
     return [{"title": title, "columns": columns, "rows": rows, "notes": []}]
 
 
-def _encode_tables(result: dict[str, Any]) -> list[Table]:
+def _encode_tables(result: BenchResult) -> list[Table]:
     enc = result.get("encode")
     if not enc:
         return []
@@ -195,7 +197,7 @@ def _encode_tables(result: dict[str, Any]) -> list[Table]:
     return [{"title": title, "columns": columns, "rows": rows, "notes": notes}]
 
 
-def _training_tables(result: dict[str, Any]) -> list[Table]:
+def _training_tables(result: BenchResult) -> list[Table]:
     trained = result.get("training")
     if not trained:
         return []
@@ -236,27 +238,56 @@ def _training_tables(result: dict[str, Any]) -> list[Table]:
     ]
 
 
-def target_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+class TargetRow(Judgement):
+    """A target as the report lists it: its name, then its :class:`Judgement`."""
+
+    name: str
+
+
+def target_rows(result: BenchResult) -> list[TargetRow]:
     return [
-        {"name": name, **{k: v for k, v in t.items()}}
+        TargetRow(
+            name=name,
+            value=t["value"],
+            target=t["target"],
+            op=t["op"],
+            passed=t["passed"],
+            what=t["what"],
+        )
         for name, t in result.get("targets", {}).items()
     ]
 
 
-def machine_line(result: dict[str, Any]) -> str:
-    m = result.get("machine", {})
+def _texts(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def machine_line(result: BenchResult) -> str:
+    m: Mapping[str, object] = result.get("machine") or {}
     return (
         f"{m.get('cpu_count')} CPUs ({m.get('processor')}), "
-        f"{'GPU ' + m['cuda'] if m.get('cuda') else 'no GPU'}, {m.get('threads')} threads, "
+        f"{'GPU ' + str(m['cuda']) if m.get('cuda') else 'no GPU'}, {m.get('threads')} threads, "
         f"torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')} "
-        f"({', '.join(m.get('ort_providers') or [])}), "
+        f"({', '.join(_texts(m.get('ort_providers')))}), "
         + (f"rANS decoder {m['rans_decoder']}, " if m.get("rans_decoder") else "")
         + f"load {m.get('load_average_start')} -> "
         f"{m.get('load_average_end')}"
     )
 
 
-def bench_summary_for_report(json_path: str | os.PathLike[str]) -> dict[str, Any]:
+class BenchReport(TypedDict):
+    """What the HTML report shows of a ``bench.json``."""
+
+    title: str
+    created: str | None
+    machine: str
+    codec: str | None
+    seconds: float | None
+    targets: list[TargetRow]
+    tables: list[Table]
+
+
+def bench_summary_for_report(json_path: str | os.PathLike[str]) -> BenchReport:
     """What the HTML report shows for a run folder's ``bench.json``::
 
         {"title", "created", "machine", "codec", "seconds",
@@ -279,18 +310,19 @@ def bench_summary_for_report(json_path: str | os.PathLike[str]) -> dict[str, Any
             f"{result.get('schema') if isinstance(result, dict) else None!r}, expected "
             f"{SCHEMA!r}). Write it again with `jpegai-eval bench --run-dir RUN`."
         )
-    return {
-        "title": "Inference and encode cost (jpegai-eval bench)",
-        "created": result.get("created"),
-        "machine": machine_line(result),
-        "codec": result.get("codec"),
-        "seconds": result.get("seconds"),
-        "targets": target_rows(result),
-        "tables": summary_tables(result),
-    }
+    bench = cast(BenchResult, result)  # a bench.json of this schema, as written
+    return BenchReport(
+        title="Inference and encode cost (jpegai-eval bench)",
+        created=bench.get("created"),
+        machine=machine_line(bench),
+        codec=bench.get("codec"),
+        seconds=bench.get("seconds"),
+        targets=target_rows(bench),
+        tables=summary_tables(bench),
+    )
 
 
-def format_report(result: dict[str, Any]) -> str:
+def format_report(result: BenchResult) -> str:
     """The result as plain text: one table per comparison, then the targets."""
     lines = [f"jpegai-eval bench: {result.get('codec')}; {machine_line(result)}", ""]
     for table in summary_tables(result):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 from jpegai_eval.framework.api.bitstream import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from jpegai_eval.framework.api.bitstream import max_pixels as env_max_pixels
 from jpegai_eval.framework.errors import ImageSizeError, UsageError, UserError
+from jpegai_eval.framework.io.json_types import Scalar
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -810,11 +811,12 @@ class Task(ABC):
 
     def classifier_info(
         self, model: Any, domain: str, latent_spec: LatentSpec | None, preset: str
-    ) -> dict[str, Any]:
-        """``{"params", "macs", ...}`` of ``model`` at its input size for ``preset``."""
+    ) -> Mapping[str, object]:
+        """``{"params", "macs", ...}`` of ``model`` at its input size for ``preset``
+        (JSON values: the classifier's ``meta.json`` records them)."""
         return {"params": sum(p.numel() for p in model.parameters()), "macs": None}
 
-    def data_parallel(self, preset: str, world_size: int) -> dict[str, Any]:
+    def data_parallel(self, preset: str, world_size: int) -> Mapping[str, object]:
         """For ``run --ddp`` under ``torchrun``: whether and how :meth:`train` trains one
         classifier with every one of ``world_size`` ranks together (it is then called on
         every rank with ``ddp=True``). Return the rule as a record for ``run.json`` (e.g.
@@ -827,7 +829,7 @@ class Task(ABC):
             "out --ddp: the ranks then take whole classifiers."
         )
 
-    def resolve_options(self, given: dict[str, Any] | None = None) -> dict[str, Any]:
+    def resolve_options(self, given: Mapping[str, object] | None = None) -> dict[str, Scalar]:
         """Every declared option's value: ``given`` converted and checked, the rest
         their defaults. An unknown name is a UsageError listing the task's options."""
         given = dict(given or {})

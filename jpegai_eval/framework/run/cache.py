@@ -24,9 +24,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from jpegai_eval.framework.io.image_io import atomic_write_bytes
 
@@ -44,7 +45,25 @@ def image_key(sample_id: str, content_digest: str) -> str:
     return f"{stem[-80:]}-{content_digest}"
 
 
-def provenance_digest(provenance: dict[str, Any] | None) -> str:
+class Provenance(TypedDict):
+    """What, besides the weights, makes a codec's cache entries valid (see
+    :func:`jpegai_eval.framework.run.encode_stage.codec_provenance`)."""
+
+    codec: str
+    image_reader: int
+    distribution: str
+    version: str
+    #: the codec's latent layout (its LatentSpec's JSON, or a repr), None without one
+    latent_layout: object
+
+
+#: A cache entry's metrics file as read: per-image columns (JSON scalars), ``id`` and
+#: ``digests`` (suffix -> digest of each data file). Metric columns are open-ended
+#: (``--metrics``), so it stays a mapping, checked where a column is read.
+EntryMeta = dict[str, object]
+
+
+def provenance_digest(provenance: Provenance | None) -> str:
     """A short digest of a codec's provenance (plugin distribution and version, latent
     layout), for the cache folder's name; empty when none is given."""
     if not provenance:
@@ -72,7 +91,7 @@ class CacheCell:
         backend: str,
         quality: int,
         weights_id: str,
-        provenance: dict[str, Any] | None = None,
+        provenance: Provenance | None = None,
     ) -> CacheCell:
         folder = f"{codec_id}__{backend}"
         name = f"q{quality}-{weights_id or 'none'}"
@@ -83,7 +102,7 @@ class CacheCell:
     def paths(self, key: str) -> dict[str, Path]:
         return {s: self.root / f"{key}.{s}" for s in (*DATA_SUFFIXES, "json")}
 
-    def check(self, key: str) -> tuple[dict[str, Any] | None, str | None]:
+    def check(self, key: str) -> tuple[EntryMeta | None, str | None]:
         """``(metrics, None)`` for a complete, intact entry; ``(None, None)`` for one
         never written; ``(None, why)`` for a damaged one (a file missing, truncated or
         changed since it was written, or an unreadable ``.json``)."""
@@ -95,6 +114,8 @@ class CacheCell:
             if not isinstance(meta, dict):
                 raise ValueError("not an object")
             digests = meta["digests"]
+            if not isinstance(digests, dict):
+                raise TypeError("digests is not an object")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             return None, f"{paths['json'].name} is unreadable ({type(exc).__name__})"
         for suffix in DATA_SUFFIXES:
@@ -110,7 +131,7 @@ class CacheCell:
             return None, f"{paths['json'].name} names no latents file"
         return meta, None
 
-    def load(self, key: str) -> dict[str, Any] | None:
+    def load(self, key: str) -> EntryMeta | None:
         """The entry's metrics if the entry is complete and intact, else None."""
         return self.check(key)[0]
 
@@ -120,8 +141,8 @@ class CacheCell:
         bitstream: bytes,
         decoded_png: bytes,
         latents_npz: bytes | None,
-        meta: dict[str, Any],
-    ) -> dict[str, Any]:
+        meta: Mapping[str, object],
+    ) -> EntryMeta:
         """Write an entry: data files first, the metrics file (with each data file's
         digest) last, each atomically. Return the metrics as stored (what :meth:`load`
         will read back)."""
@@ -135,8 +156,8 @@ class CacheCell:
             if blob is not None:
                 atomic_write_bytes(paths[suffix], blob)
                 digests[suffix] = bytes_digest(blob)
-        meta = dict(
+        stored = dict(
             meta, bytes=len(bitstream), has_latents=latents_npz is not None, digests=digests
         )
-        atomic_write_bytes(paths["json"], json.dumps(meta, sort_keys=True).encode())
-        return meta
+        atomic_write_bytes(paths["json"], json.dumps(stored, sort_keys=True).encode())
+        return stored

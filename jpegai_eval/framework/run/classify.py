@@ -18,9 +18,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.io.json_types import Scalar
 from jpegai_eval.framework.io.progress import progress
 from jpegai_eval.framework.run import distributed
 from jpegai_eval.framework.run.freshness import cell_key, classifier_key, stale_reason
@@ -45,11 +46,37 @@ if TYPE_CHECKING:
 EVAL_BATCH = 32
 
 
-def _load_json(path: Path) -> dict[str, Any] | None:
+def _load_json(path: Path) -> Mapping[str, object] | None:
+    """The JSON object in ``path`` as read; None when missing, unreadable or no object."""
     try:
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
+
+
+class TrainingRecord(TypedDict):
+    """How a classifier was made: the first keys of its ``meta.json`` (the task's
+    description of the model, :meth:`Task.classifier_info`, follows)."""
+
+    name: str
+    domain: str
+    train_on: str
+    n_train: int
+    preset: str
+    train_s: float
+    init: str
+    #: the task's own records (its loss curve, its training mode), as JSON
+    history: object
+    training_mode: object
+    #: the compressed domain it read (:meth:`LatentSpec.to_json`); latent classifiers only
+    latent_spec: NotRequired[dict[str, object]]
+
+
+#: A classifier's ``meta.json``: its :class:`TrainingRecord`, the task's description of
+#: the model (open-ended: ``params``, ``macs`` and what else the task says) and, under
+#: ``--ddp``, the data-parallel rule and the model's digest.
+ClassifierMeta = Mapping[str, object]
 
 
 def _items(
@@ -135,7 +162,7 @@ class ReadyClassifier:
     name: str
     model: Any
     session: Any
-    meta: Mapping[str, Any]
+    meta: ClassifierMeta
 
 
 class Classifiers:
@@ -207,8 +234,8 @@ class Classifiers:
         folder: ClassifierFolder,
         model: Any,
         key: Key,
-        data_parallel: dict[str, Any] | None = None,
-    ) -> tuple[Any, dict[str, Any], Any]:
+        data_parallel: Mapping[str, object] | None = None,
+    ) -> tuple[Any, ClassifierMeta, Any]:
         """Train ``model`` (freshly built) for ``cell`` into ``folder``; write
         ``model.pt``, ``model.onnx`` and ``meta.json``. Return the model (on the CPU,
         in eval mode), its metadata and what the task's ``train`` returned.
@@ -249,21 +276,21 @@ class Classifiers:
         train_s = time.time() - t0
         model = model.to("cpu").eval()
 
-        made = {
-            "name": name,
-            "domain": domain,
-            "train_on": source,
-            "n_train": len(items),
-            "preset": config.preset,
-            "train_s": round(train_s, 1),
-            "init": getattr(init, "summary", lambda: str(init))(),
-            "history": getattr(trained, "history", None),
-            "training_mode": getattr(trained, "training_mode", None),
-        }
+        made = TrainingRecord(
+            name=name,
+            domain=domain,
+            train_on=source,
+            n_train=len(items),
+            preset=config.preset,
+            train_s=round(train_s, 1),
+            init=getattr(init, "summary", lambda: str(init))(),
+            history=getattr(trained, "history", None),
+            training_mode=getattr(trained, "training_mode", None),
+        )
         if spec is not None:  # the compressed domain it saw (its size: latent_input)
             made["latent_spec"] = spec.to_json()
 
-        def save() -> dict[str, Any]:
+        def save() -> ClassifierMeta:
             return self.save(cell, folder, model, made, data_parallel)
 
         if not data_parallel:
@@ -278,9 +305,9 @@ class Classifiers:
         cell: CellId,
         folder: ClassifierFolder,
         model: Any,
-        made: dict[str, Any],
-        data_parallel: dict[str, Any] | None,
-    ) -> dict[str, Any]:
+        made: TrainingRecord,
+        data_parallel: Mapping[str, object] | None,
+    ) -> ClassifierMeta:
         """Write a trained classifier: ``model.pt``, its ONNX export and, last,
         ``meta.json`` (how it was made, ``made``, with the task's description of the
         model); drop the training checkpoints. Return the metadata."""
@@ -295,7 +322,7 @@ class Classifiers:
         example = self.example_batch(domain, cell)
         export(model, (torch.from_numpy(example),), ["input"], folder.model_onnx)
         info = self.plan.task.classifier_info(model, domain, spec, self.plan.config.preset)
-        meta = {**made, **info}
+        meta: dict[str, object] = {**made, **info}
         if data_parallel:
             meta["data_parallel"] = data_parallel
             meta["model_sha256"] = state_digest(model.state_dict())
@@ -321,7 +348,7 @@ def train_together(
     encoded: Encoded,
     out_dir: Path,
     device: str,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Mapping[str, object]]:
     """``--ddp``: every rank trains each classifier of ``cells`` not trained yet, one
     after the other, all together (the task's ``train(..., ddp=True)``); rank 0 writes
     the files. Return, per classifier trained, this rank's part (the task's record: the
@@ -329,7 +356,7 @@ def train_together(
     import torch
 
     classifiers = Classifiers(plan, samples, encoded, out_dir, device)
-    done: dict[str, dict[str, Any]] = {}
+    done: dict[str, Mapping[str, object]] = {}
     seen: set[str] = set()
     for cell in cells:
         name = classifier_name(cell.anchor, cell.codec, cell.quality, plan)
@@ -455,7 +482,7 @@ def fresh_cell(path: Path, key: Key, name: str, out_dir: Path) -> CellResult | N
     return done
 
 
-def codec_columns(cell: CellId, encoded: Encoded, test: list[Sample]) -> dict[str, Any]:
+def codec_columns(cell: CellId, encoded: Encoded, test: list[Sample]) -> dict[str, Scalar]:
     """A codec x quality cell's rate, fidelity and coding-time means over the test
     images it encoded."""
     if cell.codec is None or cell.quality is None:
@@ -464,7 +491,7 @@ def codec_columns(cell: CellId, encoded: Encoded, test: list[Sample]) -> dict[st
     es = [entries[s.id] for s in test if s.id in entries]
 
     def mean_of(column: str) -> float | None:
-        return mean([e.value(column) for e in es])
+        return mean([e.number(column) for e in es])
 
     return {
         "codec": cell.codec.id,
@@ -481,7 +508,7 @@ def codec_columns(cell: CellId, encoded: Encoded, test: list[Sample]) -> dict[st
     }
 
 
-def rate_point_columns(codec: Any, quality: int, es: list[EncodedEntry]) -> dict[str, Any]:
+def rate_point_columns(codec: Any, quality: int, es: list[EncodedEntry]) -> dict[str, Scalar]:
     """A target-rate cell's target and share of test images within ±10 % of it."""
     target_for = getattr(codec, "target_for", None)
     if target_for is None:

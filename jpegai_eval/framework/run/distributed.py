@@ -30,7 +30,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from jpegai_eval.framework.errors import UsageError, UserError
 
@@ -239,6 +239,15 @@ def _broadcast_json(value: Any) -> Any:
     return json.loads(bytes(buffer.tolist()).decode())
 
 
+class MainOutcome(TypedDict):
+    """What rank 0 tells the others after :func:`on_main`'s ``fn``: whether it ran, and
+    if not whether the error was the user's, and its message."""
+
+    ok: bool
+    user: bool
+    message: str
+
+
 def on_main(fn: Callable[[], T]) -> T | None:
     """Run ``fn`` on rank 0 while the others wait; its result on rank 0, None elsewhere.
 
@@ -247,23 +256,22 @@ def on_main(fn: Callable[[], T]) -> T | None:
     if not _world.distributed:
         return fn()
     result: T | None = None
-    outcome: dict[str, Any] = {"ok": True}
+    outcome = MainOutcome(ok=True, user=False, message="")
     if _world.is_main:
         try:
             result = fn()
         except UserError as exc:
-            outcome = {"ok": False, "user": True, "message": exc.message}
-            _broadcast_json(outcome)
+            _broadcast_json(MainOutcome(ok=False, user=True, message=exc.message))
             raise
         except BaseException as exc:
-            outcome = {"ok": False, "user": False, "message": f"{type(exc).__name__}: {exc}"}
-            _broadcast_json(outcome)
+            message = f"{type(exc).__name__}: {exc}"
+            _broadcast_json(MainOutcome(ok=False, user=False, message=message))
             raise
-    outcome = _broadcast_json(outcome)
-    if not outcome["ok"]:
-        if outcome["user"]:
-            raise UserError(outcome["message"])
-        raise UserError(f"Rank 0 failed ({outcome['message']}); see its output.")
+    told: MainOutcome = _broadcast_json(outcome)
+    if not told["ok"]:
+        if told["user"]:
+            raise UserError(told["message"])
+        raise UserError(f"Rank 0 failed ({told['message']}); see its output.")
     return result
 
 

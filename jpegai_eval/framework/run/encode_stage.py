@@ -19,14 +19,20 @@ import io
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.api.types import Codec, Sample, checked_latent_spec
 from jpegai_eval.framework.errors import UserError
-from jpegai_eval.framework.run.cache import CacheCell, file_digest, image_key
+from jpegai_eval.framework.run.cache import (
+    CacheCell,
+    EntryMeta,
+    Provenance,
+    file_digest,
+    image_key,
+)
 from jpegai_eval.framework.run.records import Cell, EncodedEntry, EncodeFailure, EncodeOutcome
 
 if TYPE_CHECKING:
@@ -118,7 +124,7 @@ def codec_origin(codec: Codec, plugins: Plugins | None = None) -> CodecOrigin:
     return CodecOrigin(entry.plugin if entry else "", names[0], release)
 
 
-def codec_provenance(codec: Codec, spec: Any, origin: CodecOrigin | None = None) -> dict[str, Any]:
+def codec_provenance(codec: Codec, spec: Any, origin: CodecOrigin | None = None) -> Provenance:
     """What, besides the weights, makes a codec's cache entries valid: the distribution
     and version of the plugin that provides it (:func:`codec_origin`; jpegai-eval's
     for the built-in codecs), so a plugin upgrade never reuses stale entries, and its
@@ -128,13 +134,13 @@ def codec_provenance(codec: Codec, spec: Any, origin: CodecOrigin | None = None)
     if spec is not None:
         to_json = getattr(spec, "to_json", None)
         layout = to_json() if callable(to_json) else repr(spec)
-    return {
-        "codec": codec.key,
-        "image_reader": IMAGE_READER,
-        "distribution": origin.distribution,
-        "version": origin.version,
-        "latent_layout": layout,
-    }
+    return Provenance(
+        codec=codec.key,
+        image_reader=IMAGE_READER,
+        distribution=origin.distribution,
+        version=origin.version,
+        latent_layout=layout,
+    )
 
 
 #: Models loaded in this process, by codec and cache cell (which names the quality and
@@ -330,7 +336,7 @@ def unusable_images(samples: Iterable[Sample], codecs: Iterable[Codec]) -> dict[
 ALWAYS_COMPUTED = ("psnr_rgb", "ms_ssim_rgb", "ssim_rgb")
 
 
-def extra_metrics(ids: tuple[str, ...], original: Any, decoded: Any) -> dict[str, Any]:
+def extra_metrics(ids: tuple[str, ...], original: Any, decoded: Any) -> dict[str, float | None]:
     """The values of the registered metrics ``ids`` for one image, by column name, and
     ``metrics_ms``, the time they took; an unavailable metric's value is None."""
     import time
@@ -343,12 +349,12 @@ def extra_metrics(ids: tuple[str, ...], original: Any, decoded: Any) -> dict[str
         return {}
     t0 = time.perf_counter()
     [values] = compute_metrics(wanted, [ImagePair(original, decoded)])
-    out: dict[str, Any] = {m.column_name: values.values.get(m.id) for m in wanted}
+    out = {m.column_name: values.values.get(m.id) for m in wanted}
     out["metrics_ms"] = 1000 * (time.perf_counter() - t0)
     return out
 
 
-def _lacking(ids: tuple[str, ...], meta: dict[str, Any]) -> tuple[str, ...]:
+def _lacking(ids: tuple[str, ...], meta: Mapping[str, object]) -> tuple[str, ...]:
     """The metrics of ``ids`` whose column a cache entry's metrics lack."""
     from jpegai_eval.framework.api.plugins import get_plugins
 
@@ -358,12 +364,12 @@ def _lacking(ids: tuple[str, ...], meta: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
-def missing_metrics(job: Job, meta: dict[str, Any]) -> bool:
+def missing_metrics(job: Job, meta: Mapping[str, object]) -> bool:
     """Whether a cached entry lacks a metric the job asks for."""
     return bool(job.metrics) and bool(_lacking(job.metrics, meta))
 
 
-def add_metrics(job: Job, meta: dict[str, Any]) -> dict[str, Any]:
+def add_metrics(job: Job, meta: Mapping[str, object]) -> EntryMeta:
     """Compute the metrics a cached entry lacks from its decoded image and rewrite its
     metrics file (atomically); return the entry's metrics."""
     import json
@@ -373,11 +379,12 @@ def add_metrics(job: Job, meta: dict[str, Any]) -> dict[str, Any]:
     paths = job.cell.paths(job.key)
     todo = _lacking(job.metrics, meta)
     added = extra_metrics(todo, read_image(job.sample.path), read_image(paths["png"]))
-    if "metrics_ms" in added and "metrics_ms" in meta:
-        added["metrics_ms"] += meta["metrics_ms"]
-    meta = dict(meta, **added)
-    atomic_write_bytes(paths["json"], json.dumps(meta, sort_keys=True).encode())
-    return meta
+    before = meta.get("metrics_ms")
+    if added.get("metrics_ms") is not None and isinstance(before, int | float):
+        added["metrics_ms"] = (added["metrics_ms"] or 0.0) + before
+    updated = {**meta, **added}
+    atomic_write_bytes(paths["json"], json.dumps(updated, sort_keys=True).encode())
+    return updated
 
 
 def make_jobs(cells: list[Cell], samples: Iterable[Sample]) -> list[Job]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import numbers
 import os
 import platform
 import shutil
@@ -46,6 +47,13 @@ from jpegai_eval.framework.run.records import (
     EncodeFailure,
     PointKey,
     ResultRow,
+)
+from jpegai_eval.framework.run.run_json import (
+    LatentInput,
+    RankRecord,
+    RatePointsJson,
+    RunOutcome,
+    RunSetup,
 )
 from jpegai_eval.framework.run.run_record import RunRecord, git_commit, mark_stopped, versions
 from jpegai_eval.framework.run.runfolder import (
@@ -108,8 +116,9 @@ def _foreign(out_dir: Path) -> list[str]:
     )
 
 
-def claim_out_dir(out_dir: Path, config: RunConfig, force: bool) -> dict[str, Any]:
-    """Create ``out_dir`` or check that it holds this configuration; return run.json.
+def claim_out_dir(out_dir: Path, config: RunConfig, force: bool) -> Mapping[str, object]:
+    """Create ``out_dir`` or check that it holds this configuration; return run.json
+    as read (empty for a new folder).
 
     ``--force`` reuses a run folder of another configuration (or with a damaged
     ``run.json``); it never makes a folder that is not a run folder usable."""
@@ -145,7 +154,7 @@ def claim_out_dir(out_dir: Path, config: RunConfig, force: bool) -> dict[str, An
                 "--out, or pass --force to reuse it (its finished cells are kept only "
                 "where they still match)."
             )
-        record: dict[str, Any] = previous
+        record: Mapping[str, object] = previous
         return record
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(
@@ -411,7 +420,8 @@ def expected_costs(plan: Plan, cells: list[CellId], encoded: Encoded) -> dict[st
             with torch.random.fork_rng():
                 model = task.classifier_for(domain, spec, preset)
                 info = task.classifier_info(model, domain, spec, preset)
-            macs[kind] = float(info.get("macs") or 1.0)
+            given = info.get("macs")
+            macs[kind] = float(given) if isinstance(given, numbers.Real) and given else 1.0
         costs[name] = macs[kind]
     return costs
 
@@ -435,7 +445,7 @@ def classify_stage(study: Study, encoded: Encoded) -> Classified:
     plan, samples, out_dir, device = study.plan, study.samples, study.out_dir, study.device
     everything = matrix(plan)
     rank = rank_record(device, encoded)
-    together: dict[str, Any] = {}
+    together: dict[str, Mapping[str, object]] = {}
     if plan.data_parallel:  # --ddp: first every rank trains every classifier together
         together = classify.train_together(plan, everything, samples, encoded, out_dir, device)
         rank["data_parallel"] = together
@@ -466,16 +476,16 @@ def _mtime(path: Path) -> int | None:
         return None
 
 
-def rank_record(device: str, encoded: Encoded) -> dict[str, Any]:
+def rank_record(device: str, encoded: Encoded) -> RankRecord:
     """This rank's part of ``run.json``'s ``ranks``, before its classifiers."""
     w = distributed.world()
-    return {
-        "rank": w.rank,
-        "local_rank": w.local_rank,
-        "host": platform.node(),
-        "device": device,
-        "items_encoded": encoded.encoded_now,
-    }
+    return RankRecord(
+        rank=w.rank,
+        local_rank=w.local_rank,
+        host=platform.node(),
+        device=device,
+        items_encoded=encoded.encoded_now,
+    )
 
 
 # ------------------------------------------------------------------------------- run
@@ -564,7 +574,7 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
     # while the others wait (and stop with its error if it fails).
     with contextlib.ExitStack() as held:
 
-        def claim() -> dict[str, Any]:
+        def claim() -> Mapping[str, object]:
             _refuse_unsafe_out_dir(out_dir)  # before the lock writes anything there
             lock = held.enter_context(RunLock(out_dir))
             previous = claim_out_dir(out_dir, study.plan.config, force)
@@ -588,48 +598,48 @@ def run_study(config: RunConfig, out_dir: Path | None = None, force: bool = Fals
             raise
 
 
-def rate_points_record(config: RunConfig) -> dict[str, Any] | None:
+def rate_points_record(config: RunConfig) -> RatePointsJson | None:
     """``run.json``'s record of ``--target-bpp``: the targets and the search rule."""
     if config.target_bpp is None:
         return None
     from jpegai_eval.framework.run import rate_points
 
-    return {
-        "target_bpp": config.target_bpp,
-        "rule": rate_points.RULE,
-        "tolerance": rate_points.TOLERANCE,
-    }
+    return RatePointsJson(
+        target_bpp=config.target_bpp,
+        rule=rate_points.RULE,
+        tolerance=rate_points.TOLERANCE,
+    )
 
 
-def run_setup(study: Study) -> dict[str, Any]:
+def run_setup(study: Study) -> RunSetup:
     """What the run is, for ``run.json``: configuration, codecs and their exact
     settings, anchors, versions, determinism, notes."""
     plan, config = study.plan, study.plan.config
-    return {
-        "config": config.to_dict(),
-        "fingerprint": config.fingerprint(),
-        "qualities": {cp.codec.key: cp.qualities for cp in plan.codecs},
+    return RunSetup(
+        config=config.to_dict(),
+        fingerprint=config.fingerprint(),
+        qualities={cp.codec.key: cp.qualities for cp in plan.codecs},
         # each codec's libraries and exact settings; --target-bpp: the targets and rule
-        "codec_descriptions": {cp.codec.key: cp.codec.description for cp in plan.codecs},
+        codec_descriptions={cp.codec.key: cp.codec.description for cp in plan.codecs},
         # each codec's plugin, distribution and version (the cache key holds the latter)
-        "codec_origins": {
+        codec_origins={
             cp.codec.key: codec_origin(cp.codec, study.plugins).to_dict() for cp in plan.codecs
         },
-        "rate_points": rate_points_record(config),
-        "anchors": [a.id for a in plan.anchors],
-        "versions": versions(),
-        "git_commit": git_commit(),
-        "determinism": determinism(study.device, config.deterministic),
-        "corrupt_image_policy": "skip" if config.skip_bad_images else "stop",
-        "notes": plan.notes,
-        "classifier_init": plan.init_label,
-        "world_size": distributed.world().size,
+        rate_points=rate_points_record(config),
+        anchors=[a.id for a in plan.anchors],
+        versions=versions(),
+        git_commit=git_commit(),
+        determinism=determinism(study.device, config.deterministic),
+        corrupt_image_policy="skip" if config.skip_bad_images else "stop",
+        notes=plan.notes,
+        classifier_init=plan.init_label,
+        world_size=distributed.world().size,
         # --ddp: the task's rule (world size, global and per-rank batch, learning rate)
-        "ddp": plan.data_parallel or False,
-    }
+        ddp=plan.data_parallel or False,
+    )
 
 
-def start(study: Study, previous: dict[str, Any], dataset_s: float) -> RunRecord:
+def start(study: Study, previous: Mapping[str, object], dataset_s: float) -> RunRecord:
     """Open this invocation's run record (written at once) and log what will run."""
     w = distributed.world()
     out_dir, plan = study.out_dir, study.plan
@@ -688,11 +698,11 @@ def write_results(study: Study, encoded: Encoded, classified: Classified) -> lis
     return rows
 
 
-def latent_inputs(study: Study, classified: Classified) -> dict[str, Any]:
+def latent_inputs(study: Study, classified: Classified) -> dict[str, LatentInput]:
     """Per compressed-domain classifier, the LatentSpec it read and the side of its
     input (``latent_input``, the preset's size for the spec's stride), from its
     ``meta.json``."""
-    out: dict[str, Any] = {}
+    out: dict[str, LatentInput] = {}
     for row in classified.rows:
         if row.domain != "latent" or not row.classifier or row.classifier in out:
             continue
@@ -700,23 +710,28 @@ def latent_inputs(study: Study, classified: Classified) -> dict[str, Any]:
             meta = json.loads(study.folder.classifier(row.classifier).meta_json.read_text())
         except (OSError, ValueError):
             continue  # the results stand without it; the classifier's folder is its record
-        out[row.classifier] = {k: meta.get(k) for k in ("latent_spec", "latent_input", "input")}
+        if isinstance(meta, dict):
+            out[row.classifier] = LatentInput(
+                latent_spec=meta.get("latent_spec"),
+                latent_input=meta.get("latent_input"),
+                input=meta.get("input"),
+            )
     return out
 
 
-def outcome(study: Study, encoded: Encoded, classified: Classified) -> dict[str, Any]:
+def outcome(study: Study, encoded: Encoded, classified: Classified) -> RunOutcome:
     """What ``run.json`` says of a finished run's results."""
-    return {
-        "cells": [c.name for c in matrix(study.plan)],
+    return RunOutcome(
+        cells=[c.name for c in matrix(study.plan)],
         # each latent classifier's compressed domain and input size
-        "latent_inputs": latent_inputs(study, classified),
-        "n_classes": len(study.plan.task.classes),
-        "device": study.device,
-        "provider": classified.provider,
-        "onnxruntime_cuda_fallback": onnx_runtime.fallbacks(),
-        "skipped_images": dict(encoded.failed),
-        "finished": dt.datetime.now().isoformat(timespec="seconds"),
-    }
+        latent_inputs=latent_inputs(study, classified),
+        n_classes=len(study.plan.task.classes),
+        device=study.device,
+        provider=classified.provider,
+        onnxruntime_cuda_fallback=onnx_runtime.fallbacks(),
+        skipped_images=dict(encoded.failed),
+        finished=dt.datetime.now().isoformat(timespec="seconds"),
+    )
 
 
 def since(t: float) -> float:
@@ -724,7 +739,7 @@ def since(t: float) -> float:
 
 
 def _run_claimed(
-    study: Study, previous: dict[str, Any], dataset_s: float, unusable: dict[str, str]
+    study: Study, previous: Mapping[str, object], dataset_s: float, unusable: dict[str, str]
 ) -> RunResult:
     """The stages of :func:`run_study`, once the output folder is locked and claimed."""
     from jpegai_eval.framework.run import results

@@ -9,14 +9,14 @@ checks them before any work.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from jpegai_eval.framework.io.download import OFFLINE_ENV, OfflineError, is_offline
+from jpegai_eval.framework.io.json_types import Scalar
 from jpegai_eval.framework.io.remote import RemoteFile
 from jpegai_eval.framework.run.plan import Plan
 
 
-def task_options(plan: Plan) -> dict[str, Any]:
+def task_options(plan: Plan) -> dict[str, Scalar]:
     """The options :meth:`Task.remote_files` is called with: the task's own (its
     declared options, resolved by the plan), ``preset`` and ``imagenet_weights``."""
     config = plan.config

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from jpegai_eval.framework.api.plugins import Plugins
 from jpegai_eval.framework.api.types import Anchor, Codec, Sample, Task, checked_latent_spec
 from jpegai_eval.framework.errors import DatasetError, UsageError
+from jpegai_eval.framework.io.json_types import Scalar
+from jpegai_eval.framework.run.run_json import RunConfigJson
 
 PAPER_QUALITIES = (1, 4, 8)
 
@@ -33,7 +36,7 @@ class RunConfig:
     anchors: list[str] | None = None
     #: The task's dataset options by name (its TaskOption declarations), e.g.
     #: ``{"data_root": "~/minc-2500", "split_number": 1}``; the plan fills in defaults.
-    task_options: dict[str, Any] = field(default_factory=dict)
+    task_options: dict[str, Scalar] = field(default_factory=dict)
     weights: str | None = None
     preset: str = "paper"
     seed: int = 0
@@ -87,8 +90,9 @@ class RunConfig:
             values["target_bpp"] = self.target_bpp
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> RunConfigJson:
+        """The configuration as ``run.json``'s ``config`` (every field, by name)."""
+        return cast(RunConfigJson, asdict(self))
 
     def weights_for(self, codec: Codec) -> str | None:
         """The --weights value for ``codec``: one value for every codec, or a
@@ -142,7 +146,7 @@ class Plan:
     #: Under ``--ddp`` with several ranks: the task's data-parallel rule
     #: (Task.data_parallel), filled in by the evaluator; None: ranks take whole
     #: classifiers.
-    data_parallel: dict[str, Any] | None = None
+    data_parallel: Mapping[str, object] | None = None
     #: The ids of the metrics ``--metrics`` selects that can run here, in order.
     metric_ids: list[str] = field(default_factory=list)
 

@@ -44,6 +44,7 @@ from jpegai_eval.framework.api.types import (
     digest,
 )
 from jpegai_eval.framework.errors import BitstreamError, UsageError
+from jpegai_eval.framework.io.json_types import Scalar
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -81,7 +82,7 @@ class RateChoice:
     search_steps: int
     within_tolerance: bool
 
-    def meta(self) -> dict[str, Any]:
+    def meta(self) -> dict[str, Scalar]:
         """The per-image columns of a cache entry and ``per_image.csv``."""
         return asdict(self)
 

@@ -19,13 +19,16 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
+
+from jpegai_eval.framework.io.json_types import Scalar, scalar_or_none
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from jpegai_eval.framework.api.types import Codec, Sample
     from jpegai_eval.framework.run.cache import CacheCell
+    from jpegai_eval.framework.run.run_json import RankRecord
 
 #: A codec x quality (or target rate) of the run: (``codec.key``, quality index).
 PointKey = tuple[str, int]
@@ -39,16 +42,22 @@ class EncodedEntry:
 
     sample_id: str
     key: str
-    meta: Mapping[str, Any]
+    #: the ``meta.json`` as read: per-image columns (scalars) and the ``digests`` object
+    meta: Mapping[str, object]
     reused: bool = False
 
     @classmethod
-    def from_meta(cls, key: str, meta: Mapping[str, Any], *, reused: bool) -> EncodedEntry:
+    def from_meta(cls, key: str, meta: Mapping[str, object], *, reused: bool) -> EncodedEntry:
         return cls(str(meta.get("id", "")), key, dict(meta), reused)
 
-    def value(self, column: str) -> Any:
+    def value(self, column: str) -> Scalar:
         """The entry's value of a per-image column (``bpp``, ``psnr``, ...), or None."""
-        return self.meta.get(column)
+        return scalar_or_none(self.meta.get(column))
+
+    def number(self, column: str) -> float | None:
+        """A numeric column's value as a float, or None when absent or not a number."""
+        value = self.value(column)
+        return None if value is None or isinstance(value, str) else float(value)
 
     def has(self, column: str) -> bool:
         return column in self.meta
@@ -117,7 +126,7 @@ class Classified:
     rows: list[ResultRow]
     predictions: Mapping[str, Mapping[str, int]]
     provider: str
-    ranks: list[dict[str, Any]]
+    ranks: list[RankRecord]
 
 
 @dataclass(frozen=True)
@@ -152,19 +161,24 @@ class ResultRow:
     decode_ms_per_image: float | None = None
     onnx_max_abs_diff: float | None = None
     init: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Scalar] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ResultRow:
+    def from_json(cls, data: Mapping[str, object]) -> ResultRow:
         """A row from its JSON object (a cell file, or the columns a stage computed);
         columns this version does not name go to ``extra``, the intervals are
-        recomputed."""
+        recomputed. ValueError when a column's value is not a JSON scalar."""
         names = {f.name for f in fields(cls)} - {"extra"}
-        known = {k: v for k, v in data.items() if k in names}
-        extra = {k: v for k, v in data.items() if k not in names and k not in INTERVAL_COLUMNS}
-        return cls(**known, extra=extra)
+        odd = [k for k, v in data.items() if isinstance(v, Mapping | list | tuple)]
+        if odd:
+            raise ValueError(f"column {odd[0]!r} of the row is not a number or a string")
+        values = cast("Mapping[str, Scalar]", data)
+        known = {k: v for k, v in values.items() if k in names}
+        extra = {k: v for k, v in values.items() if k not in names and k not in INTERVAL_COLUMNS}
+        # each field's own type is the column's: what a cell file holds, as written
+        return cls(**cast("Any", known), extra=extra)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Scalar]:
         """The row as a JSON object: every column except the intervals."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
         return {**out, **self.extra}
@@ -183,11 +197,11 @@ class ResultRow:
             return None
         return (self.codec, self.backend, int(self.quality))
 
-    def value(self, column: str) -> Any:
+    def value(self, column: str) -> Scalar:
         """A column's value by name (a field or an ``extra`` column), or None."""
         if column in self.extra:
             return self.extra[column]
-        return getattr(self, column, None) if column != "extra" else None
+        return scalar_or_none(getattr(self, column, None)) if column != "extra" else None
 
 
 #: The Wilson-interval columns :func:`jpegai_eval.framework.run.results.with_intervals`
@@ -230,13 +244,30 @@ class Key:
             data.get("classifier"),
         )
 
-    def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {}
+    def to_json(self) -> KeyJson:
+        out = KeyJson(data=self.data, n=self.n)
         if self.classifier is not None:
             out["classifier"] = self.classifier
         if self.config is not None:
             out["config"] = self.config
-        return {**out, "data": self.data, "n": self.n}
+        return out
+
+
+class KeyJson(TypedDict):
+    """:class:`Key` as its JSON object (keys sorted when written)."""
+
+    data: str
+    n: int
+    classifier: NotRequired[str]
+    config: NotRequired[str]
+
+
+class CellJson(TypedDict):
+    """``cells/<cell>.json``: :class:`CellResult` as written."""
+
+    row: dict[str, Scalar]
+    predictions: dict[str, int]
+    key: NotRequired[KeyJson]
 
 
 @dataclass(frozen=True)
@@ -271,8 +302,8 @@ class CellResult:
         ValueError when it is not a finished cell's JSON."""
         return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"row": self.row.to_json(), "predictions": dict(self.predictions)}
+    def to_json(self) -> CellJson:
+        out = CellJson(row=self.row.to_json(), predictions=dict(self.predictions))
         if self.key is not None:
             out["key"] = self.key.to_json()
         return out

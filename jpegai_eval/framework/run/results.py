@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.io.image_io import atomic_output
+from jpegai_eval.framework.io.json_types import Scalar, scalar_or_none
 from jpegai_eval.framework.run.records import (
     CellResult,
     Encoded,
@@ -62,7 +63,9 @@ IMAGE_FILES = ("source", "original_copy", "bitstream", "decoded", "latents")
 ENTRY_SUFFIXES = {"bitstream": "jai", "decoded": "png", "latents": "npz"}
 
 
-def csv_text(rows: list[dict[str, Any]], columns: list[str], sort_extra: bool = False) -> str:
+def csv_text(
+    rows: Sequence[Mapping[str, Scalar]], columns: list[str], sort_extra: bool = False
+) -> str:
     """``rows`` as CSV: ``columns`` first (empty where a row lacks one), then any other
     keys, in first-seen order or sorted."""
     import pandas as pd
@@ -78,12 +81,12 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str], sort_extra: bool = 
     return text
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+def write_csv(path: Path, rows: Sequence[Mapping[str, Scalar]], columns: list[str]) -> None:
     with atomic_output(path) as tmp:
         tmp.write_text(csv_text(rows, columns))
 
 
-def with_intervals(row: dict[str, Any]) -> dict[str, Any]:
+def with_intervals(row: Mapping[str, Scalar]) -> dict[str, Scalar]:
     """``row`` with the 95 % Wilson interval of its Top-1 and Top-5 over its test images
     (:func:`jpegai_eval.framework.run.stats.wilson`)."""
     out = dict(row)
@@ -98,7 +101,9 @@ def with_intervals(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_results(out_dir: Path, rows: list[ResultRow], per_image: list[dict[str, Any]]) -> None:
+def write_results(
+    out_dir: Path, rows: list[ResultRow], per_image: Sequence[Mapping[str, Scalar]]
+) -> None:
     from jpegai_eval.framework.io.image_io import atomic_write_bytes
 
     # the same bytes check_results_file rebuilds from cells/
@@ -127,7 +132,7 @@ def per_image_rows(
     predictions: Mapping[str, Mapping[str, int]],
     out_dir: Path | None = None,
     copies: dict[str, str] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[dict[str, Scalar]]:
     """One row per test image per codec x quality, with each anchor's predicted class
     and the image's files: its ``source``, its ``original_copy`` (``copies``: image id
     -> path relative to the run folder) and its cache entries, relative to ``out_dir``.
@@ -138,8 +143,8 @@ def per_image_rows(
 
     def files_of(
         codec: Any, quality: int, sample: Sample, e: EncodedEntry | None
-    ) -> dict[str, Any]:
-        files: dict[str, Any] = {c: None for c in ENTRY_SUFFIXES}
+    ) -> dict[str, str | None]:
+        files: dict[str, str | None] = {c: None for c in ENTRY_SUFFIXES}
         if e is None:
             return files
         for column, suffix in ENTRY_SUFFIXES.items():
@@ -158,17 +163,17 @@ def per_image_rows(
             entries = encoded.entries[(cp.codec.key, q)]
             for sample in samples["test"]:
                 e = entries.get(sample.id)
-                m: Mapping[str, Any] = e.meta if e is not None else {}
-                row: dict[str, Any] = {
+                m: Mapping[str, object] = e.meta if e is not None else {}
+                row: dict[str, Scalar] = {
                     "image_id": sample.id,
                     "split": "test",
                     "label": classes[sample.label],
                     "codec": cp.codec.id,
                     "backend": cp.codec.backend,
                     "quality": q,
-                    **{k: m.get(k) for k in IMAGE_METRICS},
-                    **{k: m.get(k) for k in metric_columns(plan)},
-                    **{k: m[k] for k in RATE_POINT_COLUMNS if k in m},
+                    **{k: scalar_or_none(m.get(k)) for k in IMAGE_METRICS},
+                    **{k: scalar_or_none(m.get(k)) for k in metric_columns(plan)},
+                    **{k: scalar_or_none(m[k]) for k in RATE_POINT_COLUMNS if k in m},
                     "source": str(Path(sample.path).resolve()),
                     "original_copy": copies.get(sample.id),
                     **files_of(cp.codec, q, sample, e),
@@ -216,12 +221,8 @@ def with_metric_means(
             entries = encoded.entries.get((key, point[2]), {})
         means: dict[str, float | None] = {}
         for column in columns:
-            values = [
-                float(entries[s.id].value(column))
-                for s in test
-                if s.id in entries and entries[s.id].value(column) is not None
-            ]
-            finite = [v for v in values if math.isfinite(v)]
+            values = [entries[s.id].number(column) for s in test if s.id in entries]
+            finite = [v for v in values if v is not None and math.isfinite(v)]
             means[column] = sum(finite) / len(finite) if finite else None
         out.append(replace(row, extra={**row.extra, **means}))
     return out

@@ -17,8 +17,8 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
+from jpegai_eval.framework.run.run_json import RankRecord, RunOutcome, RunSetup
 from jpegai_eval.framework.run.runfolder import write_json
 
 #: What a new invocation keeps of the last finished one in run.json until it finishes
@@ -32,6 +32,16 @@ CARRIED_OVER = (
     "n_classes",
     "latent_inputs",
 )
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number_or_none(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
 
 
 def now_iso() -> str:
@@ -49,24 +59,30 @@ class Invocation:
     ended: str | None = None
     duration_s: float | None = None
     #: keys of an older run.json's entry that this version does not name, kept as read
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Invocation:
+    def from_json(cls, data: Mapping[str, object]) -> Invocation:
         known = {"started", "status", "timings", "world_size", "ended", "duration_s"}
         timings = data.get("timings")
+        size = data.get("world_size")
         return cls(
             started=str(data.get("started", "")),
             status=str(data.get("status", "")),
-            timings=dict(timings) if isinstance(timings, Mapping) else {},
-            world_size=int(data.get("world_size") or 1),
-            ended=data.get("ended"),
-            duration_s=data.get("duration_s"),
+            timings={
+                str(k): v
+                for k, v in (timings.items() if isinstance(timings, Mapping) else ())
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            },
+            world_size=int(size) if isinstance(size, int | float | str) and size else 1,
+            ended=_text_or_none(data.get("ended")),
+            duration_s=_number_or_none(data.get("duration_s")),
             extra={k: v for k, v in data.items() if k not in known},
         )
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_json(self) -> dict[str, object]:
+        """The entry as run.json lists it: the known keys after any older ones."""
+        out: dict[str, object] = {
             **self.extra,
             "started": self.started,
             "status": self.status,
@@ -94,11 +110,12 @@ def total_seconds(invocations: list[Invocation]) -> float:
     return round(sum(float(i.duration_s or 0.0) for i in invocations), 1)
 
 
-def previous_invocations(previous: Mapping[str, Any]) -> list[Invocation]:
+def previous_invocations(previous: Mapping[str, object]) -> list[Invocation]:
     """The invocations a run folder's run.json lists; one still ``running`` was killed
     (with -9: it never closed its entry)."""
     out = []
-    for item in previous.get("invocations", []):
+    listed = previous.get("invocations")
+    for item in listed if isinstance(listed, list) else []:
         if isinstance(item, Mapping):
             old = Invocation.from_json(item)
             out.append(replace(old, status="killed") if old.status == "running" else old)
@@ -150,30 +167,28 @@ class RunRecord:
     fingerprint, codecs and their settings, anchors, versions, determinism, ...) as
     the evaluator describes it; the fields below are what the record itself tracks."""
 
-    setup: Mapping[str, Any]
+    setup: RunSetup
     started: str
     invocations: tuple[Invocation, ...]
     status: str = "running"
-    #: the last finished invocation's results description (:data:`CARRIED_OVER`)
-    carried: Mapping[str, Any] = field(default_factory=dict)
+    #: the last finished invocation's results description (:data:`CARRIED_OVER`), as read
+    carried: Mapping[str, object] = field(default_factory=dict)
     #: every rank's record (rank, host, device, classifiers trained, seconds)
-    ranks: tuple[Mapping[str, Any], ...] | None = None
+    ranks: tuple[RankRecord, ...] | None = None
     #: set when the run finishes: cells, n_classes, device, provider, skipped images...
-    outcome: Mapping[str, Any] = field(default_factory=dict)
+    outcome: RunOutcome | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
     duration_s: float | None = None
 
     @classmethod
-    def begin(
-        cls, setup: Mapping[str, Any], previous: Mapping[str, Any], started: str
-    ) -> RunRecord:
+    def begin(cls, setup: RunSetup, previous: Mapping[str, object], started: str) -> RunRecord:
         """A new invocation of the run whose last run.json was ``previous``."""
         invocations = [
             *previous_invocations(previous),
-            Invocation(started, world_size=int(setup.get("world_size", 1))),
+            Invocation(started, world_size=setup["world_size"]),
         ]
         return cls(
-            setup=dict(setup),
+            setup=setup,
             # a resumed run keeps the first start; each invocation is listed
             started=str(previous.get("started", started)),
             invocations=tuple(invocations),
@@ -189,7 +204,7 @@ class RunRecord:
         current = replace(self.current, timings={**self.current.timings, stage: seconds})
         return replace(self, invocations=(*self.invocations[:-1], current))
 
-    def with_ranks(self, ranks: Sequence[Mapping[str, Any]]) -> RunRecord:
+    def with_ranks(self, ranks: Sequence[RankRecord]) -> RunRecord:
         return replace(self, ranks=tuple(ranks))
 
     def stage_total(self, stage: str) -> float:
@@ -200,12 +215,12 @@ class RunRecord:
         """Each stage of this invocation, its seconds summed over every invocation."""
         return {stage: self.stage_total(stage) for stage in self.current.timings}
 
-    def finished(self, outcome: Mapping[str, Any], duration_s: float) -> RunRecord:
+    def finished(self, outcome: RunOutcome, duration_s: float) -> RunRecord:
         """The record of a run whose results are written; ``duration_s`` is this
         invocation's seconds so far."""
         current = replace(self.current, status="finished", ended=now_iso(), duration_s=duration_s)
         invocations = (*self.invocations[:-1], current)
-        done = replace(self, invocations=invocations, status="finished", outcome=dict(outcome))
+        done = replace(self, invocations=invocations, status="finished", outcome=outcome)
         return replace(
             done,
             duration_s=total_seconds(list(invocations)),
@@ -220,8 +235,10 @@ class RunRecord:
             record, timings={**record.timings, "report_s": record.stage_total("report_s")}
         )
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_json(self) -> dict[str, object]:
+        """``run.json``: what was carried over, overwritten by the setup, the record's
+        own fields and, once finished, the outcome (keys sorted when written)."""
+        out: dict[str, object] = {
             **self.carried,
             **self.setup,
             "started": self.started,
@@ -233,7 +250,7 @@ class RunRecord:
         }
         if self.ranks is not None:
             out["ranks"] = [dict(r) for r in self.ranks]
-        if self.status == "finished":
+        if self.status == "finished" and self.outcome is not None:
             out.update(self.outcome)
             out["duration_s"] = self.duration_s
         return out

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from jpegai_eval.framework.errors import UserError
 from jpegai_eval.framework.io.image_io import atomic_write_bytes
 from jpegai_eval.framework.run.distributed import world
+from jpegai_eval.framework.run.run_json import DeterminismJson
 
 if TYPE_CHECKING:
     from jpegai_eval.framework.api.types import Anchor, Codec, ImageSource, Sample
@@ -237,7 +238,7 @@ def item_path(
     return encoded.entry_path(codec, quality, sample, "png" if data == "decoded" else "npz")
 
 
-def determinism(device: str, deterministic: bool | None = None) -> dict[str, Any]:
+def determinism(device: str, deterministic: bool | None = None) -> DeterminismJson:
     """What ``--seed`` guarantees for the classifiers trained on ``device`` with
     ``--deterministic`` or not (None: the device's default), for ``run.json``."""
     import torch
@@ -245,13 +246,13 @@ def determinism(device: str, deterministic: bool | None = None) -> dict[str, Any
     from jpegai_eval.framework.run.training_mode import training_mode
 
     mode = training_mode(str(device), deterministic)
-    report: dict[str, Any] = {
-        "seeded": "classifier initialisation, shuffling and each item's augmentation",
-        "deterministic_algorithms": mode.deterministic,
-        "torch_threads": torch.get_num_threads(),
+    report = DeterminismJson(
+        seeded="classifier initialisation, shuffling and each item's augmentation",
+        deterministic_algorithms=mode.deterministic,
+        torch_threads=torch.get_num_threads(),
         # bf16 needs an Ampere or newer GPU: the trainings' meta.json say what ran.
-        "training_mode": mode.as_dict(),
-    }
+        training_mode=mode.as_dict(),
+    )
     if not mode.deterministic:
         report["guarantee"] = (
             f"none{' on CUDA' if str(device).startswith('cuda') else ''}: trained with "

@@ -14,9 +14,20 @@ if TYPE_CHECKING:
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
+
+
+class Prediction(TypedDict):
+    """One scored item: its position, label, predicted class, top 5, and the hits."""
+
+    index: int
+    label: int
+    pred: int
+    top5: list[int]
+    correct1: bool
+    correct5: bool
 
 
 @dataclass
@@ -26,7 +37,7 @@ class EvalResult:
     top1: float
     top5: float
     n: int
-    predictions: list[dict[str, Any]]
+    predictions: list[Prediction]
     logits: NDArray[Any]
 
 
@@ -42,14 +53,14 @@ def topk_from_logits(logits: NDArray[Any], labels: Sequence[int]) -> EvalResult:
     hit1 = top[:, 0] == labels_arr
     hit5 = (top == labels_arr[:, None]).any(axis=1)
     predictions = [
-        {
-            "index": i,
-            "label": int(labels_arr[i]),
-            "pred": int(top[i, 0]),
-            "top5": [int(c) for c in top[i]],
-            "correct1": bool(hit1[i]),
-            "correct5": bool(hit5[i]),
-        }
+        Prediction(
+            index=i,
+            label=int(labels_arr[i]),
+            pred=int(top[i, 0]),
+            top5=[int(c) for c in top[i]],
+            correct1=bool(hit1[i]),
+            correct5=bool(hit5[i]),
+        )
         for i in range(len(labels_arr))
     ]
     n = len(labels_arr)
@@ -62,7 +73,7 @@ def topk_from_logits(logits: NDArray[Any], labels: Sequence[int]) -> EvalResult:
     )
 
 
-def mean(values: list[Any]) -> float:
+def mean(values: Sequence[float | None]) -> float:
     """The mean of the finite values (None, NaN and inf are left out); NaN if none."""
     finite = [v for v in values if v is not None and not math.isnan(v) and not math.isinf(v)]
     return sum(finite) / len(finite) if finite else float("nan")

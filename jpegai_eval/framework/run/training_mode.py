@@ -15,8 +15,8 @@ is testable without a GPU.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import TypedDict
 
 #: DataLoader batches each worker keeps ready in the fast mode (PyTorch's default is 2).
 FAST_PREFETCH_FACTOR = 4
@@ -38,8 +38,28 @@ class TrainingMode:
     persistent_workers: bool
     prefetch_factor: int | None
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self) -> TrainingModeJson:
+        return TrainingModeJson(
+            device=self.device,
+            deterministic=self.deterministic,
+            autocast=self.autocast,
+            channels_last=self.channels_last,
+            cudnn_benchmark=self.cudnn_benchmark,
+            persistent_workers=self.persistent_workers,
+            prefetch_factor=self.prefetch_factor,
+        )
+
+
+class TrainingModeJson(TypedDict):
+    """:class:`TrainingMode` as recorded in ``run.json`` and a classifier's ``meta.json``."""
+
+    device: str
+    deterministic: bool
+    autocast: str | None
+    channels_last: bool
+    cudnn_benchmark: bool
+    persistent_workers: bool
+    prefetch_factor: int | None
 
 
 def default_deterministic(device: str) -> bool:
