@@ -35,13 +35,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
 
 from jpegai_eval.framework.errors import DatasetError, UsageError
 from jpegai_eval.framework.io.safeload import torch_load
 
 if TYPE_CHECKING:
     import torch
+
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 STATE_SUFFIX = ".train-state.pt"
@@ -312,7 +313,14 @@ class PatchSampler:
         return torch.stack(crops).float().div_(255.0)
 
 
-def rd_loss(out: dict[str, Any], x: Any, lmbda: float, metric: str) -> dict[str, Any]:
+class Forward(TypedDict):
+    """What a CompressAI network's ``forward`` returns."""
+
+    x_hat: torch.Tensor
+    likelihoods: dict[str, torch.Tensor]
+
+
+def rd_loss(out: Forward, x: torch.Tensor, lmbda: float, metric: str) -> dict[str, torch.Tensor]:
     """CompressAI's RateDistortionLoss (``compressai.losses``); MS-SSIM's window shrinks
     for patches of 160 px or less, as in :mod:`jpegai_eval.framework.quality.metrics`."""
     import torch
@@ -325,7 +333,7 @@ def rd_loss(out: dict[str, Any], x: Any, lmbda: float, metric: str) -> dict[str,
     bpp = sum(
         torch.log(lk).sum() / (-math.log(2) * num_pixels) for lk in out["likelihoods"].values()
     )
-    result: dict[str, Any] = {"bpp_loss": bpp}
+    result: dict[str, torch.Tensor] = {"bpp_loss": bpp}
     if metric == "ms-ssim":
         score = ms_ssim(out["x_hat"], x, data_range=1.0, win_size=msssim_window(h, w))
         result["ms_ssim"] = score
@@ -552,7 +560,7 @@ class CodecTrainer:
             flush=True,
         )
 
-    def finish(self) -> dict[str, Any]:
+    def finish(self) -> dict[str, object]:
         """Update the entropy coders' tables and write ``cfg.out`` (a weights
         checkpoint with its training record); return that record."""
         from jpegai_eval.codecs.weights import save_checkpoint
@@ -598,7 +606,7 @@ def _settings(cfg: TrainConfig, recipe: Recipe, init_id: str | None) -> dict[str
     return settings
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
+def train(cfg: TrainConfig) -> dict[str, object]:
     """Train (or resume) and write ``cfg.out``; return a summary of the run."""
     trainer = CodecTrainer(cfg)
     trainer.fit()

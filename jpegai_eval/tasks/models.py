@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch import nn
@@ -253,6 +253,29 @@ def build_classifier(
 # ------------------------------------------------------------------ ImageNet weights
 
 
+class InitJson(TypedDict, total=False):
+    """:meth:`InitReport.as_dict`, as a training records it (``{"init": "scratch"}``
+    alone when nothing was loaded)."""
+
+    init: str
+    init_weights: str | None
+    init_loaded_tensors: int
+    init_shape_mismatch: list[str]
+    init_not_in_checkpoint: int
+    init_unused_checkpoint_tensors: int
+
+
+class ComplexityJson(TypedDict):
+    """:meth:`Complexity.as_dict`: a classifier's size and cost, as results record it."""
+
+    model: str
+    input: str
+    parameters: int
+    macs: int
+    conv_layers: int
+    main_path_convs: int
+
+
 @dataclass
 class InitReport:
     """How a classifier was initialised, recorded with the results."""
@@ -264,7 +287,7 @@ class InitReport:
     not_in_checkpoint: list[str] = field(default_factory=list)
     unused: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> InitJson:
         return {
             "init": self.source,
             "init_weights": self.path,
@@ -369,7 +392,7 @@ class Complexity:
     conv_layers: int  # every Conv2d, projections included
     main_path_convs: int  # convolutions outside the 1x1 shortcut projections
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> ComplexityJson:
         return {
             "model": self.name,
             "input": "x".join(str(s) for s in self.input_shape),

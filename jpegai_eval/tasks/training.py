@@ -67,7 +67,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 import numpy as np
 import torch
@@ -79,6 +79,7 @@ from jpegai_eval.framework.io.image_io import TEMP_PREFIX, temp_path
 from jpegai_eval.framework.run.scoring import EvalResult, topk_from_logits
 from jpegai_eval.framework.run.training_mode import TrainingMode, training_mode
 from jpegai_eval.tasks.classes import CORRUPT_IMAGE_POLICY
+from jpegai_eval.tasks.models import InitJson
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -645,7 +646,7 @@ class TrainResult:
     seconds: float
     resumed_from_epoch: int
     history: list[dict[str, float]] = field(default_factory=list)
-    init: dict[str, Any] = field(default_factory=dict)
+    init: InitJson = field(default_factory=lambda: InitJson())
     checkpoint: str = ""
     corrupt_image_policy: str = CORRUPT_IMAGE_POLICY
     #: Under ``ddp``: this rank's part (``DataParallel.record`` in tasks/data_parallel.py).
@@ -690,7 +691,20 @@ def _sweep_temporaries(out: Path) -> None:
 _CHECKPOINT_KEYS = ("config", "epoch", "model", "optimizer", "scheduler", "history")
 
 
-def read_checkpoint(path: Path, device: Any = "cpu") -> dict[str, Any]:
+class TrainingCheckpoint(TypedDict):
+    """``checkpoint.pt`` of a classifier's training (written by :meth:`Trainer.save`)."""
+
+    config: dict[str, object]
+    epoch: int
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, object]
+    scheduler: dict[str, object]
+    history: list[dict[str, float]]
+    seconds: NotRequired[float]
+    init: NotRequired[InitJson | None]
+
+
+def read_checkpoint(path: Path, device: Any = "cpu") -> TrainingCheckpoint:
     """A training checkpoint, read with ``weights_only=True`` (it holds tensors and plain
     values only); anything else -- a pickle that would run code, a damaged file, another
     kind of file -- is refused with a :class:`UserError` naming it."""
@@ -706,7 +720,7 @@ def read_checkpoint(path: Path, device: Any = "cpu") -> dict[str, Any]:
             f"{str(path)!r} is not a jpegai-eval training checkpoint (it lacks "
             f"{', '.join(_CHECKPOINT_KEYS)}). {remedy}"
         )
-    return ckpt
+    return cast(TrainingCheckpoint, ckpt)  # its keys are checked above
 
 
 def _config(
@@ -749,7 +763,7 @@ def train_classifier(
     workers: int | None = None,
     seed: int = 0,
     val_items: Sequence[Item] | None = None,
-    init: dict[str, Any] | None = None,
+    init: InitJson | None = None,
     progress: bool = True,
     limit_batches: int | None = None,
     log: Callable[[str], None] | None = None,
@@ -892,7 +906,7 @@ class Trainer:
         train_items: Sequence[Item],
         run: TrainRun,
         report: TrainReporting | None = None,
-        init: dict[str, Any] | None = None,
+        init: InitJson | None = None,
     ) -> None:
         p = run.preset
         self.model, self.items, self.run, self.init = model, train_items, run, init
