@@ -125,7 +125,7 @@ def test_download_checks_the_hash_prefix(tmp_path, monkeypatch):
 def test_demo_weights_missing_quality_says_which_exist(monkeypatch):
     manifest = w.demo_manifest()
     partial = dict(manifest, qualities={k: manifest["qualities"][k] for k in ("1", "4", "8")})
-    monkeypatch.setattr(w, "demo_manifest", lambda: partial)
+    monkeypatch.setattr(w, "demo_manifest", lambda codec_id="hyperprior-msssim": partial)
     with pytest.raises(WeightsError, match="No demo weights .* quality 2") as info:
         MSSSIM.load(2)
     assert "demo weights exist for qualities 1, 4, 8 only" in info.value.message

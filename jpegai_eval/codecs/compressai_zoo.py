@@ -289,12 +289,12 @@ class CompressAIZoo(Codec):
     def _read(self, quality: int, weights: str, weights_dir: str | os.PathLike[str] | None) -> Any:
         from jpegai_eval.codecs import weights as w
 
-        if weights == "demo":
+        if weights == "demo" and not w.demo_qualities(self.id):
             raise WeightsError(
                 f"No demo weights for {self.id}: this installation ships demo weights for "
-                "hyperprior-msssim only. Pass --weights pretrained for CompressAI's zoo "
-                f"checkpoints, or train your own with `jpegai-eval codec train --codec "
-                f"{self.id} --quality {quality} ...` and pass --weights FILE."
+                f"{', '.join(w.shipped_demo_codecs())} only. Pass --weights pretrained for "
+                f"CompressAI's zoo checkpoints, or train your own with `jpegai-eval codec "
+                f"train --codec {self.id} --quality {quality} ...` and pass --weights FILE."
             )
         return w.load_weights(self.id, quality, weights, weights_dir, self.family.name)
 

@@ -46,7 +46,10 @@ from jpegai_eval.framework.settings import value as setting_value
 if TYPE_CHECKING:
     import torch
 
+#: The hyperprior-msssim demo weights; another codec's are in ``weights/demo-<codec id>/``.
 DEMO_DIR = Path(__file__).resolve().parent / "weights" / "demo"
+#: The codec whose demo weights live in :data:`DEMO_DIR` (the embedded default).
+DEMO_CODEC = "hyperprior-msssim"
 MANIFEST = "manifest.json"
 WEIGHTS_DIR_ENV = "JPEGAI_EVAL_WEIGHTS_DIR"
 CHECKPOINT_FORMAT = "jpegai-eval-codec-checkpoint"
@@ -107,9 +110,17 @@ class DemoManifest(TypedDict):
     qualities: dict[str, DemoWeights]
 
 
-def demo_manifest() -> DemoManifest:
-    """The demo weights' manifest (``{"qualities": {"1": {"file", "N", "M"}, ...}}``)."""
-    path = DEMO_DIR / MANIFEST
+def demo_dir(codec_id: str = DEMO_CODEC) -> Path:
+    """The folder of ``codec_id``'s shipped demo weights (whether or not it exists):
+    :data:`DEMO_DIR` for the hyperprior, ``weights/demo-<codec id>/`` for another codec
+    (``demo-mbt2018-mean-msssim``)."""
+    return DEMO_DIR if codec_id == DEMO_CODEC else DEMO_DIR.with_name(f"demo-{codec_id}")
+
+
+def demo_manifest(codec_id: str = DEMO_CODEC) -> DemoManifest:
+    """``codec_id``'s demo weights manifest (``{"codec", "qualities": {"1": {"file",
+    "N", "M"}, ...}}``); an empty one when the codec ships none."""
+    path = demo_dir(codec_id) / MANIFEST
     if not path.is_file():
         return DemoManifest(codec="", qualities={})
     manifest = json.loads(path.read_text())
@@ -118,9 +129,17 @@ def demo_manifest() -> DemoManifest:
     return cast(DemoManifest, manifest)  # the file this package ships, as written
 
 
+def shipped_demo_codecs() -> list[str]:
+    """The codecs this installation ships demo weights for."""
+    found = [demo_manifest(DEMO_CODEC).get("codec", "")]
+    for folder in sorted(DEMO_DIR.parent.glob("demo-*")):
+        found.append(demo_manifest(folder.name[len("demo-") :]).get("codec", ""))
+    return [c for c in found if c]
+
+
 def demo_qualities(codec_id: str) -> list[int]:
     """Qualities of ``codec_id`` that have shipped demo weights."""
-    manifest = demo_manifest()
+    manifest = demo_manifest(codec_id)
     if manifest.get("codec") != codec_id:
         return []
     return sorted(int(q) for q in manifest.get("qualities", {}))
@@ -130,7 +149,7 @@ def demo_config(codec_id: str, quality: int) -> tuple[int, int] | None:
     """(N, M) of the demo weights for ``quality``, or None if there are none."""
     if quality not in demo_qualities(codec_id):
         return None
-    entry = demo_manifest()["qualities"][str(quality)]
+    entry = demo_manifest(codec_id)["qualities"][str(quality)]
     return int(entry["N"]), int(entry["M"])
 
 
@@ -149,7 +168,7 @@ def demo_path(codec_id: str, quality: int) -> Path:
             "CompressAI's official checkpoints, or train your own with `jpegai-eval codec "
             f"train --codec {codec_id} --quality {quality} ...` and pass --weights FILE."
         )
-    return DEMO_DIR / demo_manifest()["qualities"][str(quality)]["file"]
+    return demo_dir(codec_id) / demo_manifest(codec_id)["qualities"][str(quality)]["file"]
 
 
 # ----------------------------------------------------------------- pretrained weights
