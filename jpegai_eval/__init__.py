@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from jpegai_eval.framework.api.bitstream import Header
+from jpegai_eval.framework.api.bitstream import Header, pack_strings, unpack_strings
 from jpegai_eval.framework.api.hookspecs import hookimpl
 from jpegai_eval.framework.api.types import (
     Anchor,
@@ -57,6 +57,8 @@ __all__ = [
     "LatentSpec",
     "LatentTensor",
     "Header",
+    "pack_strings",
+    "unpack_strings",
     "Task",
     "TaskOption",
     "Sample",

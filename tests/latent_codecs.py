@@ -29,6 +29,8 @@ from jpegai_eval import (
     LatentSpec,
     LatentTensor,
     hookimpl,
+    pack_strings,
+    unpack_strings,
 )
 
 #: y_hat's stride and the padding multiple of CompressAI's image models.
@@ -39,17 +41,14 @@ class MeanScaleModel(CodecModel):
     """A MeanScaleHyperprior at one quality; the payload is its y and z strings."""
 
     def __init__(self, codec: Codec, quality: int, net: Any) -> None:
-        from jpegai_eval.codecs.weights import weights_id
-
-        super().__init__(codec, quality, weights_id(net))
+        state = b"".join(t.cpu().numpy().tobytes() for t in net.state_dict().values())
+        super().__init__(codec, quality, hashlib.blake2b(state, digest_size=8).digest())
         self.net = net
         self.latent_spec = codec.latent_spec(quality)
 
     def _encode_payload(self, image: np.ndarray) -> tuple[bytes, tuple[int, ...]]:
         import torch
         import torch.nn.functional as F
-
-        from jpegai_eval.framework.api.bitstream import pack_strings
 
         h, w = image.shape[:2]
         x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255)
@@ -63,8 +62,6 @@ class MeanScaleModel(CodecModel):
     def _hat(self, payload: bytes, header: Header) -> dict[str, Any]:
         """y_hat, mu_hat, sigma_hat (padded) from the strings: z, h_s, then y."""
         import torch
-
-        from jpegai_eval.framework.api.bitstream import unpack_strings
 
         strings = unpack_strings(payload)
         if len(strings) != 2:

@@ -1,5 +1,6 @@
-"""README's "Writing a task plugin" shows real, tested code: every fenced block marked
-``<!-- snippet: PATH -->`` must be a verbatim region of the file at PATH."""
+"""README's "Writing a task plugin" and "Writing a codec plugin" show real, tested
+code: every fenced block marked ``<!-- snippet: PATH -->`` must be a verbatim region of
+the file at PATH."""
 
 from __future__ import annotations
 
@@ -43,6 +44,23 @@ def test_readme_snippet_is_the_files_text(path, code):
     source = (ROOT / path).read_text()
     assert code.strip(), f"empty snippet for {path}"
     assert code in source, (
+        f"README's snippet of {path} differs from the file; copy the file's text into "
+        "README.md again (or fix the file):\n" + code
+    )
+
+
+CODEC_SNIPPETS = snippets(section((ROOT / "README.md").read_text(), "Writing a codec plugin"))
+
+
+def test_the_codec_section_walks_through_the_tested_mean_scale_codec():
+    assert [p for p, _ in CODEC_SNIPPETS] == ["tests/latent_codecs.py"] * 2
+    assert "class MeanScaleModel(CodecModel):" in CODEC_SNIPPETS[0][1]
+    assert 'LatentTensor("mu_hat"' in CODEC_SNIPPETS[1][1]
+
+
+@pytest.mark.parametrize(("path", "code"), CODEC_SNIPPETS, ids=["model", "codec"])
+def test_readme_codec_snippet_is_the_files_text(path, code):
+    assert code in (ROOT / path).read_text(), (
         f"README's snippet of {path} differs from the file; copy the file's text into "
         "README.md again (or fix the file):\n" + code
     )
