@@ -55,6 +55,9 @@ if TYPE_CHECKING:
 BITS = 10
 PEAK = (1 << BITS) - 1
 
+#: The VMAF model: the default of the VM's vmaf tool (v2.2.1) and of ffmpeg's libvmaf.
+VMAF_MODEL = "vmaf_v0.6.1"
+
 #: The VM's minimum sizes: it pads smaller images with zeros (bottom and right).
 MS_SSIM_MIN = 164
 VIF_MIN = 64
@@ -600,7 +603,20 @@ def _yuv10_bytes(yuv: NDArray[Any]) -> bytes:
 
 
 def vmaf(pairs: Sequence[ImagePair]) -> list[float]:
-    """VMAF (model vmaf_v0.6.1) of the 10-bit YUV 4:4:4 planes, by ffmpeg's libvmaf."""
+    """VMAF (model vmaf_v0.6.1) of the 10-bit YUV 4:4:4 planes, by ffmpeg's libvmaf.
+
+    The VM (``metrics.py``, class ``VMAF``) runs Netflix's ``vmaf`` tool, release
+    v2.2.1, as ``vmaf -r ORIG.yuv -d REC.yuv -w W -h H -p 444 -b 10 -o OUT --json``:
+    no ``--model``, so the tool's built-in vmaf_v0.6.1 with its defaults (score clipped
+    to [0, 100], no transform); the files are its ``write_yuv`` of the 10-bit planes
+    (planar Y, U, V, 4:4:4, uint16 little-endian, ``round(plane * 1023)``); the score
+    is ``frames[0].metrics.vmaf`` of the JSON log (one frame: no pooling). Here the
+    same bytes (``_yuv10_bytes``) go to ffmpeg's libvmaf filter as yuv444p10le
+    rawvideo (no pixel-format conversion is inserted), the decoded image as the
+    distorted (first) input and the original as the reference, with the model named
+    (:data:`VMAF_MODEL`), and the score is read from the same JSON field. What cannot
+    be checked here: libvmaf's own version (the bundled ffmpeg's is a development
+    build, not v2.2.1), since the VM's binary cannot be downloaded here."""
     import imageio_ffmpeg
 
     exe = imageio_ffmpeg.get_ffmpeg_exe()
@@ -618,7 +634,10 @@ def vmaf(pairs: Sequence[ImagePair]) -> list[float]:
             # libvmaf: the first input is the distorted image, the second the reference.
             cmd = [exe, "-hide_banner", "-loglevel", "error", "-nostdin"]
             cmd += [*raw, "-i", dist, *raw, "-i", ref]
-            cmd += ["-lavfi", f"[0:v][1:v]libvmaf=log_fmt=json:log_path={log}", "-f", "null", "-"]
+            # The VM's vmaf tool runs its default model, the built-in vmaf_v0.6.1; named
+            # here so that a change of ffmpeg's default cannot change ours.
+            graph = f"[0:v][1:v]libvmaf=model=version={VMAF_MODEL}:log_fmt=json:log_path={log}"
+            cmd += ["-lavfi", graph, "-f", "null", "-"]
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
             if result.returncode != 0:
                 raise RuntimeError(f"ffmpeg libvmaf failed: {result.stderr.strip()[-500:]}")
