@@ -518,7 +518,7 @@ def _info_weight(
     offset = vv / s2
     info = torch.zeros_like(g)
     for lam in eig.tolist():
-        info.add_(torch.log1p(slope * lam + offset))
+        info.add_(torch.add(offset, slope, alpha=lam).log1p_())
     info.div_(math.log(2))
     return torch.where(info < tol, 0.0, info)
 
