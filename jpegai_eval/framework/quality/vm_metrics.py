@@ -501,13 +501,13 @@ def _info_weight(
     if parent is not None:
         cols = torch.cat([cols, parent[0, 0, 1 : h - 1, 1 : w - 1].reshape(1, -1)])
     n = cols.shape[0]
-    y = cols.T
-    cov = y.T @ y / y.shape[0]
+    cov = cols @ cols.T / cols.shape[1]
     eig, vecs = torch.linalg.eigh(cov)
     positive = eig.clamp(min=0)
     denom = positive.sum() + (positive.sum() == 0)
     cov = vecs @ torch.diag(positive * eig.sum() / denom) @ vecs.T
-    ss = ((y @ torch.linalg.inv(cov)) * y).sum(1) / n
+    # Each vector's y C^-1 y^T / n, on the (n, pixels) layout (C^-1 is symmetric).
+    ss = ((torch.linalg.inv(cov) @ cols) * cols).sum(0) / n
     ss = ss.view(1, 1, h - 2, w - 2)
     g = g[:, :, 1:-1, 1:-1]
     vv = vv[:, :, 1:-1, 1:-1]
