@@ -44,6 +44,9 @@ def test_bench_prints_each_metrics_cost_per_megapixel(tmp_path):
     ids = [m.id for m in select_metrics("jpegai", registry) if not m.unavailable_reason]
     assert jpegai["metrics"] == ids
     total = sum(cost["metrics"][i]["ms_per_image"] for i in ids)
-    assert jpegai["ms_per_image"] == pytest.approx(total, abs=0.05)
-    assert jpegai["over_encode"] == pytest.approx(total / cost["encode_ms_per_image"], rel=0.01)
+    assert jpegai["summed_ms_per_image"] == pytest.approx(total, abs=0.05)
+    # The set is measured in one pass (the conversion shared), not summed.
+    assert 0 < jpegai["ms_per_image"] != jpegai["summed_ms_per_image"]
+    over = jpegai["ms_per_image"] / cost["encode_ms_per_image"]
+    assert jpegai["over_encode"] == pytest.approx(over, rel=0.01)
     assert "the jpegai set:" in result.output

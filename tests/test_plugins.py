@@ -150,6 +150,15 @@ def test_every_hook_registers_into_its_registry(plugins):
     assert plugins.metrics.get("tiny-metric").higher_is_better
 
 
+def test_a_writer_with_only_write_still_works_under_report_options(tmp_path):
+    """ReportWriter.write_with (what `report` calls, with its options) defaults to the
+    writer's own write(run_dir, out_dir): writers written before the options work."""
+    from jpegai_eval.framework.api.types import ReportOptions
+
+    [path] = TinyWriter().write_with(tmp_path, tmp_path, ReportOptions(bd_anchor="jpeg"))
+    assert path == tmp_path / "tiny.txt" and path.read_text() == "ok"
+
+
 def test_register_commands_adds_a_working_command(plugins):
     group = click.Group("test-cli")
     plugins.pm.hook.register_commands(cli=group)

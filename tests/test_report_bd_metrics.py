@@ -127,3 +127,41 @@ def test_writer_reads_the_bd_anchor_from_run_json(tmp_path):
     table = pd.read_csv(path)
     assert list(table["codec"]) == ["jpeg/pillow"]
     assert table.iloc[0]["psnr"] == pytest.approx(100 * (1 / 0.7 - 1), abs=0.7)
+
+
+def test_report_rerenders_the_bd_tables_against_another_anchor(tmp_path):
+    """`report --bd-anchor CODEC` takes the BD-rates against CODEC without touching the
+    run: the run's anchor is jpeg (its default), the report's hyperprior-msssim."""
+    from click.testing import CliRunner
+
+    from jpegai_eval.cli import cli
+    from tests.test_bad_inputs import assert_clean_error
+
+    results, per_image = frames()
+    results.to_csv(tmp_path / "results.csv", index=False)
+    per_image.to_csv(tmp_path / "per_image.csv", index=False)
+    (tmp_path / "run.json").write_text(json.dumps({"config": {"codecs": ["jpeg"]}}))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    out = tmp_path / "out"
+    args = ["report", str(tmp_path), "--format", "bd-metrics,html", "--out", str(out)]
+
+    result = CliRunner().invoke(cli, [*args, "--bd-anchor", "hyperprior-msssim"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "bd_metrics.csv")
+    assert list(table["codec"]) == ["jpeg/pillow"]
+    assert table.iloc[0]["reference"] == "hyperprior-msssim/compressai"
+    assert table.iloc[0]["psnr"] == pytest.approx(100 * (1 / 0.7 - 1), abs=0.7)
+    assert "Reference: hyperprior-msssim/compressai" in (out / "report.html").read_text()
+    # Without the option: the run's own anchor, jpeg.
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    table = pd.read_csv(out / "bd_metrics.csv")
+    assert list(table["codec"]) == ["hyperprior-msssim/compressai"]
+    assert table.iloc[0]["psnr"] == pytest.approx(-30, abs=0.7)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "out"])
+
+    # An anchor the run does not have: one paragraph naming the codecs it has, no file.
+    bad = tmp_path / "bad"
+    args[-1] = str(bad)
+    result = CliRunner().invoke(cli, [*args, "--bd-anchor", "webp"])
+    assert_clean_error(result, 2, "'webp'", "hyperprior-msssim/compressai, jpeg/pillow")
+    assert not bad.exists()

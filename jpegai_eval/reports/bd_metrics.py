@@ -6,8 +6,9 @@ interval over the test images.
 BD-rate is Bjøntegaard's average bpp difference at equal quality (percent; negative:
 fewer bits), pchip, as the ``bjontegaard`` package computes it (:mod:`.bd`). A metric
 where lower is better (NLPD) is negated first, so that quality rises with rate. The
-anchor codec is ``--bd-anchor`` (``run.json``'s ``config.bd_anchor``), else ``jpeg``
-when the run has it, else the first codec. The bootstrap resamples the test images
+anchor codec is ``jpegai-eval report --bd-anchor`` (:class:`ReportOptions`), else the
+run's ``--bd-anchor`` (``run.json``'s ``config.bd_anchor``), else ``jpeg`` when the run
+has it, else the first codec. The bootstrap resamples the test images
 with replacement, the same images for every codec and quality (the comparison is
 paired), and recomputes each quality's mean bpp and Top-1 from ``per_image.csv``.
 """
@@ -19,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from jpegai_eval.framework.api.types import ReportWriter
+from jpegai_eval.framework.api.types import ReportOptions, ReportWriter
 from jpegai_eval.reports.bd import Curve, bd_rate
 
 #: Bootstrap resamples of the task BD-rate interval, and its seed (reproducible).
@@ -68,6 +69,28 @@ def choose_anchor(codecs: list[str], wanted: str | None) -> str | None:
             if label == name or label.split("/")[0] == name:
                 return label
     return codecs[0] if codecs else None
+
+
+def wanted_anchor(info: dict[str, Any], options: ReportOptions) -> str | None:
+    """The anchor codec asked for: the report's option, else the run's ``--bd-anchor``."""
+    return options.bd_anchor or (info.get("config") or {}).get("bd_anchor")
+
+
+def check_bd_anchor(results: Any, anchor: str | None, run_dir: Path) -> None:
+    """Refuse an ``anchor`` (id or ``id/backend``) that is no coded codec of the run."""
+    from jpegai_eval.framework.errors import UsageError
+
+    if not anchor or "codec" not in results:
+        return
+    coded = results[results["quality"].notna()] if "quality" in results else results
+    labels = sorted(set(coded["codec"].astype(str) + "/" + coded["backend"].fillna("").astype(str)))
+    if any(anchor in (label, label.split("/")[0]) for label in labels):
+        return
+    raise UsageError(
+        f"--bd-anchor {anchor!r} is not a codec of the run in {str(run_dir)!r}: its "
+        f"results.csv has {', '.join(labels) or 'no coded codec'}. Give one of these (a "
+        "codec id or id/backend), or leave --bd-anchor out to keep the run's own anchor."
+    )
 
 
 def _codec_points(results: Any) -> Any:
@@ -220,13 +243,16 @@ class BdMetricsWriter(ReportWriter):
     outputs = ("bd_metrics.csv",)
 
     def write(self, run_dir: Path, out_dir: Path) -> list[Path]:
+        return self.write_with(run_dir, out_dir, ReportOptions())
+
+    def write_with(self, run_dir: Path, out_dir: Path, options: ReportOptions) -> list[Path]:
         from jpegai_eval.framework.io.image_io import atomic_output
         from jpegai_eval.reports.tables import read_per_image, read_results, read_run_info
 
         results = read_results(run_dir)
         per_image = read_per_image(run_dir)
-        wanted = (read_run_info(run_dir).get("config") or {}).get("bd_anchor")
-        frame = bd_metrics(results, per_image, wanted)
+        check_bd_anchor(results, options.bd_anchor, run_dir)
+        frame = bd_metrics(results, per_image, wanted_anchor(read_run_info(run_dir), options))
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "bd_metrics.csv"

@@ -120,7 +120,10 @@ class MetricSet(TypedDict):
     """What a ``--metrics`` set (fast, jpegai) costs together."""
 
     metrics: list[str]
+    #: the set in one pass, as a run pays it (shared colour conversion once)
     ms_per_image: float
+    #: the per-metric figures summed (each with its own colour conversion)
+    summed_ms_per_image: float
     over_encode: float | None
 
 

@@ -14,7 +14,7 @@ import click
 
 if TYPE_CHECKING:
     from jpegai_eval.framework.api.plugins import Plugins
-    from jpegai_eval.framework.api.types import ReportWriter
+    from jpegai_eval.framework.api.types import ReportOptions, ReportWriter
 
 
 def writer_format(writer: ReportWriter) -> str:
@@ -45,14 +45,21 @@ def select_writers(plugins: Plugins, formats: list[str] | None) -> list[ReportWr
 
 
 def build_reports(
-    run_dir: Path, out_dir: Path | None = None, formats: list[str] | None = None
+    run_dir: Path,
+    out_dir: Path | None = None,
+    formats: list[str] | None = None,
+    options: ReportOptions | None = None,
 ) -> list[Path]:
-    """Run the chosen report writers on ``run_dir``; write into ``out_dir`` (default:
-    the run folder itself)."""
+    """Run the chosen report writers on ``run_dir`` under ``options``; write into
+    ``out_dir`` (default: the run folder itself)."""
     from jpegai_eval.framework.api.plugins import get_plugins
+    from jpegai_eval.framework.api.types import ReportOptions
     from jpegai_eval.framework.errors import UserError
     from jpegai_eval.framework.run.results import check_results_file, prune_outputs
-    from jpegai_eval.reports.tables import read_run_info
+    from jpegai_eval.reports.bd_metrics import check_bd_anchor
+    from jpegai_eval.reports.tables import read_results, read_run_info
+
+    options = options or ReportOptions()
 
     run_dir = Path(run_dir)
     info = read_run_info(run_dir) if (run_dir / "run.json").is_file() else {}
@@ -75,12 +82,15 @@ def build_reports(
             "shows the results of the last finished one (the report says so at the top).",
             err=True,
         )
+    # Refused before any writer runs, so that no report is half re-rendered.
+    if options.bd_anchor:
+        check_bd_anchor(read_results(run_dir), options.bd_anchor, run_dir)
     writers = select_writers(get_plugins(), formats)
     out = Path(out_dir) if out_dir else run_dir
     written: dict[str, list[Path]] = {}
     for writer in writers:
         try:
-            written[writer.id] = list(writer.write(run_dir, out))
+            written[writer.id] = list(writer.write_with(run_dir, out, options))
         except OSError as exc:
             where = exc.filename or out
             raise UserError(
@@ -106,8 +116,20 @@ def build_reports(
     default=None,
     help="Folder for the reports (default: RUN_DIR itself).",
 )
-def report_command(run_dir: Path, formats: str | None, out_dir: Path | None) -> None:
+@click.option(
+    "--bd-anchor",
+    default=None,
+    metavar="CODEC",
+    help="Take the BD-rates of bd_metrics.csv and report.html against this codec of the "
+    "run (id or id/backend) [default: the run's own --bd-anchor, else jpeg].",
+)
+def report_command(
+    run_dir: Path, formats: str | None, out_dir: Path | None, bd_anchor: str | None
+) -> None:
     """Rebuild the CSV tables and report.html from RUN_DIR's results."""
+    from jpegai_eval.framework.api.types import ReportOptions
+
     names = [f.strip() for f in formats.split(",") if f.strip()] if formats else None
-    for path in build_reports(run_dir, out_dir, names):
+    options = ReportOptions(bd_anchor=bd_anchor)
+    for path in build_reports(run_dir, out_dir, names, options):
         click.echo(str(path))

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.api.types import ReportWriter
+from jpegai_eval.framework.api.types import ReportOptions, ReportWriter
 from jpegai_eval.framework.io.image_io import atomic_write_bytes
 from jpegai_eval.reports import plots, tables, trust
 from jpegai_eval.reports.markup import e, html_table, num, pct
@@ -661,14 +661,17 @@ def bench_section(run_dir: Path) -> str:
     return "".join(parts)
 
 
-def build_report(run_dir: Path) -> str:
+def build_report(run_dir: Path, options: ReportOptions | None = None) -> str:
     """The whole page as a string."""
+    from jpegai_eval.reports.bd_metrics import check_bd_anchor, wanted_anchor
     from jpegai_eval.reports.rd_html import rd_section
 
     run_dir = Path(run_dir)
     results = tables.read_results(run_dir)
     per_image = tables.read_per_image(run_dir)
     info = tables.read_run_info(run_dir)
+    options = options or ReportOptions()
+    check_bd_anchor(results, options.bd_anchor, run_dir)
     config = info.get("config", {})
     title = (
         f"jpegai-eval report: {', '.join(config.get('codecs', []))} on {config.get('task', '?')}"
@@ -681,7 +684,7 @@ def build_report(run_dir: Path) -> str:
         table2_section(results, metrics),
         paired_section(per_image, results),
         figure3_section(results, metrics),
-        rd_section(run_dir, results, per_image, info),
+        rd_section(run_dir, results, per_image, info, wanted_anchor(info, options)),
         figure2_section(run_dir, info, per_image, results),
         per_class_section(per_image, results),
         cost_section(results),
@@ -721,8 +724,11 @@ class HtmlReportWriter(ReportWriter):
     outputs = ("report.html",)
 
     def write(self, run_dir: Path, out_dir: Path) -> list[Path]:
+        return self.write_with(run_dir, out_dir, ReportOptions())
+
+    def write_with(self, run_dir: Path, out_dir: Path, options: ReportOptions) -> list[Path]:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "report.html"
-        atomic_write_bytes(path, build_report(run_dir).encode("utf-8"))
+        atomic_write_bytes(path, build_report(run_dir, options).encode("utf-8"))
         return [path]

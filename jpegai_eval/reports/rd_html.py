@@ -60,8 +60,11 @@ def _bd_cell(value: Any) -> str:
     return "–" if math.isnan(number) else f"{number:+.1f}"
 
 
-def rd_section(run_dir: Path, results: Any, per_image: Any, info: dict[str, Any]) -> str:
-    """The ``rd`` section of report.html."""
+def rd_section(
+    run_dir: Path, results: Any, per_image: Any, info: dict[str, Any], bd_anchor: str | None
+) -> str:
+    """The ``rd`` section of report.html, BD-rates against ``bd_anchor`` (see
+    :func:`~jpegai_eval.reports.bd_metrics.wanted_anchor`)."""
     from jpegai_eval.reports.bd_metrics import _codec_points, bd_metrics, metric_columns
     from jpegai_eval.reports.markup import e, html_table
 
@@ -77,8 +80,7 @@ def rd_section(run_dir: Path, results: Any, per_image: Any, info: dict[str, Any]
         "them: BT.709 full-range YUV 4:4:4 at 10 bits).</figcaption>"
         f"{rd_panels_figure(points, metrics, 'rd-panels')}</figure>"
     )
-    wanted = (info.get("config") or {}).get("bd_anchor")
-    table = bd_metrics(results, per_image, wanted)
+    table = bd_metrics(results, per_image, bd_anchor)
     parts.append("<h3>BD-rate against the anchor codec (%)</h3>")
     if table.empty:
         parts.append(

@@ -81,14 +81,14 @@ class ImagePair:
         return int(self.original.shape[1])
 
     def vm_rgb(self, bits: int = 10) -> tuple[NDArray[Any], NDArray[Any]]:
-        """(original, decoded) RGB in [0, 1] rounded to ``bits``, float64 (3, H, W)."""
+        """(original, decoded) RGB in [0, 1] rounded to ``bits``, float32 (3, H, W)."""
         key = ("rgb", bits)
         if key not in self._cache:
             self._cache[key] = (to_vm_rgb(self.original, bits), to_vm_rgb(self.decoded, bits))
         return self._cache[key]  # type: ignore[no-any-return]
 
     def vm_yuv(self, bits: int = 10) -> tuple[NDArray[Any], NDArray[Any]]:
-        """(original, decoded) Y, U, V in [0, 1] rounded to ``bits``, float64 (3, H, W)."""
+        """(original, decoded) Y, U, V in [0, 1] rounded to ``bits``, float32 (3, H, W)."""
         key = ("yuv", bits)
         if key not in self._cache:
             a, b = self.vm_rgb(bits)
@@ -103,31 +103,37 @@ class ImagePair:
 
 
 def round_to_bits(x: NDArray[Any], bits: int) -> NDArray[Any]:
-    """``round(x * (2^bits - 1)) / (2^bits - 1)``: the VM's ``round_plane``."""
+    """``round(x * (2^bits - 1)) / (2^bits - 1)``: the VM's ``round_plane``, in the
+    dtype of ``x``."""
     import numpy as np
 
-    top = (1 << bits) - 1
+    top = x.dtype.type((1 << bits) - 1)
     return np.round(x * top) / top  # type: ignore[no-any-return]
 
 
 def to_vm_rgb(image: NDArray[Any], bits: int) -> NDArray[Any]:
-    """8-bit RGB (H, W, 3) to the VM's RGB: /255, rounded to ``bits``, (3, H, W)."""
+    """8-bit RGB (H, W, 3) to the VM's RGB: /255, rounded to ``bits``, (3, H, W),
+    in float32 as the VM (torch's default dtype)."""
     import numpy as np
 
-    x = image.astype(np.float64).transpose(2, 0, 1) / 255.0
+    x = image.transpose(2, 0, 1).astype(np.float32) / np.float32(255)
     return round_to_bits(x, bits)
 
 
 def rgb_to_vm_yuv(rgb: NDArray[Any], bits: int) -> NDArray[Any]:
-    """RGB in [0, 1] (3, H, W) to BT.709 full-range YUV, clamped and rounded to ``bits``."""
+    """RGB in [0, 1] (3, H, W) to BT.709 full-range YUV, clamped and rounded to
+    ``bits``: the VM's ``rgb_to_yuv`` with its order of operations, in the dtype of
+    ``rgb`` (float32 from :func:`to_vm_rgb`, as the VM)."""
     import numpy as np
 
-    kr, kg, kb, d, e = BT709
+    kr, kg, kb, d, e = (rgb.dtype.type(k) for k in BT709)
+    half = rgb.dtype.type(0.5)
     r, g, b = rgb
-    y = kr * r + kg * g + kb * b
-    u = (b - y) / d + 0.5
-    v = (r - y) / e + 0.5
-    return round_to_bits(np.clip(np.stack([y, u, v]), 0.0, 1.0), bits)
+    yuv = np.empty_like(rgb)
+    yuv[0] = kr * r + kg * g + kb * b
+    yuv[1] = (b - yuv[0]) / d + half
+    yuv[2] = (r - yuv[0]) / e + half
+    return round_to_bits(np.clip(yuv, 0, 1, out=yuv), bits)
 
 
 def check_pair(original: Any, decoded: Any, name: str = "") -> None:

@@ -957,6 +957,17 @@ class Anchor:
 # -------------------------------------------------------------------------- reports
 
 
+@dataclass(frozen=True)
+class ReportOptions:
+    """What ``jpegai-eval report`` asks of the writers beyond the run folder.
+
+    ``bd_anchor``: the codec (id or ``id/backend``) BD-rates are taken against; None
+    keeps the run's own (``--bd-anchor`` of the run, in ``run.json``; else jpeg, else
+    the first codec)."""
+
+    bd_anchor: str | None = None
+
+
 class ReportWriter(ABC):
     """Writes one kind of report from a run folder's results files."""
 
@@ -968,6 +979,12 @@ class ReportWriter(ABC):
     @abstractmethod
     def write(self, run_dir: Path, out_dir: Path) -> list[Path]:
         """Read results from ``run_dir`` and write reports into ``out_dir``; return paths."""
+
+    def write_with(self, run_dir: Path, out_dir: Path, options: ReportOptions) -> list[Path]:
+        """:meth:`write` under the ``report`` command's :class:`ReportOptions`. The
+        framework calls this; a writer that uses an option overrides it, one that uses
+        none need not (this default ignores them and calls :meth:`write`)."""
+        return self.write(run_dir, out_dir)
 
 
 @dataclass

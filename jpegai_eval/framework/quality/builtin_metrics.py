@@ -112,7 +112,7 @@ def vm_suite() -> list[Metric]:
     from jpegai_eval.framework.quality import vm_metrics as vm
 
     msssim = _missing(("pytorch_msssim", "pytorch-msssim"))
-    piq = _missing(("piq", "piq"))
+    scipy = _missing(("scipy", "scipy"))
     pyr = _missing(("pyrtools", "pyrtools"))
     y = vm_convention("Y")
     return [
@@ -149,8 +149,7 @@ def vm_suite() -> list[Metric]:
             vm.vif,
             "Pixel-domain VIF of Y, as JPEG AI's VM",
             sets=("jpegai",),
-            unavailable_reason=piq,
-            implementation="piq vif_p",
+            implementation="jpegai-eval (piq's vif_p, separable windows)",
         ),
         Metric(
             "fsim",
@@ -160,8 +159,8 @@ def vm_suite() -> list[Metric]:
             vm.fsim,
             "FSIMc of the 10-bit RGB, as JPEG AI's VM",
             sets=("jpegai",),
-            unavailable_reason=piq,
-            implementation="piq fsim",
+            unavailable_reason=scipy,
+            implementation="jpegai-eval (piq's fsim, filters cached per size)",
         ),
         Metric(
             "nlpd",

@@ -14,8 +14,11 @@ psnr_y/u/v one plane,   none                  here: peak 1023, 100 dB when ident
 ms_ssim_y  Y, x1023     zeros to 164 px       pytorch-msssim ``ms_ssim(data_range=1023)``
 iw_ssim    Y, x255      zeros to 256 px       here (Wang & Li 2011, as Python-IW-SSIM);
                                               pyrtools' Laplacian pyramid
-vif        Y, x255      zeros to 64 px        piq ``vif_p`` (pixel-domain VIF, sigma_n^2=2)
-fsim       RGB, x255    none                  piq ``fsim`` (FSIMc)
+vif        Y, x255      zeros to 64 px        here: piq's ``vif_p`` (pixel-domain VIF,
+                                              sigma_n^2=2), windows as two 1-D passes
+fsim       RGB, x255    none                  here: piq's ``fsim`` (FSIMc), log-Gabor
+                                              filters and noise terms cached per size,
+                                              both images in one FFT batch (scipy)
 nlpd       Y, [0, 1]    zeros to 128 px       here (Laparra et al. 2016, the VM's
                                               IQA_pytorch constants)
 psnr_hvs   Y, [0, 1]    edge copy to x8       psnr-hvsm ``psnr_hvs_hvsm``
@@ -24,7 +27,10 @@ vmaf       YUV 10-bit   none                  ffmpeg's libvmaf (imageio-ffmpeg's
                                               fed the 10-bit planes, model vmaf_v0.6.1
 ========== ============ ===================== ===========================================
 
-Heavy libraries are imported where a metric runs.
+Heavy libraries are imported where a metric runs. FSIM, VIF and IW-SSIM are restructured
+for speed, not changed: FSIM and VIF give piq's values to float32 rounding (1e-7 and
+1e-5 relative), IW-SSIM the same float64 values as before; the planes are float32, as
+the VM computes them.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import contextlib
 import functools
 import io
 import json
+import math
 import os
 import subprocess
 import tempfile
@@ -47,6 +54,9 @@ if TYPE_CHECKING:
 
 BITS = 10
 PEAK = (1 << BITS) - 1
+
+#: The VMAF model: the default of the VM's vmaf tool (v2.2.1) and of ffmpeg's libvmaf.
+VMAF_MODEL = "vmaf_v0.6.1"
 
 #: The VM's minimum sizes: it pads smaller images with zeros (bottom and right).
 MS_SSIM_MIN = 164
@@ -86,7 +96,7 @@ def psnr_plane(pairs: Sequence[ImagePair], plane: str) -> list[float]:
     out = []
     for pair in pairs:
         a, b = pair.plane(plane, BITS)
-        mse = float(np.mean((a * PEAK - b * PEAK) ** 2))
+        mse = float(np.mean(np.square(a * PEAK - b * PEAK), dtype=np.float64))
         out.append(psnr_from_mse(mse, PEAK, identical=100.0))
     return out
 
@@ -144,9 +154,54 @@ def psnr_hvs_m(pairs: Sequence[ImagePair]) -> list[float]:
 # -------------------------------------------------------------------- VIF, FSIM
 
 
+def _depthwise(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """Valid filtering of every channel of ``x`` (1, C, H, W) by the outer product of
+    the 1-D ``taps`` (two 1-D passes)."""
+    import torch.nn.functional as F
+
+    c, n = x.shape[1], taps.numel()
+    x = F.conv2d(x, taps.view(1, 1, n, 1).expand(c, 1, n, 1), groups=c)
+    return F.conv2d(x, taps.view(1, 1, 1, n).expand(c, 1, 1, n), groups=c)
+
+
+def _vif_p(dist: torch.Tensor, ref: torch.Tensor, sigma_n_sq: float = 2.0) -> float:
+    """Pixel-domain VIF of ``dist`` against ``ref`` ((1, 1, H, W) in [0, 1]): piq's
+    ``vif_p(dist, ref, data_range=1)``, with its Gaussian windows applied as two 1-D
+    passes (they are outer products) on the five moment maps at once."""
+    import torch
+
+    eps = 1e-8
+    x, y = dist * 255, ref * 255
+    x_vif = y_vif = 0.0
+    for scale in range(4):
+        size = 2 ** (4 - scale) + 1
+        coords = torch.arange(size, dtype=x.dtype) - (size - 1) / 2.0
+        taps = torch.exp(-(coords**2) / (2 * (size / 5) ** 2))
+        taps = taps / taps.sum()
+        if scale > 0:
+            xy = _depthwise(torch.cat([x, y], dim=1), taps)[:, :, ::2, ::2]
+            x, y = xy[:, :1], xy[:, 1:]
+        mu_x, mu_y, xx, yy, xy = _depthwise(torch.cat([x, y, x * x, y * y, x * y], dim=1), taps)[0]
+        sigma_x_sq = torch.relu(xx - mu_x * mu_x)
+        sigma_y_sq = torch.relu(yy - mu_y * mu_y)
+        sigma_xy = xy - mu_x * mu_y
+        g = sigma_xy / (sigma_y_sq + eps)
+        sigma_v_sq = sigma_x_sq - g * sigma_xy
+        g = torch.where(sigma_y_sq >= eps, g, 0.0)
+        sigma_v_sq = torch.where(sigma_y_sq >= eps, sigma_v_sq, sigma_x_sq)
+        sigma_y_sq = torch.where(sigma_y_sq >= eps, sigma_y_sq, 0.0)
+        g = torch.where(sigma_x_sq >= eps, g, 0.0)
+        sigma_v_sq = torch.where(sigma_x_sq >= eps, sigma_v_sq, 0.0)
+        sigma_v_sq = torch.where(g >= 0, sigma_v_sq, sigma_x_sq)
+        g = torch.relu(g)
+        sigma_v_sq = torch.where(sigma_v_sq > eps, sigma_v_sq, eps)
+        x_vif += float(torch.log10(1.0 + g**2 * sigma_y_sq / (sigma_v_sq + sigma_n_sq)).sum())
+        y_vif += float(torch.log10(1.0 + sigma_y_sq / sigma_n_sq).sum())
+    return (x_vif + eps) / (y_vif + eps)
+
+
 def vif(pairs: Sequence[ImagePair]) -> list[float]:
-    """Pixel-domain VIF of Y (x255, zero-padded to 64 px), piq's ``vif_p``."""
-    import piq
+    """Pixel-domain VIF of Y (x255, zero-padded to 64 px), as piq's ``vif_p``."""
     import torch
 
     out = []
@@ -155,21 +210,157 @@ def vif(pairs: Sequence[ImagePair]) -> list[float]:
             a, b = pair.plane("Y", BITS)
             ta = _t(pad_to_min(a, VIF_MIN), torch.float32)
             tb = _t(pad_to_min(b, VIF_MIN), torch.float32)
-            out.append(float(piq.vif_p(tb, ta, data_range=1.0, reduction="none")))
+            out.append(_vif_p(tb, ta))
     return out
 
 
+#: FSIM's phase-congruency parameters (Kovesi's, as piq and IQA_pytorch use them).
+_PC_SCALES, _PC_ORIENTATIONS, _PC_MIN_LENGTH, _PC_MULT = 4, 4, 6, 2
+_PC_SIGMA_F, _PC_DELTA_THETA, _PC_K = 0.55, 1.2, 2.0
+
+
+@functools.lru_cache(maxsize=4)
+def _pc_filters(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The log-Gabor filters of an h x w image, (orientations * scales, h, w) float32
+    (orientation-major, as piq's ``_construct_filters``), and each orientation's noise
+    threshold per unit of noise power: piq computes both for every image; they depend
+    on the size only, so they are made once per size here."""
+    import torch
+
+    dtype = torch.float32
+
+    def axis(n: int) -> torch.Tensor:
+        if n % 2:
+            return torch.arange(-(n - 1) / 2, n / 2, dtype=dtype) / (n - 1)
+        return torch.arange(-n / 2, n / 2, dtype=dtype) / n
+
+    def ifftshift(x: torch.Tensor) -> torch.Tensor:
+        return torch.roll(x, [-(n // 2) for n in x.shape], tuple(range(x.ndim)))
+
+    # piq's grid: "x" runs down the rows, "y" along the columns.
+    grid_x, grid_y = torch.meshgrid(axis(h), axis(w), indexing="ij")
+    radius = torch.sqrt(grid_x**2 + grid_y**2)
+    theta = torch.atan2(-grid_y, grid_x)
+    lowpass = ifftshift(1.0 / (1.0 + (radius / 0.45) ** 30))
+    radius, theta = ifftshift(radius), ifftshift(theta)
+    radius[0, 0] = 1
+    log_gabor = []
+    for s in range(_PC_SCALES):
+        omega_0 = 1.0 / (_PC_MIN_LENGTH * _PC_MULT**s)
+        g = torch.exp((-(torch.log(radius / omega_0) ** 2)) / (2 * math.log(_PC_SIGMA_F) ** 2))
+        g = g * lowpass
+        g[0, 0] = 0
+        log_gabor.append(g)
+    theta_sigma = math.pi / (_PC_ORIENTATIONS * _PC_DELTA_THETA)
+    sin_t, cos_t = torch.sin(theta), torch.cos(theta)
+    filters = []
+    for o in range(_PC_ORIENTATIONS):
+        angle = o * math.pi / _PC_ORIENTATIONS
+        ds = sin_t * math.cos(angle) - cos_t * math.sin(angle)
+        dc = cos_t * math.cos(angle) + sin_t * math.sin(angle)
+        spread = torch.exp((-(torch.atan2(ds, dc).abs() ** 2)) / (2 * theta_sigma**2))
+        filters += [spread * g for g in log_gabor]
+    bank = torch.stack(filters)
+    # The noise model of Kovesi's phasecong: the expected noise energy and its spread
+    # follow from the spatial filters (their squares and cross products, per
+    # orientation) and the smallest scale's mean squared filter value.
+    spatial = torch.fft.ifft2(bank).real.mul(math.sqrt(h * w))
+    spatial = spatial.view(_PC_ORIENTATIONS, _PC_SCALES, h, w)
+    sum_an2 = (spatial**2).sum(dim=1).sum(dim=[-1, -2])
+    sum_ai_aj = torch.zeros(_PC_ORIENTATIONS, h, w, dtype=dtype)
+    for s in range(_PC_SCALES - 1):
+        sum_ai_aj = sum_ai_aj + (spatial[:, s : s + 1] * spatial[:, s + 1 :]).sum(dim=1)
+    sum_ai_aj = sum_ai_aj.sum(dim=[-1, -2])
+    em_n = (bank.view(_PC_ORIENTATIONS, _PC_SCALES, h, w)[:, 0] ** 2).sum(dim=[-1, -2])
+    # noise energy^2 = noise_power * (2 sum_an2 + 4 sum_ai_aj), noise_power = mean_e2n / em_n
+    per_power = (2 * sum_an2 + 4 * sum_ai_aj) / em_n
+    return bank, per_power
+
+
+def _phase_congruency(lum: torch.Tensor) -> torch.Tensor:
+    """Phase congruency maps (N, 1, H, W) of luminance images (N, 1, H, W) in float32:
+    piq's ``_phase_congruency``, with every image of the batch in one FFT (scipy's
+    pocketfft, in complex64: faster than torch's at sizes with a large prime factor,
+    such as MINC's 362 = 2 x 181)."""
+    import numpy as np
+    import scipy.fft
+    import torch
+
+    n, _, h, w = lum.shape
+    eps = torch.finfo(lum.dtype).eps
+    bank, per_power = _pc_filters(h, w)
+    workers = max(1, torch.get_num_threads())
+    spectrum = scipy.fft.fft2(lum.numpy(), workers=workers) * bank.numpy()
+    even_odd = torch.from_numpy(scipy.fft.ifft2(spectrum, overwrite_x=True, workers=workers))
+    even_odd = even_odd.view(n, _PC_ORIENTATIONS, _PC_SCALES, h, w)
+
+    even, odd = even_odd.real.contiguous(), even_odd.imag.contiguous()
+    an = torch.sqrt(even * even + odd * odd)
+    sum_e, sum_o = even.sum(dim=2, keepdim=True), odd.sum(dim=2, keepdim=True)
+    x_energy = torch.sqrt(sum_e * sum_e + sum_o * sum_o)
+    mean_e, mean_o = sum_e / (x_energy + eps), sum_o / (x_energy + eps)
+    # piq's energy, sum over scales of even*mean_e + odd*mean_o - |even*mean_o -
+    # odd*mean_e|: the first two terms sum to |sum| * |sum| / (|sum| + eps).
+    cross = (odd * mean_e - even * mean_o).abs_().sum(dim=2, keepdim=True)
+    energy = x_energy * x_energy / (x_energy + eps) - cross
+    # Noise: the median squared response at the smallest scale, as piq (torch.median:
+    # the lower middle value, which numpy's partition finds faster).
+    e2 = (an[:, :, 0] ** 2).reshape(n, _PC_ORIENTATIONS, h * w).numpy()
+    middle = (h * w - 1) // 2
+    median_e2n = torch.from_numpy(np.partition(e2, middle, axis=-1)[..., middle])
+    noise_energy2 = (-median_e2n / math.log(0.5)) * per_power  # (N, O)
+    tau = torch.sqrt(noise_energy2 / 2).view(n, _PC_ORIENTATIONS, 1, 1, 1)
+    threshold = (
+        tau * math.sqrt(math.pi / 2) + _PC_K * torch.sqrt((2 - math.pi / 2) * tau**2)
+    ) / 1.7
+    energy = torch.clamp(energy - threshold, min=0)
+    energy_all = energy.sum(dim=[1, 2]) + eps
+    an_all = an.sum(dim=[1, 2]) + eps
+    return (energy_all / an_all).unsqueeze(1)
+
+
+def _fsim_c(x: torch.Tensor, y: torch.Tensor) -> float:
+    """FSIMc of the distorted ``x`` against the reference ``y``, RGB (1, 3, H, W) in
+    [0, 1] float32: piq's ``fsim(x, y, chromatic=True)``, with the filters cached per
+    size (:func:`_pc_filters`) and both images in one phase-congruency batch."""
+    import torch
+    import torch.nn.functional as F
+
+    both = torch.cat([x, y]) * 255
+    pool = max(1, round(min(both.shape[-2:]) / 256))
+    both = F.avg_pool2d(both, pool)
+    yiq_weights = torch.tensor(
+        [[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]],
+        dtype=both.dtype,
+    ).t()
+    yiq = torch.matmul(both.permute(0, 2, 3, 1), yiq_weights).permute(0, 3, 1, 2)
+    lum, i_chan, q_chan = yiq[:, :1], yiq[:, 1:2], yiq[:, 2:]
+    pc = _phase_congruency(lum)
+    scharr = torch.tensor([[-3.0, 0.0, 3.0], [-10.0, 0.0, 10.0], [-3.0, 0.0, 3.0]]) / 16
+    kernels = torch.stack([scharr, scharr.t()]).unsqueeze(1)
+    grad = torch.sqrt((F.conv2d(lum, kernels, padding=1) ** 2).sum(dim=1, keepdim=True))
+
+    def similarity(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
+        return (2.0 * a * b + c) / (a**2 + b**2 + c)
+
+    pc_sim = similarity(pc[0], pc[1], 0.85)
+    grad_sim = similarity(grad[0], grad[1], 160)
+    pc_max = torch.where(pc[0] > pc[1], pc[0], pc[1])
+    score = grad_sim * pc_sim * pc_max
+    chroma = similarity(i_chan[0], i_chan[1], 200) * similarity(q_chan[0], q_chan[1], 200)
+    score = score * torch.abs(chroma) ** 0.03
+    return float(score.sum() / pc_max.sum())
+
+
 def fsim(pairs: Sequence[ImagePair]) -> list[float]:
-    """FSIMc of the VM's 10-bit RGB (x255, no padding), piq's ``fsim``."""
-    import piq
+    """FSIMc of the VM's 10-bit RGB (x255, no padding), as piq's ``fsim`` computes it."""
     import torch
 
     out = []
     with torch.no_grad():
         for pair in pairs:
             a, b = pair.vm_rgb(BITS)
-            ta, tb = _t(a, torch.float32), _t(b, torch.float32)
-            out.append(float(piq.fsim(tb, ta, data_range=1.0, chromatic=True, reduction="none")))
+            out.append(_fsim_c(_t(b, torch.float32), _t(a, torch.float32)))
     return out
 
 
@@ -228,9 +419,9 @@ def nlpd(pairs: Sequence[ImagePair]) -> list[float]:
     with torch.no_grad():
         for pair in pairs:
             a, b = pair.plane("Y", BITS)
-            pa = _nlpd_pyramid(_t(pad_to_min(a, NLPD_MIN), torch.float32))
-            pb = _nlpd_pyramid(_t(pad_to_min(b, NLPD_MIN), torch.float32))
-            dists = [torch.sqrt(torch.mean((za - zb) ** 2)) for za, zb in zip(pa, pb, strict=True)]
+            both = torch.cat([_t(pad_to_min(x, NLPD_MIN), torch.float32) for x in (a, b)])
+            levels = _nlpd_pyramid(both)  # both images' pyramids in one batch
+            dists = [torch.sqrt(torch.mean((z[0] - z[1]) ** 2)) for z in levels]
             out.append(float(torch.stack(dists).mean()))
     return out
 
@@ -252,12 +443,20 @@ def _gaussian_taps(size: int = 11, sigma: float = 1.5) -> NDArray[Any]:
     return g / g.sum()  # type: ignore[no-any-return]
 
 
-def _separable_valid(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
-    """Valid 2-D filtering of (1, 1, H, W) by the outer product of ``taps``."""
-    import torch.nn.functional as F
+def _separable_valid(x: torch.Tensor, taps: Sequence[float]) -> torch.Tensor:
+    """Valid 2-D filtering of the maps ``x`` (..., H, W) by the outer product of
+    ``taps``, as shifted sums (torch's float64 convolution has no fast CPU path)."""
+    import torch
 
-    n = taps.numel()
-    return F.conv2d(F.conv2d(x, taps.view(1, 1, n, 1)), taps.view(1, 1, 1, n))
+    n = len(taps)
+    h, w = x.shape[-2] - n + 1, x.shape[-1] - n + 1
+    rows = torch.mul(x[..., 0:h, :], taps[0])
+    for i in range(1, n):
+        rows.add_(x[..., i : i + h, :], alpha=taps[i])
+    out = torch.mul(rows[..., 0:w], taps[0])
+    for i in range(1, n):
+        out.add_(rows[..., i : i + w], alpha=taps[i])
+    return out
 
 
 def _enlarge2(band: torch.Tensor) -> torch.Tensor:
@@ -284,12 +483,11 @@ def _info_weight(
     import torch.nn.functional as F
 
     tol = 1e-15
-    win = torch.full((1, 1, 3, 3), 1.0 / 9, dtype=ref.dtype)
-    mean_x = F.conv2d(ref, win, padding=1)
-    mean_y = F.conv2d(dist, win, padding=1)
-    cov_xy = F.conv2d(ref * dist, win, padding=1) - mean_x * mean_y
-    ss_x = (F.conv2d(ref**2, win, padding=1) - mean_x**2).clamp(min=0)
-    ss_y = (F.conv2d(dist**2, win, padding=1) - mean_y**2).clamp(min=0)
+    maps = F.pad(torch.cat([ref, dist, ref * dist, ref**2, dist**2], dim=1), (1, 1, 1, 1))
+    mean_x, mean_y, m_xy, m_xx, m_yy = torch.split(_separable_valid(maps, [1.0 / 3] * 3), 1, dim=1)
+    cov_xy = m_xy - mean_x * mean_y
+    ss_x = (m_xx - mean_x**2).clamp(min=0)
+    ss_y = (m_yy - mean_y**2).clamp(min=0)
     g = cov_xy / (ss_x + tol)
     vv = ss_y - g * cov_xy
     g = torch.where(ss_x < tol, 0.0, g)
@@ -303,20 +501,25 @@ def _info_weight(
     if parent is not None:
         cols = torch.cat([cols, parent[0, 0, 1 : h - 1, 1 : w - 1].reshape(1, -1)])
     n = cols.shape[0]
-    y = cols.T
-    cov = y.T @ y / y.shape[0]
+    cov = cols @ cols.T / cols.shape[1]
     eig, vecs = torch.linalg.eigh(cov)
     positive = eig.clamp(min=0)
     denom = positive.sum() + (positive.sum() == 0)
     cov = vecs @ torch.diag(positive * eig.sum() / denom) @ vecs.T
-    ss = ((y @ torch.linalg.inv(cov)) * y).sum(1) / n
+    # Each vector's y C^-1 y^T / n, on the (n, pixels) layout (C^-1 is symmetric).
+    ss = ((torch.linalg.inv(cov) @ cols) * cols).sum(0) / n
     ss = ss.view(1, 1, h - 2, w - 2)
     g = g[:, :, 1:-1, 1:-1]
     vv = vv[:, :, 1:-1, 1:-1]
     s2 = _IW_SIGMA_NSQ
+    # sum over eigenvalues lam of log2(1 + ((vv + (1 + g^2) s2) ss lam + s2 vv) / s2^2),
+    # with the terms that do not depend on lam computed once.
+    slope = (vv + (1 + g * g) * s2) * ss / (s2 * s2)
+    offset = vv / s2
     info = torch.zeros_like(g)
-    for lam in eig:
-        info = info + torch.log2(1 + ((vv + (1 + g * g) * s2) * ss * lam + s2 * vv) / (s2 * s2))
+    for lam in eig.tolist():
+        info.add_(torch.add(offset, slope, alpha=lam).log1p_())
+    info.div_(math.log(2))
     return torch.where(info < tol, 0.0, info)
 
 
@@ -327,7 +530,7 @@ def iw_ssim(pairs: Sequence[ImagePair]) -> list[float]:
     import pyrtools as pt
     import torch
 
-    taps = torch.from_numpy(_gaussian_taps())
+    taps = [float(t) for t in _gaussian_taps()]
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     out = []
     with torch.no_grad():
@@ -342,10 +545,11 @@ def iw_ssim(pairs: Sequence[ImagePair]) -> list[float]:
             scores = []
             for s in range(_IW_SCALES):
                 x, y = bands_a[s], bands_b[s]
-                mu1, mu2 = _separable_valid(x, taps), _separable_valid(y, taps)
-                s12 = _separable_valid(x * y, taps) - mu1 * mu2
-                s1 = (_separable_valid(x * x, taps) - mu1 * mu1).clamp(min=0)
-                s2 = (_separable_valid(y * y, taps) - mu2 * mu2).clamp(min=0)
+                moments = torch.cat([x, y, x * y, x * x, y * y], dim=1)
+                mu1, mu2, m12, m11, m22 = torch.split(_separable_valid(moments, taps), 1, dim=1)
+                s12 = m12 - mu1 * mu2
+                s1 = (m11 - mu1 * mu1).clamp(min=0)
+                s2 = (m22 - mu2 * mu2).clamp(min=0)
                 cs = (2 * s12 + c2) / (s1 + s2 + c2)
                 if s == _IW_SCALES - 1:
                     cs = cs * (2 * mu1 * mu2 + c1) / (mu1**2 + mu2**2 + c1)
@@ -399,7 +603,20 @@ def _yuv10_bytes(yuv: NDArray[Any]) -> bytes:
 
 
 def vmaf(pairs: Sequence[ImagePair]) -> list[float]:
-    """VMAF (model vmaf_v0.6.1) of the 10-bit YUV 4:4:4 planes, by ffmpeg's libvmaf."""
+    """VMAF (model vmaf_v0.6.1) of the 10-bit YUV 4:4:4 planes, by ffmpeg's libvmaf.
+
+    The VM (``metrics.py``, class ``VMAF``) runs Netflix's ``vmaf`` tool, release
+    v2.2.1, as ``vmaf -r ORIG.yuv -d REC.yuv -w W -h H -p 444 -b 10 -o OUT --json``:
+    no ``--model``, so the tool's built-in vmaf_v0.6.1 with its defaults (score clipped
+    to [0, 100], no transform); the files are its ``write_yuv`` of the 10-bit planes
+    (planar Y, U, V, 4:4:4, uint16 little-endian, ``round(plane * 1023)``); the score
+    is ``frames[0].metrics.vmaf`` of the JSON log (one frame: no pooling). Here the
+    same bytes (``_yuv10_bytes``) go to ffmpeg's libvmaf filter as yuv444p10le
+    rawvideo (no pixel-format conversion is inserted), the decoded image as the
+    distorted (first) input and the original as the reference, with the model named
+    (:data:`VMAF_MODEL`), and the score is read from the same JSON field. What cannot
+    be checked here: libvmaf's own version (the bundled ffmpeg's is a development
+    build, not v2.2.1), since the VM's binary cannot be downloaded here."""
     import imageio_ffmpeg
 
     exe = imageio_ffmpeg.get_ffmpeg_exe()
@@ -417,7 +634,10 @@ def vmaf(pairs: Sequence[ImagePair]) -> list[float]:
             # libvmaf: the first input is the distorted image, the second the reference.
             cmd = [exe, "-hide_banner", "-loglevel", "error", "-nostdin"]
             cmd += [*raw, "-i", dist, *raw, "-i", ref]
-            cmd += ["-lavfi", f"[0:v][1:v]libvmaf=log_fmt=json:log_path={log}", "-f", "null", "-"]
+            # The VM's vmaf tool runs its default model, the built-in vmaf_v0.6.1; named
+            # here so that a change of ffmpeg's default cannot change ours.
+            graph = f"[0:v][1:v]libvmaf=model=version={VMAF_MODEL}:log_fmt=json:log_path={log}"
+            cmd += ["-lavfi", graph, "-f", "null", "-"]
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
             if result.returncode != 0:
                 raise RuntimeError(f"ffmpeg libvmaf failed: {result.stderr.strip()[-500:]}")
