@@ -635,3 +635,27 @@ def test_no_raw_decompression_bomb_warning_before_the_clean_error(tmp_path):
     assert "The image is too large: 40x40 = 1,600 pixels, more than" in done.stderr, done.stderr
     assert "DecompressionBombWarning" not in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "o.jai").exists()
+
+
+def test_a_parity_miss_on_alike_inputs_names_an_untrained_codec_not_a_damaged_file(tmp_path):
+    """ONNX/PyTorch parity fails on a batch whose inputs are all the same (an untrained
+    codec's y_hat: batch norm amplifies rounding): the error says so instead of blaming
+    the ONNX file; on varied inputs a mismatch still means a replaced or damaged file."""
+    import torch
+
+    from jpegai_eval.framework.run import classify
+    from jpegai_eval.framework.run.runfolder import RunFolder
+
+    torch.manual_seed(0)
+    alike = torch.full((4, 8, 4, 4), 0.003) + 1e-7 * torch.rand(4, 8, 4, 4)
+    assert classify._all_alike(alike)
+    assert not classify._all_alike(torch.rand(4, 8, 4, 4))
+    assert not classify._all_alike(alike[:1])  # one image: nothing to compare
+    folder = RunFolder(tmp_path).classifier("latent-latents-x-q1")
+    error = classify.degenerate_inputs(folder, "max logit difference 9e-02 > 1e-03", _Cell())
+    assert "untrained" in error.message and str(folder.root) in error.message
+    assert "replaced or damaged" not in error.message
+
+
+class _Cell:
+    name = "compressed-x-q1"

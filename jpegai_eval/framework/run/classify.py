@@ -417,9 +417,10 @@ def evaluate_cell(cell: CellId, classifiers: Classifiers) -> CellResult:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
                 raise onnx_mismatch(folder, f"it does not run on this input: {first}") from None
             if diff > PARITY_TOLERANCE:
-                raise onnx_mismatch(
-                    folder, f"max logit difference {diff:.2e} > {PARITY_TOLERANCE:.0e}"
-                )
+                why = f"max logit difference {diff:.2e} > {PARITY_TOLERANCE:.0e}"
+                if _all_alike(batch[:EVAL_BATCH]):
+                    raise degenerate_inputs(folder, why, cell)
+                raise onnx_mismatch(folder, why)
         t0 = time.perf_counter()
         logits.append(session(batch))
         infer_s += time.perf_counter() - t0
@@ -442,6 +443,28 @@ def evaluate_cell(cell: CellId, classifiers: Classifiers) -> CellResult:
         "init": meta.get("init"),
     }
     return CellResult(ResultRow.from_json(row), predictions)
+
+
+def _all_alike(batch: Any) -> bool:
+    """Whether every input of ``batch`` (an array or CPU tensor, images first) is about
+    the same."""
+    import numpy as np
+
+    values = np.asarray(batch, dtype=np.float32)
+    return len(values) > 1 and float(values.std(axis=0).max()) < 1e-4
+
+
+def degenerate_inputs(folder: ClassifierFolder, why: str, cell: CellId) -> UserError:
+    """The parity check failed on test inputs that are all alike: not a damaged file."""
+    return UserError(
+        f"The classifier {str(folder.root)!r} gives different logits under ONNX Runtime "
+        f"and PyTorch ({why}) because its test inputs for {cell.name} are all (nearly) "
+        "the same: every image's input is equal, which batch normalisation turns into "
+        "noise. For the compressed domain this usually means the codec's weights are "
+        "untrained (|y| < 0.5 everywhere, so every y_hat rounds to one value). Check the "
+        "codec with `jpegai-eval codec latents` or the testing kit's check_codec, give "
+        "trained --weights, and rerun."
+    )
 
 
 def onnx_mismatch(folder: ClassifierFolder, why: str) -> UserError:
