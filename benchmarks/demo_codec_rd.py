@@ -1,4 +1,4 @@
-"""Rate-distortion of a hyperprior codec against Pillow's JPEG, with BD-rates.
+"""Rate-distortion of a learned codec's demo weights against Pillow's JPEG, with BD-rates.
 
 For each image folder given, encodes every image at every quality of both codecs
 (through the project's ``.jai`` container, so both pay the same 67-byte header),
@@ -8,7 +8,7 @@ quality -- and the Bjøntegaard deltas over the common range (piecewise cubic, t
 dB (``-10 log10(1 - MS-SSIM)``), negative = fewer bits than JPEG for the same quality.
 
     python benchmarks/demo_codec_rd.py --data demo:/tmp/demo/test \
-        --data photos:/tmp/photos/test [--weights demo] [--json out.json]
+        --data photos:/tmp/photos/test [--codec mbt2018-mean] [--weights demo] [--json out.json]
 
 A folder may be a MINC-2500 layout root (its test1.txt split is read) or a folder of
 images. Checks of issue 14 are printed as lines ``check ... ok|MISSED``: PSNR and
@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", action="append", required=True, metavar="NAME:FOLDER")
-    parser.add_argument("--weights", default=None, help="hyperprior weights (default: demo)")
+    parser.add_argument("--codec", default=CODEC, help=f"learned codec (default: {CODEC})")
+    parser.add_argument("--weights", default=None, help="its weights (default: demo)")
     parser.add_argument("--photos", default=None, help="NAME of the photographs' folder")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -92,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         name, _, folder = spec.partition(":")
         paths = dataset_images(Path(folder), "test")
         t0 = time.perf_counter()
-        ours = rd_points(CODEC, args.weights, paths)
+        ours = rd_points(args.codec, args.weights or "demo", paths)
         jpeg = rd_points("jpeg", None, paths)
         seconds = time.perf_counter() - t0
         bd = bd_rates(jpeg, ours)
-        report[name] = {"images": len(paths), CODEC: ours, "jpeg": jpeg, "bd_rate_vs_jpeg": bd}
+        report[name] = {"images": len(paths), args.codec: ours, "jpeg": jpeg, "bd_rate_vs_jpeg": bd}
         print(f"\n### {name}: {len(paths)} images ({seconds:.0f} s)\n")
         print("| q | bpp | PSNR dB | MS-SSIM | JPEG bpp | JPEG PSNR | JPEG MS-SSIM |")
         print("|---|---|---|---|---|---|---|")

@@ -463,3 +463,31 @@ def test_transfer_starts_a_mean_scale_model_from_a_float16_scale_hyperprior(tmp_
             codec_id="mbt2018-mean", quality=2, data=[str(folder)], out=str(out),
             init=str(source), transfer=str(source),
         )  # fmt: skip
+
+
+def test_mbt2018_mean_ships_demo_weights_at_every_quality():
+    """The second demo family: mbt2018-mean (MS-SSIM) demo weights at qualities 1-8, as
+    the manifest lists them (file digests), rates rising with the quality, the codec's
+    contract kept; the MSE codec has none and says so."""
+    import hashlib
+
+    codec = zoo_codec("mbt2018-mean")
+    assert w.demo_qualities(codec.id) == list(range(1, 9))
+    folder = w.demo_dir(codec.id)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["codec"] == codec.id and manifest["architecture"] == "mbt2018-mean"
+    assert (folder / "MODEL_CARD.md").is_file()
+    image = synthetic_image(128, 128, seed=9)
+    rates = []
+    for q in range(1, 9):
+        entry = manifest["qualities"][str(q)]
+        path = folder / entry["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+        model = codec.load(q, "demo")
+        assert model.source == str(path) and model.weights_id.hex() == entry["weights_id"]
+        assert model.latent_spec.names == ("y_hat", "sigma_hat", "mu_hat")
+        rates.append(len(model.encode(image)))
+    assert rates == sorted(set(rates)), rates  # strictly more bytes at every step
+    check_codec(codec, 4, "demo")
+    with pytest.raises(WeightsError, match="ships demo weights for hyperprior-msssim"):
+        zoo_codec("mbt2018-mean", "mse").load(1, "demo")
