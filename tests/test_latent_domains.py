@@ -86,6 +86,39 @@ def test_one_adapter_branch_per_declared_tensor_in_spec_order():
         assert torch.equal(three.adapter_y(x[:, :6]), three.adapter_y(y[:, :6]))
 
 
+def test_a_three_tensor_network_starts_as_the_standins_two_tensor_one():
+    """From the y_hat + sigma_hat stand-in, a y_hat + sigma_hat + mu_hat cResNet-39 is
+    fitted, not left half at random: the mu_hat adapter starts as adapter_y, the fusion
+    convolutions read mu_hat's channels with zero weights, so the two networks give the
+    same logits whatever mu_hat holds; a y_hat-only one keeps the y_hat channels."""
+    state = torch.load(STANDIN, weights_only=True)
+    m = state["adapter_y.0.conv1.weight"].shape[1]
+    torch.manual_seed(0)
+    two = models.build_classifier("latent", LatentSpec(m, 16, m), width=0.25)
+    three = models.build_classifier(
+        "latent", LatentSpec(m, 16, m, others=(LatentTensor("mu_hat", m, 16),)), width=0.25
+    )
+    models.init_from_imagenet(two, STANDIN)
+    report = models.init_from_imagenet(three, STANDIN)
+    assert report.shape_mismatch == [] and report.not_in_checkpoint == []
+    assert "layer2.0.conv1.weight" in report.adapted and "adapter_mu_hat.0.conv1.weight" in (
+        report.adapted
+    )
+    assert "fitted to this compressed domain" in report.summary()
+    three.fc.load_state_dict(two.fc.state_dict())  # the head is the task's, not the stand-in's
+    two.eval()
+    three.eval()
+    x = torch.randn(2, 2 * m, 4, 4)
+    with torch.no_grad():
+        expected = two(x)
+        for mu in (torch.zeros(2, m, 4, 4), torch.randn(2, m, 4, 4)):
+            torch.testing.assert_close(three(torch.cat([x, mu], 1)), expected)
+    one = models.build_classifier("latent", LatentSpec(m, 16, 0), width=0.25)
+    assert "layer2.0.conv1.weight" in models.init_from_imagenet(one, STANDIN).adapted
+    w = state["layer2.0.conv1.weight"]
+    assert torch.equal(one.layer2[0].conv1.weight, w[:, : w.shape[1] // 2].float())
+
+
 # ---------------------------------------------------------------------- the stride
 
 

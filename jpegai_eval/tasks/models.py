@@ -263,6 +263,7 @@ class InitJson(TypedDict, total=False):
     init_shape_mismatch: list[str]
     init_not_in_checkpoint: int
     init_unused_checkpoint_tensors: int
+    init_adapted: list[str]
 
 
 class ComplexityJson(TypedDict):
@@ -286,9 +287,13 @@ class InitReport:
     shape_mismatch: list[str] = field(default_factory=list)
     not_in_checkpoint: list[str] = field(default_factory=list)
     unused: int = 0
+    #: cResNet-39 tensors fitted from another compressed domain's checkpoint (see
+    #: :func:`init_from_imagenet`): the fusion convolutions' input channels, and the
+    #: adapters of tensors the checkpoint has none for
+    adapted: list[str] = field(default_factory=list)
 
     def as_dict(self) -> InitJson:
-        return {
+        out: InitJson = {
             "init": self.source,
             "init_weights": self.path,
             "init_loaded_tensors": self.loaded,
@@ -296,6 +301,9 @@ class InitReport:
             "init_not_in_checkpoint": len(self.not_in_checkpoint),
             "init_unused_checkpoint_tensors": self.unused,
         }
+        if self.adapted:
+            out["init_adapted"] = list(self.adapted)
+        return out
 
     def summary(self) -> str:
         if self.source == "scratch":
@@ -307,6 +315,12 @@ class InitReport:
             f"{' ...' if len(self.shape_mismatch) > 6 else ''}); "
             f"{len(self.not_in_checkpoint)} not in the checkpoint; "
             f"{self.unused} checkpoint tensors unused"
+            + (
+                f"; {len(self.adapted)} fitted to this compressed domain (new input "
+                "channels of the fusion zeroed, a new tensor's adapter from adapter_y's)"
+                if self.adapted
+                else ""
+            )
         )
 
 
@@ -342,7 +356,15 @@ def init_from_imagenet(model: nn.Module, path: str | Path | None) -> InitReport:
     block of conv2_x and the 1000-way fc differ and stay at their initialisation);
     cResNet-39 takes conv3_x..conv5_x (``layer2``..``layer4``), and its adapters
     too when the checkpoint is a cResNet-39's (the texture stand-in's latent half).
-    Mismatches are reported, not fatal. ``path=None`` leaves the model as built (from scratch).
+    From a cResNet-39 of another compressed domain (the stand-in is y_hat + sigma_hat),
+    the tensors are fitted rather than dropped: an adapter the checkpoint lacks (a
+    ``mu_hat`` branch) starts as its ``adapter_y`` when the shapes agree, and the
+    convolutions that read the concatenated branches (conv3_x's first block) keep the
+    checkpoint's weights on the input channels both have, zero on the others -- so a
+    y_hat + sigma_hat + mu_hat network starts out computing exactly what the
+    checkpoint's y_hat + sigma_hat network did, and a y_hat-only one reads y_hat as it
+    did. Mismatches are reported, not fatal. ``path=None`` leaves the model as built
+    (from scratch).
     """
     if path is None:
         return InitReport("scratch")
@@ -356,15 +378,26 @@ def init_from_imagenet(model: nn.Module, path: str | Path | None) -> InitReport:
     report = InitReport("imagenet", str(path))
     new_state = {}
     used = set()
+    fit = isinstance(model, CResNet39) and any(k.startswith("adapter_y.") for k in source)
     for name, tensor in own.items():
         if not name.startswith(prefixes):
+            continue
+        like = _adapter_y_twin(name) if fit and name not in source else None
+        if like is not None and like in source and source[like].shape == tensor.shape:
+            new_state[name] = source[like].to(tensor.dtype)
+            report.adapted.append(name)
             continue
         if name not in source:
             report.not_in_checkpoint.append(name)
             continue
         used.add(name)
         if source[name].shape != tensor.shape:
-            report.shape_mismatch.append(name)
+            fitted = _fit_input_channels(source[name], tensor) if fit else None
+            if fitted is None:
+                report.shape_mismatch.append(name)
+                continue
+            new_state[name] = fitted
+            report.adapted.append(name)
             continue
         new_state[name] = source[name].to(tensor.dtype)
     report.loaded = len(new_state)
@@ -376,6 +409,27 @@ def init_from_imagenet(model: nn.Module, path: str | Path | None) -> InitReport:
         )
     model.load_state_dict(new_state, strict=False)
     return report
+
+
+def _adapter_y_twin(name: str) -> str | None:
+    """``adapter_y.<rest>`` for a tensor of another branch's adapter (``adapter_mu_hat``)."""
+    head, dot, rest = name.partition(".")
+    if dot and head.startswith("adapter_") and head not in ("adapter_y", "adapter_sigma"):
+        return f"adapter_y.{rest}"
+    return None
+
+
+def _fit_input_channels(source: torch.Tensor, own: torch.Tensor) -> torch.Tensor | None:
+    """``source``'s weights on the input channels both convolutions have, zero on
+    ``own``'s others; None unless the two differ in the input channels only."""
+    if source.dim() != 4 or own.dim() != 4 or source.shape[0] != own.shape[0]:
+        return None
+    if source.shape[2:] != own.shape[2:]:
+        return None
+    out = torch.zeros_like(own)
+    n = min(source.shape[1], own.shape[1])
+    out[:, :n] = source[:, :n].to(own.dtype)
+    return out
 
 
 # ------------------------------------------------------------------------ complexity
