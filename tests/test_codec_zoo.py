@@ -491,3 +491,31 @@ def test_mbt2018_mean_ships_demo_weights_at_every_quality():
     check_codec(codec, 4, "demo")
     with pytest.raises(WeightsError, match="ships demo weights for hyperprior-msssim"):
         zoo_codec("mbt2018-mean", "mse").load(1, "demo")
+
+
+def test_a_file_of_the_demo_weights_decodes_without_naming_them(tmp_path, monkeypatch):
+    """`codec decode` / `codec latents` of a file the shipped demo weights made read the
+    weights id in its header and take the demo weights (the zoo codec's default is
+    `pretrained`); offline, a missing zoo file's error offers this codec's demo weights."""
+    from jpegai_eval.codecs.cli import codec_group
+
+    monkeypatch.setenv("JPEGAI_EVAL_OFFLINE", "1")
+    Image.fromarray(synthetic_image(64, 96, seed=2)).save(tmp_path / "a.png")
+    run = CliRunner().invoke
+    jai, png, npz = (str(tmp_path / n) for n in ("a.jai", "d.png", "a.npz"))
+    common = ["--codec", "mbt2018-mean", "--quality", "2"]
+    assert (
+        run(
+            codec_group, ["encode", *common, "--weights", "demo", str(tmp_path / "a.png"), jai]
+        ).exit_code
+        == 0
+    )
+    assert run(codec_group, ["decode", jai, png]).exit_code == 0
+    out = run(codec_group, ["latents", jai, npz])
+    assert out.exit_code == 0, out.output
+    assert sorted(np.load(npz).files) == ["mu_hat", "sigma_hat", "y_hat"]
+    refused = run(
+        codec_group, ["encode", *common, str(tmp_path / "a.png"), str(tmp_path / "b.jai")]
+    )
+    assert refused.exit_code != 0
+    assert "--codec mbt2018-mean-msssim --weights demo, qualities 1, 2" in refused.output

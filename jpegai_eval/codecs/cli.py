@@ -90,6 +90,11 @@ def model_for_file(
             f"The .jai header names quality {header.quality}, which {codec.key} does not "
             "have. The file is corrupt or from another version; re-encode the image."
         )
+    if weights is None and header.weights_id and codec.backend == "compressai":
+        from jpegai_eval.codecs.weights import is_demo_file
+
+        if is_demo_file(codec.id, header.quality, header.weights_id):
+            weights = "demo"  # the file says so: its weights id is the demo weights'
     return data, header, load_model(codec, header.quality, weights, weights_dir, device)
 
 
@@ -153,7 +158,8 @@ def encode_command(codec_id, backend, quality, weights, weights_dir, device, ima
 @click.argument("out", type=click.Path(dir_okay=False))
 def decode_command(weights, weights_dir, device, bitstream, out):
     """Decode BITSTREAM (.jai) into the image OUT (.png). The file names its codec and
-    quality; --weights must match those that encoded it."""
+    quality; --weights must match those that encoded it (a file the shipped demo
+    weights made is recognised by its weights id)."""
     from jpegai_eval.framework.io.image_io import image_format, write_image
 
     image_format(Path(out).suffix)  # refuse a lossy OUT before the (slow) decode

@@ -34,7 +34,7 @@ import urllib.error
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 from jpegai_eval.framework.api.types import digest
 from jpegai_eval.framework.errors import UserError, WeightsError, describe_load_error
@@ -96,11 +96,13 @@ def import_compressai() -> Any:
 
 
 class DemoWeights(TypedDict):
-    """One quality's shipped demo checkpoint: its file and its N and M."""
+    """One quality's shipped demo checkpoint: its file, its N and M, and the weights id
+    its bitstreams carry."""
 
     file: str
     N: int
     M: int
+    weights_id: NotRequired[str]
 
 
 class DemoManifest(TypedDict):
@@ -135,6 +137,13 @@ def shipped_demo_codecs() -> list[str]:
     for folder in sorted(DEMO_DIR.parent.glob("demo-*")):
         found.append(demo_manifest(folder.name[len("demo-") :]).get("codec", ""))
     return [c for c in found if c]
+
+
+def is_demo_file(codec_id: str, quality: int, weights_id: bytes) -> bool:
+    """Whether a file of ``codec_id`` at ``quality`` was encoded with the shipped demo
+    weights (its header's weights id is the manifest's)."""
+    entry = demo_manifest(codec_id).get("qualities", {}).get(str(quality))
+    return entry is not None and entry.get("weights_id") == weights_id.hex()
 
 
 def demo_qualities(codec_id: str) -> list[int]:
@@ -240,9 +249,10 @@ def pretrained_path(
         require_network(file)
         download(url, path)
     except (OSError, urllib.error.URLError, ValueError, UserError) as exc:
-        demo = demo_qualities("hyperprior-msssim")
+        with_demo = codec_id if demo_qualities(codec_id) else DEMO_CODEC
+        demo = demo_qualities(with_demo)
         alternative = (
-            f"or use the shipped demo weights (--codec hyperprior-msssim --weights demo, "
+            f"or use the shipped demo weights (--codec {with_demo} --weights demo, "
             f"qualities {', '.join(str(q) for q in demo)})"
             if demo
             else "or train weights with `jpegai-eval codec train`"
