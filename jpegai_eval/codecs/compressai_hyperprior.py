@@ -169,7 +169,57 @@ class CompressAIHyperprior(Codec):
         return HyperpriorModel(self, quality, net, weights_id(net), "<in memory>", device)
 
 
-class HyperpriorModel(CodecModel):
+class CompressAIModel(CodecModel):
+    """A CompressAI network at one quality: what every CompressAI codec's model shares
+    (the network on its device, where its weights came from, the padding to a multiple
+    of 64 and the latent geometry at stride 16). :class:`HyperpriorModel` here and
+    :class:`~jpegai_eval.codecs.compressai_zoo.ZooModel` build on it."""
+
+    def __init__(
+        self,
+        codec: Codec,
+        quality: int,
+        net: Any,
+        weights_id: bytes,
+        source: str,
+        device: str = "cpu",
+    ) -> None:
+        super().__init__(codec, quality, weights_id)
+        self.net = net.to(device)
+        self.device = device
+        self.source = source
+
+    # -- geometry ------------------------------------------------------------------
+    @staticmethod
+    def padded_size(height: int, width: int) -> tuple[int, int]:
+        return (-(-height // MULTIPLE) * MULTIPLE, -(-width // MULTIPLE) * MULTIPLE)
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
+        return (int(self.net.M), math.ceil(height / STRIDE), math.ceil(width / STRIDE))
+
+    def to_input(self, image: np.ndarray) -> torch.Tensor:
+        """The padded (1, 3, H', W') float tensor in [0, 1] that ``compress`` sees."""
+        import torch
+        import torch.nn.functional as F
+
+        h, w = image.shape[:2]
+        if h < MULTIPLE or w < MULTIPLE:
+            raise UserError(
+                f"The image is too small: {w}x{h}, the minimum is {MULTIPLE}x{MULTIPLE} "
+                f"pixels for {self.codec.key} (its padding multiple; a smaller image would "
+                "be coded as mostly padding). Use a larger image, or upscale this one."
+            )
+        x = torch.from_numpy(image).to(self.device).permute(2, 0, 1).unsqueeze(0)
+        # contiguous: the permuted view is channels-last, which would make every
+        # convolution of the network run in that (here slower) memory format.
+        x = x.to(torch.float32).div_(255.0).contiguous()
+        ph, pw = self.padded_size(h, w)
+        if (ph, pw) != (h, w):
+            x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
+        return x
+
+
+class HyperpriorModel(CompressAIModel):
     """One hyperprior network at one quality."""
 
     codec: CompressAIHyperprior
@@ -183,10 +233,7 @@ class HyperpriorModel(CodecModel):
         source: str,
         device: str = "cpu",
     ) -> None:
-        super().__init__(codec, quality, weights_id)
-        self.net = net.to(device)
-        self.device = device
-        self.source = source
+        super().__init__(codec, quality, net, weights_id, source, device)
         #: What is derived from an entropy coder's CDF tables, computed once per table:
         #: name -> (the quantized CDF tensor it came from, the value). See :meth:`_per_table`.
         self._table_derived: dict[str, tuple[Any, Any]] = {}
@@ -194,37 +241,9 @@ class HyperpriorModel(CodecModel):
         self.latent_spec = LatentSpec(channels=m, stride=STRIDE, sigma_channels=m)
 
     # -- geometry ------------------------------------------------------------------
-    @staticmethod
-    def padded_size(height: int, width: int) -> tuple[int, int]:
-        return (-(-height // MULTIPLE) * MULTIPLE, -(-width // MULTIPLE) * MULTIPLE)
-
-    def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
-        return (int(self.net.M), math.ceil(height / STRIDE), math.ceil(width / STRIDE))
-
     def z_shape(self, height: int, width: int) -> tuple[int, int]:
         ph, pw = self.padded_size(height, width)
         return (ph // MULTIPLE, pw // MULTIPLE)
-
-    def to_input(self, image: np.ndarray) -> torch.Tensor:
-        """The padded (1, 3, H', W') float tensor in [0, 1] that ``compress`` sees."""
-        import torch
-        import torch.nn.functional as F
-
-        h, w = image.shape[:2]
-        if h < MULTIPLE or w < MULTIPLE:
-            raise UserError(
-                f"The image is too small: {w}x{h}, the minimum is {MULTIPLE}x{MULTIPLE} "
-                "pixels (the hyperprior's padding multiple; a smaller image would be coded as "
-                "mostly padding). Use a larger image, or upscale this one."
-            )
-        x = torch.from_numpy(image).to(self.device).permute(2, 0, 1).unsqueeze(0)
-        # contiguous: the permuted view is channels-last, which would make every
-        # convolution of the network run in that (here slower) memory format.
-        x = x.to(torch.float32).div_(255.0).contiguous()
-        ph, pw = self.padded_size(h, w)
-        if (ph, pw) != (h, w):
-            x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
-        return x
 
     # -- CodecModel steps ----------------------------------------------------------
     def _encode_payload(self, image: np.ndarray) -> tuple[bytes, tuple[int, ...]]:
@@ -450,7 +469,9 @@ class HyperpriorModel(CodecModel):
         indexes = np.broadcast_to(
             np.arange(channels, dtype=np.int32)[:, None, None], (channels, *shape)
         )
-        symbols = np.stack([_decode("z", s, indexes, tables, eb.entropy_coder) for s in z_strings])
+        symbols = np.stack(
+            [decode_string("z", s, indexes, tables, eb.entropy_coder) for s in z_strings]
+        )
         medians = eb._get_medians().detach().reshape(1, channels, 1, 1)
         # == EntropyModel.dequantize: the symbols in the medians' dtype, plus the medians.
         z_hat = torch.from_numpy(symbols).to(medians)
@@ -477,7 +498,7 @@ class HyperpriorModel(CodecModel):
         indexes = torch.bucketize(gc.lower_bound_scale(scales_hat), table).int().cpu().numpy()
         symbols = np.stack(
             [
-                _decode("y", string, indexes[i], tables, gc.entropy_coder)
+                decode_string("y", string, indexes[i], tables, gc.entropy_coder)
                 for i, string in enumerate(y_strings)
             ]
         )
@@ -532,7 +553,9 @@ class _Laps:
         self._last = now
 
 
-def _decode(name: str, string: bytes, indexes: np.ndarray, tables: Any, coder: Any) -> np.ndarray:
+def decode_string(
+    name: str, string: bytes, indexes: np.ndarray, tables: Any, coder: Any
+) -> np.ndarray:
     """:func:`.rans.decode`, a malformed string reported as the file's fault."""
     from jpegai_eval.codecs import rans
 

@@ -41,7 +41,6 @@ network is rebuilt with CompressAI's ``from_state_dict``), e.g. ``codec train``'
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -51,18 +50,19 @@ from jpegai_eval.codecs.compressai_hyperprior import (
     MULTIPLE,
     STRIDE,
     CompressAIHyperprior,
+    CompressAIModel,
+    decode_string,
     min_string_bytes,
     to_uint8,
 )
 from jpegai_eval.framework.api.types import (
     LEARNED_CODEC_MAX_PIXELS,
     Codec,
-    CodecModel,
     Decoded,
     LatentSpec,
     LatentTensor,
 )
-from jpegai_eval.framework.errors import BitstreamError, UsageError, UserError, WeightsError
+from jpegai_eval.framework.errors import BitstreamError, UsageError, WeightsError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -342,7 +342,7 @@ class CompressAIZoo(Codec):
         return ZooModel(self, quality, net, weights_id(net), "<in memory>", device)
 
 
-class ZooModel(CodecModel):
+class ZooModel(CompressAIModel):
     """One zoo network at one quality."""
 
     codec: CompressAIZoo
@@ -356,38 +356,9 @@ class ZooModel(CodecModel):
         source: str,
         device: str = "cpu",
     ) -> None:
-        super().__init__(codec, quality, weights_id)
-        self.net = net.to(device)
-        self.device = device
-        self.source = source
+        super().__init__(codec, quality, net, weights_id, source, device)
         self.prior = codec.family.prior
         self.latent_spec = codec.family.latent_spec(int(net.M))
-
-    # -- geometry ------------------------------------------------------------------
-    @staticmethod
-    def padded_size(height: int, width: int) -> tuple[int, int]:
-        return (-(-height // MULTIPLE) * MULTIPLE, -(-width // MULTIPLE) * MULTIPLE)
-
-    def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
-        return (int(self.net.M), math.ceil(height / STRIDE), math.ceil(width / STRIDE))
-
-    def to_input(self, image: np.ndarray) -> torch.Tensor:
-        """The padded (1, 3, H', W') float tensor in [0, 1] that ``compress`` sees."""
-        import torch
-        import torch.nn.functional as F
-
-        h, w = image.shape[:2]
-        if h < MULTIPLE or w < MULTIPLE:
-            raise UserError(
-                f"The image is too small: {w}x{h}, the minimum is {MULTIPLE}x{MULTIPLE} "
-                f"pixels for {self.codec.key} (its padding multiple). Use a larger image."
-            )
-        x = torch.from_numpy(image).to(self.device).permute(2, 0, 1).unsqueeze(0)
-        x = x.to(torch.float32).div_(255.0).contiguous()
-        ph, pw = self.padded_size(h, w)
-        if (ph, pw) != (h, w):
-            x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
-        return x
 
     # -- CodecModel steps ----------------------------------------------------------
     def _encode_payload(self, image: np.ndarray) -> tuple[bytes, tuple[int, ...]]:
@@ -563,7 +534,7 @@ def _decode_bottleneck(eb: Any, string: bytes, shape: tuple[int, int]) -> torch.
     indexes = np.broadcast_to(
         np.arange(channels, dtype=np.int32)[:, None, None], (channels, *shape)
     )
-    symbols = _rans_decode(string, indexes, tables, eb.entropy_coder)
+    symbols = decode_string("entropy-coded", string, indexes, tables, eb.entropy_coder)
     medians = eb._get_medians().detach().reshape(1, channels, 1, 1)
     return torch.from_numpy(symbols[None]).to(medians).add_(medians)
 
@@ -578,20 +549,8 @@ def _decode_gaussian(gc: Any, string: bytes, scales_hat: torch.Tensor) -> torch.
 
     tables = rans.Tables.of(gc)
     indexes = gc.build_indexes(scales_hat)[0].int().cpu().numpy()
-    symbols = _rans_decode(string, indexes, tables, gc.entropy_coder)
+    symbols = decode_string("entropy-coded", string, indexes, tables, gc.entropy_coder)
     return torch.from_numpy(symbols[None]).to(scales_hat.device, scales_hat.dtype)
-
-
-def _rans_decode(string: bytes, indexes: np.ndarray, tables: Any, coder: Any) -> np.ndarray:
-    from jpegai_eval.codecs import rans
-
-    try:
-        return rans.decode(string, indexes, tables, coder)
-    except ValueError as e:
-        raise BitstreamError(
-            f"An entropy-coded string of this .jai file ({len(string)} bytes) is {e}. The "
-            "file is corrupt or crafted; re-encode the image."
-        ) from None
 
 
 def zoo_codecs() -> list[Codec]:
