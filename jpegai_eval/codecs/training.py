@@ -84,6 +84,8 @@ class TrainableCodec(Protocol):
     id: str
     metric: str
 
+    def check_quality(self, quality: int) -> int: ...
+
     def lmbda(self, quality: int) -> float: ...
 
     def training_config(self, quality: int) -> tuple[int, int]: ...
@@ -374,12 +376,7 @@ class Recipe:
 def check_config(cfg: TrainConfig) -> Recipe:
     """Check ``cfg`` (codec, steps, batch, patch, architecture, data) before any work."""
     codec = trainable_codec(cfg.codec_id)
-    qualities = list(getattr(codec, "qualities", ()) or ())
-    if qualities and cfg.quality not in qualities:
-        raise UsageError(
-            f"--quality {cfg.quality} is not one of {codec.id}'s qualities "
-            f"({min(qualities)}-{max(qualities)}); give one of them."
-        )
+    codec.check_quality(cfg.quality)  # a UsageError naming the codec's qualities
     metric = codec.metric
     lmbda = codec.lmbda(cfg.quality)
     if cfg.steps < 1 or cfg.batch < 1:
