@@ -6,13 +6,17 @@ DataLoader workers, one torch thread), with a preset's augmentation, through the
 loader :mod:`jpegai_eval.tasks.training` builds (``ItemDataset`` and ``_loader``), on
 two item lists side by side:
 
-- ``decoded_every_epoch`` (the old path): PNG files at the bench's image size, each
-  decoded and resized every epoch;
+- ``decoded_every_epoch`` (the loader as issue #26 found it): PNG files at the bench's
+  image size, each decoded and resized every epoch, and augmented step by step as the
+  loader did then (:class:`StepByStepAugment`: torchvision's transforms on a PIL image,
+  the float steps on the whole image, each item seeded with ``torch.manual_seed``);
 - ``decode_once`` (today's path): the rows of the array that
   :func:`jpegai_eval.tasks.decode_once.decode_once` builds from the same files, so
-  each epoch only crops, flips and colour-augments.
+  each epoch only crops, flips and colour-augments, with today's augmentation (the
+  float steps as a table).
 
-The first batch of both is compared: the two paths must give the same tensors.
+The first batch of both is compared: the two paths must give the same tensors, bit
+for bit.
 
 **train_over_bare** -- the training step: images/s of
 :func:`jpegai_eval.tasks.training.train_classifier`
@@ -32,6 +36,7 @@ the framework's precision (bf16 autocast and channels_last in the fast mode).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -60,7 +65,7 @@ Item = tuple[Any, int]
 LOADER_PATHS = ("decoded_every_epoch", "decode_once")
 #: ``loading``: the framework's loading of the same batches alone (item, augmentation,
 #: collate), timed beside the loops to show what of the gap is loading.
-TRAIN_CONTENDERS = ("framework", "bare", "loading")
+TRAIN_CONTENDERS = ("framework", "bare", "loading", "bare_fast_kernels")
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,13 @@ class TrainSpeed:
             return None
         return self.steps * self.batch / left / self.images_per_s("bare")
 
+    @property
+    def kernels_cost(self) -> float:
+        """The bare loop in the framework's kernel mode over the same loop with fast
+        (non-deterministic) kernels, images/s: what ``--deterministic`` costs (1.0
+        where the mode is not deterministic: both loops are the same)."""
+        return self.images_per_s("bare") / self.images_per_s("bare_fast_kernels")
+
     def to_json(self) -> TrainSpeedJson:
         per_image = self.steps * self.batch
         return {
@@ -156,6 +168,7 @@ class TrainSpeed:
             "images_per_s": {c: round(self.images_per_s(c), 3) for c in TRAIN_CONTENDERS},
             "value": None if self.value is None else round(self.value, 4),
             "with_loading": round(self.with_loading, 4),
+            "deterministic_over_fast_kernels": round(self.kernels_cost, 4),
             "per_image": {
                 c: stats([s / per_image for s in self.seconds[c]]) for c in TRAIN_CONTENDERS
             },
@@ -177,15 +190,76 @@ def _write_pngs(images: Sequence[np.ndarray], folder: Path) -> list[Item]:
     return items
 
 
+class StepByStepAugment:
+    """The paper preset's pixel augmentation as the loader applied it before issue #26:
+    torchvision's transforms one after the other on a PIL image, then the float steps
+    (to [0, 1], PCA lighting, ImageNet normalisation) on the whole image. Today's
+    ``_PixelTrainTransform`` must give the same values bit for bit with the same RNG
+    (tests/test_training_augment.py); this is the "before" of ``loader_per_core``."""
+
+    def __init__(self, preset: Preset) -> None:
+        from torchvision import transforms as T
+
+        self.p = preset
+        self.crop = T.RandomCrop(preset.pixel_crop)
+        j = preset.color_jitter
+        self.jitter = T.ColorJitter(j, j, j) if j else None
+
+    def __call__(self, image: np.ndarray) -> torch.Tensor:
+        import torch
+        from PIL import Image
+
+        from jpegai_eval.tasks import training
+
+        p = self.p
+        size = (p.pixel_resize, p.pixel_resize)
+        img = self.crop(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+        if torch.rand(()) < 0.5:
+            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if self.jitter is not None:
+            img = self.jitter(img)
+        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        if p.pca_lighting:
+            alpha = torch.randn(3) * p.pca_lighting
+            x = x + (training.PCA_EIGVEC @ (alpha * training.PCA_EIGVAL))[:, None, None]
+        mean = training.IMAGENET_MEAN[:, None, None]
+        std = training.IMAGENET_STD[:, None, None]
+        return torch.from_numpy(((x.numpy() - mean) / std).astype(np.float32))
+
+
+def _dataset(items: Sequence[Item], preset: Preset, seed: int, before: bool) -> Any:
+    """The training dataset of today, or (``before``) as issue #26 found it: the
+    step-by-step augmentation, each item seeded with ``torch.manual_seed``."""
+    import torch
+
+    from jpegai_eval.tasks import training
+
+    dataset = training.ItemDataset(items, "pixel", preset, train=True, seed=seed)
+    if not before:
+        return dataset
+
+    class Before(training.ItemDataset):
+        def __getitem__(self, index: Any) -> tuple[torch.Tensor, int]:
+            epoch, index = index if isinstance(index, tuple) else (self.epoch, index)
+            source, label = self.items[index]
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(training.item_seed(seed, epoch, index))
+                return self.transform(self.load(source)), int(label)
+
+    old = Before(items, "pixel", preset, train=True, seed=seed)
+    old.transform = StepByStepAugment(preset)
+    return old
+
+
 def _epoch_pass(
-    items: Sequence[Item], preset: Preset, seed: int
+    items: Sequence[Item], preset: Preset, seed: int, before: bool
 ) -> Callable[[int], dict[str, float]]:
     """A contender: one pass of the training loader over ``items`` (epoch ``rep``)."""
     import torch
 
     from jpegai_eval.tasks import training
 
-    dataset = training.ItemDataset(items, "pixel", preset, train=True, seed=seed)
+    dataset = _dataset(items, preset, seed, before)
     device = torch.device("cpu")
     mode = training.resolve_training_mode(device, None)
 
@@ -208,12 +282,10 @@ def _epoch_pass(
     return run
 
 
-def _first_batch(items: Sequence[Item], preset: Preset, seed: int) -> torch.Tensor:
+def _first_batch(items: Sequence[Item], preset: Preset, seed: int, before: bool) -> torch.Tensor:
     import torch
 
-    from jpegai_eval.tasks import training
-
-    dataset = training.ItemDataset(items, "pixel", preset, train=True, seed=seed)
+    dataset = _dataset(items, preset, seed, before)
     return torch.stack([dataset[i][0] for i in range(min(len(items), preset.batch_size))])
 
 
@@ -248,12 +320,15 @@ def loader_per_core(
             "temporary folder, or leave the training section out (--only)."
         )
     paths = dict(zip(LOADER_PATHS, (pngs, rows), strict=True))
-    same = bool(torch.equal(_first_batch(pngs, p, seed), _first_batch(rows, p, seed)))
+    same = bool(torch.equal(_first_batch(pngs, p, seed, True), _first_batch(rows, p, seed, False)))
     log(f"  loader per core: {len(images)} images, {preset} augmentation, {warmup}+{reps} reps")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        contenders = {name: _epoch_pass(items, p, seed) for name, items in paths.items()}
+        contenders = {
+            name: _epoch_pass(items, p, seed, before=name == LOADER_PATHS[0])
+            for name, items in paths.items()
+        }
         runs = interleaved(contenders, reps, warmup, 1)
     finally:
         torch.set_num_threads(threads)
@@ -324,12 +399,17 @@ def _bare(
     preset: Preset,
     device: torch.device,
     mode: TrainingMode,
+    kernels: TrainingMode | None = None,
 ) -> Callable[[int], dict[str, float]]:
-    """A contender: a plain PyTorch loop over ``batches`` on a fresh copy of ``model``."""
+    """A contender: a plain PyTorch loop over ``batches`` on a fresh copy of ``model``,
+    in ``mode``'s precision and with ``kernels``' kernel choice (deterministic or not;
+    ``mode``'s by default), as the framework sets it around its training."""
     import contextlib
 
     import torch
     from torch import nn
+
+    from jpegai_eval.tasks.training import kernels_for
 
     def run(_rep: int) -> dict[str, float]:
         net = copy.deepcopy(model).to(device).train()
@@ -348,20 +428,36 @@ def _bare(
             else contextlib.nullcontext()
         )
         _sync(device)
-        t0 = time.perf_counter()
-        for x, y in batches:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if mode.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            opt.zero_grad(set_to_none=True)
-            with precision:
-                loss = loss_fn(net(x), y)
-            loss.backward()
-            opt.step()
-        _sync(device)
-        return {"total": time.perf_counter() - t0}
+        with kernels_for(kernels or mode):
+            t0 = time.perf_counter()
+            _steps(net, opt, loss_fn, precision, batches, device, mode)
+            _sync(device)
+            return {"total": time.perf_counter() - t0}
 
     return run
+
+
+def _steps(
+    net: nn.Module,
+    opt: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    precision: Any,
+    batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    device: torch.device,
+    mode: TrainingMode,
+) -> None:
+    """The bare loop's steps."""
+    import torch
+
+    for x, y in batches:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if mode.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        opt.zero_grad(set_to_none=True)
+        with precision:
+            loss = loss_fn(net(x), y)
+        loss.backward()
+        opt.step()
 
 
 def _loading(
@@ -431,10 +527,12 @@ def train_over_bare(
         f"  train over bare: {type(model).__name__} ({p.name}, width {p.width}), batch "
         f"{p.batch_size}, {steps} steps, {warmup}+{reps} reps on {dev}"
     )
+    fast = dataclasses.replace(mode, deterministic=False)
     contenders = {
         "framework": _framework(model, data, p, steps, str(dev)),
         "bare": _bare(model, make_batches(), p, dev, mode),
         "loading": _loading(make_batches),
+        "bare_fast_kernels": _bare(model, make_batches(), p, dev, mode, kernels=fast),
     }
     runs = interleaved(contenders, reps, warmup, 1)
     return TrainSpeed(

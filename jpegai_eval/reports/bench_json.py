@@ -254,6 +254,8 @@ class TrainSpeedJson(TypedDict):
     images_per_s: dict[str, float]
     value: float | None
     with_loading: float
+    #: The bare loop with the framework's kernels over the same loop with fast ones.
+    deterministic_over_fast_kernels: float
     per_image: dict[str, Stats]
 
 

@@ -218,6 +218,11 @@ def _training_tables(result: BenchResult) -> list[Table]:
         ],
         ["its loading alone (item, augmentation, collate)", _fmt(tps["loading"], 1), ""],
         ["framework, loading taken out (derived)", "", _fmt(train["value"], 3)],
+        [
+            "bare loop, fast kernels (the mode's cost: bare / this)",
+            _fmt(tps.get("bare_fast_kernels"), 2),
+            _fmt(train.get("deterministic_over_fast_kernels"), 3),
+        ],
     ]
     notes = [
         f"loader: {loader['images']} images of {loader['image_size']} px, "
