@@ -63,7 +63,8 @@ def test_prints_the_tables_and_targets(bench_run):
         "encode_overhead",
         "workers_speedup",
         "Training loader per core and training loop (images/s)",
-        "loader, decode-once rows",
+        "loader today: decode-once rows, tabled float steps",
+        "bare loop, fast kernels (the mode's cost: bare / this)",
         "framework train_classifier, loading included",
         "framework, loading taken out (derived)",
         "loader_speedup",
@@ -119,7 +120,7 @@ def test_json_holds_every_figure(bench_run):
     train = result["training"]["train_over_bare"]
     assert train["preset"] == "quick" and train["batch"] == 2 and train["steps"] == 2
     assert train["model"] == "ResNet50DeepStem" and train["width"] == 0.25
-    for contender in ("framework", "bare", "loading"):
+    for contender in ("framework", "bare", "loading", "bare_fast_kernels"):
         assert train["images_per_s"][contender] > 0
         assert train["per_image"][contender]["n"] == 1
     assert set(result["targets"]) == set(bench.TARGETS)
@@ -219,6 +220,10 @@ def test_training_ratios_are_the_ratios_of_the_rates(bench_run):
     expected = _median(train["per_image"]["bare"]) / left
     assert train["value"] == pytest.approx(expected, rel=1e-3)
     assert result["targets"]["train_over_bare"]["value"] == train["value"]
+    # the cost of the mode's kernels: the bare loop in the mode over it with fast ones
+    fast = 1e3 / _median(train["per_image"]["bare_fast_kernels"])
+    assert train["deterministic_over_fast_kernels"] == pytest.approx(rate["bare"] / fast, rel=1e-3)
+    assert train["training_mode"]["deterministic"] is True  # the CPU default
 
 
 def test_encode_stage_summary_from_known_walls():

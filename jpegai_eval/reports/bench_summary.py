@@ -204,9 +204,13 @@ def _training_tables(result: BenchResult) -> list[Table]:
     loader, train = trained["loader_per_core"], trained["train_over_bare"]
     ips, tps = loader["images_per_s"], train["images_per_s"]
     rows = [
-        ["loader, PNG decoded every epoch (old path)", _fmt(ips["decoded_every_epoch"], 1), ""],
         [
-            "loader, decode-once rows",
+            "loader before: PNG decoded every epoch, step-by-step augmentation",
+            _fmt(ips["decoded_every_epoch"], 1),
+            "",
+        ],
+        [
+            "loader today: decode-once rows, tabled float steps",
             _fmt(ips["decode_once"], 1),
             _fmt(loader["decode_once_over_old"], 2),
         ],
