@@ -184,7 +184,8 @@ def test_batch_size_and_codec_device():
     assert encode_stage.codec_device("cpu", 8) == "cpu"
 
 
-def test_run_json_records_the_encode_mode(tmp_path):
+def test_run_json_records_the_encode_mode(tmp_path, monkeypatch):
+    from jpegai_eval.framework.run import evaluator
     from jpegai_eval.framework.run.evaluator import prepare, run_setup
     from jpegai_eval.framework.run.plan import RunConfig
     from jpegai_eval.tasks.demo import write_demo_dataset
@@ -209,6 +210,13 @@ def test_run_json_records_the_encode_mode(tmp_path):
             "hyperprior-msssim-compressai-q1": {"batch": batch, "device": "cpu"},
             "jpeg-pillow-q1": {"batch": 1, "device": "cpu"},  # no encode_batch: one by one
         }
+    # The run's encode stage takes --encode-batch: the hyperprior's images go in batches.
+    study.out_dir.mkdir()
+    seen = _spied(monkeypatch, study.cells[("hyperprior-msssim/compressai", 1)])
+    encoded = evaluator.encode_stage(study.plan, study.samples, study.out_dir, study.cells)
+    everything = sum(len(v) for v in study.samples.values())
+    assert sum(seen.batches) == everything and max(seen.batches) == 4 and seen.singles == 0
+    assert not encoded.failed and encoded.encoded_now == 2 * everything
 
 
 def test_the_run_command_takes_encode_batch():
