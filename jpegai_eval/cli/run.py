@@ -132,6 +132,15 @@ def cap_workers(workers: int) -> int:
     help="Worker processes for encoding and data loading (one torch thread each when "
     "there are several; a stage too small to pay for a pool runs in process).",
 )
+@click.option(
+    "--encode-batch",
+    type=click.IntRange(0, 1024),
+    default=None,
+    show_default="16 on a GPU, one by one on the CPU",
+    help="Images a CompressAI hyperprior encodes per batch (its analysis transforms batched "
+    "on the device, the entropy coding on the CPU; decoding, metrics and the cache stay "
+    "per image in the workers); 0 or 1: one by one. run.json records what each cell used.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--deterministic/--no-deterministic",
@@ -203,6 +212,7 @@ class RunOptions:
     out: str | None
     device: str
     workers: int
+    encode_batch: int | None
     seed: int
     deterministic: bool | None
     ddp: bool
@@ -249,6 +259,7 @@ class RunOptions:
             deterministic=self.deterministic,
             metrics=self.metrics,
             bd_anchor=self.bd_anchor,
+            encode_batch=self.encode_batch,
         )
 
 

@@ -154,11 +154,16 @@ def round_trip(model: CodecModel, image: NDArray[Any]) -> RoundTrip:
     stage by stage inside that pass."""
     t0 = time.perf_counter()
     data = model.encode(image)
-    t1 = time.perf_counter()
+    return decode_trip(model, data, time.perf_counter() - t0)
+
+
+def decode_trip(model: CodecModel, data: bytes, encode_time: float) -> RoundTrip:
+    """The second half of :func:`round_trip`, for a bitstream already encoded (e.g. in
+    a batch, :meth:`encode_batch`) in ``encode_time`` seconds: one staged decode."""
     out = model.decode_stages(data, image=True, latents=model.codec.has_compressed_domain)
     decode_time = out.decode_time
     assert out.image is not None and decode_time is not None
-    return RoundTrip(data, out.image, out.latents, t1 - t0, decode_time, out.latents_time)
+    return RoundTrip(data, out.image, out.latents, encode_time, decode_time, out.latents_time)
 
 
 def measure(model: CodecModel, image: NDArray[Any]) -> tuple[Measurement, bytes, NDArray[Any]]:

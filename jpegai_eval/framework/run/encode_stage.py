@@ -11,6 +11,17 @@ bitstream) from the same pass -- measures PSNR, SSIM and MS-SSIM and stores the 
 (see :mod:`jpegai_eval.framework.run.cache`). Entries already complete are not redone, so
 an interrupted stage resumes. :func:`effective_workers` runs small stages in process,
 where a pool would cost more than it gives.
+
+Batched encoding (``--encode-batch``, :func:`batch_size`): for a cell whose model has
+``encode_batch`` (the CompressAI hyperprior), the images still to encode are encoded in the
+main process, a batch at a time -- the analysis transforms batched on the model's device,
+the rANS coding in the model's background thread -- and each job carries its bitstream
+(:class:`Coded`, with the batch's wall time shared equally as its encode time) to the
+workers, which decode, measure and store it as above (:func:`encode_one`, one path for
+both). By default a model on a GPU (loaded there when the run's device is CUDA,
+:func:`codec_device`) encodes 16 images a batch and a model on the CPU encodes one by one;
+a file that cannot be read or is too small or large is left out of its batch and fails
+in its worker with its path, and a batch that fails as a whole is encoded image by image.
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +45,20 @@ from jpegai_eval.framework.run.cache import (
     image_key,
 )
 from jpegai_eval.framework.run.records import Cell, EncodedEntry, EncodeFailure, EncodeOutcome
+from jpegai_eval.framework.run.run_json import EncodeModeJson
 
 if TYPE_CHECKING:
     from jpegai_eval.framework.api.plugins import Plugins
+
+
+@dataclass(frozen=True)
+class Coded:
+    """An image's bitstream, encoded before its job reached a worker (in a batch, see
+    :func:`encode_chunk`), and the seconds of encoding it is charged (its share of the
+    batch's wall time)."""
+
+    data: bytes
+    encode_time: float
 
 
 @dataclass(frozen=True)
@@ -51,11 +73,34 @@ class Job:
     #: Ids of the registered metrics computed beyond today's (psnr, ms_ssim, ssim),
     #: for the test images; a cached entry without them gets them added.
     metrics: tuple[str, ...] = ()
+    #: The device of the cell's model (a spawned worker loads its model there, so that
+    #: a bitstream is decoded on the device that encoded it).
+    device: str = "cpu"
+    #: The bitstream when it was encoded in a batch: the worker only decodes it.
+    coded: Coded | None = None
 
 
-def load_model(codec: Codec, quality: int, weights: str | None, weights_dir: str | None) -> Any:
-    """``codec.load`` with the run's weights and weights folder."""
-    return codec.load(quality, weights=weights, weights_dir=weights_dir)
+def load_model(
+    codec: Codec,
+    quality: int,
+    weights: str | None,
+    weights_dir: str | None,
+    device: str = "cpu",
+) -> Any:
+    """``codec.load`` with the run's weights and weights folder (and ``device``)."""
+    if device == "cpu":
+        return codec.load(quality, weights=weights, weights_dir=weights_dir)
+    return codec.load(quality, weights=weights, device=device, weights_dir=weights_dir)
+
+
+def batchable(model: Any) -> bool:
+    """Whether ``model`` encodes several images at once (``encode_batch``)."""
+    return callable(getattr(model, "encode_batch", None))
+
+
+def model_device(model: Any) -> str:
+    """The device a model computes on (``"cpu"`` for a model that does not say)."""
+    return str(getattr(model, "device", "cpu"))
 
 
 def open_cell(
@@ -64,10 +109,14 @@ def open_cell(
     weights: str | None,
     cache_root: Path,
     weights_dir: str | None = None,
+    device: str = "cpu",
 ) -> Cell:
     """Load the model once, here, so bad weights fail before any work starts, and key
-    the cache folder by the weights' digest."""
+    the cache folder by the weights' digest. A model with ``encode_batch`` is loaded
+    on ``device`` (see :func:`codec_device`); every other model on the CPU."""
     model = load_model(codec, quality, weights, weights_dir)
+    if device != "cpu" and batchable(model):
+        model = load_model(codec, quality, weights, weights_dir, device)
     wid = model.weights_id.hex()
     spec = model.latent_spec if codec.has_compressed_domain else None
     spec = spec or codec.latent_spec(quality)
@@ -77,7 +126,39 @@ def open_cell(
     cache = CacheCell.for_codec(cache_root, codec.id, codec.backend, quality, wid, provenance)
     # Kept: the in-process path and forked workers encode with it (no second load).
     _models[_model_key(codec, cache)] = model
-    return Cell(codec, quality, weights, wid, cache, spec, weights_dir)
+    return Cell(codec, quality, weights, wid, cache, spec, weights_dir, model_device(model))
+
+
+#: ``--encode-batch`` left to its default on a GPU: images per batch.
+AUTO_BATCH = 16
+
+
+def codec_device(run_device: str, encode_batch: int | None) -> str:
+    """Where :func:`open_cell` loads a model with ``encode_batch``: on the run's GPU
+    (``run_device``, resolved) unless ``--encode-batch`` asks for one image at a time,
+    else on the CPU."""
+    if run_device.startswith("cuda") and (encode_batch is None or encode_batch > 1):
+        return run_device
+    return "cpu"
+
+
+def batch_size(model: Any, encode_batch: int | None) -> int:
+    """Images per ``encode_batch`` call for ``model`` (1: encoded one by one in the
+    workers). ``encode_batch`` is ``--encode-batch``: None (auto) batches
+    :data:`AUTO_BATCH` images on a GPU and none on the CPU; 0 or 1, one by one; N, N
+    images, on any device. A model without ``encode_batch`` always codes one by one."""
+    if model is None or not batchable(model):
+        return 1
+    if encode_batch is None:
+        return AUTO_BATCH if model_device(model).startswith("cuda") else 1
+    return max(1, encode_batch)
+
+
+def encode_mode(cell: Cell, encode_batch: int | None) -> EncodeModeJson:
+    """How the cell's images are encoded, for run.json: images per batch (1: one by
+    one) and the device of its model."""
+    model = _models.get(_model_key(cell.codec, cell.cache))
+    return EncodeModeJson(batch=batch_size(model, encode_batch), device=cell.device)
 
 
 #: How originals are read (bump when that changes what a codec sees): 2 applies the
@@ -228,28 +309,25 @@ def _latents_npz(latents: dict[str, Any]) -> bytes:
 
 
 def encode_one(job: Job) -> EncodeOutcome:
-    """Encode one image into its cache entry; return the entry, or why it failed."""
-    from jpegai_eval.framework.api.bitstream import bits_per_pixel
-    from jpegai_eval.framework.io.image_io import encode_image, read_image
-    from jpegai_eval.framework.quality.metrics import quality_metrics, round_trip
+    """Encode one image into its cache entry (or, when the job carries its bitstream,
+    decode that); return the entry, or why it failed."""
+    from jpegai_eval.framework.io.image_io import read_image
+    from jpegai_eval.framework.quality.metrics import decode_trip, round_trip
 
     cached = job.cell.load(job.key)
     if cached is not None:
         if missing_metrics(job, cached):
             cached = add_metrics(job, cached)
         return EncodedEntry.from_meta(job.key, cached, reused=True)
-    # The cell folder names codec, backend, quality and the weights' digest, so a model
-    # loaded for other weights is never reused.
-    key = _model_key(job.codec, job.cell)
-    model = _models.get(key)
-    if model is None:
-        model = load_model(job.codec, job.quality, job.weights, job.weights_dir)
-        _models[key] = model
+    model = _model_for(job)
     # A file that cannot be read or coded (corrupt, too small or too large for the codec)
     # is reported with its path; the evaluator applies the corrupt-image policy.
     try:
         image = read_image(job.sample.path)
-        r = round_trip(model, image)  # encode, then one staged decode: image and latents
+        if job.coded is None:
+            r = round_trip(model, image)  # encode, then one staged decode: image and latents
+        else:  # encoded in a batch: the same staged decode
+            r = decode_trip(model, job.coded.data, job.coded.encode_time)
     except UserError as exc:
         return EncodeFailure(job.sample.id, f"{job.sample.path}: {exc.message}")
     except MemoryError:
@@ -266,6 +344,29 @@ def encode_one(job: Job) -> EncodeOutcome:
             f"{job.sample.path}: codec {job.codec.key} could not code it "
             f"({type(exc).__name__}: {first})",
         )
+    return store_entry(job, model, image, r)
+
+
+def _model_for(job: Job) -> Any:
+    """The job's model: the one loaded in this process for its cell, else loaded now
+    (a spawned worker), on the job's device."""
+    # The cell folder names codec, backend, quality and the weights' digest, so a model
+    # loaded for other weights is never reused.
+    key = _model_key(job.codec, job.cell)
+    model = _models.get(key)
+    if model is None:
+        model = load_model(job.codec, job.quality, job.weights, job.weights_dir, job.device)
+        _models[key] = model
+    return model
+
+
+def store_entry(job: Job, model: Any, image: Any, r: Any) -> EncodedEntry:
+    """Measure one coded image (``r``, a :class:`RoundTrip`) against its original and
+    store its cache entry."""
+    from jpegai_eval.framework.api.bitstream import bits_per_pixel
+    from jpegai_eval.framework.io.image_io import encode_image
+    from jpegai_eval.framework.quality.metrics import quality_metrics
+
     height, width = image.shape[:2]
     meta = {
         "id": job.sample.id,
@@ -399,6 +500,7 @@ def make_jobs(cells: list[Cell], samples: Iterable[Sample]) -> list[Job]:
             s,
             keys.get(s.id, image_key(s.id, "missing")),
             c.weights_dir,
+            device=c.device,
         )
         for c in cells
         for s in samples
@@ -409,11 +511,15 @@ def run_jobs(
     jobs: list[Job],
     workers: int,
     on_damaged: Callable[[Job, str], None] | None = None,
+    encode_batch: int | None = None,
+    on_batch_failed: Callable[[list[Job], str], None] | None = None,
 ) -> Iterator[tuple[Job, EncodeOutcome]]:
     """Yield (job, entry or failure) as jobs finish, over up to ``workers`` processes (see
     :func:`effective_workers`). A damaged cache entry (:meth:`CacheCell.check`) is
-    redone, and ``on_damaged(job, why)`` is told."""
-    todo = []
+    redone, and ``on_damaged(job, why)`` is told. ``encode_batch`` (``--encode-batch``,
+    see :func:`batch_size`) says which cells are encoded in batches in this process
+    first; ``on_batch_failed(jobs, why)`` is told of a batch encoded one by one instead."""
+    todo, fresh = [], []
     for job in jobs:
         cached, damage = job.cell.check(job.key)
         if cached is None or missing_metrics(job, cached):
@@ -423,20 +529,88 @@ def run_jobs(
                 if on_damaged is not None:
                     on_damaged(job, damage)
             todo.append(job)
+            fresh.append(cached is None)  # to encode (not only to complete its metrics)
         else:
             yield job, EncodedEntry.from_meta(job.key, cached, reused=True)
     if not todo:
         return
+    ready = with_batches(todo, fresh, encode_batch, on_batch_failed)
     method = start_method()
     workers = effective_workers(workers, len(todo), method)
     if workers <= 1:
-        for job in todo:
-            yield job, encode_one(job)
+        for job, prepared in zip(todo, ready, strict=True):
+            yield job, encode_one(prepared)
         return
     threads = max(1, usable_cores() // workers)
     ctx = multiprocessing.get_context(method)
     with ctx.Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
         # Jobs are ordered cell by cell, so each worker loads few models; one job per
-        # task keeps the workers evenly busy (a job is ~0.1-1 s, its pickles ~1 KB).
-        for job, result in zip(todo, pool.imap(encode_one, todo, chunksize=1), strict=True):
+        # task keeps the workers evenly busy (a job is ~0.1-1 s, its pickles ~1 KB, or
+        # ~10-40 KB with its bitstream). The pool draws ``ready`` from its feeder thread,
+        # so the next batch is encoded while the workers decode the last one.
+        for job, result in zip(todo, pool.imap(encode_one, ready, chunksize=1), strict=True):
             yield job, result
+
+
+def with_batches(
+    todo: list[Job],
+    fresh: list[bool],
+    encode_batch: int | None,
+    on_batch_failed: Callable[[list[Job], str], None] | None = None,
+) -> Iterator[Job]:
+    """``todo`` in order, with the bitstream of each ``fresh`` job of a batched cell
+    (:func:`batch_size`) encoded here, a batch at a time (:func:`encode_chunk`)."""
+    import itertools
+
+    indexed = zip(todo, fresh, strict=True)
+    for key, group in itertools.groupby(indexed, key=lambda p: _model_key(p[0].codec, p[0].cell)):
+        pairs = list(group)
+        size = batch_size(_models.get(key), encode_batch)
+        if size <= 1:
+            yield from (job for job, _ in pairs)
+            continue
+        for start in range(0, len(pairs), size):
+            chunk = pairs[start : start + size]
+            wanted = [job for job, new in chunk if new]
+            coded = iter(encode_chunk(_models[key], wanted, on_batch_failed))
+            yield from (next(coded) if new else job for job, new in chunk)
+
+
+def encode_chunk(
+    model: Any,
+    jobs: list[Job],
+    on_failed: Callable[[list[Job], str], None] | None = None,
+) -> list[Job]:
+    """``jobs`` with the bitstreams of their images, encoded together with
+    ``model.encode_batch``; each is charged an equal share of the batch's wall time. A
+    file that cannot be read, or whose size the codec refuses, is left without one: its
+    worker encodes it alone and reports the failure with its path. When the batch
+    fails as a whole, every job is left without one (``on_failed(jobs, why)`` is told)."""
+    import time
+
+    from jpegai_eval.framework.api.types import check_size
+    from jpegai_eval.framework.io.image_io import read_image
+
+    images, places = [], []
+    for i, job in enumerate(jobs):
+        try:
+            image = read_image(job.sample.path)
+            check_size(image, job.codec)
+        except Exception:  # noqa: BLE001, S112 - said by its worker, with its path
+            continue
+        images.append(image)
+        places.append(i)
+    if not images:
+        return jobs
+    t0 = time.perf_counter()
+    try:
+        files = model.encode_batch(images, batch_size=len(images))
+    except Exception as exc:  # noqa: BLE001 - each image then fails (or not) on its own
+        if on_failed is not None:
+            on_failed(jobs, f"{type(exc).__name__}: {exc}")
+        return jobs
+    share = (time.perf_counter() - t0) / len(images)
+    out = list(jobs)
+    for i, data in zip(places, files, strict=True):
+        out[i] = replace(jobs[i], coded=Coded(data, share))
+    return out

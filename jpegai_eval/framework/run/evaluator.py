@@ -37,7 +37,12 @@ from jpegai_eval.framework.errors import DatasetError, UserError
 from jpegai_eval.framework.io.image_io import TEMP_PREFIX, is_temporary
 from jpegai_eval.framework.io.progress import progress
 from jpegai_eval.framework.run import distributed, onnx_runtime
-from jpegai_eval.framework.run.encode_stage import codec_origin, unusable_images
+from jpegai_eval.framework.run.encode_stage import (
+    codec_device,
+    codec_origin,
+    encode_mode,
+    unusable_images,
+)
 from jpegai_eval.framework.run.needs import check_offline
 from jpegai_eval.framework.run.plan import Plan, RunConfig, check_classes, make_plan
 from jpegai_eval.framework.run.records import (
@@ -49,6 +54,7 @@ from jpegai_eval.framework.run.records import (
     ResultRow,
 )
 from jpegai_eval.framework.run.run_json import (
+    EncodeModeJson,
     LatentInput,
     RankRecord,
     RatePointsJson,
@@ -251,15 +257,21 @@ def sweep_temporaries(out_dir: Path) -> int:
 # ------------------------------------------------------------------------------ stages
 
 
-def open_cells(plan: Plan, out_dir: Path) -> dict[tuple[str, int], Any]:
+def open_cells(plan: Plan, out_dir: Path, device: str = "cpu") -> dict[tuple[str, int], Any]:
     """Load every codec x quality once, so that missing or wrong weights fail before
-    any work (or any output file) is made."""
+    any work (or any output file) is made; the models that encode in batches on
+    ``device`` (see :func:`~jpegai_eval.framework.run.encode_stage.codec_device`)."""
     from jpegai_eval.framework.run.encode_stage import open_cell
 
     config = plan.config
     cells = {
         (cp.codec.key, q): open_cell(
-            cp.codec, q, config.weights_for(cp.codec), RunFolder(out_dir).cache, config.weights_dir
+            cp.codec,
+            q,
+            config.weights_for(cp.codec),
+            RunFolder(out_dir).cache,
+            config.weights_dir,
+            device,
         )
         for cp in plan.codecs
         for q in cp.qualities
@@ -302,8 +314,16 @@ def encode_stage(
             out_dir,
         )
 
+    def batch_failed(jobs: list[Any], why: str) -> None:
+        log(
+            f"a batch of {len(jobs)} images failed to encode ({why}): encoding them one by one",
+            out_dir,
+        )
+
     with bar:
-        for job, outcome in run_jobs(mine, config.workers, on_damaged=damaged):
+        for job, outcome in run_jobs(
+            mine, config.workers, damaged, config.encode_batch, batch_failed
+        ):
             bar.update()
             if isinstance(outcome, EncodeFailure):
                 failed[job.sample.id] = outcome.error
@@ -545,7 +565,7 @@ def prepare(config: RunConfig, out_dir: Path | None) -> tuple[Study, dict[str, s
     )
     dataset_s = round(time.time() - t, 3)
     device = distributed.rank_device(resolve_device(config.device))
-    cells = open_cells(plan, folder.root)
+    cells = open_cells(plan, folder.root, codec_device(device, config.encode_batch))
     study = Study(plan, plugins, folder, samples, cells, device, started)
     # Sizes outside a codec's limits and unreadable headers: the corrupt-image policy
     # applies now, before the first encode, not after the work.
@@ -636,7 +656,17 @@ def run_setup(study: Study) -> RunSetup:
         world_size=distributed.world().size,
         # --ddp: the task's rule (world size, global and per-rank batch, learning rate)
         ddp=plan.data_parallel or False,
+        encode=encode_modes(study),
     )
+
+
+def encode_modes(study: Study) -> dict[str, EncodeModeJson]:
+    """Per codec x quality point, how its images are encoded (``--encode-batch``)."""
+    modes: dict[str, EncodeModeJson] = {}
+    for cell in study.cells.values():
+        point = f"{cell.codec.id}-{cell.codec.backend}-{cell.codec.point_label(cell.quality)}"
+        modes[point] = encode_mode(cell, study.plan.config.encode_batch)
+    return modes
 
 
 def start(study: Study, previous: Mapping[str, object], dataset_s: float) -> RunRecord:

@@ -68,6 +68,10 @@ class RunConfig:
     #: codec searched per image; :mod:`jpegai_eval.framework.run.rate_points`) instead of
     #: at its qualities.
     target_bpp: list[float] | None = None
+    #: ``--encode-batch``: images a CompressAI hyperprior encodes per batch (None: 16 on a
+    #: GPU, one by one on the CPU; 0 or 1: one by one). A setting of how fast, kept out
+    #: of the fingerprint; run.json's ``encode`` records what each cell used.
+    encode_batch: int | None = None
 
     RESULT_KEYS = (
         "codecs",

@@ -87,6 +87,8 @@ class Cell:
     cache: CacheCell
     latent_spec: Any = None
     weights_dir: str | None = None
+    #: Where its model computes (a CompressAI model on the GPU encodes in batches).
+    device: str = "cpu"
 
 
 #: What coding one image gives.

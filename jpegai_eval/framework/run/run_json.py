@@ -37,6 +37,15 @@ class RunConfigJson(TypedDict):
     metrics: str
     bd_anchor: str | None
     target_bpp: list[float] | None
+    encode_batch: int | None
+
+
+class EncodeModeJson(TypedDict):
+    """How one cell's images were encoded: images per ``encode_batch`` call (1: one by
+    one, in the workers) and the device of the codec's model."""
+
+    batch: int
+    device: str
 
 
 class DeterminismJson(TypedDict):
@@ -76,6 +85,8 @@ class RunSetup(TypedDict):
     world_size: int
     #: ``--ddp``: the task's data-parallel rule; False without it
     ddp: Mapping[str, object] | bool
+    #: per codec x quality point (``id-backend-point``), how its images were encoded
+    encode: dict[str, EncodeModeJson]
 
 
 class RankRecord(TypedDict):
