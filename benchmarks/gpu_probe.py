@@ -289,6 +289,13 @@ def run_study(device: str, out: Path, per_class: int, size: int, epochs: int) ->
     n_test = max(len(per_image) - 1, 1)
     n_images = len(list((root / "images").rglob("*.*")))
     print(f"study: {preset} preset, {epochs} epoch(s), {len(results) - 1} cells in {wall:.1f} s")
+    modes = ", ".join(
+        f"{k}: batch {v['batch']} on {v['device']}" for k, v in info.get("encode", {}).items()
+    )
+    print(
+        f"study: encode stage {float(timings.get('encode_s', 0.0)):.1f} s "
+        f"({modes or 'mode not recorded'})"
+    )
     for name in sorted(epoch_s):
         rate = n_train / epoch_s[name] if epoch_s[name] else 0.0
         print(f"study: classifier {name}: {epoch_s[name]:.2f} s/epoch ({rate:.1f} images/s)")

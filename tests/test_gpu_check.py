@@ -82,6 +82,10 @@ def test_cpu_dry_run_prints_every_section(tmp_path):
         and float(line[1]) > 0
         and float(line[2]) == pytest.approx(float(line[1]) / 8, abs=0.02)
     )
+    # the dry run's study encodes one image at a time on the CPU (a GPU batches 16)
+    assert re.search(
+        r"^study: encode stage [\d.]+ s \(hyperprior-msssim-\S+: batch 1 on cpu", out, re.M
+    )
     assert re.search(r"gpu_check: done in \d+ s; failed: none$", out, re.M)
     bench = json.loads((tmp_path / "out" / "bench.json").read_text())
     assert bench  # jpegai-eval bench wrote its JSON
