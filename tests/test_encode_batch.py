@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from jpegai_eval.codecs.testing import synthetic_image, write_tiny_checkpoint
 from jpegai_eval.framework.api.types import Sample
@@ -232,3 +233,25 @@ def test_the_run_command_takes_encode_batch():
     params.update(workers=1, seed=0, ddp=False, force=False, skip_bad_images=False)
     params.update(encode_batch=8)
     assert RunOptions.from_params(params).config(1).encode_batch == 8
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
+def test_gpu_encode_stage_batches_on_cuda_and_entries_decode(tiny, tmp_path, monkeypatch):
+    """On a GPU, by default: the model is opened on CUDA, its images are encoded in
+    batches there (none one by one), and each stored decoded image is what the codec
+    decodes from the stored bitstream on that device."""
+    samples, ckpt = tiny
+    device = encode_stage.codec_device("cuda", None)
+    cell = encode_stage.open_cell(_codec(), 1, ckpt, tmp_path / "gpu", device=device)
+    assert cell.device.startswith("cuda")
+    seen = _spied(monkeypatch, cell)
+    done = list(encode_stage.run_jobs(encode_stage.make_jobs([cell], samples), 1))
+    assert seen.batches == [len(samples)] and seen.singles == 0
+    model = encode_stage._models[encode_stage._model_key(cell.codec, cell.cache)]
+    from jpegai_eval.framework.io.image_io import read_image
+
+    for job, result in done:
+        assert isinstance(result, EncodedEntry), result
+        paths = job.cell.paths(job.key)
+        decoded = model.decode(paths["jai"].read_bytes())
+        assert np.array_equal(decoded, read_image(paths["png"]))
