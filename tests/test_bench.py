@@ -381,3 +381,18 @@ def test_the_machine_line_names_the_rans_decoder_only_when_recorded(bench_run):
         "machine": {k: v for k, v in result["machine"].items() if k != "rans_decoder"},
     }
     assert "rANS" not in machine_line(older)  # a bench.json from before it was recorded
+
+
+def test_a_loader_that_changes_the_batches_fails_its_target(bench_run):
+    """loader_speedup passes only when today's loader gave the old loader's batches."""
+    import copy
+
+    _, result, _ = bench_run
+    assert result["training"]["loader_per_core"]["same_batches"] is True
+    changed = copy.deepcopy(result)
+    changed["training"]["loader_per_core"]["same_batches"] = False
+    changed["training"]["loader_per_core"]["decode_once_over_old"] = 99.0
+    judged = bench.targets(changed)["loader_speedup"]
+    assert judged["value"] == 99.0 and judged["passed"] is False
+    assert "different batches" in judged["what"]
+    assert bench.targets(result)["loader_speedup"]["what"] == bench.TARGETS["loader_speedup"][2]

@@ -1236,6 +1236,11 @@ def targets(result: BenchResult) -> dict[str, Judgement]:
     trained = result.get("training")
     speedup = trained["loader_per_core"]["decode_once_over_old"] if trained else None
     out["loader_speedup"] = judge("loader_speedup", speedup)
+    if trained and not trained["loader_per_core"]["same_batches"]:
+        # A faster loader that feeds other batches is no speed-up of the same loader.
+        judged = out["loader_speedup"]
+        judged["passed"] = False
+        judged["what"] += " -- FAILED: the two paths gave different batches"
     over_bare = trained["train_over_bare"]["value"] if trained else None
     out["train_over_bare"] = judge("train_over_bare", over_bare)
     return out
