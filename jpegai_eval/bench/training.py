@@ -29,8 +29,11 @@ batch ``steps + 1``, so its epoch set-up and checkpoint are outside the window, 
 loading and augmentation inside it (no workers). So beside them, the loading of the
 same batches alone (``loading``) is timed, and ``value`` is the ratio with its median
 taken out of the framework's: the step's throughput, whatever the loader costs on this
-device. ``with_loading`` is the ratio of the whole loops. On CUDA the bare loop runs in
-the framework's precision (bf16 autocast and channels_last in the fast mode).
+device. ``with_loading`` is the ratio of the whole loops. The bare loop runs in the
+framework's training mode: its precision (bf16 autocast and channels_last in the fast
+mode on CUDA) and its kernels (deterministic on the CPU by default), so the ratio is
+the loop's own cost. ``bare_fast_kernels``, the bare loop with fast kernels, gives
+what the mode's kernels cost (``deterministic_over_fast_kernels``).
 """
 
 from __future__ import annotations
