@@ -28,6 +28,7 @@ def test_bit_identical_to_the_plain_composition(side, lighting):
     assert p.color_jitter and base.pca_lighting  # the paper preset jitters and lights
     rng = np.random.default_rng(side)
     fast = training._PixelTrainTransform(p)
+    flips = set()
     for seed in range(12):
         image = rng.integers(0, 256, (side, side + 3 if side == 40 else side, 3), np.uint8)
         if side == 37:
@@ -40,6 +41,10 @@ def test_bit_identical_to_the_plain_composition(side, lighting):
         assert torch.rand(()) == after  # the same number of draws
         assert got.dtype == torch.float32 and got.shape == (3, 29, 29)
         assert torch.equal(got, want), f"seed {seed}: max diff {(got - want).abs().max()}"
+        torch.manual_seed(seed)  # replay the draws: was this one flipped?
+        training._crop_origin(p.pixel_resize, p.pixel_resize, p.pixel_crop)
+        flips.add(bool(torch.rand(()) < 0.5))
+    assert flips == {True, False}  # both branches were compared
 
 
 def test_item_seeding_leaves_accelerator_generators_alone(monkeypatch):

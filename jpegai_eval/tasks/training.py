@@ -387,12 +387,14 @@ class _PixelTrainTransform:
     """The paper preset's pixel augmentation: resize, random crop, flip, colour jitter
     (PIL, torchvision's ``ColorJitter``), PCA lighting and ImageNet normalisation.
 
-    The crop and flip act on the array before PIL sees it, and the last three float
-    steps (to [0, 1], the lighting offset, the normalisation) run as one per-channel
-    256-entry lookup table built with the same float32 operations in the same order, so
-    every value is bit-identical to applying them to the image, at about a quarter of the
-    cost (``bench``'s ``loader_per_core``; tests/test_training_loader.py checks the
-    identity). The RNG draws are torchvision's, in its order."""
+    The crop acts on the array before PIL sees it and the flip is applied by the
+    lookup (colour jitter commutes with it), and the last three float steps (to
+    [0, 1], the lighting offset, the normalisation) run as one per-channel 256-entry
+    lookup table built with the same float32 operations in the same order: every value
+    is bit-identical to applying the steps to the image one after the other, at a
+    quarter of the cost (``bench``'s ``loader_per_core``;
+    tests/test_training_augment.py checks the identity). The RNG draws are
+    torchvision's, in its order."""
 
     def __init__(self, p: Preset) -> None:
         from torchvision import transforms as T
@@ -414,10 +416,14 @@ class _PixelTrainTransform:
         top, left = _crop_origin(size, size, self.p.pixel_crop)
         c = self.p.pixel_crop
         image = image[top : top + c, left : left + c]
-        if torch.rand(()) < 0.5:
-            image = image[:, ::-1]
+        # The flip is drawn here, as torchvision's order has it, and applied with the
+        # table below: colour jitter is per pixel (contrast's mean is over all of them),
+        # so it commutes with a flip, and the table reads the pixels in any order.
+        flip = bool(torch.rand(()) < 0.5)
         if self.jitter is not None:
             image = np.asarray(self.jitter(Image.fromarray(np.ascontiguousarray(image))))
+        if flip:
+            image = image[:, ::-1]
         # The float steps per value, as a table: x / 255, + the lighting offset, then
         # (x - mean) / std, each in float32 as it was applied to the whole image.
         x = torch.from_numpy(self.levels)
