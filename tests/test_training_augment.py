@@ -62,3 +62,44 @@ def test_item_seeding_leaves_accelerator_generators_alone(monkeypatch):
     again = ds[1][0]
     assert torch.equal(first, again) and torch.equal(state, torch.get_rng_state())
     assert calls == []
+
+
+def test_the_loader_batch_is_the_items_stacked():
+    """The training loader fills its batch from the items' draws (``__getitems__`` and
+    ``collate_items``): the same tensor as stacking ``dataset[i]``, epoch by epoch, and
+    the old step-by-step loader's; a dataset of other items collates as PyTorch does."""
+    from jpegai_eval.bench.training import _dataset
+
+    p = dataclasses.replace(training.get_preset("paper"), pixel_resize=24, pixel_crop=20)
+    rng = np.random.default_rng(5)
+    items = [
+        ((lambda a=a: a), i % 3)
+        for i, a in enumerate(rng.integers(0, 256, (24, 24, 3), np.uint8) for _ in range(5))
+    ]
+    ds = training.ItemDataset(items, "pixel", p, train=True, seed=7)
+    old = _dataset(items, p, 7, before=True)
+    mode = training.resolve_training_mode(torch.device("cpu"), None)
+    for epoch in (0, 1):
+        ds.epoch = old.epoch = epoch
+        batches = [
+            next(
+                iter(
+                    training._loader(
+                        d, 5, shuffle=False, workers=0, device=torch.device("cpu"), mode=mode
+                    )
+                )
+            )
+            for d in (ds, old)
+        ]
+        x, y = batches[0]
+        assert x.shape == (5, 3, 20, 20) and x.dtype == torch.float32
+        assert torch.equal(x, torch.stack([ds[i][0] for i in range(5)]))
+        assert torch.equal(x, batches[1][0]) and torch.equal(y, batches[1][1])
+        assert y.tolist() == [0, 1, 2, 0, 1] and y.dtype == torch.int64
+    assert not torch.equal(*[torch.stack([ds[i][0] for i in range(5)]) for ds.epoch in (0, 1)])
+    plain = training.ItemDataset(items[:2], "pixel", p, train=False)  # evaluation items
+    got = next(
+        iter(training._loader(plain, 2, shuffle=False, workers=0, device=torch.device("cpu")))
+    )
+    assert torch.equal(got[0], torch.stack([plain[0][0], plain[1][0]]))
+    assert got[1].tolist() == [0, 1]

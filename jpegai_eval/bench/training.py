@@ -286,10 +286,23 @@ def _epoch_pass(
 
 
 def _first_batch(items: Sequence[Item], preset: Preset, seed: int, before: bool) -> torch.Tensor:
+    """The first batch the training's loader gives (no shuffling, no workers), on the
+    old loader or today's (its batched
+    :class:`~jpegai_eval.tasks.training.PixelDraw` collate)."""
     import torch
 
-    dataset = _dataset(items, preset, seed, before)
-    return torch.stack([dataset[i][0] for i in range(min(len(items), preset.batch_size))])
+    from jpegai_eval.tasks import training
+
+    device = torch.device("cpu")
+    loader = training._loader(
+        _dataset(items, preset, seed, before),
+        batch_size=min(len(items), preset.batch_size),
+        shuffle=False,
+        workers=0,
+        device=device,
+        mode=training.resolve_training_mode(device, None),
+    )
+    return next(iter(loader))[0]
 
 
 def loader_per_core(

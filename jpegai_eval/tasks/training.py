@@ -408,6 +408,16 @@ class _PixelTrainTransform:
         self.levels = np.arange(256, dtype=np.float32)[None, :] / 255.0
 
     def __call__(self, image: np.ndarray) -> torch.Tensor:
+        """The augmented (3, crop, crop) float32 input of one image."""
+        draw = self.draw(image)
+        c = self.p.pixel_crop
+        out = np.empty((3, c, c), dtype=np.float32)
+        draw.fill(out)
+        return torch.from_numpy(out)
+
+    def draw(self, image: np.ndarray) -> PixelDraw:
+        """Every random draw of one image's augmentation, applied up to the float
+        steps: the jittered crop and its table (:meth:`PixelDraw.fill` finishes it)."""
         from PIL import Image
 
         size = self.p.pixel_resize
@@ -430,11 +440,36 @@ class _PixelTrainTransform:
         if self.p.pca_lighting:
             alpha = torch.randn(3) * self.p.pca_lighting
             x = x + (PCA_EIGVEC @ (alpha * PCA_EIGVAL))[:, None]
-        table = _normalise(x.expand(3, 256).numpy()[:, :, None])[:, :, 0]
-        out = np.empty((3, c, c), dtype=np.float32)
+        return PixelDraw(image, _normalise(x.expand(3, 256).numpy()[:, :, None])[:, :, 0])
+
+
+@dataclass(frozen=True)
+class PixelDraw:
+    """One image's pixel augmentation before its float steps: the cropped, flipped
+    and jittered (crop, crop, 3) uint8 pixels and the (3, 256) float32 table of the
+    rest. The training loader gathers a batch's draws and fills the batch tensor in
+    place (:func:`collate_items`), with no per-image float array."""
+
+    pixels: np.ndarray
+    table: np.ndarray
+
+    def fill(self, out: np.ndarray) -> None:
+        """Write the (3, crop, crop) float32 input into ``out``."""
         for channel in range(3):
-            np.take(table[channel], image[:, :, channel], out=out[channel])
-        return torch.from_numpy(out)
+            np.take(self.table[channel], self.pixels[:, :, channel], out=out[channel])
+
+
+def collate_items(items: Sequence[tuple[Any, int]]) -> Any:
+    """The training loader's collate: a batch of :class:`PixelDraw` items is filled
+    into one float32 tensor (the values :meth:`_PixelTrainTransform.__call__` gives,
+    without a float array per image); any other batch is PyTorch's default collate."""
+    if not items or not isinstance(items[0][0], PixelDraw):
+        return torch.utils.data.default_collate(items)
+    first = items[0][0].pixels
+    batch = np.empty((len(items), 3, *first.shape[:2]), dtype=np.float32)
+    for out, (draw, _) in zip(batch, items, strict=True):
+        draw.fill(out)
+    return torch.from_numpy(batch), torch.tensor([int(label) for _, label in items])
 
 
 def _crop_origin(height: int, width: int, crop: int) -> tuple[int, int]:
@@ -501,20 +536,34 @@ class ItemDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def __getitems__(self, indexes: Sequence[int | tuple[int, int]]) -> list[tuple[Any, int]]:
+        """A batch's items, for the DataLoader's fetcher: with the pixel training
+        augmentation, each as its :class:`PixelDraw` (the same draws as
+        :meth:`__getitem__`), which :func:`collate_items` turns into the batch tensor;
+        otherwise the items as :meth:`__getitem__` gives them."""
+        if not isinstance(self.transform, _PixelTrainTransform):
+            return [self[i] for i in indexes]
+        return [self._item(i, self.transform.draw) for i in indexes]
+
     def __getitem__(self, index: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        return self._item(index, self.transform)
+
+    def _item(
+        self, index: int | tuple[int, int], transform: Callable[[Any], Any]
+    ) -> tuple[Any, int]:
         # An (epoch, index) pair comes from :class:`_EpochTagged` (persistent workers
         # hold a copy of this dataset whose ``epoch`` never changes).
         epoch, index = index if isinstance(index, tuple) else (self.epoch, index)
         source, label = self.items[index]
         if self.seed is None:
-            return self.transform(self.load(source)), int(label)
+            return transform(self.load(source)), int(label)
         # The caller's RNG is left as it was, so the training loop (dropout) draws the
         # same numbers whether items load here or in worker processes.
         # Only the CPU generator: ``torch.manual_seed`` would also queue a reseed of
         # every accelerator's generator (and record a stack trace for each, 0.3 ms).
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(item_seed(self.seed, epoch, index))
-            return self.transform(self.load(source)), int(label)
+            return transform(self.load(source)), int(label)
 
 
 def item_seed(seed: int, epoch: int, index: int) -> int:
@@ -653,6 +702,7 @@ def _loader(
             drop_last=drop_last,
             persistent_workers=False,
             worker_init_fn=_seed_worker if workers else None,
+            collate_fn=collate_items,
         )
     if sampler is None:
         seed = dataset.seed or 0
@@ -670,6 +720,7 @@ def _loader(
         persistent_workers=workers > 0,
         prefetch_factor=mode.prefetch_factor if workers > 0 else None,
         worker_init_fn=_seed_worker if workers else None,
+        collate_fn=collate_items,
     )
 
 
