@@ -79,16 +79,16 @@ def _entries(done):
     return out
 
 
-def _run(samples, ckpt, cache, **kwargs):
+def _run(samples, ckpt, cache):
     cell = encode_stage.open_cell(_codec(), 1, ckpt, cache)
-    return cell, encode_stage.make_jobs([cell], samples), kwargs
+    return cell, encode_stage.make_jobs([cell], samples)
 
 
 def test_batched_stage_writes_what_the_per_image_stage_writes(tiny, tmp_path, monkeypatch):
     samples, ckpt = tiny
-    cell, jobs, _ = _run(samples, ckpt, tmp_path / "single")
+    cell, jobs = _run(samples, ckpt, tmp_path / "single")
     single = _entries(encode_stage.run_jobs(jobs, 1, encode_batch=0))
-    cell, jobs, _ = _run(samples, ckpt, tmp_path / "batched")
+    cell, jobs = _run(samples, ckpt, tmp_path / "batched")
     seen = _spied(monkeypatch, cell)
     done = list(encode_stage.run_jobs(jobs, 1, encode_batch=3))
     # Batches of 3 then 2 jobs; each call holds the images of its chunk (any size).
@@ -107,9 +107,9 @@ def test_batched_stage_with_forked_workers(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv(encode_stage.START_METHOD_ENV, "fork")
     monkeypatch.setattr(encode_stage, "usable_cores", lambda: 2)
     samples, ckpt = tiny
-    cell, jobs, _ = _run(samples, ckpt, tmp_path / "single")
+    cell, jobs = _run(samples, ckpt, tmp_path / "single")
     single = _entries(encode_stage.run_jobs(jobs, 1, encode_batch=1))
-    cell, jobs, _ = _run(samples, ckpt, tmp_path / "forked")
+    cell, jobs = _run(samples, ckpt, tmp_path / "forked")
     seen = _spied(monkeypatch, cell)
     batched = _entries(encode_stage.run_jobs(jobs, 2, encode_batch=4))
     assert seen.batches == [4, 1]
@@ -123,7 +123,7 @@ def test_unreadable_and_small_images_fail_alone(tiny, tmp_path, monkeypatch):
     small = tmp_path / "small.png"
     write_image(small, synthetic_image(32, 32, seed=7))
     mixed = [samples[0], Sample("bad.png", bad, 0), samples[1], Sample("small.png", small, 1)]
-    cell, jobs, _ = _run(mixed, ckpt, tmp_path / "cache")
+    cell, jobs = _run(mixed, ckpt, tmp_path / "cache")
     seen = _spied(monkeypatch, cell)
     done = dict((j.sample.id, r) for j, r in encode_stage.run_jobs(jobs, 1, encode_batch=8))
     assert seen.batches == [2]  # the two good images, batched together
@@ -136,7 +136,7 @@ def test_unreadable_and_small_images_fail_alone(tiny, tmp_path, monkeypatch):
 
 def test_a_failing_batch_is_coded_image_by_image(tiny, tmp_path, monkeypatch):
     samples, ckpt = tiny
-    cell, jobs, _ = _run(samples[:3], ckpt, tmp_path / "cache")
+    cell, jobs = _run(samples[:3], ckpt, tmp_path / "cache")
     seen = _spied(monkeypatch, cell, fail=True)
     told = []
     done = list(
@@ -151,7 +151,7 @@ def test_a_failing_batch_is_coded_image_by_image(tiny, tmp_path, monkeypatch):
 
 def test_batched_stage_resumes_and_redoes_damaged_entries(tiny, tmp_path, monkeypatch):
     samples, ckpt = tiny
-    cell, jobs, _ = _run(samples, ckpt, tmp_path / "cache")
+    cell, jobs = _run(samples, ckpt, tmp_path / "cache")
     first = _entries(encode_stage.run_jobs(jobs, 1, encode_batch=8))
     paths = [j.cell.paths(j.key) for j in jobs]
     for path in paths[1].values():  # never written (an interrupted stage)

@@ -225,9 +225,7 @@ class StepByStepAugment:
         if p.pca_lighting:
             alpha = torch.randn(3) * p.pca_lighting
             x = x + (training.PCA_EIGVEC @ (alpha * training.PCA_EIGVAL))[:, None, None]
-        mean = training.IMAGENET_MEAN[:, None, None]
-        std = training.IMAGENET_STD[:, None, None]
-        return torch.from_numpy(((x.numpy() - mean) / std).astype(np.float32))
+        return torch.from_numpy(training._normalise(x.numpy()))
 
 
 def _dataset(items: Sequence[Item], preset: Preset, seed: int, before: bool) -> Any:
@@ -242,12 +240,9 @@ def _dataset(items: Sequence[Item], preset: Preset, seed: int, before: bool) -> 
         return dataset
 
     class Before(training.ItemDataset):
-        def __getitem__(self, index: Any) -> tuple[torch.Tensor, int]:
-            epoch, index = index if isinstance(index, tuple) else (self.epoch, index)
-            source, label = self.items[index]
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(training.item_seed(seed, epoch, index))
-                return self.transform(self.load(source)), int(label)
+        @staticmethod
+        def seed_item(value: int) -> None:
+            torch.manual_seed(value)  # every device's generator, as the loader did then
 
     old = Before(items, "pixel", preset, train=True, seed=seed)
     old.transform = StepByStepAugment(preset)

@@ -321,10 +321,14 @@ def _normalise(chw01: np.ndarray) -> np.ndarray:
     return ((chw01 - IMAGENET_MEAN[:, None, None]) / IMAGENET_STD[:, None, None]).astype(np.float32)
 
 
+def _check_crop(height: int, width: int, crop: int) -> None:
+    if crop > height or crop > width:
+        raise UsageError(f"Crop {crop} is larger than the resized input {height}x{width}.")
+
+
 def _center_crop(x: np.ndarray, crop: int) -> np.ndarray:
     h, w = x.shape[-2:]
-    if crop > h or crop > w:
-        raise UsageError(f"Crop {crop} is larger than the resized input {h}x{w}.")
+    _check_crop(h, w, crop)
     top, left = (h - crop) // 2, (w - crop) // 2
     return x[..., top : top + crop, left : left + crop]
 
@@ -475,8 +479,7 @@ def collate_items(items: Sequence[tuple[Any, int]]) -> Any:
 def _crop_origin(height: int, width: int, crop: int) -> tuple[int, int]:
     """torchvision's ``RandomCrop.get_params`` for a square crop: the same draws from
     the global RNG, in the same order (none when the crop is the whole image)."""
-    if crop > height or crop > width:
-        raise UsageError(f"Crop {crop} is larger than the resized input {height}x{width}.")
+    _check_crop(height, width, crop)
     if height == crop and width == crop:
         return 0, 0
     top = int(torch.randint(0, height - crop + 1, size=(1,)).item())
@@ -559,11 +562,16 @@ class ItemDataset(torch.utils.data.Dataset):
             return transform(self.load(source)), int(label)
         # The caller's RNG is left as it was, so the training loop (dropout) draws the
         # same numbers whether items load here or in worker processes.
-        # Only the CPU generator: ``torch.manual_seed`` would also queue a reseed of
-        # every accelerator's generator (and record a stack trace for each, 0.3 ms).
         with torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(item_seed(self.seed, epoch, index))
+            self.seed_item(item_seed(self.seed, epoch, index))
             return transform(self.load(source)), int(label)
+
+    @staticmethod
+    def seed_item(value: int) -> None:
+        """Seed one item's draws: the CPU generator only (``torch.manual_seed`` would
+        also queue a reseed of every accelerator's generator, and record a stack trace
+        for each: 0.3 ms an item)."""
+        torch.default_generator.manual_seed(value)
 
 
 def item_seed(seed: int, epoch: int, index: int) -> int:

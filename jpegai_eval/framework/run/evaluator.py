@@ -70,6 +70,7 @@ from jpegai_eval.framework.run.runfolder import (
     classifier_name,
     determinism,
     log,
+    point_name,
     resolve_device,
 )
 from jpegai_eval.framework.run.runlock import LOCK_NAME, RunLock, describe_holder
@@ -664,8 +665,9 @@ def encode_modes(study: Study) -> dict[str, EncodeModeJson]:
     """Per codec x quality point, how its images are encoded (``--encode-batch``)."""
     modes: dict[str, EncodeModeJson] = {}
     for cell in study.cells.values():
-        point = f"{cell.codec.id}-{cell.codec.backend}-{cell.codec.point_label(cell.quality)}"
-        modes[point] = encode_mode(cell, study.plan.config.encode_batch)
+        modes[point_name(cell.codec, cell.quality)] = encode_mode(
+            cell, study.plan.config.encode_batch
+        )
     return modes
 
 

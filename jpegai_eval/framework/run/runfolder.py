@@ -205,12 +205,18 @@ class CellId:
         return cell_name(self.anchor.id, self.codec, self.quality)
 
 
+def point_name(codec: Codec, quality: int) -> str:
+    """A codec x quality (or rate) point: ``id-backend-point``, as cell and classifier
+    names and run.json's ``encode`` spell it."""
+    return f"{codec.id}-{codec.backend}-{codec.point_label(quality)}"
+
+
 def cell_name(anchor_id: str, codec: Codec | None, quality: int | None) -> str:
     """The name of a cell (its ``cells/NAME.json`` and its key in predictions)."""
     if codec is None:
         return anchor_id
     assert quality is not None
-    return f"{anchor_id}-{codec.id}-{codec.backend}-{codec.point_label(quality)}"
+    return f"{anchor_id}-{point_name(codec, quality)}"
 
 
 def classifier_name(anchor: Anchor, codec: Codec | None, quality: int | None, plan: Plan) -> str:
@@ -220,8 +226,7 @@ def classifier_name(anchor: Anchor, codec: Codec | None, quality: int | None, pl
         return f"{trainer.domain}-original"
     assert codec is not None
     assert quality is not None
-    point = codec.point_label(quality)
-    return f"{trainer.domain}-{trainer.train_on}-{codec.id}-{codec.backend}-{point}"
+    return f"{trainer.domain}-{trainer.train_on}-{point_name(codec, quality)}"
 
 
 def item_path(
