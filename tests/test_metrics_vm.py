@@ -563,3 +563,18 @@ def test_fsim_and_vif_give_piqs_values(size):
         assert fsim == pytest.approx(expected_fsim, abs=1e-6)
     [vif] = plugins.metrics.get("vif")([pair])
     assert vif == pytest.approx(expected_vif, rel=1e-4)
+
+
+def test_iw_ssim_in_mixed_precision_keeps_the_float64_values(metrics):
+    """IW-SSIM filters its band-pass scales in float32 and keeps the covariances and
+    the low-pass residual in float64: on a pair with a large flat area (where float32
+    variances leave noise that the information weights amplify, 1e-4 with every map in
+    float32) it still gives the float64 reference's value to 1e-6."""
+    orig, dist = make_pair(260, 300, seed=7)
+    orig[40:220, 60:260] = (128, 90, 200)
+    dist[40:220, 60:260] = (128, 90, 200)
+    [iw] = [m for m in metrics if m.id == "iw_ssim"]
+    [ours] = iw([ImagePair(orig, dist)])
+    _, yuv_a = vm_planes(orig)
+    _, yuv_b = vm_planes(dist)
+    assert ours == pytest.approx(ref_iw_ssim(yuv_a[0], yuv_b[0]), abs=1e-6)
