@@ -183,6 +183,49 @@ def test_metrics_command_refuses_bad_input_in_one_paragraph(tmp_path, console_sc
         assert len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_vmaf_refuses_images_libvmaf_crashes_on(tmp_path, console_script):
+    """ffmpeg's libvmaf dies (SIGSEGV) on images of 16 px or fewer on a side: VMAF asked
+    for by name fails in one paragraph before ffmpeg runs; brought by a set it is listed
+    as unavailable for this pair, with the reason, and the other metrics are computed."""
+    import subprocess
+
+    pa, pb, _, _ = _files(tmp_path, h=16, w=40)
+    proc = subprocess.run(
+        [console_script, "metrics", str(pa), str(pb), "--metrics", "psnr_y,vmaf"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "40x16 pixels" in proc.stderr, proc.stderr
+    assert "at least 17 pixels" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    result = CliRunner().invoke(
+        _cli(), ["metrics", str(pa), str(pb), "--metrics", "jpegai", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert "at least 17 pixels" in out["unavailable"]["vmaf"]
+    assert sorted(out) == sorted([k for k in JPEGAI if k != "vmaf"] + ["unavailable"])
+
+
+def test_a_run_refuses_test_images_too_small_for_a_metric_before_any_work(tmp_path):
+    """The run's pre-flight (:func:`unusable_images`) checks the images whose fidelity is
+    measured (the test split) against the selected metrics' smallest side; the others
+    only against the codecs."""
+    from jpegai_eval.framework.api.types import Sample
+    from jpegai_eval.framework.run.encode_stage import unusable_images
+
+    plugins = make_plugin_manager(load_external=False)
+    vmaf = plugins.metrics.get("vmaf")
+    pa, pb, _, _ = _files(tmp_path, h=16, w=40)
+    (tmp_path / "big").mkdir()
+    big, _, _, _ = _files(tmp_path / "big")
+    samples = [Sample("test/a", pa, 0), Sample("train/b", pb, 0), Sample("test/big", big, 1)]
+    problems = unusable_images(samples, [], [vmaf], measured={"test/a", "test/big"})
+    assert list(problems) == ["test/a"]
+    assert str(pa) in problems["test/a"] and "vmaf" in problems["test/a"]
+    assert unusable_images(samples, [], [vmaf], measured=()) == {}
+
+
 def test_codec_eval_takes_metrics(tmp_path):
     from jpegai_eval.framework.io.image_io import read_image
 

@@ -60,11 +60,22 @@ def read_pair(original: Path, decoded: Path) -> ImagePair:
 
 
 def pair_metrics(original: Path, decoded: Path, spec: str) -> MetricValues:
-    """The metrics ``spec`` selects for one pair of image files."""
+    """The metrics ``spec`` selects for one pair of image files. A metric that a set
+    brings (``jpegai``, ``all``) and that cannot measure images of this size (VMAF under
+    17 px) is listed as unavailable with the reason; one named by id is an error."""
+    from dataclasses import replace
+
     from jpegai_eval.framework.api.metric_types import compute_metrics
 
-    metrics = resolve_metrics(spec)
-    return compute_metrics(metrics, [read_pair(original, decoded)])[0]
+    pair = read_pair(original, decoded)
+    named = {p.strip() for p in spec.split(",")}
+    metrics = []
+    for metric in resolve_metrics(spec):
+        problem = metric.size_problem(pair.height, pair.width)
+        if problem and metric.id not in named and not metric.unavailable_reason:
+            metric = replace(metric, unavailable_reason=f"the images are {problem}")
+        metrics.append(metric)
+    return compute_metrics(metrics, [pair])[0]
 
 
 def _json_value(value: float) -> float | str:

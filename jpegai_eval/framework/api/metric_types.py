@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.errors import UsageError, UserError
+from jpegai_eval.framework.errors import ImageSizeError, UsageError, UserError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -173,6 +173,7 @@ class Metric:
     in ``all``. ``unavailable_reason`` says why it cannot run here (None when it can):
     such a metric is listed, never silently skipped. ``column`` is the name of its
     column in ``per_image.csv``/``results.csv`` (its id unless a legacy name).
+    ``min_side`` is the smallest image side it computes on (:meth:`size_problem`).
     """
 
     id: str
@@ -185,16 +186,32 @@ class Metric:
     unavailable_reason: str | None = None
     column: str = ""
     implementation: str = ""
+    min_side: int = 1
 
     @property
     def column_name(self) -> str:
         return self.column or self.id
+
+    def size_problem(self, height: int, width: int) -> str | None:
+        """Why an image of this size cannot be measured by this metric (None if it can)."""
+        if min(height, width) >= self.min_side:
+            return None
+        return (
+            f"{width}x{height} pixels, smaller than the metric {self.id} computes on "
+            f"(at least {self.min_side} pixels a side). Leave {self.id} out of --metrics, or "
+            "use larger images"
+        )
 
     def __call__(self, pairs: Sequence[ImagePair]) -> list[float]:
         if self.unavailable_reason:
             raise MetricUnavailableError(
                 f"Metric {self.id!r} cannot run here: {self.unavailable_reason}"
             )
+        for pair in pairs:
+            problem = self.size_problem(pair.height, pair.width)
+            if problem:
+                where = f"The image pair {pair.name}" if pair.name else "The image pair"
+                raise ImageSizeError(f"{where} is {problem}.")
         values = [float(v) for v in self.compute(pairs)]
         if len(values) != len(pairs):
             raise RuntimeError(

@@ -215,5 +215,6 @@ def _hvs_and_vmaf() -> list[Metric]:
             sets=("jpegai",),
             unavailable_reason=vm.vmaf_unavailable_reason(),
             implementation="ffmpeg libvmaf (imageio-ffmpeg)",
+            min_side=vm.VMAF_MIN_SIDE,
         ),
     ]

@@ -49,6 +49,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.api.metric_types import ImagePair, psnr_from_mse
+from jpegai_eval.framework.errors import UserError
 
 if TYPE_CHECKING:
     import torch
@@ -59,12 +60,19 @@ PEAK = (1 << BITS) - 1
 
 #: The VMAF model: the default of the VM's vmaf tool (v2.2.1) and of ffmpeg's libvmaf.
 VMAF_MODEL = "vmaf_v0.6.1"
+#: The smallest side libvmaf computes on: imageio-ffmpeg's ffmpeg crashes (SIGSEGV) on
+#: images of 16 pixels or fewer on a side (measured, 8 to 16 px).
+VMAF_MIN_SIDE = 17
 
 #: The VM's minimum sizes: it pads smaller images with zeros (bottom and right).
 MS_SSIM_MIN = 164
 VIF_MIN = 64
 NLPD_MIN = 128
 IW_SSIM_MIN = 256
+
+
+class MetricError(UserError):
+    """A metric's tool failed on an image (its message names the image and the tool)."""
 
 
 def pad_to_min(x: NDArray[Any], size: int) -> NDArray[Any]:
@@ -656,7 +664,12 @@ def vmaf(pairs: Sequence[ImagePair]) -> list[float]:
             cmd += ["-lavfi", graph, "-f", "null", "-"]
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
             if result.returncode != 0:
-                raise RuntimeError(f"ffmpeg libvmaf failed: {result.stderr.strip()[-500:]}")
+                raise MetricError(
+                    f"ffmpeg's libvmaf failed on the image {pair.name or ''} ({size}, exit "
+                    f"status {result.returncode}): {result.stderr.strip()[-500:] or 'no message'}"
+                    f". The ffmpeg was {exe}. Leave vmaf out of --metrics, or reinstall "
+                    "imageio-ffmpeg."
+                )
             with open(log) as f:
                 out.append(float(json.load(f)["frames"][0]["metrics"]["vmaf"]))
     return out

@@ -30,7 +30,7 @@ import io
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,7 @@ from jpegai_eval.framework.run.records import Cell, EncodedEntry, EncodeFailure,
 from jpegai_eval.framework.run.run_json import EncodeModeJson
 
 if TYPE_CHECKING:
+    from jpegai_eval.framework.api.metric_types import Metric
     from jpegai_eval.framework.api.plugins import Plugins
 
 
@@ -412,21 +413,29 @@ def image_size(path: Path) -> tuple[int, int] | str:
     return height, width
 
 
-def unusable_images(samples: Iterable[Sample], codecs: Iterable[Codec]) -> dict[str, str]:
+def unusable_images(
+    samples: Iterable[Sample],
+    codecs: Iterable[Codec],
+    metrics: Iterable[Metric] = (),
+    measured: Collection[str] = (),
+) -> dict[str, str]:
     """Per sample id, why it cannot be used by every codec of the run: a file that is
     missing or not an image, or a size outside a codec's limits (:meth:`Codec.size_problem`:
-    JPEG's and WebP's longest side, a learned codec's pixel cap and smallest side). Read
-    from the files' headers only, so that the corrupt-image policy applies before the
-    first encode rather than after the work."""
-    codecs = list(codecs)
+    JPEG's and WebP's longest side, a learned codec's pixel cap and smallest side), or,
+    for the samples in ``measured`` (those whose fidelity is measured), a size under a
+    metric's smallest (:meth:`Metric.size_problem`: VMAF's 17 px). Read from the files'
+    headers only, so that the corrupt-image policy applies before the first encode
+    rather than after the work."""
+    codecs, metrics, measured = list(codecs), list(metrics), set(measured)
     problems: dict[str, str] = {}
     for sample in samples:
         size = image_size(sample.path)
         if isinstance(size, str):
             problems[sample.id] = size
             continue
-        for codec in codecs:
-            why = codec.size_problem(*size)
+        checks: list[Codec | Metric] = [*codecs, *(metrics if sample.id in measured else ())]
+        for check in checks:
+            why = check.size_problem(*size)
             if why:
                 problems[sample.id] = f"{sample.path}: {why}"
                 break

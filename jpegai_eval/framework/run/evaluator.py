@@ -571,7 +571,9 @@ def prepare(config: RunConfig, out_dir: Path | None) -> tuple[Study, dict[str, s
     # Sizes outside a codec's limits and unreadable headers: the corrupt-image policy
     # applies now, before the first encode, not after the work.
     everything = [s for split in SPLITS for s in samples[split]]
-    unusable = unusable_images(everything, [cp.codec for cp in plan.codecs])
+    metrics = [plugins.metrics.get(i) for i in plan.metric_ids]
+    measured = {s.id for s in samples["test"]}  # where --metrics are computed
+    unusable = unusable_images(everything, [cp.codec for cp in plan.codecs], metrics, measured)
     if unusable:
         if not config.skip_bad_images:
             raise bad_images_error(unusable)
