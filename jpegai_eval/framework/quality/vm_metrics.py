@@ -301,7 +301,6 @@ def _phase_congruency(lum: torch.Tensor) -> torch.Tensor:
     piq's ``_phase_congruency``, with every image of the batch in one FFT (scipy's
     pocketfft, in complex64: faster than torch's at sizes with a large prime factor,
     such as MINC's 362 = 2 x 181)."""
-    import numpy as np
     import scipy.fft
     import torch
 
@@ -313,20 +312,21 @@ def _phase_congruency(lum: torch.Tensor) -> torch.Tensor:
     even_odd = torch.from_numpy(scipy.fft.ifft2(spectrum, overwrite_x=True, workers=workers))
     even_odd = even_odd.view(n, _PC_ORIENTATIONS, _PC_SCALES, h, w)
 
-    even, odd = even_odd.real.contiguous(), even_odd.imag.contiguous()
-    an = torch.sqrt(even * even + odd * odd)
-    sum_e, sum_o = even.sum(dim=2, keepdim=True), odd.sum(dim=2, keepdim=True)
-    x_energy = torch.sqrt(sum_e * sum_e + sum_o * sum_o)
-    mean_e, mean_o = sum_e / (x_energy + eps), sum_o / (x_energy + eps)
+    # The even and odd responses are the real and imaginary parts, read in place.
+    even, odd = even_odd.real, even_odd.imag
+    an = torch.hypot(even, odd)
+    sums = even_odd.sum(dim=2, keepdim=True)
+    sum_e, sum_o = sums.real, sums.imag
+    x_energy = torch.hypot(sum_e, sum_o)
+    inverse = 1 / (x_energy + eps)
+    mean_e, mean_o = sum_e * inverse, sum_o * inverse
     # piq's energy, sum over scales of even*mean_e + odd*mean_o - |even*mean_o -
     # odd*mean_e|: the first two terms sum to |sum| * |sum| / (|sum| + eps).
-    cross = (odd * mean_e - even * mean_o).abs_().sum(dim=2, keepdim=True)
-    energy = x_energy * x_energy / (x_energy + eps) - cross
+    cross = torch.mul(odd, mean_e).sub_(even * mean_o).abs_().sum(dim=2, keepdim=True)
+    energy = x_energy * x_energy * inverse - cross
     # Noise: the median squared response at the smallest scale, as piq (torch.median:
-    # the lower middle value, which numpy's partition finds faster).
-    e2 = (an[:, :, 0] ** 2).reshape(n, _PC_ORIENTATIONS, h * w).numpy()
-    middle = (h * w - 1) // 2
-    median_e2n = torch.from_numpy(np.partition(e2, middle, axis=-1)[..., middle])
+    # the lower middle value).
+    median_e2n = torch.median((an[:, :, 0] ** 2).reshape(n, _PC_ORIENTATIONS, h * w), dim=-1).values
     noise_energy2 = (-median_e2n / math.log(0.5)) * per_power  # (N, O)
     tau = torch.sqrt(noise_energy2 / 2).view(n, _PC_ORIENTATIONS, 1, 1, 1)
     threshold = (
@@ -347,7 +347,8 @@ def _fsim_c(x: torch.Tensor, y: torch.Tensor) -> float:
 
     both = torch.cat([x, y]) * 255
     pool = max(1, round(min(both.shape[-2:]) / 256))
-    both = F.avg_pool2d(both, pool)
+    if pool > 1:  # piq pools with a kernel of 1 too: the identity
+        both = F.avg_pool2d(both, pool)
     yiq_weights = torch.tensor(
         [[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]],
         dtype=both.dtype,
