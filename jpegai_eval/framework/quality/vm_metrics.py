@@ -173,20 +173,29 @@ def psnr_hvs_m(pairs: Sequence[ImagePair]) -> list[float]:
 # -------------------------------------------------------------------- VIF, FSIM
 
 
-def _depthwise(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
-    """Valid filtering of every channel of ``x`` (1, C, H, W) by the outer product of
-    the 1-D ``taps`` (two 1-D passes)."""
-    import torch.nn.functional as F
+def _separable_valid(x: torch.Tensor, taps: Sequence[float]) -> torch.Tensor:
+    """Valid 2-D filtering of the maps ``x`` (..., H, W) by the outer product of
+    ``taps``, as shifted sums: faster on the CPU than torch's depthwise convolution in
+    float32, which has no fast path for one channel a group, and than its float64
+    convolution, which has none at all."""
+    import torch
 
-    c, n = x.shape[1], taps.numel()
-    x = F.conv2d(x, taps.view(1, 1, n, 1).expand(c, 1, n, 1), groups=c)
-    return F.conv2d(x, taps.view(1, 1, 1, n).expand(c, 1, 1, n), groups=c)
+    n = len(taps)
+    h, w = x.shape[-2] - n + 1, x.shape[-1] - n + 1
+    rows = torch.mul(x[..., 0:h, :], taps[0])
+    for i in range(1, n):
+        rows.add_(x[..., i : i + h, :], alpha=taps[i])
+    out = torch.mul(rows[..., 0:w], taps[0])
+    for i in range(1, n):
+        out.add_(rows[..., i : i + w], alpha=taps[i])
+    return out
 
 
 def _vif_p(dist: torch.Tensor, ref: torch.Tensor, sigma_n_sq: float = 2.0) -> float:
     """Pixel-domain VIF of ``dist`` against ``ref`` ((1, 1, H, W) in [0, 1]): piq's
     ``vif_p(dist, ref, data_range=1)``, with its Gaussian windows applied as two 1-D
-    passes (they are outer products) on the five moment maps at once."""
+    passes (they are outer products) of shifted sums on the five moment maps at once
+    (2-3x faster than torch's depthwise convolution on the CPU)."""
     import torch
 
     eps = 1e-8
@@ -198,9 +207,10 @@ def _vif_p(dist: torch.Tensor, ref: torch.Tensor, sigma_n_sq: float = 2.0) -> fl
         taps = torch.exp(-(coords**2) / (2 * (size / 5) ** 2))
         taps = taps / taps.sum()
         if scale > 0:
-            xy = _depthwise(torch.cat([x, y], dim=1), taps)[:, :, ::2, ::2]
+            xy = _separable_valid(torch.cat([x, y], dim=1), taps.tolist())[:, :, ::2, ::2]
             x, y = xy[:, :1], xy[:, 1:]
-        mu_x, mu_y, xx, yy, xy = _depthwise(torch.cat([x, y, x * x, y * y, x * y], dim=1), taps)[0]
+        moments = torch.cat([x, y, x * x, y * y, x * y], dim=1)
+        mu_x, mu_y, xx, yy, xy = _separable_valid(moments, taps.tolist())[0]
         sigma_x_sq = torch.relu(xx - mu_x * mu_x)
         sigma_y_sq = torch.relu(yy - mu_y * mu_y)
         sigma_xy = xy - mu_x * mu_y
@@ -386,15 +396,10 @@ def fsim(pairs: Sequence[ImagePair]) -> list[float]:
 
 # ------------------------------------------------------------------------- NLPD
 
-#: The 5x5 pyramid filter, the divisive-normalisation filters and the constants of
-#: Laparra et al. (2016) as the VM's NLPD (IQA_pytorch) uses them.
-_NLPD_FILTER = (
-    (0.0025, 0.0125, 0.0200, 0.0125, 0.0025),
-    (0.0125, 0.0625, 0.1000, 0.0625, 0.0125),
-    (0.0200, 0.1000, 0.1600, 0.1000, 0.0200),
-    (0.0125, 0.0625, 0.1000, 0.0625, 0.0125),
-    (0.0025, 0.0125, 0.0200, 0.0125, 0.0025),
-)
+#: The pyramid filter, the divisive-normalisation filters and the constants of
+#: Laparra et al. (2016) as the VM's NLPD (IQA_pytorch) uses them. Its 5x5 filter
+#: (0.0025, 0.0125, 0.02, ... 0.16) is the outer product of these taps.
+_NLPD_TAPS = (0.05, 0.25, 0.4, 0.25, 0.05)
 _NLPD_SIGMAS = (0.0248, 0.0185, 0.0179, 0.0191, 0.0220, 0.2782)
 #: Per level: (up, left, right, down) weights of the 3x3 cross-shaped DN filter.
 _NLPD_DN = (
@@ -408,23 +413,28 @@ _NLPD_DN = (
 
 
 def _nlpd_pyramid(x: torch.Tensor) -> list[torch.Tensor]:
-    import torch
+    """The normalised Laplacian pyramid of ``x`` (N, 1, H, W): IQA_pytorch's, with its
+    convolutions as shifted sums (the 5x5 filter is separable; the stride-2 one is the
+    full filtering taken at even positions; the divisive normalisation is a cross of
+    four neighbours), 5x faster than torch's single-channel convolutions on the CPU."""
     import torch.nn.functional as F
 
-    filt = torch.tensor(_NLPD_FILTER, dtype=x.dtype).view(1, 1, 5, 5)
     levels = []
     j = x
     for level, (up, left, right, down) in enumerate(_NLPD_DN):
-        low = F.conv2d(F.pad(j, (2, 2, 2, 2), mode="reflect"), filt, stride=2)
+        low = _separable_valid(F.pad(j, (2, 2, 2, 2), mode="reflect"), _NLPD_TAPS)[..., ::2, ::2]
         up2 = F.interpolate(low, scale_factor=2, mode="bilinear", align_corners=True)
-        up2 = F.conv2d(F.pad(up2, (2, 2, 2, 2), mode="reflect"), filt)
+        up2 = _separable_valid(F.pad(up2, (2, 2, 2, 2), mode="reflect"), _NLPD_TAPS)
         if up2.shape != j.shape:
             up2 = F.interpolate(up2, size=j.shape[-2:], mode="nearest")
         band = j - up2
-        dn = torch.tensor(
-            [[0.0, up, 0.0], [left, 0.0, right], [0.0, down, 0.0]], dtype=x.dtype
-        ).view(1, 1, 3, 3)
-        norm = F.conv2d(F.pad(band.abs(), (1, 1, 1, 1), mode="reflect"), dn)
+        a = F.pad(band.abs(), (1, 1, 1, 1), mode="reflect")
+        h, w = band.shape[-2:]
+        norm = a[..., 1 : h + 1, 0:w] * left + a[..., 1 : h + 1, 2 : w + 2] * right
+        if up:
+            norm.add_(a[..., 0:h, 1 : w + 1], alpha=up)
+        if down:
+            norm.add_(a[..., 2 : h + 2, 1 : w + 1], alpha=down)
         levels.append(band / (_NLPD_SIGMAS[level] + norm))
         j = low
     return levels
@@ -461,22 +471,6 @@ def _gaussian_taps(size: int = 11, sigma: float = 1.5) -> NDArray[Any]:
     r = np.arange(size) - (size - 1) / 2
     g = np.exp(-(r**2) / (2 * sigma**2))
     return g / g.sum()  # type: ignore[no-any-return]
-
-
-def _separable_valid(x: torch.Tensor, taps: Sequence[float]) -> torch.Tensor:
-    """Valid 2-D filtering of the maps ``x`` (..., H, W) by the outer product of
-    ``taps``, as shifted sums (torch's float64 convolution has no fast CPU path)."""
-    import torch
-
-    n = len(taps)
-    h, w = x.shape[-2] - n + 1, x.shape[-1] - n + 1
-    rows = torch.mul(x[..., 0:h, :], taps[0])
-    for i in range(1, n):
-        rows.add_(x[..., i : i + h, :], alpha=taps[i])
-    out = torch.mul(rows[..., 0:w], taps[0])
-    for i in range(1, n):
-        out.add_(rows[..., i : i + w], alpha=taps[i])
-    return out
 
 
 def _enlarge2(band: torch.Tensor) -> torch.Tensor:
