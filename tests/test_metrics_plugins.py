@@ -259,3 +259,23 @@ def test_codec_eval_takes_metrics(tmp_path):
     decoded = model.decode(model.encode(read_image(pa)))
     assert row["psnr_y"] == pytest.approx(psnr_plane([ImagePair(a, decoded)], "Y")[0], abs=1e-5)
     assert row["nlpd"] == pytest.approx(nlpd([ImagePair(a, decoded)])[0], abs=1e-5)
+
+
+def test_codec_eval_refuses_an_image_too_small_for_a_metric_before_coding(tmp_path, monkeypatch):
+    """`codec eval --metrics` with VMAF checks every image's size from its header first:
+    the error names the small file, and no image has been coded."""
+    from jpegai_eval.framework.quality import metrics as quality
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    _files(folder)  # a.png and b.png, 64x48
+    Image.fromarray(pair(12, 40)[0]).save(folder / "c_small.png")
+
+    def no_coding(*args, **kwargs):
+        raise AssertionError("an image was coded before the sizes were checked")
+
+    monkeypatch.setattr(quality, "measure", no_coding)
+    args = ["codec", "eval", "--codec", "jpeg", "--quality", "2", "--data", str(folder)]
+    result = CliRunner().invoke(_cli(), [*args, "--metrics", "psnr_y,vmaf"])
+    assert result.exit_code == 1, result.output
+    assert "c_small.png is 40x12 pixels" in result.output and "vmaf" in result.output

@@ -210,6 +210,24 @@ def _pair_tensors(original: NDArray[Any], decoded: NDArray[Any]):  # type: ignor
     return t(original), t(decoded)
 
 
+def _check_sizes(paths: list[Any], metrics: Sequence[Metric]) -> None:
+    """Refuse, before any coding, an image smaller than a metric computes on (VMAF:
+    17 px a side), naming the file: read from the headers only."""
+    from PIL import Image
+
+    from jpegai_eval.framework.errors import ImageSizeError
+
+    if not any(m.min_side > 1 for m in metrics):
+        return
+    for p in paths:
+        with Image.open(p) as im:
+            width, height = im.size
+        for metric in metrics:
+            problem = metric.size_problem(height, width)
+            if problem:
+                raise ImageSizeError(f"{p} is {problem}.")
+
+
 def evaluate_images(
     model: CodecModel, paths: list[Any], metrics: Sequence[Metric] = ()
 ) -> dict[str, float]:
@@ -222,13 +240,14 @@ def evaluate_images(
     from jpegai_eval.framework.io.image_io import read_image
 
     extra = [m for m in metrics if m.column_name not in ("psnr", "ms_ssim", "ssim")]
+    _check_sizes(paths, extra)
     rows = []
     for p in paths:
         image = read_image(p)
         m, _, decoded = measure(model, image)
         row = m.as_row()
         if extra:
-            [computed] = compute_metrics(extra, [ImagePair(image, decoded)])
+            [computed] = compute_metrics(extra, [ImagePair(image, decoded, name=str(p))])
             row.update({x.column_name: computed.values.get(x.id) for x in extra})
         rows.append(row)
     summary: dict[str, float] = {}
