@@ -77,6 +77,47 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
     assert out.is_dir() and not (out / LOCK_NAME).exists()
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_killed_runs_forked_workers_do_not_keep_its_folder_locked(tmp_path):
+    """A run killed with kill -9 while a forked worker lives (a DataLoader or encode
+    worker outlives its parent for a while) leaves its folder free at once: the worker
+    closed its copy of the lock's descriptor, and cannot remove the lock file either."""
+    import signal
+
+    out = tmp_path / "run"
+    script = textwrap.dedent(
+        """
+        import os, sys, time
+        from jpegai_eval.framework.run.runlock import LOCK_NAME, RunLock
+        lock = RunLock(sys.argv[1]).acquire()
+        child = os.fork()
+        if child == 0:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            lock.release()  # a worker that unwinds must not remove the parent's lock file
+            time.sleep(60)
+            os._exit(0)
+        time.sleep(0.5)
+        kept = os.path.exists(os.path.join(sys.argv[1], LOCK_NAME))
+        print(os.getpid(), child, kept, flush=True)
+        os.kill(os.getpid(), 9)
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(out)], capture_output=True, text=True, timeout=60
+    )
+    parent, child, lock_file_kept = proc.stdout.split()
+    worker = int(child)
+    try:
+        assert lock_file_kept == "True"
+        os.kill(worker, 0)  # the worker still lives
+        with RunLock(out) as lock:  # and the folder is free
+            assert lock.stale_holder is not None and lock.stale_holder.pid == int(parent)
+    finally:
+        os.kill(worker, signal.SIGKILL)
+
+
 def _config(root: Path) -> RunConfig:
     return RunConfig(
         codecs=["jpeg"],

@@ -4,7 +4,11 @@ The lock is ``<run folder>/.lock``, held with ``fcntl.flock`` for as long as the
 lasts, and holding the holder's pid, host and start time as JSON. A second run into the
 same folder is refused with a :class:`RunLockedError` naming the holder. The kernel
 drops a flock when its process dies (even after ``kill -9``), so a lock file left by a
-dead process is simply taken over (and the takeover is reported).
+dead process is simply taken over (and the takeover is reported). A forked child (an
+encode worker, a DataLoader worker) closes its copy of the lock's descriptor at once:
+a flock lives as long as any descriptor of it is open, and otherwise a run killed with
+``kill -9`` would stay locked until its orphaned workers noticed and exited, refusing
+an immediate rerun in the name of a dead process.
 
 Use it as a context manager::
 
@@ -37,6 +41,28 @@ try:  # POSIX
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
+
+
+#: The locks this process holds, which a forked child must not keep holding.
+_HELD: set[RunLock] = set()
+
+
+def _drop_inherited_locks() -> None:
+    """In a forked child: close the copies of the parent's lock descriptors (the parent
+    keeps its lock) and forget them, so that the child can neither hold the lock past
+    the parent's death nor remove the parent's lock file."""
+    for lock in list(_HELD):
+        if lock._fd is not None:
+            try:
+                os.close(lock._fd)
+            except OSError:
+                pass
+            lock._fd = None
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited_locks)
 
 
 @dataclass(frozen=True)
@@ -183,6 +209,7 @@ class RunLock:
         os.write(fd, json.dumps(LockHolder.this_process().to_json()).encode())
         os.fsync(fd)
         self._fd = fd
+        _HELD.add(self)
         return self
 
     def release(self) -> None:
@@ -190,6 +217,7 @@ class RunLock:
         still empty."""
         if self._fd is None:
             return
+        _HELD.discard(self)
         try:
             self.path.unlink()
         except FileNotFoundError:
