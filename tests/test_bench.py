@@ -69,7 +69,7 @@ def test_prints_the_tables_and_targets(bench_run):
         "framework, loading taken out (derived)",
         "loader_speedup",
         "train_over_bare",
-        f"rANS decoder {rans.DECODER}, load",
+        f"rANS decoder {rans.DECODER}, OMP_WAIT_POLICY",
         f"wrote {out}",
     ):
         assert text in output
@@ -371,11 +371,14 @@ def test_report_shows_a_runs_bench_json(bench_run, tmp_path):
     assert html.count("<caption>") == 1 + 6  # the targets and the six tables
 
 
-def test_the_machine_line_names_the_rans_decoder_only_when_recorded(bench_run):
+def test_the_machine_line_names_the_rans_decoder_only_when_recorded_and_the_omp_policy(
+    bench_run,
+):
     from jpegai_eval.reports.bench_summary import machine_line
 
     _, result, _ = bench_run
-    assert f"rANS decoder {rans.DECODER}, load" in machine_line(result)
+    policy = result["machine"]["OMP_WAIT_POLICY"] or "unset"
+    assert f"rANS decoder {rans.DECODER}, OMP_WAIT_POLICY {policy}, load" in machine_line(result)
     older = {
         **result,
         "machine": {k: v for k, v in result["machine"].items() if k != "rans_decoder"},

@@ -279,6 +279,7 @@ def machine_line(result: BenchResult) -> str:
         f"torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')} "
         f"({', '.join(_texts(m.get('ort_providers')))}), "
         + (f"rANS decoder {m['rans_decoder']}, " if m.get("rans_decoder") else "")
+        + f"OMP_WAIT_POLICY {m.get('OMP_WAIT_POLICY') or 'unset'}, "
         + f"load {m.get('load_average_start')} -> "
         f"{m.get('load_average_end')}"
     )
