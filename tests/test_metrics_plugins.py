@@ -279,3 +279,16 @@ def test_codec_eval_refuses_an_image_too_small_for_a_metric_before_coding(tmp_pa
     result = CliRunner().invoke(_cli(), [*args, "--metrics", "psnr_y,vmaf"])
     assert result.exit_code == 1, result.output
     assert "c_small.png is 40x12 pixels" in result.output and "vmaf" in result.output
+
+
+def test_codec_eval_with_vmaf_names_an_unreadable_image_in_one_paragraph(tmp_path):
+    """The size pre-check reads headers only and leaves a file it cannot read to the
+    reading, whose error names it (no Pillow traceback)."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "bad.png").write_bytes(b"not an image")
+    args = ["codec", "eval", "--codec", "jpeg", "--quality", "2", "--data", str(folder)]
+    result = CliRunner().invoke(_cli(), [*args, "--metrics", "psnr_y,vmaf"])
+    assert result.exit_code == 1, result.output
+    assert "Cannot read" in result.output and "bad.png" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -42,6 +42,26 @@ def no_bomb_warning() -> Iterator[None]:
         yield
 
 
+def image_size(path: Path) -> tuple[int, int] | str:
+    """``(height, width)`` from the image file's header, or why it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        return f"{path}: the file is missing"
+    try:
+        with no_bomb_warning(), Image.open(path) as img:
+            width, height = img.size
+    except Image.DecompressionBombError:
+        return (
+            f"{path}: too large to open safely (more than "
+            f"{2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, the size of a decompression "
+            "bomb); downscale or crop it"
+        )
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        return f"{path}: Cannot read it as an image ({exc or type(exc).__name__})"
+    return height, width
+
+
 def read_image(path: str | os.PathLike[str]) -> NDArray[Any]:
     """The image at ``path`` as (H, W, 3) uint8 RGB; conversions happen silently."""
     return read_image_with_notes(path)[0]

@@ -212,18 +212,21 @@ def _pair_tensors(original: NDArray[Any], decoded: NDArray[Any]):  # type: ignor
 
 def _check_sizes(paths: list[Any], metrics: Sequence[Metric]) -> None:
     """Refuse, before any coding, an image smaller than a metric computes on (VMAF:
-    17 px a side), naming the file: read from the headers only."""
-    from PIL import Image
+    17 px a side), naming the file: read from the headers only. A file whose header
+    cannot be read is left to the reading, which names it."""
+    from pathlib import Path
 
     from jpegai_eval.framework.errors import ImageSizeError
+    from jpegai_eval.framework.io.image_io import image_size
 
     if not any(m.min_side > 1 for m in metrics):
         return
     for p in paths:
-        with Image.open(p) as im:
-            width, height = im.size
+        size = image_size(Path(p))
+        if isinstance(size, str):
+            continue
         for metric in metrics:
-            problem = metric.size_problem(height, width)
+            problem = metric.size_problem(*size)
             if problem:
                 raise ImageSizeError(f"{p} is {problem}.")
 

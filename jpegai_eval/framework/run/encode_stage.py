@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from jpegai_eval.framework.api.types import Codec, Sample, checked_latent_spec
 from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.io.image_io import image_size
 from jpegai_eval.framework.run.cache import (
     CacheCell,
     EntryMeta,
@@ -387,30 +388,6 @@ def store_entry(job: Job, model: Any, image: Any, r: Any) -> EncodedEntry:
     latents_npz = None if r.latents is None else _latents_npz(r.latents)
     stored = job.cell.store(job.key, r.data, encode_image(r.decoded, ".png"), latents_npz, meta)
     return EncodedEntry.from_meta(job.key, stored, reused=False)
-
-
-def image_size(path: Path) -> tuple[int, int] | str:
-    """``(height, width)`` from the image file's header, or why it cannot be read."""
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        return f"{path}: the file is missing"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-    except Image.DecompressionBombError:
-        return (
-            f"{path}: too large to open safely (more than "
-            f"{2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, the size of a decompression "
-            "bomb); downscale or crop it"
-        )
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        return f"{path}: Cannot read it as an image ({exc or type(exc).__name__})"
-    return height, width
 
 
 def unusable_images(
