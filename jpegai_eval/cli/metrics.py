@@ -65,10 +65,10 @@ def pair_metrics(original: Path, decoded: Path, spec: str) -> MetricValues:
     17 px) is listed as unavailable with the reason; one named by id is an error."""
     from dataclasses import replace
 
-    from jpegai_eval.framework.api.metric_types import compute_metrics
+    from jpegai_eval.framework.api.metric_types import compute_metrics, spec_names
 
     pair = read_pair(original, decoded)
-    named = {p.strip() for p in spec.split(",")}
+    named = set(spec_names(spec))
     metrics = []
     for metric in resolve_metrics(spec):
         problem = metric.size_problem(pair.height, pair.width)

@@ -220,6 +220,12 @@ class Metric:
         return values
 
 
+def spec_names(spec: str) -> list[str]:
+    """The names a ``--metrics`` value gives (sets and ids), in order, blanks dropped;
+    an id among them was named explicitly (not brought by a set)."""
+    return [p.strip() for p in spec.split(",") if p.strip()]
+
+
 def select_metrics(spec: str, metrics: Iterable[Metric]) -> list[Metric]:
     """The metrics ``spec`` names: ``fast``, ``jpegai``, ``all`` or ``ID,ID,...`` (sets
     and ids may be mixed), in registration order, each once. Unknown names fail listing
@@ -229,7 +235,7 @@ def select_metrics(spec: str, metrics: Iterable[Metric]) -> list[Metric]:
     known = list(metrics)
     by_id = {m.id: m for m in known}
     wanted: list[str] = []
-    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    parts = spec_names(spec)
     if not parts:
         raise UsageError(
             f"--metrics {spec!r} names no metric. Give fast, jpegai, all or a "

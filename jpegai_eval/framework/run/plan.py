@@ -256,10 +256,14 @@ def make_plan(config: RunConfig, plugins: Plugins) -> Plan:
 def plan_metrics(spec: str, plugins: Plugins, notes: list[str]) -> list[str]:
     """The ids of the metrics ``spec`` selects. One named by id that cannot run here is
     an error; one a set (``jpegai``, ``all``) brings is left out with a note saying why."""
-    from jpegai_eval.framework.api.metric_types import MetricUnavailableError, select_metrics
+    from jpegai_eval.framework.api.metric_types import (
+        MetricUnavailableError,
+        select_metrics,
+        spec_names,
+    )
 
     chosen = select_metrics(spec, plugins.metrics)
-    named = {p.strip() for p in spec.split(",")}
+    named = set(spec_names(spec))
     ids = []
     for metric in chosen:
         if not metric.unavailable_reason:
