@@ -67,7 +67,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, TypeVar, cast
 
 import numpy as np
 import torch
@@ -321,12 +321,17 @@ def _normalise(chw01: np.ndarray) -> np.ndarray:
     return ((chw01 - IMAGENET_MEAN[:, None, None]) / IMAGENET_STD[:, None, None]).astype(np.float32)
 
 
+#: Arrays or tensors of planes, (..., H, W): what :func:`_center_crop` crops.
+_Planes = TypeVar("_Planes", np.ndarray, torch.Tensor)
+
+
 def _check_crop(height: int, width: int, crop: int) -> None:
     if crop > height or crop > width:
         raise UsageError(f"Crop {crop} is larger than the resized input {height}x{width}.")
 
 
-def _center_crop(x: np.ndarray, crop: int) -> np.ndarray:
+def _center_crop(x: _Planes, crop: int) -> _Planes:
+    """The centred ``crop`` x ``crop`` window of the last two axes (a view)."""
     h, w = x.shape[-2:]
     _check_crop(h, w, crop)
     top, left = (h - crop) // 2, (w - crop) // 2
@@ -365,12 +370,8 @@ class _EvalTransform:
         if isinstance(x, dict):
             x = stack_latents(x, self.layout)
         t = _resize_latent(torch.from_numpy(np.asarray(x, np.float32)), p.latent_resize)
-        h, w = t.shape[-2:]
-        crop = p.latent_crop
-        _check_crop(h, w, crop)
-        top, left = (h - crop) // 2, (w - crop) // 2
         # torch copies the channels-last crop to (C, crop, crop) 2x faster than numpy
-        return t[:, top : top + crop, left : left + crop].contiguous().numpy()
+        return _center_crop(t, p.latent_crop).contiguous().numpy()
 
 
 def eval_transform(
