@@ -34,6 +34,10 @@ class MetricUnavailableError(UserError):
     """A metric that cannot run here (a missing tool or library), asked for by name."""
 
 
+class MetricError(UserError):
+    """A metric's tool failed on an image (its message names the image and the tool)."""
+
+
 @dataclass(frozen=True)
 class Convention:
     """The representation a metric compares: ``"rgb"`` at 8 bits (the learned-compression

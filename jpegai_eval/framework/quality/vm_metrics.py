@@ -48,8 +48,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from jpegai_eval.framework.api.metric_types import ImagePair, psnr_from_mse
-from jpegai_eval.framework.errors import UserError
+from jpegai_eval.framework.api.metric_types import ImagePair, MetricError, psnr_from_mse
 
 if TYPE_CHECKING:
     import torch
@@ -69,10 +68,6 @@ MS_SSIM_MIN = 164
 VIF_MIN = 64
 NLPD_MIN = 128
 IW_SSIM_MIN = 256
-
-
-class MetricError(UserError):
-    """A metric's tool failed on an image (its message names the image and the tool)."""
 
 
 def pad_to_min(x: NDArray[Any], size: int) -> NDArray[Any]:
